@@ -1,0 +1,175 @@
+/// One service extension advertised in an EHLO reply (RFC 5321 §4.1.1.1 `ehlo-line`).
+public enum Capability: Hashable, Sendable, CustomStringConvertible {
+    /// RFC 3207 §2: no parameters.
+    case startTLS
+    /// RFC 2920.
+    case pipelining
+    /// RFC 1870 §4: `SIZE [max]`; 0 or absent means no fixed limit.
+    case size(UInt64?)
+    /// RFC 6152.
+    case eightBitMIME
+    /// RFC 2034.
+    case enhancedStatusCodes
+    /// RFC 4954 §3: `AUTH mech *(SP mech)`, upper-cased.
+    case auth([String])
+    /// RFC 3030 §2.
+    case chunking
+    /// RFC 3030 §3.
+    case binaryMIME
+    /// RFC 6531 §3.1.
+    case smtpUTF8
+    /// RFC 8689 §3.
+    case requireTLS
+    /// Any other keyword, with its parameters, kept as written.
+    case other(keyword: String, parameters: [String])
+
+    /// The EHLO keyword, upper-cased.
+    public var keyword: String {
+        switch self {
+        case .startTLS: "STARTTLS"
+        case .pipelining: "PIPELINING"
+        case .size: "SIZE"
+        case .eightBitMIME: "8BITMIME"
+        case .enhancedStatusCodes: "ENHANCEDSTATUSCODES"
+        case .auth: "AUTH"
+        case .chunking: "CHUNKING"
+        case .binaryMIME: "BINARYMIME"
+        case .smtpUTF8: "SMTPUTF8"
+        case .requireTLS: "REQUIRETLS"
+        case .other(let keyword, _): keyword.uppercased()
+        }
+    }
+
+    /// The `ehlo-line` text.
+    public var description: String {
+        switch self {
+        case .size(let max?): "SIZE \(max)"
+        case .auth(let mechanisms): (["AUTH"] + mechanisms).joined(separator: " ")
+        case .other(let keyword, let parameters): ([keyword] + parameters).joined(separator: " ")
+        case .startTLS, .pipelining, .size(nil), .eightBitMIME, .enhancedStatusCodes, .chunking, .binaryMIME,
+            .smtpUTF8, .requireTLS:
+            keyword
+        }
+    }
+
+    /// Parses one `ehlo-line = ehlo-keyword *( SP ehlo-param )`. The old `AUTH=PLAIN LOGIN` form
+    /// some servers still send is read as AUTH.
+    public init(line: String) throws(SMTPError) {
+        let bytes = Array(line.utf8)
+        var words = bytes.split(separator: ASCII.space).map { String(decoding: $0, as: UTF8.self) }
+        guard var keyword = words.first else {
+            throw SMTPError(.invalidCapability, detail: "empty EHLO line")
+        }
+        words.removeFirst()
+        if keyword.uppercased().hasPrefix("AUTH=") {
+            words.insert(String(keyword.dropFirst(5)), at: 0)
+            keyword = "AUTH"
+        }
+        // ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+        guard let first = keyword.utf8.first, ASCII.isAlphaNum(first),
+            keyword.utf8.allSatisfy({ ASCII.isAlphaNum($0) || $0 == ASCII.hyphen })
+        else {
+            throw SMTPError(.invalidCapability, detail: "invalid EHLO keyword \(ASCII.escaped(keyword.utf8))")
+        }
+        // ehlo-param = 1*(%d33-126)
+        for word in words where !word.utf8.allSatisfy(ASCII.isGraphic) {
+            throw SMTPError(.invalidCapability, detail: "invalid EHLO parameter \(ASCII.escaped(word.utf8))")
+        }
+        func noParameters(_ c: Capability) throws(SMTPError) -> Capability {
+            guard words.isEmpty else {
+                throw SMTPError(.invalidCapability, detail: "\(keyword) takes no parameters: \(line)")
+            }
+            return c
+        }
+        switch keyword.uppercased() {
+        case "STARTTLS": self = try noParameters(.startTLS)
+        case "PIPELINING": self = try noParameters(.pipelining)
+        case "8BITMIME": self = try noParameters(.eightBitMIME)
+        case "ENHANCEDSTATUSCODES": self = try noParameters(.enhancedStatusCodes)
+        case "CHUNKING": self = try noParameters(.chunking)
+        case "BINARYMIME": self = try noParameters(.binaryMIME)
+        case "SMTPUTF8": self = try noParameters(.smtpUTF8)
+        case "REQUIRETLS": self = try noParameters(.requireTLS)
+        case "SIZE":
+            switch words.count {
+            case 0: self = .size(nil)
+            case 1:
+                guard words[0].utf8.count <= 20, words[0].utf8.allSatisfy(ASCII.isDigit), let n = UInt64(words[0]) else {
+                    throw SMTPError(.invalidCapability, detail: "SIZE parameter is not a number: \(words[0])")
+                }
+                self = .size(n)
+            default: throw SMTPError(.invalidCapability, detail: "SIZE takes one parameter")
+            }
+        case "AUTH":
+            self = .auth(words.map { $0.uppercased() })
+        default:
+            self = .other(keyword: keyword, parameters: words)
+        }
+    }
+}
+
+/// What a server says about itself in its EHLO reply (RFC 5321 §4.1.1.1):
+/// `250-Domain [SP ehlo-greet]` followed by one `ehlo-line` per extension.
+public struct EHLOCapabilities: Hashable, Sendable {
+    /// The domain the server names itself by.
+    public var domain: String
+    /// The free text after the domain on the first line.
+    public var greeting: String
+    /// Extensions in the order advertised.
+    public var extensions: [Capability]
+
+    public init(domain: String, greeting: String = "", extensions: [Capability] = []) {
+        self.domain = domain
+        self.greeting = greeting
+        self.extensions = extensions
+    }
+
+    /// Reads an EHLO reply. Fails on a non-250 reply or a malformed extension line.
+    public init(reply: SMTPReply) throws(SMTPError) {
+        guard reply.code.value == 250 else {
+            throw SMTPError(.invalidCapability, detail: "EHLO answered with \(reply.code)")
+        }
+        let first = reply.lines[0].text
+        let parts = first.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+        domain = parts.first.map(String.init) ?? ""
+        greeting = parts.count > 1 ? String(parts[1]) : ""
+        var list: [Capability] = []
+        for line in reply.lines.dropFirst() {
+            // An enhanced code here would be a server bug (RFC 2034 §4 exempts EHLO); keep the text.
+            let text = line.enhancedCode.map { "\($0) \(line.text)" } ?? line.text
+            list.append(try Capability(line: text))
+        }
+        extensions = list
+    }
+
+    public func contains(_ keyword: String) -> Bool {
+        extensions.contains { $0.keyword == keyword.uppercased() }
+    }
+
+    public var startTLS: Bool { extensions.contains(.startTLS) }
+    public var pipelining: Bool { extensions.contains(.pipelining) }
+    public var chunking: Bool { extensions.contains(.chunking) }
+    public var enhancedStatusCodes: Bool { extensions.contains(.enhancedStatusCodes) }
+    public var smtpUTF8: Bool { extensions.contains(.smtpUTF8) }
+    public var requireTLS: Bool { extensions.contains(.requireTLS) }
+    public var eightBitMIME: Bool { extensions.contains(.eightBitMIME) }
+
+    /// SIZE: `nil` when not advertised, `.some(nil)` when advertised without a limit.
+    public var size: UInt64?? {
+        for case .size(let n) in extensions { return .some(n.flatMap { $0 == 0 ? nil : $0 }) }
+        return nil
+    }
+
+    /// The advertised SASL mechanisms (empty without AUTH).
+    public var authMechanisms: [String] {
+        for case .auth(let m) in extensions { return m }
+        return []
+    }
+
+    /// The EHLO reply that advertises these capabilities.
+    public var reply: SMTPReply {
+        let firstLine = greeting.isEmpty ? domain : "\(domain) \(greeting)"
+        let lines = [SMTPReply.Line(firstLine)] + extensions.map { SMTPReply.Line($0.description) }
+        return SMTPReply(code: ReplyCode(checked: 250), lines: lines)
+    }
+}

@@ -1,0 +1,124 @@
+/// Assembles replies from a server's byte stream (RFC 5321 §4.2, §4.2.1), incrementally.
+///
+/// Rules:
+/// - Lines are framed strictly by `LineFramer` with the reply-line limit (§4.5.3.1.5).
+/// - A line is `Reply-code [ ("-" / SP) textstring ]`: a bare code is accepted (§4.2: clients
+///   must accept a code without text); `-` continues a multiline reply, SP or nothing ends it.
+/// - Codes outside `%x32-35 %x30-35 %x30-39` are rejected (§4.2: "SHOULD treat as fatal").
+/// - Every line of a multiline reply must carry the same code (§4.2.1).
+/// - When `parseEnhancedCodes` is set, a well-formed RFC 3463 code at the start of a line's text
+///   is split off into `Line.enhancedCode`, line by line (RFC 2034 §4).
+/// - At most `limits.replyLines` lines per reply, so memory stays bounded.
+/// - Text may hold any byte but CR and LF; it is decoded leniently (8-bit and NUL tolerated,
+///   CATALOG F1) because clients act on the code, not the text.
+/// After an error the partial reply is dropped; the client is expected to treat it as fatal.
+public struct ReplyParser: Sendable {
+    public var limits: SMTPLimits
+    public var parseEnhancedCodes: Bool
+    private var framer: LineFramer
+    private var pending: [SMTPReply.Line] = []
+    private var pendingCode: ReplyCode?
+
+    public init(limits: SMTPLimits = .rfc, parseEnhancedCodes: Bool = true) {
+        self.limits = limits
+        self.parseEnhancedCodes = parseEnhancedCodes
+        self.framer = LineFramer(maximumLineLength: limits.replyLine)
+    }
+
+    public mutating func append<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        framer.append(bytes)
+    }
+
+    /// Bytes received but not yet part of a complete reply line.
+    public var bufferedByteCount: Int { framer.bufferedByteCount }
+
+    /// True while a multiline reply has started but not ended.
+    public var isInsideMultilineReply: Bool { pendingCode != nil }
+
+    /// Drops buffered bytes and any partial reply; returns how many bytes were dropped
+    /// (the client's side of the STARTTLS boundary, RFC 3207 §4.2).
+    public mutating func discardBufferedBytes() -> Int {
+        pending.removeAll()
+        pendingCode = nil
+        return framer.discardBufferedBytes()
+    }
+
+    /// Removes and returns buffered bytes not yet framed, e.g. the bytes after a `220` to STARTTLS
+    /// that belong to the TLS handshake (or to an attacker).
+    public mutating func takeBufferedBytes() -> [UInt8] {
+        framer.takeBufferedBytes()
+    }
+
+    /// The next complete reply, or `nil` when more bytes are needed.
+    public mutating func next() throws(SMTPError) -> SMTPReply? {
+        while true {
+            let raw: ArraySlice<UInt8>?
+            do {
+                raw = try framer.next()
+            } catch {
+                resetPartialReply()
+                throw error.code == .lineTooLong
+                    ? SMTPError(.replyLineTooLong, offset: error.offset, detail: error.detail) : error
+            }
+            guard let raw else { return nil }
+            let lineOffset = framer.streamOffset - raw.count - 2
+            let parsed: (ReplyCode, Bool, SMTPReply.Line)
+            do {
+                parsed = try raw.withUnsafeBufferPointer { (b: UnsafeBufferPointer<UInt8>) throws(SMTPError) in
+                    try parseLine(b)
+                }
+            } catch {
+                resetPartialReply()
+                throw error.shifted(by: lineOffset)
+            }
+            let (code, isLast, line) = parsed
+            if let expected = pendingCode, expected != code {
+                resetPartialReply()
+                throw SMTPError(
+                    .inconsistentMultilineReply, offset: lineOffset,
+                    detail: "line with code \(code) inside a \(expected) reply"
+                )
+            }
+            pending.append(line)
+            if isLast {
+                let reply = SMTPReply(code: code, lines: pending)
+                resetPartialReply()
+                return reply
+            }
+            if pending.count >= limits.replyLines {
+                resetPartialReply()
+                throw SMTPError(.tooManyReplyLines, offset: lineOffset, detail: "more than \(limits.replyLines) lines")
+            }
+            pendingCode = code
+        }
+    }
+
+    /// Parses one reply line (RFC 5321 §4.2 `Reply-line`). Returns the code, whether the line
+    /// ends the reply, and its text. Offsets in errors are within the line.
+    public func parseLine(_ b: UnsafeBufferPointer<UInt8>) throws(SMTPError) -> (ReplyCode, Bool, SMTPReply.Line) {
+        guard b.count >= 3, ASCII.isDigit(b[0]), ASCII.isDigit(b[1]), ASCII.isDigit(b[2]) else {
+            throw SMTPError(.malformedReply, offset: 0, detail: "reply line does not start with three digits: \(ASCII.escaped(b))")
+        }
+        let value = Int(b[0] &- ASCII.zero) * 100 + Int(b[1] &- ASCII.zero) * 10 + Int(b[2] &- ASCII.zero)
+        guard let code = ReplyCode(value) else {
+            throw SMTPError(.invalidReplyCode, offset: 0, detail: "reply code \(value) is outside 200–559 / x0x–x5x")
+        }
+        if b.count == 3 { return (code, true, SMTPReply.Line("")) }
+        let separator = b[3]
+        guard separator == ASCII.hyphen || separator == ASCII.space else {
+            throw SMTPError(.malformedReply, offset: 3, detail: "expected '-' or SP after the code, got \(ASCII.escaped([separator]))")
+        }
+        var text = UnsafeBufferPointer(rebasing: b[4...])
+        var enhanced: EnhancedStatusCode?
+        if parseEnhancedCodes, let (e, length) = EnhancedStatusCode.parsePrefix(text) {
+            enhanced = e
+            text = UnsafeBufferPointer(rebasing: text[min(length + 1, text.count)...])
+        }
+        return (code, separator == ASCII.space, SMTPReply.Line(String(decoding: text, as: UTF8.self), enhancedCode: enhanced))
+    }
+
+    private mutating func resetPartialReply() {
+        pending.removeAll(keepingCapacity: true)
+        pendingCode = nil
+    }
+}

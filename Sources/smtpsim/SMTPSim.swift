@@ -1,0 +1,16 @@
+import ArgumentParser
+
+/// The smtpsim command-line tool. One subcommand per file.
+@main
+struct SMTPSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "smtpsim",
+        abstract: "A deterministic SMTP/STARTTLS protocol simulator and fuzzing harness.",
+        discussion: """
+            smtpsim parses, simulates and attacks SMTP with STARTTLS (RFC 5321, RFC 3207).
+            Exit codes: 0 success, 1 findings or failed expectations, 2 bad input or usage.
+            """,
+        version: "0.1.0",
+        subcommands: [Parse.self, Bench.self]
+    )
+}

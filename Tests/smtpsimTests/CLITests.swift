@@ -1,0 +1,83 @@
+import Foundation
+import XCTest
+
+/// Runs the built `smtpsim` binary the way a user does.
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var binary: URL {
+        // The test bundle sits in the build products folder, beside the smtpsim executable.
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("smtpsim")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: "/nonexistent/smtpsim")
+    }
+
+    func run(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.root
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self)
+        )
+    }
+
+    func testBinaryIsBuilt() {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), Self.binary.path)
+    }
+
+    func testParseReportsSmuggling() throws {
+        let r = try run(["parse", "docs/examples/smuggling-lf-dot-crlf.smtp"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("@154    finding   SMTP smuggling sequence lf-dot-crlf"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("@249    command   QUIT"), r.stdout)
+        let strict = try run(["parse", "--strict", "docs/examples/smuggling-lf-dot-crlf.smtp"])
+        XCTAssertEqual(strict.status, 1)
+    }
+
+    func testParseReportsBytesAfterStartTLS() throws {
+        let r = try run(["parse", "docs/examples/starttls-command-injection.smtp"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stdout.contains("28 octets follow STARTTLS"), r.stdout)
+    }
+
+    func testParseServerSide() throws {
+        let r = try run(["parse", "--side", "server", "docs/examples/server-replies.smtp"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stdout.contains("capabilities: PIPELINING, SIZE 10485760, STARTTLS"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("inconsistent-multiline-reply"), r.stdout)
+    }
+
+    func testUnreadableFileExitsWithTwo() throws {
+        let r = try run(["parse", "no/such/file.smtp"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("cannot read"))
+    }
+
+    func testBenchRuns() throws {
+        let r = try run(["bench", "parsers", "--seconds", "0.01", "--repetitions", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for label in ["command lines", "reply lines", "DATA decoder", "memchr line walk", "DotStuffer"] {
+            XCTAssertTrue(r.stdout.contains(label), label)
+        }
+    }
+}
