@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "smtpsim", targets: ["smtpsim"]),
         .library(name: "SMTPCore", targets: ["SMTPCore"]),
+        .library(name: "SMTPTLS", targets: ["SMTPTLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -15,15 +16,23 @@ let package = Package(
     targets: [
         // Wire grammar only: bytes <-> values. No connection state, no I/O, no Foundation.
         .target(name: "SMTPCore"),
+        // OpenSSL (libssl-dev) with a shim header for the macros Swift cannot import.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // The little C that must be C: OpenSSL's deterministic random source.
+        .target(name: "CTLSShim", dependencies: ["COpenSSL"]),
+        // TLS over memory BIOs; knows nothing about SMTP.
+        .target(name: "SMTPTLS", dependencies: ["COpenSSL", "CTLSShim"]),
         // The command-line tool, one subcommand per file.
         .executableTarget(
             name: "smtpsim",
             dependencies: [
                 "SMTPCore",
+                "SMTPTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "SMTPTLSTests", dependencies: ["SMTPTLS"]),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
     ]
 )
