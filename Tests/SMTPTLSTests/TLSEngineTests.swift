@@ -11,6 +11,10 @@ final class TLSEngineTests: XCTestCase {
         factory = try CertificateFactory(seed: 1)
     }
 
+    override func tearDown() {
+        factory = nil  // XCTest keeps test case instances alive; do not hold OpenSSL objects past the test
+    }
+
     private func pair(
         server serverConfig: TLSConfiguration, client clientConfig: TLSConfiguration, name: String? = host, time: Int64 = now
     ) throws -> (TLSConnection, TLSConnection) {

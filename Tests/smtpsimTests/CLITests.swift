@@ -80,4 +80,43 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(r.stdout.contains(label), label)
         }
     }
+
+    private func digest(_ r: Run) -> String? {
+        r.stdout.split(separator: "\n").first { $0.hasPrefix("transcript sha256: ") }.map { String($0.dropFirst(19)) }
+    }
+
+    func testTLSHandshakeIsDeterministicAcrossProcesses() throws {
+        // Two separate processes, same seed: the same TLS bytes (certificates, key shares, records).
+        for extra in [[], ["--version", "1.2"], ["--cheap", "tls13-psk-dhe"], ["--key", "rsa2048"]] {
+            let a = try run(["tls", "--seed", "42"] + extra)
+            let b = try run(["tls", "--seed", "42"] + extra)
+            XCTAssertEqual(a.status, 0, a.stdout + a.stderr)
+            XCTAssertNotNil(digest(a))
+            XCTAssertEqual(digest(a), digest(b), "\(extra)")
+            let c = try run(["tls", "--seed", "43"] + extra)
+            XCTAssertNotEqual(digest(a), digest(c), "\(extra)")
+        }
+    }
+
+    func testTLSFailuresAreClassified() throws {
+        let r = try run(["tls", "--variant", "expired"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains("client: failed, certificate-expired (RFC 8460: certificate-expired)"), r.stdout)
+        let pinned = try run(["tls", "--variant", "self-signed", "--trust", "pinned"])
+        XCTAssertEqual(pinned.status, 0, pinned.stdout)
+    }
+
+    func testTLSWithUserPEMFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-pem-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try run(["tls", "--seed", "5", "--pem-out", dir]).status, 0)
+        // Bring the exported files back as "your own" certificate: same chain, same CA.
+        let r = try run(["tls", "--seed", "5", "--certificate", dir + "/server.pem", "--private-key", dir + "/server.key", "--keylog", dir + "/keys.txt"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let keys = try String(contentsOfFile: dir + "/keys.txt", encoding: .utf8)
+        XCTAssertTrue(keys.contains("CLIENT_TRAFFIC_SECRET_0"))
+        let bad = try run(["tls", "--certificate", dir + "/server.key", "--private-key", dir + "/server.key"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("PEM"), bad.stderr)
+    }
 }

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import SMTPTLS
+
+extension Bench {
+    /// `smtpsim bench tls`: full in-memory TLS sessions per second through SMTPTLS, beside the C
+    /// baseline (`../shared/baselines/tls_mem_bench.c`) built and run in the same invocation with
+    /// the same certificates.
+    struct TLSHandshakes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tls",
+            abstract: "TLS sessions per second (full and cheap profiles) beside the OpenSSL C baseline."
+        )
+
+        @Option(help: "Seconds per measurement.") var seconds: Double = 3
+        @Option(help: "Repetitions; the median is reported.") var repetitions: Int = 3
+        @Option(help: "The C baseline's source; skipped when missing.")
+        var baseline = "../shared/baselines/tls_mem_bench.c"
+
+        func run() throws {
+            #if DEBUG
+            print("warning: debug build; use `swift build -c release && .build/release/smtpsim bench tls`")
+            #endif
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-bench-tls-\(getpid())")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+
+            print("smtpsim bench tls: one session = new client and server, handshake, ~400 B of SMTP each way, close_notify both ways")
+            print("(median of \(repetitions) x \(seconds) s, both peers on one thread, OpenSSL randomness seeded as in simulations)")
+            var results: [String: Double] = [:]
+            for (label, keyType, kind) in [("P-256 cert, TLS 1.3, X25519", CertificateFactory.KeyType.p256, "ec"),
+                                           ("RSA-2048 cert, TLS 1.3, X25519", .rsa2048, "rsa")] {
+                let factory = try CertificateFactory(seed: 1, keyType: keyType)
+                let identity = try factory.serverIdentity(hostname: "localhost")
+                try factory.root.pem.write(to: dir.appendingPathComponent("ca-\(kind).pem"), atomically: true, encoding: .utf8)
+                try identity.chain.map(\.pem).joined().write(to: dir.appendingPathComponent("\(kind).pem"), atomically: true, encoding: .utf8)
+                try identity.key.pem.write(to: dir.appendingPathComponent("\(kind).key"), atomically: true, encoding: .utf8)
+                var client = TLSConfiguration.client(trusting: factory.trustAnchors)
+                client.minimumVersion = .tls13
+                client.groups = ["X25519"]
+                var server = TLSConfiguration.server(identity)
+                server.groups = ["X25519"]
+                let rate = try measure(client: client, server: server, time: factory.epoch)
+                results[kind] = rate
+                print(String(format: "  %-34@ %8.0f sessions/s  (%.0f us/session)", label as NSString, rate, 1e6 / rate))
+            }
+            for mode in [PreSharedKey.Mode.tls13, .tls12] {
+                let psk = PreSharedKey.derived(seed: 1, mode: mode)
+                let rate = try measure(client: .cheap(role: .client, psk: psk), server: .cheap(role: .server, psk: psk), time: 0)
+                results[mode.rawValue] = rate
+                let full = results["ec"] ?? rate
+                print(String(format: "  %-34@ %8.0f sessions/s  (%.1fx the P-256 full handshake)",
+                             "cheap profile \(mode.rawValue)" as NSString, rate, rate / full))
+            }
+            guard FileManager.default.fileExists(atPath: baseline) else {
+                print("  (C baseline not found at \(baseline); pass --baseline PATH)")
+                return
+            }
+            let binary = dir.appendingPathComponent("tls_mem_bench").path
+            try shell(["cc", "-O2", "-o", binary, baseline, "-lssl", "-lcrypto"])
+            for kind in ["ec", "rsa"] {
+                var rates: [Double] = []
+                for _ in 0..<repetitions {
+                    let out = try shell([binary, "-d", dir.path, "-c", kind, "-g", "X25519", "-k", "0", "-n", "1000000", "-t", String(seconds)])
+                    if let field = out.split(separator: " ").first(where: { $0.hasPrefix("sessions_per_s=") }),
+                        let v = Double(field.dropFirst("sessions_per_s=".count))
+                    {
+                        rates.append(v)
+                    }
+                }
+                guard !rates.isEmpty else { continue }
+                let median = rates.sorted()[rates.count / 2]
+                let ours = results[kind] ?? 0
+                print(String(format: "  C baseline %@ (same certificates)   %8.0f sessions/s  -> smtpsim at %.0f%% of it",
+                             (kind == "ec" ? "P-256   " : "RSA-2048") as NSString, median, 100 * ours / median))
+            }
+        }
+
+        /// Median sessions per second for one configuration pair.
+        private func measure(client: TLSConfiguration, server: TLSConfiguration, time: Int64) throws -> Double {
+            try DeterministicRandom.with(seed: 1) {
+                let cctx = try TLSContext(client)
+                let sctx = try TLSContext(server)
+                let request = Array("MAIL FROM:<sender@client.example> SIZE=180\r\nRCPT TO:<rcpt@server.example>\r\nDATA\r\nFrom: sender@client.example\r\nTo: rcpt@server.example\r\nSubject: benchmark\r\nMessage-ID: <1@client.example>\r\n\r\nHello over an in-memory TLS link. This is a small SMTP-sized body.\r\n.\r\nQUIT\r\n".utf8)
+                let reply = Array("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as 1234ABCD\r\n221 2.0.0 Bye\r\n".utf8)
+                func session() throws {
+                    let c = try TLSConnection(context: cctx, serverName: "localhost", verificationTime: time)
+                    let s = try TLSConnection(context: sctx, verificationTime: time)
+                    TLSPump.handshake(client: c, server: s)
+                    guard c.isEstablished, s.isEstablished else { throw ValidationError("benchmark handshake failed: \(c.state) \(s.state)") }
+                    try c.writePlaintext(request)
+                    s.receiveCiphertext(c.drainCiphertext())
+                    guard case .data(let got) = s.readPlaintext(), got.count == request.count else { throw ValidationError("transfer") }
+                    try s.writePlaintext(reply)
+                    c.receiveCiphertext(s.drainCiphertext())
+                    guard case .data(let back) = c.readPlaintext(), back.count == reply.count else { throw ValidationError("transfer") }
+                    c.sendCloseNotify()
+                    s.receiveCiphertext(c.drainCiphertext())
+                    _ = s.readPlaintext()
+                    s.sendCloseNotify()
+                    c.receiveCiphertext(s.drainCiphertext())
+                    _ = c.readPlaintext()
+                }
+                for _ in 0..<20 { try session() }  // warm-up, as the baseline does
+                var rates: [Double] = []
+                for _ in 0..<repetitions {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    var n = 0
+                    var elapsed = 0.0
+                    repeat {
+                        for _ in 0..<16 { try session() }
+                        n += 16
+                        let d = clock.now - start
+                        elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+                    } while elapsed < seconds
+                    rates.append(Double(n) / elapsed)
+                }
+                return rates.sorted()[rates.count / 2]
+            }
+        }
+    }
+}
+
+/// Runs a command, returns its standard output; throws on a non-zero exit.
+@discardableResult
+func shell(_ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ValidationError("\(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+    }
+    return String(decoding: data, as: UTF8.self)
+}
