@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "smtpsim", targets: ["smtpsim"]),
         .library(name: "SMTPCore", targets: ["SMTPCore"]),
         .library(name: "SMTPTLS", targets: ["SMTPTLS"]),
+        .library(name: "SMTPServer", targets: ["SMTPServer"]),
+        .library(name: "SMTPClient", targets: ["SMTPClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -16,6 +18,9 @@ let package = Package(
     targets: [
         // Wire grammar only: bytes <-> values. No connection state, no I/O, no Foundation.
         .target(name: "SMTPCore"),
+        // Sans-IO SMTP server and client state machines; STARTTLS is an action, not an import.
+        .target(name: "SMTPServer", dependencies: ["SMTPCore"]),
+        .target(name: "SMTPClient", dependencies: ["SMTPCore"]),
         // OpenSSL (libssl-dev) with a shim header for the macros Swift cannot import.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // The little C that must be C: OpenSSL's deterministic random source.
@@ -33,6 +38,8 @@ let package = Package(
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "SMTPTLSTests", dependencies: ["SMTPTLS"]),
+        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer"]),
+        .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient"]),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
     ]
 )

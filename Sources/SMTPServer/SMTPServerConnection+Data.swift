@@ -1,0 +1,46 @@
+import SMTPCore
+
+/// Ends of DATA and BDAT: accepting or refusing the message.
+extension SMTPServerConnection {
+    mutating func finishData(_ decoder: DataDecoder) {
+        phase = .commands
+        guard let transaction = session.transaction else {
+            preconditionFailure("DATA without a transaction")
+        }
+        session.transaction = nil
+        let findings = decoder.findings
+        if !findings.isClean { emit(.note(.dataFindings(findings))) }
+        if decoder.isOversized { return reply(.messageTooBig) }
+        if configuration.rejectBareLineEndings, findings.hasBareLineEndings, !configuration.has(.acceptsBareLFEndOfData) {
+            return reply(.bareLineEndingInData)
+        }
+        if findings.longLines > 0 { return reply(.textLineTooLong) }
+        accept(transaction, body: decoder.body, findings: findings, viaBDAT: false)
+    }
+
+    mutating func appendChunk(_ octets: ArraySlice<UInt8>) {
+        guard var transaction = session.transaction else { return }
+        let room = configuration.maximumMessageSize - transaction.chunks.count
+        transaction.chunks += octets.prefix(max(0, room))
+        transaction.chunkOctets += octets.count
+        session.transaction = transaction
+    }
+
+    mutating func finishChunk(_ reader: ChunkReader, accepted: Bool) {
+        phase = .commands
+        guard accepted, let transaction = session.transaction else { return }  // the refusal was already sent
+        guard reader.isLast else { return reply(.chunkAccepted(octets: Int(reader.size))) }
+        session.transaction = nil
+        accept(transaction, body: transaction.chunks, findings: DataFindings(), viaBDAT: true)
+    }
+
+    private mutating func accept(_ transaction: Transaction, body: [UInt8], findings: DataFindings, viaBDAT: Bool) {
+        acceptedCount += 1
+        let id = "\(connectionID).\(acceptedCount)"
+        emit(.deliver(AcceptedMessage(
+            queueID: id, reversePath: transaction.reversePath, recipients: transaction.recipients,
+            parameters: transaction.parameters, body: body, heloName: session.heloName, overTLS: session.tls,
+            authenticatedAs: session.authenticatedAs, viaBDAT: viaBDAT, findings: findings)))
+        reply(.messageAccepted(queueID: id))
+    }
+}

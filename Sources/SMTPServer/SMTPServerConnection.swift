@@ -1,0 +1,357 @@
+import SMTPCore
+
+/// One SMTP server connection as a sans-IO state machine (RFC 5321, RFC 3207, RFC 4954,
+/// RFC 2920, RFC 3030).
+///
+/// Responsibilities: read commands from the bytes the driver hands over, answer each with exactly
+/// one reply (RFC 5321 §4.2), run mail transactions, and tell the driver — as actions — what to
+/// send, when to start TLS, which timers to arm, which messages were accepted, and when to close.
+///
+/// Rules:
+/// - No I/O, clock or randomness: bytes in, actions out; time arrives as `timerFired`.
+/// - Replies produced while handling one batch of input go out together, in order, when the
+///   input is drained (RFC 2920 §3.2); nothing the client sent is ever lost, except…
+/// - …at the 220 to STARTTLS, where every buffered plaintext byte is dropped and counted
+///   (RFC 3207 §4.2, CVE-2011-0411), and after the handshake the session starts over: no EHLO,
+///   no AUTH, no transaction (RFC 3207 §4.2). Flaw profiles break these rules on purpose.
+/// - Errors in a command leave the state as it was (RFC 5321 §4.1.4) and get the reply the
+///   parser attached (500/501/555…).
+/// - Enhanced status codes are sent once the client used EHLO and ENHANCEDSTATUSCODES is
+///   advertised (RFC 2034 §4), never on the greeting or the EHLO reply.
+public struct SMTPServerConnection: Sendable {
+    public let configuration: ServerConfiguration
+    /// Prefix of queue IDs (the driver names its connections).
+    public let connectionID: String
+
+    var phase: Phase = .notStarted
+    var session = Session()
+    var framer: LineFramer
+    let parser: CommandParser
+    var output: [UInt8] = []
+    var actions: [ServerAction] = []
+    var acceptedCount = 0
+
+    /// What the connection is waiting for.
+    enum Phase: Sendable {
+        /// `start()` not called yet.
+        case notStarted
+        /// The greeting is delayed; bytes from early talkers wait here.
+        case greetingDelay(early: [UInt8])
+        /// Command lines.
+        case commands
+        /// Message data after 354.
+        case data(DataDecoder)
+        /// The octets of a BDAT chunk; `accepted` false when the command was refused (the octets
+        /// are still read, RFC 3030 §2).
+        case chunk(ChunkReader, accepted: Bool)
+        /// An AUTH exchange waiting for the client's next line.
+        case auth(AuthStep)
+        /// 220 sent to STARTTLS; the driver runs the handshake. `kept` holds plaintext retained by
+        /// the keeps-plaintext flaw (empty when compliant).
+        case tlsHandshake(kept: [UInt8])
+        case closed
+    }
+
+    enum AuthStep: Sendable {
+        case plain
+        case loginUsername
+        case loginPassword(username: String)
+    }
+
+    /// What the server knows about the client on this connection.
+    struct Session: Sendable {
+        var tls = false
+        var heloName: String?
+        var esmtp = false
+        var authenticatedAs: String?
+        var transaction: Transaction?
+    }
+
+    struct Transaction: Sendable {
+        var reversePath: ReversePath
+        var parameters: MailParameters
+        var recipients: [ForwardPath] = []
+        /// BDAT octets so far (bounded by the message size limit).
+        var chunks: [UInt8] = []
+        var chunkOctets = 0
+        var usedBDAT = false
+        /// A BDAT chunk was refused: the rest of the BDAT sequence is refused too (RFC 3030 §2).
+        var bdatFailed = false
+    }
+
+    public init(configuration: ServerConfiguration, connectionID: String = "C1") {
+        self.configuration = configuration
+        self.connectionID = connectionID
+        // The framer's hard bound is the longest legal line (AUTH, RFC 4954 §4); the parser
+        // enforces 512 for every other command.
+        framer = LineFramer(maximumLineLength: max(configuration.limits.authLine, configuration.limits.commandLine))
+        parser = CommandParser(limits: configuration.limits)
+    }
+
+    // MARK: - Driver interface
+
+    /// The connection is open: greet (or arm the greeting delay).
+    public mutating func start() -> [ServerAction] {
+        guard case .notStarted = phase else { return [] }
+        if configuration.greetingDelay > 0 {
+            phase = .greetingDelay(early: [])
+            emit(.setTimer(.greeting, after: configuration.greetingDelay))
+        } else {
+            greet()
+        }
+        return takeActions()
+    }
+
+    /// Bytes from the client (plaintext, or decrypted inside TLS).
+    public mutating func receive<Bytes: Collection>(_ bytes: Bytes) -> [ServerAction] where Bytes.Element == UInt8 {
+        switch phase {
+        case .notStarted, .closed:
+            return []
+        case .greetingDelay(var early):
+            early += bytes
+            phase = .greetingDelay(early: early)
+            return [.note(.earlyTalker(octets: early.count))]
+        case .tlsHandshake:
+            preconditionFailure("plaintext delivered to the SMTP core during the TLS handshake")
+        case .commands, .data, .chunk, .auth:
+            process(Array(bytes)[...])
+            armIdleTimer()
+            return takeActions()
+        }
+    }
+
+    /// The driver's TLS handshake completed: the session starts over (RFC 3207 §4.2).
+    public mutating func tlsEstablished() -> [ServerAction] {
+        guard case .tlsHandshake(let kept) = phase else { return [] }
+        let keptAuth = configuration.has(.keepsAuthAcrossStartTLS) ? session.authenticatedAs : nil
+        session = Session(tls: true, authenticatedAs: keptAuth)
+        framer = LineFramer(maximumLineLength: framer.maximumLineLength)
+        phase = .commands
+        emit(.note(.resetAfterTLS(keptAuthentication: keptAuth)))
+        if !kept.isEmpty { process(kept[...]) }  // the CVE-2011-0411 flaw: old plaintext runs inside TLS
+        armIdleTimer()
+        return takeActions()
+    }
+
+    /// The TLS handshake failed: nothing more can be said on this connection.
+    public mutating func tlsFailed() -> [ServerAction] {
+        guard case .tlsHandshake = phase else { return [] }
+        phase = .closed
+        emit(.cancelTimer(.idle))
+        emit(.close)
+        return takeActions()
+    }
+
+    public mutating func timerFired(_ timer: ServerTimer) -> [ServerAction] {
+        switch (timer, phase) {
+        case (.greeting, .greetingDelay(let early)):
+            greet()
+            phase = .commands
+            if !early.isEmpty { process(early[...]) }
+            armIdleTimer()
+        case (.idle, .commands), (.idle, .data), (.idle, .chunk), (.idle, .auth):
+            reply(.timeout(configuration.hostname))
+            closeConnection()
+        case (.greeting, _), (.idle, _):
+            break
+        }
+        return takeActions()
+    }
+
+    /// The client closed its side (or the connection broke). An open transaction is abandoned.
+    public mutating func peerClosed() -> [ServerAction] {
+        phase = .closed
+        session.transaction = nil
+        return [.cancelTimer(.idle)]
+    }
+
+    /// The service is going down: 421, then close (RFC 5321 §3.8; may be sent at any time).
+    public mutating func shutdown() -> [ServerAction] {
+        switch phase {
+        case .closed, .notStarted, .tlsHandshake: return []
+        case .greetingDelay, .commands, .data, .chunk, .auth:
+            reply(.serviceNotAvailable(configuration.hostname))
+            closeConnection()
+            return takeActions()
+        }
+    }
+
+    // MARK: - Observable state (for tests, oracles and traces)
+
+    public var isClosed: Bool {
+        if case .closed = phase { return true }
+        return false
+    }
+
+    public var isTLSActive: Bool { session.tls }
+    public var heloName: String? { session.heloName }
+    public var authenticatedAs: String? { session.authenticatedAs }
+    public var hasOpenTransaction: Bool { session.transaction != nil }
+    /// Plaintext bytes held but not yet parsed.
+    public var bufferedByteCount: Int { framer.bufferedByteCount }
+
+    /// The phase as a short name.
+    public var phaseName: String {
+        switch phase {
+        case .notStarted: "not-started"
+        case .greetingDelay: "greeting-delay"
+        case .commands: "commands"
+        case .data: "data"
+        case .chunk: "bdat-chunk"
+        case .auth: "auth"
+        case .tlsHandshake: "tls-handshake"
+        case .closed: "closed"
+        }
+    }
+
+    // MARK: - Input processing
+
+    /// Runs the input through whichever reader the phase needs, switching readers as commands
+    /// demand, until the input is used up or the phase stops reading plaintext.
+    mutating func process(_ input: ArraySlice<UInt8>) {
+        var pending = input
+        while true {
+            switch phase {
+            case .notStarted, .greetingDelay, .tlsHandshake, .closed:
+                return
+            case .data(var decoder):
+                let used = decoder.decode(pending)
+                pending = pending.dropFirst(used)
+                guard decoder.isComplete else {
+                    phase = .data(decoder)
+                    return
+                }
+                finishData(decoder)
+            case .chunk(var reader, let accepted):
+                let octets = reader.consume(pending)
+                pending = pending.dropFirst(octets.count)
+                if accepted { appendChunk(octets) }
+                guard reader.isComplete else {
+                    phase = .chunk(reader, accepted: accepted)
+                    return
+                }
+                finishChunk(reader, accepted: accepted)
+            case .commands, .auth:
+                framer.append(pending)
+                pending = []
+                readLines()
+                switch phase {
+                case .data, .chunk:
+                    // The rest of the input is message data.
+                    pending = framer.takeBufferedBytes()[...]
+                case .commands, .auth, .notStarted, .greetingDelay, .tlsHandshake, .closed:
+                    return
+                }
+            }
+        }
+    }
+
+    /// Handles every complete line while the phase reads lines.
+    private mutating func readLines() {
+        while true {
+            switch phase {
+            case .commands, .auth: break
+            case .notStarted, .greetingDelay, .data, .chunk, .tlsHandshake, .closed: return
+            }
+            let line: ArraySlice<UInt8>
+            do {
+                guard let next = try framer.next() else { return }
+                line = next
+            } catch {
+                emit(.note(.protocolError(error)))
+                if case .auth = phase {
+                    phase = .commands
+                    reply(error.code == .lineTooLong ? .authLineTooLong : error.reply ?? .syntaxError)
+                } else {
+                    reply(error.reply ?? .syntaxError)
+                }
+                continue
+            }
+            if case .auth(let step) = phase {
+                handleAuthResponse(line, step: step)
+            } else {
+                handleCommandLine(line)
+            }
+        }
+    }
+
+    private mutating func handleCommandLine(_ line: ArraySlice<UInt8>) {
+        let command: SMTPCommand
+        do {
+            command = try parser.parse(line, smtpUTF8: session.transaction?.parameters.smtpUTF8 ?? false)
+        } catch {
+            emit(.note(.protocolError(error)))
+            reply(error.reply ?? .syntaxError)
+            return
+        }
+        emit(.note(.command(command)))
+        handle(command)
+    }
+
+    // MARK: - Output
+
+    /// Queues a reply, with enhanced codes only when negotiated (RFC 2034 §4).
+    mutating func reply(_ reply: SMTPReply) {
+        let negotiated = session.esmtp && advertisedExtensions.contains(.enhancedStatusCodes)
+        (negotiated ? reply : reply.withoutEnhancedCodes).write(into: &output)
+    }
+
+    /// Appends an action. Replies queued so far are flushed first only where the order matters on
+    /// the wire (before TLS starts, before closing); everything else leaves the batch intact so a
+    /// pipelined group is answered in one segment (RFC 2920 §3.2).
+    mutating func emit(_ action: ServerAction) {
+        switch action {
+        case .startTLS, .close: flush()
+        case .send, .setTimer, .cancelTimer, .deliver, .note: break
+        }
+        actions.append(action)
+    }
+
+    private mutating func flush() {
+        guard !output.isEmpty else { return }
+        actions.append(.send(output))
+        output.removeAll(keepingCapacity: true)
+    }
+
+    mutating func takeActions() -> [ServerAction] {
+        flush()
+        defer { actions.removeAll(keepingCapacity: true) }
+        return actions
+    }
+
+    mutating func closeConnection() {
+        phase = .closed
+        session.transaction = nil
+        emit(.cancelTimer(.idle))
+        emit(.close)
+    }
+
+    private mutating func greet() {
+        let lines = configuration.greeting.isEmpty ? [""] : configuration.greeting
+        var greeting = SMTPReply.greeting(configuration.hostname, text: lines[0])
+        for extra in lines.dropFirst() { greeting.lines.append(SMTPReply.Line(extra)) }
+        reply(greeting)
+        if case .notStarted = phase { phase = .commands }
+    }
+
+    private mutating func armIdleTimer() {
+        switch phase {
+        case .commands, .auth: emit(.setTimer(.idle, after: configuration.timeouts.command))
+        case .data, .chunk: emit(.setTimer(.idle, after: configuration.timeouts.data))
+        case .notStarted, .greetingDelay, .tlsHandshake, .closed: break
+        }
+    }
+
+    /// The extensions the EHLO reply lists in the current TLS state.
+    var advertisedExtensions: [Capability] {
+        var list = session.tls ? configuration.extensionsAfterTLS : configuration.extensionsBeforeTLS
+        if session.tls {
+            list.removeAll { $0 == .startTLS }
+            if configuration.has(.advertisesStartTLSAfterTLS) { list.append(.startTLS) }
+        }
+        if !configuration.authMechanisms.isEmpty, session.tls || configuration.has(.offersAuthPlainBeforeTLS) {
+            list.append(.auth(configuration.authMechanisms))
+        }
+        return list
+    }
+}

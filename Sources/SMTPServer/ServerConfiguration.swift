@@ -1,0 +1,73 @@
+import SMTPCore
+
+/// Known bug classes the server can reproduce on purpose, so oracles and scenarios can prove they
+/// catch them. All off by default; each cites what it reproduces (CATALOG.md).
+public enum ServerFlaw: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Keeps plaintext pipelined behind STARTTLS and executes it inside TLS (CVE-2011-0411,
+    /// CATALOG D1/D2).
+    case keepsPlaintextAcrossStartTLS = "keeps-plaintext-across-starttls"
+    /// Ends DATA at `<LF>.<LF>`, `<LF>.<CR><LF>` or `<CR><LF>.<LF>` (SMTP smuggling,
+    /// CVE-2023-51764 class, CATALOG G2).
+    case acceptsBareLFEndOfData = "accepts-bare-lf-end-of-data"
+    /// Keeps the AUTH identity across the STARTTLS reset (session fixation, CATALOG D5).
+    case keepsAuthAcrossStartTLS = "keeps-auth-across-starttls"
+    /// Lists STARTTLS again in the EHLO reply inside TLS (RFC 3207 §4.2, CATALOG B6).
+    case advertisesStartTLSAfterTLS = "advertises-starttls-after-tls"
+    /// Offers and accepts AUTH PLAIN/LOGIN before TLS (RFC 4954 §4 note, CATALOG H6).
+    case offersAuthPlainBeforeTLS = "offers-auth-plain-before-tls"
+
+    /// The data terminators a server with `acceptsBareLFEndOfData` honours.
+    public static let lenientTerminators: [SmugglingVariant] = [.lfLF, .lfCRLF, .crlfLF]
+}
+
+/// Timeouts of the server, in nanoseconds of simulated time (RFC 5321 §4.5.3.2.7: at least 5
+/// minutes waiting for the next command).
+public struct ServerTimeouts: Hashable, Sendable, Codable {
+    public var command: Int64 = 5 * 60 * 1_000_000_000
+    /// RFC 5321 §4.5.3.2.7 also applies while message data trickles in.
+    public var data: Int64 = 5 * 60 * 1_000_000_000
+    public init() {}
+}
+
+/// Everything about a server that does not change per connection.
+public struct ServerConfiguration: Hashable, Sendable {
+    public var hostname = "mx.example.test"
+    /// Greeting text lines after the host name; several make a multiline 220.
+    public var greeting: [String] = ["ESMTP smtpsim"]
+    /// Delay before the greeting (postscreen / greet_pause style), in nanoseconds; 0 for none.
+    public var greetingDelay: Int64 = 0
+    /// Extensions advertised before TLS. STARTTLS belongs here when TLS is offered.
+    public var extensionsBeforeTLS: [Capability] = [.pipelining, .size(10 * 1024 * 1024), .eightBitMIME, .enhancedStatusCodes, .startTLS, .chunking]
+    /// Extensions advertised inside TLS (STARTTLS is never listed there unless a flaw says so).
+    /// AUTH is added from `authMechanisms`.
+    public var extensionsAfterTLS: [Capability] = [.pipelining, .size(10 * 1024 * 1024), .eightBitMIME, .enhancedStatusCodes, .chunking]
+    /// False: STARTTLS is answered with 454 4.7.0 (RFC 3207 §4).
+    public var tlsAvailable = true
+    /// Refuse everything but NOOP, EHLO, STARTTLS and QUIT before TLS with 530 5.7.0
+    /// (RFC 3207 §4, non-public servers only).
+    public var requireTLS = false
+    /// SASL mechanisms offered (inside TLS, or before it with the flaw).
+    public var authMechanisms: [String] = ["PLAIN", "LOGIN"]
+    /// username → password.
+    public var credentials: [String: String] = [:]
+    /// Refuse MAIL until the client authenticated (a submission server).
+    public var requireAuthentication = false
+    /// Recipients answered with 550 5.1.1 (everyone else is accepted).
+    public var rejectedRecipients: [String] = []
+    /// Refuse messages holding a bare CR or LF with 550 5.6.0 (chasquid 1.13, Postfix
+    /// `smtpd_forbid_bare_newline`); false accepts them as they came.
+    public var rejectBareLineEndings = true
+    public var limits = SMTPLimits()
+    public var timeouts = ServerTimeouts()
+    public var flaws: Set<ServerFlaw> = []
+
+    public init() {}
+
+    public func has(_ flaw: ServerFlaw) -> Bool { flaws.contains(flaw) }
+
+    /// The SIZE limit advertised (and enforced), or the message-size limit.
+    var maximumMessageSize: Int {
+        for case .size(let n?) in extensionsBeforeTLS + extensionsAfterTLS where n > 0 { return Int(clamping: n) }
+        return limits.messageSize
+    }
+}
