@@ -36,10 +36,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
-        .testTarget(name: "SMTPTLSTests", dependencies: ["SMTPTLS"]),
-        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer"]),
-        .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient"]),
+        // Seeded generator and feeding modes shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "TestSupport"]),
+        .testTarget(name: "SMTPTLSTests", dependencies: ["SMTPTLS", "TestSupport"]),
+        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "TestSupport"]),
+        .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
     ]
 )

@@ -87,9 +87,11 @@ extension SMTPServerConnection {
             // RFC 4954 §4 note: no plaintext password mechanism before TLS.
             return reply(configuration.authMechanisms.isEmpty ? .commandNotImplemented : .mustIssueStartTLS)
         }
-        guard configuration.authMechanisms.contains(mechanism) else { return reply(.authMechanismUnknown) }
-        switch mechanism {
-        case "PLAIN":
+        guard configuration.authMechanisms.contains(mechanism), let known = SASL.Mechanism(rawValue: mechanism) else {
+            return reply(.authMechanismUnknown)
+        }
+        switch known {
+        case .plain:
             if let initialResponse {
                 do {
                     let bytes = try SASL.decodeInitialResponse(initialResponse)
@@ -101,7 +103,7 @@ extension SMTPServerConnection {
                 phase = .auth(.plain)
                 reply(.authChallenge(""))
             }
-        case "LOGIN":
+        case .login:
             if let initialResponse {
                 do {
                     let user = try SASL.decodeInitialResponse(initialResponse)
@@ -114,8 +116,6 @@ extension SMTPServerConnection {
                 phase = .auth(.loginUsername)
                 reply(.authChallenge(SASL.loginUsernameChallenge))
             }
-        default:
-            reply(.authMechanismUnknown)
         }
     }
 

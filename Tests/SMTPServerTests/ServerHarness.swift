@@ -1,38 +1,6 @@
 import SMTPCore
 import SMTPServer
-
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-enum Feeding: CaseIterable {
-    case whole, byteByByte, randomSplits
-
-    func segments(_ bytes: [UInt8], seed: UInt64 = 1) -> [ArraySlice<UInt8>] {
-        switch self {
-        case .whole: return bytes.isEmpty ? [] : [bytes[...]]
-        case .byteByByte: return bytes.indices.map { bytes[$0...$0] }
-        case .randomSplits:
-            var rng = SplitMix64(seed: seed)
-            var out: [ArraySlice<UInt8>] = []
-            var i = 0
-            while i < bytes.count {
-                let n = Int.random(in: 1...min(23, bytes.count - i), using: &rng)
-                out.append(bytes[i..<(i + n)])
-                i += n
-            }
-            return out
-        }
-    }
-}
+@_exported import TestSupport
 
 /// Drives a server connection like a driver would, with a pretend TLS layer: after
 /// `.startTLS`, `tls()` completes the "handshake" and later bytes count as decrypted.

@@ -1,5 +1,13 @@
 /// SASL helpers for SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms.
 public enum SASL {
+    /// The mechanisms smtpsim implements on both sides.
+    public enum Mechanism: String, CaseIterable, Hashable, Sendable {
+        /// RFC 4616.
+        case plain = "PLAIN"
+        /// draft-murchison-sasl-login.
+        case login = "LOGIN"
+    }
+
     /// RFC 4616 §2: each of authzid, authcid and passwd is at most 255 octets of UTF-8.
     public static let plainFieldLimit = 255
 

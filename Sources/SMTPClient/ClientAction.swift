@@ -1,0 +1,92 @@
+import SMTPCore
+
+/// What a TLS handshake achieved, as the driver's TLS engine reports it. (SMTPClient does not
+/// import SMTPTLS: STARTTLS is an action the driver carries out.)
+public struct TLSHandshakeResult: Hashable, Sendable {
+    public var established: Bool
+    /// The server's certificate verified (PKIX and name, or the pin).
+    public var peerVerified: Bool
+    public var version: String?
+    /// The failure class name (`certificate-expired`, …) when the handshake failed or the
+    /// certificate did not verify.
+    public var failure: String?
+    /// RFC 8460 §4.3 result type of `failure`.
+    public var rfc8460ResultType: String?
+
+    public init(established: Bool, peerVerified: Bool, version: String? = nil, failure: String? = nil, rfc8460ResultType: String? = nil) {
+        self.established = established
+        self.peerVerified = peerVerified
+        self.version = version
+        self.failure = failure
+        self.rfc8460ResultType = rfc8460ResultType
+    }
+}
+
+public enum ClientTimer: String, Hashable, Sendable {
+    /// Waiting for a reply.
+    case reply
+    /// Waiting for the TLS handshake.
+    case handshake
+}
+
+/// What the driver must do for the client, in order.
+public enum ClientAction: Hashable, Sendable {
+    case send([UInt8])
+    /// A 220 answered STARTTLS: start the TLS handshake now. The client dropped the reply bytes it
+    /// had buffered after the 220 (RFC 3207 §4.2): their count.
+    case startTLS(discardedReplyBytes: Int)
+    case close
+    case setTimer(ClientTimer, after: Int64)
+    case cancelTimer(ClientTimer)
+    /// A message's outcome on this connection.
+    case outcome(MessageOutcome)
+    case note(ClientNote)
+}
+
+/// Observations for traces and oracles.
+public enum ClientNote: Hashable, Sendable {
+    case reply(SMTPReply)
+    case capabilities(EHLOCapabilities, afterTLS: Bool)
+    case protocolError(SMTPError)
+    /// The client goes on without TLS (opportunistic), or without a verified certificate.
+    case downgrade(String)
+    /// Reply bytes kept across STARTTLS (flaw).
+    case keptRepliesAcrossStartTLS(octets: Int)
+    /// The pre-TLS capability list was kept after TLS (flaw).
+    case keptPreTLSCapabilities
+    /// The post-TLS capability list was built from post-TLS traffic only.
+    case capabilitiesResetAfterTLS
+}
+
+public enum DeliveryStatus: String, Hashable, Sendable, Codable {
+    case delivered
+    case temporaryFailure = "temporary-failure"
+    case permanentFailure = "permanent-failure"
+}
+
+/// What happened to one message on one connection attempt.
+public struct MessageOutcome: Hashable, Sendable {
+    public var messageID: String
+    public var status: DeliveryStatus
+    public var reason: String
+    /// The reply that decided it, if a reply did.
+    public var reply: SMTPReply?
+    /// RFC 8460 result type when TLS decided it (`starttls-not-supported`, `certificate-expired`…).
+    public var tlsResultType: String?
+    /// The connection broke after the final dot and before the reply: the server may have the
+    /// message (RFC 5321 §4.5.3.2.6); a retry may duplicate it.
+    public var possibleDuplicate = false
+    /// Recipients the server refused.
+    public var refusedRecipients: [ForwardPath] = []
+    /// Whether the message went over TLS.
+    public var overTLS = false
+    public var attempt = 1
+
+    public init(messageID: String, status: DeliveryStatus, reason: String, reply: SMTPReply? = nil, tlsResultType: String? = nil) {
+        self.messageID = messageID
+        self.status = status
+        self.reason = reason
+        self.reply = reply
+        self.tlsResultType = tlsResultType
+    }
+}

@@ -1,0 +1,166 @@
+import SMTPCore
+
+/// When the client uses TLS (RFC 3207 §4.1, RFC 7435, RFC 8461).
+public enum TLSPolicy: Hashable, Sendable {
+    /// Never STARTTLS: plaintext only (a baseline, and what stripping reduces a client to).
+    case plaintext
+    /// Encrypt when offered; continue unencrypted when STARTTLS is missing or refused; certificate
+    /// problems do not stop delivery (RFC 7435).
+    case opportunistic
+    /// STARTTLS and a verified certificate, else defer; never a byte of AUTH or envelope in
+    /// plaintext.
+    case required
+    /// As `required`, with the server's certificate pinned (the driver's TLS trust says which).
+    case pinned
+    /// MTA-STS given as a value (no DNS): the MX must match a pattern and present a valid PKIX
+    /// certificate over STARTTLS (RFC 8461 §4); `enforce` defers on failure, `testing` delivers
+    /// anyway and reports (RFC 8461 §5).
+    case mtaSTS(MTASTSPolicy)
+
+    /// True when a failed STARTTLS or an unverified certificate must stop delivery.
+    public var demandsVerifiedTLS: Bool {
+        switch self {
+        case .plaintext, .opportunistic: false
+        case .required, .pinned: true
+        case .mtaSTS(let p): p.mode == .enforce
+        }
+    }
+
+    public var attemptsTLS: Bool {
+        if case .plaintext = self { return false }
+        return true
+    }
+}
+
+/// An MTA-STS policy (RFC 8461 §3.2) as a value.
+public struct MTASTSPolicy: Hashable, Sendable {
+    public enum Mode: String, Hashable, Sendable, Codable { case enforce, testing, none }
+    public var mode: Mode
+    /// `mx:` patterns; a leading `*.` matches exactly one left-most label (RFC 8461 §4.1).
+    public var mxPatterns: [String]
+
+    public init(mode: Mode, mxPatterns: [String]) {
+        self.mode = mode
+        self.mxPatterns = mxPatterns
+    }
+
+    /// RFC 8461 §4.1 matching, case-insensitive.
+    public func matches(_ host: String) -> Bool {
+        let host = host.lowercased()
+        return mxPatterns.contains { raw in
+            let pattern = raw.lowercased()
+            if pattern.hasPrefix("*.") {
+                let suffix = pattern.dropFirst(1)  // ".example.net"
+                guard host.hasSuffix(suffix) else { return false }
+                let label = host.dropLast(suffix.count)
+                return !label.isEmpty && !label.contains(".")
+            }
+            return pattern == host
+        }
+    }
+}
+
+/// Known client bug classes, reproducible on purpose (CATALOG.md). All off by default.
+public enum ClientFlaw: String, CaseIterable, Hashable, Sendable, Codable {
+    /// Keeps reply bytes buffered at the 220 to STARTTLS and reads them after the handshake as if
+    /// the TLS server sent them (response injection, CATALOG D3; Mutt #248, CVE-2021-38371 class).
+    case keepsBufferedRepliesAcrossStartTLS = "keeps-buffered-replies-across-starttls"
+    /// Keeps using the capability list learnt before TLS (RFC 3207 §4.2, CATALOG D4).
+    case keepsPreTLSCapabilities = "keeps-pre-tls-capabilities"
+    /// Goes on in plaintext when STARTTLS is missing or refused even under a required policy
+    /// (CATALOG B1/B2).
+    case fallsBackToPlaintext = "falls-back-to-plaintext"
+    /// Authenticates before STARTTLS when AUTH is offered in plaintext (CATALOG H6).
+    case sendsAuthBeforeTLS = "sends-auth-before-tls"
+    /// Accepts an unverified certificate under a policy that requires one (CATALOG C1–C3).
+    case ignoresCertificateErrors = "ignores-certificate-errors"
+    /// Sends bare LF line endings from the message as they are (outbound smuggling, CATALOG G3).
+    case emitsBareLF = "emits-bare-lf"
+}
+
+/// Per-command reply timeouts in nanoseconds (RFC 5321 §4.5.3.2 minimums).
+public struct ClientTimeouts: Hashable, Sendable, Codable {
+    static let minute: Int64 = 60_000_000_000
+    /// §4.5.3.2.1: 5 minutes for the greeting.
+    public var greeting = 5 * minute
+    /// EHLO, HELO, STARTTLS, AUTH, RSET, QUIT: 5 minutes like MAIL.
+    public var command = 5 * minute
+    /// The TLS handshake after 220 (not in RFC 5321; bounded so a stall cannot hang the client).
+    public var tlsHandshake = 2 * minute
+    /// §4.5.3.2.2 and .3: MAIL and RCPT, 5 minutes.
+    public var mailOrRcpt = 5 * minute
+    /// §4.5.3.2.4: DATA initiation, 2 minutes.
+    public var dataInitiation = 2 * minute
+    /// §4.5.3.2.6: the reply after the final dot, 10 minutes.
+    public var dataTermination = 10 * minute
+    public init() {}
+}
+
+/// Retry schedule (RFC 5321 §4.5.4.1: delay at least 30 minutes, give up after 4–5 days).
+public struct RetryPolicy: Hashable, Sendable, Codable {
+    /// Delay between attempts, nanoseconds.
+    public var delay: Int64 = 30 * 60_000_000_000
+    /// Attempts in all (the first one included).
+    public var maximumAttempts = 5
+    public init(delay: Int64 = 30 * 60_000_000_000, maximumAttempts: Int = 5) {
+        self.delay = delay
+        self.maximumAttempts = maximumAttempts
+    }
+}
+
+/// Credentials for AUTH (RFC 4954), used only inside TLS unless a flaw says otherwise.
+public struct Credentials: Hashable, Sendable {
+    public var username: String
+    public var password: String
+    /// Preference order among what the server offers.
+    public var mechanisms: [String] = ["PLAIN", "LOGIN"]
+
+    public init(username: String, password: String, mechanisms: [String] = ["PLAIN", "LOGIN"]) {
+        self.username = username
+        self.password = password
+        self.mechanisms = mechanisms
+    }
+}
+
+public struct ClientConfiguration: Hashable, Sendable {
+    /// The name sent in EHLO/HELO.
+    public var heloName = "client.example.test"
+    /// The MX host the client connects to (for MTA-STS matching and reports).
+    public var serverName = "mx.example.test"
+    public var policy: TLSPolicy = .opportunistic
+    public var credentials: Credentials?
+    /// Use PIPELINING when offered (RFC 2920).
+    public var usePipelining = true
+    /// Use BDAT when CHUNKING is offered (RFC 3030).
+    public var useChunking = false
+    /// Fall back to HELO when EHLO is refused (never under a policy that demands TLS: HELO has no
+    /// STARTTLS, CATALOG B3).
+    public var allowHELOFallback = true
+    /// How bare CR/LF in a message are sent: normalised by default (CATALOG G3).
+    public var lineEndings: DotStuffer.LineEndingPolicy = .normalize
+    public var timeouts = ClientTimeouts()
+    public var retry = RetryPolicy()
+    public var flaws: Set<ClientFlaw> = []
+
+    public init() {}
+
+    public func has(_ flaw: ClientFlaw) -> Bool { flaws.contains(flaw) }
+}
+
+/// A message to deliver.
+public struct OutgoingMessage: Hashable, Sendable {
+    public var id: String
+    public var reversePath: ReversePath
+    public var recipients: [ForwardPath]
+    /// The message as the user wrote it; stuffed and terminated by the client.
+    public var body: [UInt8]
+    public var parameters: MailParameters
+
+    public init(id: String, from: ReversePath, to recipients: [ForwardPath], body: [UInt8], parameters: MailParameters = MailParameters()) {
+        self.id = id
+        self.reversePath = from
+        self.recipients = recipients
+        self.body = body
+        self.parameters = parameters
+    }
+}

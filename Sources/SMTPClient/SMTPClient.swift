@@ -1,0 +1,69 @@
+import SMTPCore
+
+/// A client's queue across connection attempts: which messages are still pending, when to try
+/// again (RFC 5321 §4.5.4.1), and the final outcome of each message.
+///
+/// The driver asks for a connection (`nextAttempt()`), runs it, reports how it ended
+/// (`attemptFinished(_:)`), and honours the returned delay before asking again.
+public struct SMTPClient: Sendable {
+    public let configuration: ClientConfiguration
+    public private(set) var messages: [OutgoingMessage]
+    /// Final or latest outcome per message id.
+    public private(set) var results: [String: MessageOutcome] = [:]
+    public private(set) var attempts = 0
+    /// The last attempt's handshake failed under an opportunistic policy: RFC 7435 lets the next
+    /// attempt (a new connection) go without STARTTLS.
+    private var plaintextRetry = false
+
+    public enum Next: Hashable, Sendable {
+        /// Connect again after this many nanoseconds.
+        case retry(after: Int64)
+        /// Every message has a final outcome.
+        case done
+    }
+
+    public init(configuration: ClientConfiguration, messages: [OutgoingMessage]) {
+        self.configuration = configuration
+        self.messages = messages
+    }
+
+    /// Messages without a final outcome.
+    public var pending: [OutgoingMessage] {
+        messages.filter { results[$0.id].map { $0.status == .temporaryFailure } ?? true }
+    }
+
+    /// A connection for the pending messages, or nil when nothing is pending or attempts ran out.
+    public mutating func nextAttempt() -> SMTPClientConnection? {
+        let todo = pending
+        guard !todo.isEmpty, attempts < configuration.retry.maximumAttempts else { return nil }
+        attempts += 1
+        return SMTPClientConnection(configuration: configuration, messages: todo, attempt: attempts, skipSTARTTLS: plaintextRetry)
+    }
+
+    /// Records the attempt's outcomes; says whether and when to try again.
+    public mutating func attemptFinished(_ connection: SMTPClientConnection) -> Next {
+        for outcome in connection.outcomes { results[outcome.messageID] = outcome }
+        plaintextRetry = false
+        if case .opportunistic = configuration.policy,
+            connection.outcomes.contains(where: { $0.tlsResultType != nil && $0.status == .temporaryFailure }),
+            !connection.isTLSActive
+        {
+            plaintextRetry = true
+        }
+        guard !pending.isEmpty, attempts < configuration.retry.maximumAttempts else { return .done }
+        return .retry(after: configuration.retry.delay)
+    }
+
+    /// A connection that could not be made at all (refused, timed out): every pending message is
+    /// deferred for this attempt.
+    public mutating func connectionFailed(reason: String) -> Next {
+        attempts += 1
+        for message in pending {
+            var o = MessageOutcome(messageID: message.id, status: .temporaryFailure, reason: reason)
+            o.attempt = attempts
+            results[message.id] = o
+        }
+        guard attempts < configuration.retry.maximumAttempts else { return .done }
+        return .retry(after: configuration.retry.delay)
+    }
+}

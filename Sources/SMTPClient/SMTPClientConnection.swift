@@ -1,0 +1,307 @@
+import SMTPCore
+
+/// One connection attempt of an SMTP client as a sans-IO state machine (RFC 5321, RFC 3207,
+/// RFC 4954, RFC 2920, RFC 3030, RFC 7435, RFC 8461).
+///
+/// Responsibilities: greet, EHLO, upgrade with STARTTLS as the policy demands, EHLO again,
+/// authenticate, run one mail transaction per queued message (pipelined when offered), QUIT;
+/// report an outcome for every message; ask the driver for bytes to be sent, TLS to be started,
+/// timers to be armed and the connection to be closed.
+///
+/// Rules:
+/// - No I/O, clock or randomness; replies arrive as bytes, time as `timerFired`.
+/// - A policy that demands TLS never lets AUTH or envelope bytes go out in plaintext, and never
+///   falls back to HELO (CATALOG B1–B3); a failure there defers the messages with the RFC 8460
+///   result type.
+/// - At the 220 to STARTTLS every buffered reply byte is dropped and counted; after the
+///   handshake the client forgets the capabilities it learnt in plaintext and sends EHLO again
+///   (RFC 3207 §4.2).
+/// - Every reply in a pipelined group is checked; a 354 with no accepted recipient gets a lone
+///   "." (RFC 2920 §3.1).
+/// - A reply the grammar rejects (mixed multiline codes, codes outside 2xx–5xx) is fatal: the
+///   connection is closed and undecided messages are deferred (RFC 5321 §4.2, CATALOG F1).
+/// - A connection lost before a final reply counts as a temporary failure (RFC 5321 §3.8); after
+///   the final dot it may duplicate the message (§4.5.3.2.6), which the outcome says.
+public struct SMTPClientConnection: Sendable {
+    public let configuration: ClientConfiguration
+    public let attempt: Int
+    public let messages: [OutgoingMessage]
+    /// Skip STARTTLS on this attempt (an opportunistic retry after a failed handshake).
+    public let skipSTARTTLS: Bool
+
+    var phase: Phase = .notStarted
+    var replies: ReplyParser
+    var capabilities = EHLOCapabilities(domain: "")
+    var preTLSCapabilities: EHLOCapabilities?
+    var tlsActive = false
+    var tlsVerified = false
+    var authenticated = false
+    var authAttempted = false
+    var nextMessage = 0
+    var decided: [String: MessageOutcome] = [:]
+    var actions: [ClientAction] = []
+
+    enum Phase: Sendable {
+        case notStarted
+        case greeting
+        case ehlo(afterTLS: Bool)
+        case helo
+        case startTLS
+        case handshake
+        case auth(AuthStep)
+        case transaction(Transaction)
+        /// The body (or the lone dot) was sent; waiting for the final reply.
+        case dataEnd(Transaction)
+        case rset
+        case quit
+        case closed
+    }
+
+    enum AuthStep: Sendable {
+        case plain
+        case loginUsername
+        case loginPassword
+    }
+
+    enum Expect: Sendable, Equatable {
+        case mail
+        case rcpt(Int)
+        case data
+        case bdat
+    }
+
+    struct Transaction: Sendable {
+        var index: Int
+        var pipelined: Bool
+        var chunking: Bool
+        var expected: [Expect] = []
+        var mailAccepted: Bool?
+        var accepted: [ForwardPath] = []
+        var refused: [ForwardPath] = []
+        var lastRefusal: SMTPReply?
+        /// Set once the message cannot be delivered on this attempt.
+        var failure: MessageOutcome?
+    }
+
+    public init(configuration: ClientConfiguration, messages: [OutgoingMessage], attempt: Int = 1, skipSTARTTLS: Bool = false) {
+        self.configuration = configuration
+        self.messages = messages
+        self.attempt = attempt
+        self.skipSTARTTLS = skipSTARTTLS
+        replies = ReplyParser()
+    }
+
+    // MARK: - Driver interface
+
+    /// The connection is open: wait for the greeting.
+    public mutating func start() -> [ClientAction] {
+        guard case .notStarted = phase else { return [] }
+        if case .mtaSTS(let policy) = configuration.policy, policy.mode == .enforce, !policy.matches(configuration.serverName) {
+            // RFC 8461 §4.1: never deliver to an MX the policy does not name.
+            failRemaining(.temporaryFailure, "MX \(configuration.serverName) does not match the MTA-STS policy", tls: "validation-failure")
+            phase = .closed
+            emit(.close)
+            return takeActions()
+        }
+        phase = .greeting
+        emit(.setTimer(.reply, after: configuration.timeouts.greeting))
+        return takeActions()
+    }
+
+    /// Bytes from the server (plaintext, or decrypted inside TLS).
+    public mutating func receive<Bytes: Collection>(_ bytes: Bytes) -> [ClientAction] where Bytes.Element == UInt8 {
+        switch phase {
+        case .notStarted, .closed: return []
+        case .handshake:
+            preconditionFailure("plaintext delivered to the SMTP client during the TLS handshake")
+        case .greeting, .ehlo, .helo, .startTLS, .auth, .transaction, .dataEnd, .rset, .quit:
+            replies.append(bytes)
+            processReplies()
+            return takeActions()
+        }
+    }
+
+    /// The driver's TLS handshake finished (or failed).
+    public mutating func tlsHandshakeFinished(_ result: TLSHandshakeResult) -> [ClientAction] {
+        guard case .handshake = phase else { return [] }
+        emit(.cancelTimer(.handshake))
+        guard result.established else {
+            // RFC 3207 §4: "SHOULD abort the connection"; never resume plaintext on it.
+            failRemaining(.temporaryFailure, "TLS handshake failed: \(result.failure ?? "unknown")",
+                          tls: result.rfc8460ResultType ?? "validation-failure")
+            phase = .closed
+            emit(.close)
+            return takeActions()
+        }
+        tlsActive = true
+        tlsVerified = result.peerVerified
+        if !result.peerVerified {
+            let reason = "certificate not verified: \(result.failure ?? "no verification")"
+            if configuration.policy.demandsVerifiedTLS && !configuration.has(.ignoresCertificateErrors) {
+                // RFC 3207 §4.1: the client SHOULD QUIT when the security is not sufficient.
+                failRemaining(.temporaryFailure, reason, tls: result.rfc8460ResultType ?? "validation-failure")
+                sendQuit()
+                return takeActions()
+            }
+            emit(.note(.downgrade(reason)))
+        }
+        // RFC 3207 §4.2: forget what the server said in plaintext; ask again.
+        preTLSCapabilities = capabilities
+        capabilities = EHLOCapabilities(domain: "")
+        authenticated = false
+        authAttempted = false
+        send(.ehlo(configuration.heloName), timeout: configuration.timeouts.command)
+        phase = .ehlo(afterTLS: true)
+        // Under the response-injection flaw, bytes kept from plaintext are read now as if the
+        // TLS server had sent them.
+        processReplies()
+        return takeActions()
+    }
+
+    public mutating func timerFired(_ timer: ClientTimer) -> [ClientAction] {
+        switch phase {
+        case .notStarted, .closed: return []
+        case .handshake:
+            guard timer == .handshake else { return [] }
+            failRemaining(.temporaryFailure, "TLS handshake timed out", tls: "validation-failure")
+        case .greeting, .ehlo, .helo, .startTLS, .auth, .transaction, .rset, .quit:
+            guard timer == .reply else { return [] }
+            failRemaining(.temporaryFailure, "timed out waiting for a reply (\(phaseName))")
+        case .dataEnd:
+            guard timer == .reply else { return [] }
+            failRemaining(.temporaryFailure, "timed out waiting for the reply to the final dot", possibleDuplicate: true)
+        }
+        phase = .closed
+        emit(.close)
+        return takeActions()
+    }
+
+    /// The connection closed or broke.
+    public mutating func peerClosed() -> [ClientAction] {
+        switch phase {
+        case .closed, .notStarted: return []
+        case .quit:
+            break
+        case .dataEnd:
+            failRemaining(.temporaryFailure, "connection lost after the final dot, before its reply", possibleDuplicate: true)
+        case .greeting, .ehlo, .helo, .startTLS, .handshake, .auth, .transaction, .rset:
+            // RFC 5321 §3.8: as if 451 had been received.
+            failRemaining(.temporaryFailure, "connection lost (\(phaseName))")
+        }
+        phase = .closed
+        emit(.cancelTimer(.reply))
+        return takeActions()
+    }
+
+    // MARK: - Observable state
+
+    public var isClosed: Bool {
+        if case .closed = phase { return true }
+        return false
+    }
+
+    public var isTLSActive: Bool { tlsActive }
+    public var isAuthenticated: Bool { authenticated }
+    /// The capabilities the client acts on now.
+    public var currentCapabilities: EHLOCapabilities { capabilities }
+    /// Outcomes decided so far, in message order.
+    public var outcomes: [MessageOutcome] { messages.compactMap { decided[$0.id] } }
+
+    public var phaseName: String {
+        switch phase {
+        case .notStarted: "not-started"
+        case .greeting: "greeting"
+        case .ehlo(let afterTLS): afterTLS ? "ehlo-after-tls" : "ehlo"
+        case .helo: "helo"
+        case .startTLS: "starttls"
+        case .handshake: "tls-handshake"
+        case .auth: "auth"
+        case .transaction: "transaction"
+        case .dataEnd: "data-end"
+        case .rset: "rset"
+        case .quit: "quit"
+        case .closed: "closed"
+        }
+    }
+
+    // MARK: - Plumbing
+
+    mutating func processReplies() {
+        while true {
+            switch phase {
+            case .handshake, .closed, .notStarted: return
+            case .greeting, .ehlo, .helo, .startTLS, .auth, .transaction, .dataEnd, .rset, .quit: break
+            }
+            let reply: SMTPReply
+            do {
+                guard let next = try replies.next() else { return }
+                reply = next
+            } catch {
+                emit(.note(.protocolError(error)))
+                failRemaining(.temporaryFailure, "invalid reply from the server: \(error.code)")
+                closeNow()
+                return
+            }
+            emit(.note(.reply(reply)))
+            emit(.cancelTimer(.reply))
+            handle(reply)
+        }
+    }
+
+    mutating func emit(_ action: ClientAction) {
+        actions.append(action)
+    }
+
+    mutating func takeActions() -> [ClientAction] {
+        defer { actions.removeAll(keepingCapacity: true) }
+        return actions
+    }
+
+    /// Sends a command and arms the reply timer. A command the serialiser refuses is a local
+    /// error: the message configuration is broken.
+    mutating func send(_ command: SMTPCommand, timeout: Int64) {
+        guard let bytes = try? command.wire() else { preconditionFailure("unencodable command \(command.verb)") }
+        emit(.send(bytes))
+        emit(.setTimer(.reply, after: timeout))
+    }
+
+    mutating func sendQuit() {
+        send(.quit, timeout: configuration.timeouts.command)
+        phase = .quit
+    }
+
+    mutating func closeNow() {
+        phase = .closed
+        emit(.cancelTimer(.reply))
+        emit(.close)
+    }
+
+    /// Records an outcome once per message.
+    mutating func decide(_ outcome: MessageOutcome) {
+        guard decided[outcome.messageID] == nil else { return }
+        var o = outcome
+        o.attempt = attempt
+        o.overTLS = tlsActive
+        decided[o.messageID] = o
+        emit(.outcome(o))
+    }
+
+    /// Defers (or fails) every message not decided yet.
+    mutating func failRemaining(_ status: DeliveryStatus, _ reason: String, reply: SMTPReply? = nil, tls: String? = nil, possibleDuplicate: Bool = false) {
+        var current: Int?
+        switch phase {
+        case .transaction(let t), .dataEnd(let t): current = t.index
+        case .notStarted, .greeting, .ehlo, .helo, .startTLS, .handshake, .auth, .rset, .quit, .closed: break
+        }
+        for (index, message) in messages.enumerated() where decided[message.id] == nil {
+            var o = MessageOutcome(messageID: message.id, status: status, reason: reason, reply: reply, tlsResultType: tls)
+            o.possibleDuplicate = possibleDuplicate && index == current
+            decide(o)
+        }
+        nextMessage = messages.count
+    }
+
+    static func status(of reply: SMTPReply) -> DeliveryStatus {
+        reply.code.isPermanent ? .permanentFailure : .temporaryFailure
+    }
+}

@@ -1,0 +1,315 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import XCTest
+
+final class ClientTests: XCTestCase {
+    let credentials = Credentials(username: "alice", password: "secret")
+    var serverWithAuth: ServerConfiguration { .with { $0.credentials = ["alice": "secret"] } }
+
+    /// Runs a pair with every feeding; outcomes and maildrop must agree.
+    private func run(_ pair: Pair, file: StaticString = #filePath, line: UInt = #line) -> Pair {
+        var reference: Pair?
+        for feeding in Feeding.three {
+            var p = pair
+            p.feeding = feeding
+            p.run()
+            if let r = reference {
+                XCTAssertEqual(p.outcomes, r.outcomes, "\(feeding)", file: file, line: line)
+                XCTAssertEqual(p.maildrop, r.maildrop, "\(feeding)", file: file, line: line)
+            } else {
+                reference = p
+            }
+        }
+        return reference!
+    }
+
+    func testSubmissionWithSTARTTLSAndAuth() throws {
+        // CATALOG A1: EHLO → STARTTLS → EHLO again → AUTH → MAIL/RCPT/DATA → QUIT.
+        let p = run(Pair(client: .with { $0.policy = .required; $0.credentials = credentials }, server: serverWithAuth, messages: [message()]))
+        XCTAssertEqual(p.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(p.outcomes.first?.overTLS, true)
+        let m = try XCTUnwrap(p.maildrop.messages.first)
+        XCTAssertEqual(m.authenticatedAs, "alice")
+        XCTAssertTrue(m.overTLS)
+        XCTAssertEqual(m.body, Array("Subject: hi\r\n\r\nhello\r\n".utf8))
+        XCTAssertEqual(p.clientPlaintext, "EHLO client.example.test\r\nSTARTTLS\r\n", "nothing else before TLS")
+        XCTAssertTrue(p.clientNotes.contains(.capabilitiesResetAfterTLS))
+        XCTAssertTrue(p.client.isClosed)
+    }
+
+    func testPipelinedGroupsAndSeveralMessages() {
+        let p = run(Pair(client: ClientConfiguration(), messages: [message("a"), message("b", to: ["x@example.net", "y@example.net"])]))
+        XCTAssertEqual(p.outcomes.map(\.status), [.delivered, .delivered])
+        XCTAssertEqual(p.maildrop.messages.map(\.recipients.count), [1, 2])
+        // One segment carries MAIL, RCPT… and DATA (RFC 2920).
+        let tlsBytes = p.fromClient.filter { $0.epoch == 1 }.map { String(decoding: $0.bytes, as: UTF8.self) }
+        XCTAssertTrue(tlsBytes.contains("MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n"), "\(tlsBytes)")
+    }
+
+    func testWithoutPipeliningOneCommandAtATime() {
+        let p = run(Pair(client: .with { $0.usePipelining = false }, messages: [message(to: ["x@example.net", "y@example.net"])]))
+        XCTAssertEqual(p.outcomes.map(\.status), [.delivered])
+        XCTAssertTrue(p.fromClient.allSatisfy { String(decoding: $0.bytes, as: UTF8.self).components(separatedBy: "\r\n").count <= 2 || $0.bytes.last == 0x0A && String(decoding: $0.bytes, as: UTF8.self).hasSuffix(".\r\n") })
+    }
+
+    func testBDATWhenChunkingIsOffered() throws {
+        let p = run(Pair(client: .with { $0.useChunking = true }, messages: [message(body: "a\r\n.b\nc")]))
+        XCTAssertEqual(p.outcomes.map(\.status), [.delivered])
+        let m = try XCTUnwrap(p.maildrop.messages.first)
+        XCTAssertTrue(m.viaBDAT)
+        XCTAssertEqual(m.body, Array("a\r\n.b\r\nc\r\n".utf8), "normalised, unstuffed, final CRLF added")
+    }
+
+    func testAllRecipientsRefusedGetsALoneDot() {
+        // CATALOG A2 variant, RFC 2920 §3.1.
+        // Our server answers DATA with 503 when no recipient was accepted; a server that says 354
+        // anyway must get a lone dot.
+        var pair = Pair(client: ClientConfiguration(), server: .with { $0.rejectedRecipients = ["bob@example.net"] }, messages: [message()])
+        pair.toClient = { _, b in Attack.replace(b, "503 5.5.1 Bad sequence of commands", "354 go ahead") }
+        let p = run(pair)
+        XCTAssertEqual(p.outcomes.map(\.status), [.permanentFailure])
+        XCTAssertEqual(p.outcomes.first?.refusedRecipients.count, 1)
+        XCTAssertEqual(p.maildrop.count, 0)
+        let last = p.fromClient.map { String(decoding: $0.bytes, as: UTF8.self) }
+        XCTAssertTrue(last.contains(".\r\n"), "\(last)")
+    }
+
+    func testPartialRecipientRefusalStillDelivers() {
+        let p = run(Pair(client: ClientConfiguration(), server: .with { $0.rejectedRecipients = ["x@example.net"] },
+                         messages: [message(to: ["x@example.net", "y@example.net"])]))
+        XCTAssertEqual(p.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(p.outcomes.first?.refusedRecipients.map(\.description), ["<x@example.net>"])
+    }
+
+    func testStrippedSTARTTLSUnderEachPolicy() {
+        // CATALOG B1: the attacker overwrites STARTTLS, keeping the length.
+        let strip: (Int, [UInt8]) -> [UInt8] = { _, b in Attack.replace(b, "250-STARTTLS", "250-XXXXXXXX") }
+        var required = Pair(client: .with { $0.policy = .required; $0.credentials = credentials }, server: serverWithAuth, messages: [message()])
+        required.toClient = strip
+        let r = run(required)
+        XCTAssertEqual(r.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, "starttls-not-supported")
+        XCTAssertFalse(r.clientPlaintext.contains("MAIL"), "no envelope in plaintext")
+        XCTAssertFalse(r.clientPlaintext.contains("AUTH"), "no credentials in plaintext")
+        XCTAssertEqual(r.maildrop.count, 0)
+
+        var opportunistic = Pair(client: ClientConfiguration(), messages: [message()])
+        opportunistic.toClient = strip
+        let o = run(opportunistic)
+        XCTAssertEqual(o.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(o.maildrop.messages.first?.overTLS, false)
+        XCTAssertTrue(o.clientNotes.contains { if case .downgrade = $0 { true } else { false } })
+
+        var flawed = Pair(client: .with { $0.policy = .required; $0.flaws = [.fallsBackToPlaintext] }, messages: [message()])
+        flawed.toClient = strip
+        XCTAssertEqual(run(flawed).maildrop.messages.first?.overTLS, false, "the flaw delivers in plaintext")
+    }
+
+    func testSTARTTLSRefusedOrBogus() {
+        // CATALOG B2: 454; B4: a bogus 220 followed by plaintext.
+        let refusing = ServerConfiguration.with { $0.tlsAvailable = false }
+        let required = run(Pair(client: .with { $0.policy = .required }, server: refusing, messages: [message()]))
+        XCTAssertEqual(required.outcomes.first?.tlsResultType, "starttls-not-supported")
+        XCTAssertEqual(required.outcomes.first?.reply?.code.value, 454)
+        let opportunistic = run(Pair(client: ClientConfiguration(), server: refusing, messages: [message()]))
+        XCTAssertEqual(opportunistic.outcomes.map(\.status), [.delivered])
+
+        var bogus = Pair(client: ClientConfiguration(), server: .with { $0.tlsAvailable = false }, messages: [message()])
+        bogus.toClient = { _, b in Attack.replace(b, "454 4.7.0 TLS not available due to temporary reason\r\n", "220 EHLO client!\r\n250 fine\r\n") }
+        let p = run(bogus)
+        XCTAssertEqual(p.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(p.clientPlaintext, "EHLO client.example.test\r\nSTARTTLS\r\n", "no plaintext command after 220")
+    }
+
+    func testResponseInjectionAfter220() throws {
+        // CATALOG D3: reply lines injected after the 220 in the same segment.
+        let inject: (Int, [UInt8]) -> [UInt8] = { _, b in
+            Attack.replace(b, "220 2.0.0 Ready to start TLS\r\n", "220 2.0.0 Ready to start TLS\r\n250-evil.example\r\n250 AUTH PLAIN LOGIN\r\n")
+        }
+        var compliant = Pair(client: ClientConfiguration(), messages: [message()])
+        compliant.toClient = inject
+        compliant.run()
+        XCTAssertEqual(compliant.clientStartTLSDiscards, [40])
+        XCTAssertEqual(compliant.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(compliant.client.currentCapabilities.domain, "mx.example.test")
+
+        var flawed = Pair(client: .with { $0.flaws = [.keepsBufferedRepliesAcrossStartTLS] }, messages: [message()])
+        flawed.toClient = inject
+        flawed.run()
+        XCTAssertEqual(flawed.clientStartTLSDiscards, [0])
+        XCTAssertTrue(flawed.clientNotes.contains(.keptRepliesAcrossStartTLS(octets: 40)))
+        XCTAssertTrue(flawed.clientNotes.contains { if case .capabilities(let c, afterTLS: true) = $0 { c.domain == "evil.example" } else { false } },
+                      "the injected reply was taken as the post-TLS EHLO reply")
+    }
+
+    func testPreTLSCapabilitiesAreForgotten() {
+        // CATALOG D4: the attacker adds CHUNKING to the plaintext list only.
+        let tamper: (Int, [UInt8]) -> [UInt8] = { epoch, b in epoch == 0 ? Attack.replace(b, "250-PIPELINING", "250-X-INJECTED\r\n250-PIPELINING") : b }
+        var compliant = Pair(client: ClientConfiguration(), messages: [message()])
+        compliant.toClient = tamper
+        compliant.run()
+        XCTAssertFalse(compliant.client.currentCapabilities.contains("X-INJECTED"))
+        var flawed = Pair(client: .with { $0.flaws = [.keepsPreTLSCapabilities] }, messages: [message()])
+        flawed.toClient = tamper
+        flawed.run()
+        XCTAssertTrue(flawed.client.currentCapabilities.contains("X-INJECTED"))
+        XCTAssertTrue(flawed.clientNotes.contains(.keptPreTLSCapabilities))
+    }
+
+    func testHandshakeFailureAndUnverifiedCertificates() {
+        var failing = Pair(client: .with { $0.policy = .opportunistic }, messages: [message()])
+        failing.handshake = TLSHandshakeResult(established: false, peerVerified: false, failure: "malformed-record", rfc8460ResultType: "validation-failure")
+        let f = run(failing)
+        XCTAssertEqual(f.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(f.fromClient.filter { $0.epoch == 1 }.count, 0)
+
+        let expired = TLSHandshakeResult(established: true, peerVerified: false, version: "TLSv1.3", failure: "certificate-expired", rfc8460ResultType: "certificate-expired")
+        var required = Pair(client: .with { $0.policy = .required }, messages: [message()])
+        required.handshake = expired
+        let r = run(required)
+        XCTAssertEqual(r.outcomes.first?.status, .temporaryFailure)
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, "certificate-expired")
+        XCTAssertEqual(String(decoding: r.fromClient.filter { $0.epoch == 1 }.flatMap(\.bytes), as: UTF8.self), "QUIT\r\n")
+
+        var opportunistic = Pair(client: ClientConfiguration(), messages: [message()])
+        opportunistic.handshake = expired
+        XCTAssertEqual(run(opportunistic).outcomes.map(\.status), [.delivered])
+
+        var ignoring = Pair(client: .with { $0.policy = .required; $0.flaws = [.ignoresCertificateErrors] }, messages: [message()])
+        ignoring.handshake = expired
+        XCTAssertEqual(run(ignoring).outcomes.map(\.status), [.delivered])
+    }
+
+    func testEHLORefusedHELOFallbackOnlyWhenAllowed() {
+        let refuse: (Int, [UInt8]) -> [UInt8] = { _, b in
+            String(decoding: b, as: UTF8.self).hasPrefix("250-mx.example.test") ? Array("500 5.5.2 what?\r\n".utf8) : b
+        }
+        var opportunistic = Pair(client: ClientConfiguration(), messages: [message()])
+        opportunistic.toClient = refuse
+        let o = run(opportunistic)
+        XCTAssertEqual(o.outcomes.map(\.status), [.delivered])
+        XCTAssertTrue(o.clientPlaintext.contains("HELO client.example.test"))
+        var required = Pair(client: .with { $0.policy = .required }, messages: [message()])
+        required.toClient = refuse
+        let r = run(required)
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, "starttls-not-supported")
+        XCTAssertFalse(r.clientPlaintext.contains("HELO"), "CATALOG B3: no HELO fallback under a required policy")
+    }
+
+    func testMalformedRepliesAreFatal() {
+        // CATALOG F1: a multiline reply with mixed codes.
+        var p = Pair(client: ClientConfiguration(), messages: [message()])
+        p.toClient = { _, b in Attack.replace(b, "250-PIPELINING", "521 PIPELINING") }
+        let r = run(p)
+        XCTAssertEqual(r.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertTrue(r.outcomes[0].reason.contains("inconsistent-multiline-reply"), r.outcomes[0].reason)
+        XCTAssertTrue(r.client.isClosed)
+    }
+
+    func testAuthBeforeTLSOnlyWithTheFlaw() {
+        // CATALOG H6.
+        let server = ServerConfiguration.with { $0.credentials = ["alice": "secret"]; $0.flaws = [.offersAuthPlainBeforeTLS] }
+        let compliant = run(Pair(client: .with { $0.credentials = credentials }, server: server, messages: [message()]))
+        XCTAssertFalse(compliant.clientPlaintext.contains("AUTH"))
+        XCTAssertEqual(compliant.maildrop.messages.first?.authenticatedAs, "alice")
+        let flawed = run(Pair(client: .with { $0.credentials = credentials; $0.flaws = [.sendsAuthBeforeTLS] }, server: server, messages: [message()]))
+        XCTAssertTrue(flawed.clientPlaintext.contains("AUTH PLAIN"))
+    }
+
+    func testAuthFailureIsPermanent() {
+        let p = run(Pair(client: .with { $0.credentials = Credentials(username: "alice", password: "wrong") }, server: serverWithAuth, messages: [message()]))
+        XCTAssertEqual(p.outcomes.map(\.status), [.permanentFailure])
+        XCTAssertEqual(p.outcomes.first?.reply?.code.value, 535)
+    }
+
+    func testBareLFBodiesByPolicyAndFlaw() throws {
+        let body = "x\n.\r\nMAIL FROM:<ceo@bank.example>\r\n"
+        let compliant = run(Pair(client: ClientConfiguration(), messages: [message(body: body)]))
+        XCTAssertEqual(compliant.maildrop.messages.first?.body, Array("x\r\n.\r\nMAIL FROM:<ceo@bank.example>\r\n".utf8))
+        let flawed = run(Pair(client: .with { $0.flaws = [.emitsBareLF] }, messages: [message(body: body)]))
+        // The compliant server refuses what the flawed client sent (550 5.6.0).
+        XCTAssertEqual(flawed.outcomes.map(\.status), [.permanentFailure])
+        XCTAssertEqual(flawed.maildrop.count, 0)
+    }
+
+    func testTimeoutsAndLostConnections() {
+        var c = SMTPClientConnection(configuration: ClientConfiguration(), messages: [message()])
+        XCTAssertEqual(c.start(), [.setTimer(.reply, after: 300_000_000_000)])
+        let actions = c.timerFired(.reply)
+        XCTAssertTrue(actions.contains(.close))
+        XCTAssertEqual(c.outcomes.map(\.status), [.temporaryFailure])
+
+        // Lost after the final dot: a retry may duplicate the message.
+        var d = SMTPClientConnection(configuration: .with { $0.policy = .plaintext; $0.usePipelining = false }, messages: [message()])
+        _ = d.start()
+        for reply in ["220 mx\r\n", "250 mx\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n"] { _ = d.receive(Array(reply.utf8)) }
+        _ = d.peerClosed()
+        XCTAssertEqual(d.outcomes.first?.possibleDuplicate, true)
+        XCTAssertEqual(d.outcomes.first?.status, .temporaryFailure)
+    }
+
+    func testGreetingRefusedAndAsync421() {
+        var c = SMTPClientConnection(configuration: ClientConfiguration(), messages: [message()])
+        _ = c.start()
+        let a = c.receive(Array("554 no service\r\n".utf8))
+        XCTAssertTrue(a.contains(.send(Array("QUIT\r\n".utf8))))
+        XCTAssertEqual(c.outcomes.first?.status, .temporaryFailure)
+        var d = SMTPClientConnection(configuration: ClientConfiguration(), messages: [message()])
+        _ = d.start()
+        _ = d.receive(Array("220 mx\r\n".utf8))
+        let b = d.receive(Array("421 4.3.2 shutting down\r\n".utf8))
+        XCTAssertTrue(b.contains(.close))
+        XCTAssertEqual(d.outcomes.first?.reply?.code.value, 421)
+    }
+
+    func testMTASTSMatching() {
+        let policy = MTASTSPolicy(mode: .enforce, mxPatterns: ["*.example.net", "mx.example.test"])
+        XCTAssertTrue(policy.matches("mx1.example.net"))
+        XCTAssertTrue(policy.matches("MX.example.test"))
+        XCTAssertFalse(policy.matches("a.b.example.net"))
+        XCTAssertFalse(policy.matches("example.net"))
+        var c = SMTPClientConnection(configuration: .with { $0.policy = .mtaSTS(MTASTSPolicy(mode: .enforce, mxPatterns: ["*.example.net"])) }, messages: [message()])
+        XCTAssertTrue(c.start().contains(.close))
+        XCTAssertEqual(c.outcomes.first?.tlsResultType, "validation-failure")
+        XCTAssertEqual(run(Pair(client: .with { $0.policy = .mtaSTS(MTASTSPolicy(mode: .enforce, mxPatterns: ["mx.example.test"])) }, messages: [message()])).outcomes.map(\.status), [.delivered])
+    }
+
+    func testQueueRetriesTemporaryFailures() {
+        var queue = SMTPClient(configuration: .with { $0.retry = RetryPolicy(delay: 1_800_000_000_000, maximumAttempts: 2) }, messages: [message()])
+        var first = queue.nextAttempt()!
+        _ = first.start()
+        _ = first.receive(Array("421 busy\r\n".utf8))
+        XCTAssertEqual(queue.attemptFinished(first), .retry(after: 1_800_000_000_000))
+        XCTAssertEqual(queue.pending.count, 1)
+        var second = queue.nextAttempt()!
+        XCTAssertEqual(second.attempt, 2)
+        _ = second.start()
+        _ = second.receive(Array("554 go away\r\n".utf8))
+        XCTAssertEqual(queue.attemptFinished(second), .done)
+        XCTAssertNil(queue.nextAttempt(), "attempts ran out")
+        XCTAssertEqual(queue.results["m1"]?.attempt, 2)
+    }
+
+    func testHostileRepliesNeverCrash() {
+        var rng = SplitMix64(seed: 5)
+        let pieces = ["220 mx\r\n", "250-mx\r\n", "250 STARTTLS\r\n", "250 ok\r\n", "354 go\r\n", "334 \r\n", "421 bye\r\n",
+                      "550 no\r\n", "999 x\r\n", "\r\n", "\n", "2", "250-PIPELINING\r\n", String(repeating: "9", count: 600)]
+        for round in 0..<200 {
+            var c = SMTPClientConnection(configuration: .with {
+                $0.credentials = round % 3 == 0 ? Credentials(username: "a", password: "b") : nil
+                $0.flaws = round % 2 == 0 ? [] : Set(ClientFlaw.allCases)
+            }, messages: [message("a"), message("b")])
+            _ = c.start()
+            for _ in 0..<30 {
+                if c.isClosed { break }
+                let actions = c.receive(Array(pieces[Int.random(in: 0..<pieces.count, using: &rng)].utf8))
+                if actions.contains(where: { if case .startTLS = $0 { true } else { false } }) {
+                    _ = c.tlsHandshakeFinished(TLSHandshakeResult(established: Bool.random(using: &rng), peerVerified: Bool.random(using: &rng)))
+                }
+            }
+            _ = c.peerClosed()
+            XCTAssertEqual(c.outcomes.count, 2, "every message gets an outcome")
+        }
+    }
+}
