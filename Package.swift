@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SMTPTLS", targets: ["SMTPTLS"]),
         .library(name: "SMTPServer", targets: ["SMTPServer"]),
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,12 +28,15 @@ let package = Package(
         .target(name: "CTLSShim", dependencies: ["COpenSSL"]),
         // TLS over memory BIOs; knows nothing about SMTP.
         .target(name: "SMTPTLS", dependencies: ["COpenSSL", "CTLSShim"]),
+        // The deterministic world: clock, scheduler, links, faults, attacker, TLS hosts, oracles, trace.
+        .target(name: "Simulation", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         // The command-line tool, one subcommand per file.
         .executableTarget(
             name: "smtpsim",
             dependencies: [
                 "SMTPCore",
                 "SMTPTLS",
+                "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +46,7 @@ let package = Package(
         .testTarget(name: "SMTPTLSTests", dependencies: ["SMTPTLS", "TestSupport"]),
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "TestSupport"]),
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPServer", "TestSupport"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"]),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
     ]
 )

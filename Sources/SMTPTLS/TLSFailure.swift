@@ -142,6 +142,12 @@ public struct TLSFailure: Error, Hashable, Sendable, CustomStringConvertible {
         return s
     }
 
+    /// The failure kind for a verification result (`X509_V_*`), e.g. one recorded by a session
+    /// that did not enforce verification.
+    public static func kind(forVerifyResult code: Int) -> Kind {
+        verification(code, alertSent: nil, openSSL: []).kind
+    }
+
     /// Classifies a verification result (`X509_V_*`).
     static func verification(_ code: Int, alertSent: TLSAlert?, openSSL: [OpenSSLErrorEntry]) -> TLSFailure {
         let text = String(cString: X509_verify_cert_error_string(CLong(code)))

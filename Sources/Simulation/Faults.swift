@@ -1,0 +1,137 @@
+/// A side of a connection.
+public enum Side: String, Hashable, Sendable, Codable, CaseIterable {
+    case client, server
+
+    var writes: Direction { self == .client ? .clientToServer : .serverToClient }
+}
+
+/// A point in a session where a fault can strike (CATALOG E1), mapped onto what the sides write.
+public enum ProtocolPhase: String, CaseIterable, Hashable, Sendable, Codable {
+    case beforeGreeting = "before-greeting"
+    case midGreeting = "mid-greeting"
+    case afterGreeting = "after-greeting"
+    case midEHLOReply = "mid-ehlo-reply"
+    case afterSTARTTLS220 = "after-starttls-220"
+    case midHandshake = "mid-handshake"
+    case afterPostTLSEHLO = "after-post-tls-ehlo"
+    case afterAUTH = "after-auth"
+    case afterMAIL = "after-mail"
+    case afterRCPT = "after-rcpt"
+    case after354 = "after-354"
+    case midBody = "mid-body"
+    /// After the final dot, before its reply: the duplicate-delivery window (RFC 5321 §4.5.3.2.6).
+    case afterFinalDot = "after-final-dot"
+    case afterFinalReply = "after-final-reply"
+
+    /// The trigger that finds this phase in a session of smtpsim's own machines.
+    public var trigger: Trigger {
+        switch self {
+        case .beforeGreeting: .connectionOpened
+        case .midGreeting: .write(side: .server, pattern: "220", cut: .afterMatch, epoch: 0)
+        case .afterGreeting: .write(side: .server, pattern: "220", cut: .afterWrite, epoch: 0)
+        case .midEHLOReply: .write(side: .server, pattern: "250-", cut: .afterMatch, epoch: 0)
+        case .afterSTARTTLS220: .tlsStarted
+        case .midHandshake: .handshakeBytes(200)
+        case .afterPostTLSEHLO: .write(side: .server, pattern: "250", cut: .afterWrite, epoch: 1)
+        case .afterAUTH: .write(side: .server, pattern: "235", cut: .afterWrite, epoch: nil)
+        case .afterMAIL: .write(side: .client, pattern: "MAIL FROM:", cut: .afterWrite, epoch: nil)
+        case .afterRCPT: .write(side: .client, pattern: "RCPT TO:", cut: .afterWrite, epoch: nil)
+        case .after354: .write(side: .server, pattern: "354", cut: .afterWrite, epoch: nil)
+        case .midBody: .midBody
+        case .afterFinalDot: .write(side: .client, pattern: "\r\n.\r\n", cut: .afterMatch, epoch: nil)
+        case .afterFinalReply: .finalReply
+        }
+    }
+}
+
+/// Where in a matching write a fault takes effect.
+public enum Cut: String, Hashable, Sendable, Codable {
+    /// Right after the matched bytes: the rest of the write is caught by the fault.
+    case afterMatch = "after-match"
+    /// After the whole write that holds the match.
+    case afterWrite = "after-write"
+}
+
+/// When a fault fires. Patterns are matched on the plaintext a side writes (inside TLS too, before
+/// encryption), the first time they occur on a connection.
+public indirect enum Trigger: Hashable, Sendable, Codable {
+    case connectionOpened
+    /// Simulated nanoseconds after the run started.
+    case atTime(Int64)
+    case write(side: Side, pattern: String, cut: Cut, epoch: Int?)
+    /// The client started its TLS handshake.
+    case tlsStarted
+    /// After this many ciphertext octets of handshake, server to client.
+    case handshakeBytes(Int)
+    /// The first client write after a 354.
+    case midBody
+    /// The first server write after the client's final dot.
+    case finalReply
+    case phase(ProtocolPhase)
+
+    var resolved: Trigger {
+        if case .phase(let p) = self { return p.trigger }
+        return self
+    }
+}
+
+/// What a fault does.
+public enum FaultEffect: Hashable, Sendable, Codable {
+    /// Every segment waits a uniform time in [min, max] nanoseconds (TCP order kept).
+    case latency(min: Int64, max: Int64)
+    /// Segments of at most this many octets (1: one byte per segment).
+    case split(maxSegment: Int)
+    /// Writes made within `window` nanoseconds leave as one segment.
+    case coalesce(window: Int64)
+    /// The link holds its bytes for this long.
+    case stall(duration: Int64)
+    /// The connection breaks: both sides see it close, nothing more is delivered.
+    case reset
+    /// Reset each segment with this probability.
+    case resetProbability(Ratio)
+    /// One direction closes in order (FIN); the other stays open.
+    case halfClose(Direction)
+    /// Bytes in one direction are dropped from here on, without any close.
+    case truncate(Direction)
+    /// Each plaintext segment has one byte changed with this probability (a broken middlebox).
+    case corrupt(Ratio)
+    /// The server's write is replaced by these bytes.
+    case replaceReply(String)
+    /// The client's TLS handshake fails with this failure class, whatever OpenSSL says.
+    case failHandshake(String)
+    /// The server sends 421 and closes (RFC 5321 §3.8).
+    case async421
+    /// The connection is refused outright.
+    case refuseConnection
+    /// The connection attempt times out after this long.
+    case connectTimeout(Int64)
+}
+
+/// One fault: what, when, and on which connection attempts.
+public struct FaultRule: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var effect: FaultEffect
+    /// nil: always on (latency, split, coalesce, corruption) or at connect (refuse, timeout).
+    public var at: Trigger?
+    /// Which connections (1-based, in the order they open); nil for all.
+    public var connections: [Int]?
+    /// Directions a link fault applies to; nil for both.
+    public var direction: Direction?
+
+    public init(_ effect: FaultEffect, at: Trigger? = nil, connections: [Int]? = nil, direction: Direction? = nil) {
+        self.effect = effect
+        self.at = at
+        self.connections = connections
+        self.direction = direction
+    }
+
+    func applies(to connection: Int) -> Bool { connections.map { $0.contains(connection) } ?? true }
+    func applies(to d: Direction) -> Bool { direction.map { $0 == d } ?? true }
+
+    public var description: String {
+        var s = "\(effect)"
+        if let at { s += " at \(at)" }
+        if let connections { s += " on connections \(connections)" }
+        if let direction { s += " \(direction.rawValue)" }
+        return s
+    }
+}

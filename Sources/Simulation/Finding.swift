@@ -1,0 +1,38 @@
+/// The oracles checked on every run (DESIGN.md "Oracles").
+public enum Oracle: String, CaseIterable, Hashable, Sendable, Codable {
+    /// No AUTH, envelope or message byte in plaintext under a policy that requires TLS.
+    case plaintextExposure = "plaintext-exposure"
+    /// Nothing received before the handshake is acted on after it.
+    case tlsBoundary = "tls-boundary"
+    /// After STARTTLS both sides forget what they learnt in plaintext.
+    case stateReset = "state-reset"
+    /// Replies follow RFC 5321 §4.2; one reply per command.
+    case replyGrammar = "reply-grammar"
+    /// The server accepts exactly the messages the honest client sent.
+    case transactionCount = "transaction-count"
+    /// Delivered bodies arrive byte for byte.
+    case roundTrip = "round-trip"
+    /// Every session reaches an outcome within the configured time and event budget.
+    case liveness
+    /// Outcomes are classified consistently with what the server did.
+    case outcomeClassification = "outcome-classification"
+}
+
+/// An oracle violation, with where it happened and why it matters.
+public struct Finding: Hashable, Sendable, CustomStringConvertible {
+    public var oracle: Oracle
+    /// The trace event that shows it.
+    public var eventIndex: Int
+    public var explanation: String
+    /// RFC section or CVE.
+    public var reference: String
+
+    public init(oracle: Oracle, eventIndex: Int, explanation: String, reference: String) {
+        self.oracle = oracle
+        self.eventIndex = eventIndex
+        self.explanation = explanation
+        self.reference = reference
+    }
+
+    public var description: String { "\(oracle.rawValue) at event \(eventIndex): \(explanation) [\(reference)]" }
+}

@@ -1,0 +1,132 @@
+import SMTPTLS
+
+/// Which way bytes travel.
+public enum Direction: String, Hashable, Sendable, Codable {
+    case clientToServer = "c>s"
+    case serverToClient = "s>c"
+
+    public var reversed: Direction { self == .clientToServer ? .serverToClient : .clientToServer }
+}
+
+/// One thing that happened in a run. The trace is the run's record: its digest proves two runs
+/// were the same, and its text form is what a person reads.
+public struct TraceEvent: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// A connection was opened (client index, attempt).
+        case connect(client: Int, attempt: Int)
+        /// Bytes handed to a link by a side (`epoch` 0 = plaintext, 1 = TLS records).
+        case sent(Direction, epoch: Int, bytes: [UInt8])
+        /// Bytes delivered by a link to the other side.
+        case delivered(Direction, epoch: Int, bytes: [UInt8])
+        /// Application plaintext a side wrote (inside TLS this is what the records carry).
+        case plaintext(Direction, epoch: Int, bytes: [UInt8])
+        case fault(name: String, detail: String)
+        case attack(name: String, detail: String)
+        /// A side's TLS handshake finished (`detail`: version and suite, or the failure).
+        case tls(side: String, ok: Bool, detail: String)
+        /// A side closed, or saw the other side close.
+        case closed(side: String, detail: String)
+        /// A machine's observation (commands, notes).
+        case note(side: String, text: String)
+        case outcome(message: String, status: String, detail: String)
+        case finding(Finding)
+    }
+
+    /// Position in the trace.
+    public let index: Int
+    /// Simulated nanoseconds since the start of the run.
+    public let time: Int64
+    /// The connection it belongs to (0 for run-wide events).
+    public let connection: Int
+    public let kind: Kind
+
+    /// One line for people.
+    public var text: String {
+        let t = Self.formatTime(time)
+        let c = connection > 0 ? "#\(connection) " : ""
+        switch kind {
+        case .connect(let client, let attempt): return "\(t) \(c)connect client \(client) attempt \(attempt)"
+        case .sent(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) send \(bytes.count)B\(epoch > 0 ? " [tls]" : "") \(Self.preview(bytes, epoch))"
+        case .delivered(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) recv \(bytes.count)B\(epoch > 0 ? " [tls]" : "") \(Self.preview(bytes, epoch))"
+        case .plaintext(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) \(epoch > 0 ? "tls-plaintext" : "plaintext") \(Self.preview(bytes, 0))"
+        case .fault(let name, let detail): return "\(t) \(c)FAULT \(name): \(detail)"
+        case .attack(let name, let detail): return "\(t) \(c)ATTACK \(name): \(detail)"
+        case .tls(let side, let ok, let detail): return "\(t) \(c)\(side) tls \(ok ? "established" : "failed"): \(detail)"
+        case .closed(let side, let detail): return "\(t) \(c)\(side) closed: \(detail)"
+        case .note(let side, let text): return "\(t) \(c)\(side) \(text)"
+        case .outcome(let message, let status, let detail): return "\(t) \(c)outcome \(message): \(status) — \(detail)"
+        case .finding(let f): return "\(t) \(c)FINDING \(f.oracle.rawValue): \(f.explanation) [\(f.reference)]"
+        }
+    }
+
+    /// The canonical bytes the digest is computed over (stable across runs, processes, builds).
+    var canonical: [UInt8] {
+        var out = Array("\(index)|\(time)|\(connection)|".utf8)
+        switch kind {
+        case .sent(let d, let epoch, let bytes): out += Array("sent|\(d.rawValue)|\(epoch)|".utf8) + bytes
+        case .delivered(let d, let epoch, let bytes): out += Array("delivered|\(d.rawValue)|\(epoch)|".utf8) + bytes
+        case .plaintext(let d, let epoch, let bytes): out += Array("plaintext|\(d.rawValue)|\(epoch)|".utf8) + bytes
+        case .connect, .fault, .attack, .tls, .closed, .note, .outcome, .finding: out += Array(text.utf8)
+        }
+        out.append(0x0A)
+        return out
+    }
+
+    static func formatTime(_ ns: Int64) -> String {
+        let ms = ns / 1_000_000
+        let s = ms / 1000
+        let rest = ms % 1000
+        let pad = rest < 10 ? "00" : rest < 100 ? "0" : ""
+        return "\(s).\(pad)\(rest)s"
+    }
+
+    static func preview(_ bytes: [UInt8], _ epoch: Int) -> String {
+        if epoch > 0 { return "" }
+        var out = ""
+        for b in bytes.prefix(120) {
+            switch b {
+            case 0x0D: out += "\\r"
+            case 0x0A: out += "\\n"
+            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
+            default: out += "\\x" + String(b, radix: 16)
+            }
+        }
+        return bytes.count > 120 ? out + "…" : out
+    }
+}
+
+/// The typed record of a run.
+public struct Trace: Sendable {
+    public private(set) var events: [TraceEvent] = []
+
+    public init() {}
+
+    mutating func append(time: Int64, connection: Int, _ kind: TraceEvent.Kind) {
+        events.append(TraceEvent(index: events.count, time: time, connection: connection, kind: kind))
+    }
+
+    /// SHA-256 over every event's canonical form, TLS bytes included.
+    public var digest: String {
+        var all: [UInt8] = []
+        for e in events { all += e.canonical }
+        return Digest.sha256Hex(all)
+    }
+
+    public var text: String { events.map(\.text).joined(separator: "\n") }
+
+    /// The first event where two traces differ (DESIGN.md: "the check names the first divergent
+    /// event"), or nil when they are identical.
+    public static func firstDivergence(_ a: Trace, _ b: Trace) -> (index: Int, left: String?, right: String?)? {
+        let n = max(a.events.count, b.events.count)
+        for i in 0..<n {
+            let l = i < a.events.count ? a.events[i] : nil
+            let r = i < b.events.count ? b.events[i] : nil
+            if l?.canonical != r?.canonical { return (i, l?.text, r?.text) }
+        }
+        return nil
+    }
+
+    public var findings: [Finding] {
+        events.compactMap { if case .finding(let f) = $0.kind { f } else { nil } }
+    }
+}

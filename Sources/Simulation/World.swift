@@ -1,0 +1,228 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import SMTPTLS
+
+/// The deterministic world of one run: a virtual clock, one event queue, one seeded generator,
+/// and the connections between client programs and the server program, each a pair of links
+/// with faults and, optionally, an on-path attacker.
+///
+/// Rules (DESIGN.md 5–8): nothing here reads a clock, a file or system randomness; OpenSSL draws
+/// from the run's seed; nothing that shapes behaviour or the trace iterates a Dictionary or Set;
+/// faults are values and strike only inside the fault window; then the run must reach an outcome
+/// within the event budget.
+public final class World {
+    public let configuration: SimulationConfiguration
+    public private(set) var now: Int64 = 0
+    public private(set) var trace = Trace()
+    public private(set) var processedEvents = 0
+    public private(set) var budgetExhausted = false
+
+    let serverProgram: ServerProgram
+    let clientPrograms: [ClientProgram]
+    var rng: SimRandom
+    var scheduler = Scheduler<Event>()
+    var connections: [Connection] = []
+    var clientDone: [Bool]
+    var findings: [Finding] = []
+    var keyLogLines: [String] = []
+    let serverContext: TLSContext?
+    let clientContexts: [TLSContext]
+    let factory: CertificateFactory?
+    let serverIdentity: TLSIdentity?
+
+    enum Event {
+        case connect(client: Int)
+        case deliver(connection: Int, Direction, [UInt8], epoch: Int, generation: Int)
+        case fin(connection: Int, Direction, generation: Int)
+        case timer(connection: Int, Side, String, generation: UInt64)
+        case flush(connection: Int, Direction)
+        case timedFault(connection: Int, rule: Int)
+        case connectTimedOut(client: Int, connection: Int)
+    }
+
+    /// Builds the world. Seeds OpenSSL's randomness for this thread before any TLS object exists.
+    public init(configuration: SimulationConfiguration, serverProgram: ServerProgram? = nil, clientPrograms: [ClientProgram]? = nil) throws {
+        self.configuration = configuration
+        rng = SimRandom(seed: configuration.seed)
+        DeterministicRandom.seed(SimRandom.derive(configuration.seed, "openssl"))
+        self.serverProgram = serverProgram ?? BuiltInServerProgram(configuration: configuration.server.configuration)
+        self.clientPrograms = clientPrograms ?? configuration.clients.map {
+            BuiltInClientProgram(configuration: $0.configuration, messages: $0.messages)
+        }
+        clientDone = Array(repeating: false, count: self.clientPrograms.count)
+        // TLS contexts, made once per run after seeding.
+        let host = configuration.clients.first?.configuration.serverName ?? configuration.server.configuration.hostname
+        switch configuration.tls {
+        case .full:
+            let f = try CertificateFactory(seed: configuration.seed, epoch: configuration.epoch, keyType: configuration.server.keyType)
+            factory = f
+            let identity = try configuration.server.identity ?? f.serverIdentity(hostname: host, variant: configuration.server.certificate)
+            serverIdentity = identity
+            var server = TLSConfiguration.server(identity)
+            server.minimumVersion = configuration.server.minimumTLSVersion
+            server.maximumVersion = configuration.server.maximumTLSVersion
+            server.securityLevel = configuration.server.securityLevel ?? (configuration.server.certificate == .weakKey ? 0 : nil)
+            serverContext = try TLSContext(server)
+            clientContexts = try configuration.clients.map { spec in
+                var c = TLSConfiguration(role: .client)
+                switch spec.trust {
+                case .factoryCA: c.trust = .anchors(f.trustAnchors)
+                case .pinnedServerCertificate: c.trust = .pinned(identity.leaf)
+                case .none: c.trust = .none
+                }
+                // Opportunistic clients record verification but do not enforce it (RFC 7435).
+                c.enforceVerification = spec.configuration.policy.demandsVerifiedTLS && !spec.configuration.has(.ignoresCertificateErrors)
+                c.keyLog = configuration.keyLog
+                return try TLSContext(c)
+            }
+        case .cheap(let mode):
+            factory = nil
+            serverIdentity = nil
+            let psk = PreSharedKey.derived(seed: configuration.seed, mode: mode)
+            serverContext = try TLSContext(.cheap(role: .server, psk: psk))
+            var client = TLSConfiguration.cheap(role: .client, psk: psk)
+            client.keyLog = configuration.keyLog
+            let context = try TLSContext(client)
+            clientContexts = configuration.clients.map { _ in context }
+        }
+        for (index, spec) in configuration.clients.enumerated() where index < self.clientPrograms.count {
+            scheduler.schedule(at: spec.connectAt, .connect(client: index))
+        }
+        for index in configuration.clients.count..<self.clientPrograms.count {
+            scheduler.schedule(at: 0, .connect(client: index))
+        }
+    }
+
+    // MARK: - Running
+
+    /// Runs until every client is done, the queue is empty, or the budget is spent.
+    public func run() -> RunResult {
+        while !clientDone.allSatisfy({ $0 }), let entry = scheduler.pop() {
+            guard processedEvents < configuration.eventBudget else {
+                budgetExhausted = true
+                break
+            }
+            processedEvents += 1
+            now = entry.time
+            handle(entry.payload)
+        }
+        DeterministicRandom.clear()
+        return finish()
+    }
+
+    private func handle(_ event: Event) {
+        switch event {
+        case .connect(let client):
+            connect(client)
+        case .deliver(let id, let direction, let bytes, let epoch, let generation):
+            let c = connections[id - 1]
+            guard c.generation == generation, c.link(direction).open else { return }
+            record(id, .delivered(direction, epoch: epoch, bytes: bytes))
+            receive(c, at: direction == .clientToServer ? .server : .client, bytes)
+        case .fin(let id, let direction, let generation):
+            let c = connections[id - 1]
+            guard c.generation == generation, c.link(direction).open else { return }
+            c.link(direction).open = false
+            let receiver: Side = direction == .clientToServer ? .server : .client
+            peerClosed(c, receiver, detail: "peer closed its side")
+        case .timer(let id, let side, let name, let generation):
+            let c = connections[id - 1]
+            let host = c.host(side)
+            guard !host.closed, host.timers[name] == generation else { return }
+            host.timers[name] = nil
+            apply(c, side, host.endpoint.timerFired(name))
+        case .flush(let id, let direction):
+            let c = connections[id - 1]
+            let link = c.link(direction)
+            let pending = link.coalesced
+            link.coalesced = []
+            link.flushScheduled = false
+            if !pending.isEmpty { transmit(c, direction, pending, epoch: link.coalescedEpoch) }
+        case .timedFault(let id, let rule):
+            let c = connections[id - 1]
+            guard !c.finished else { return }
+            fire(c, ruleIndex: rule, side: nil)
+        case .connectTimedOut(let client, let id):
+            record(id, .fault(name: "connect-timeout", detail: "no connection for client \(client)"))
+            scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection timed out"))
+        }
+    }
+
+    // MARK: - Connections
+
+    private func connect(_ client: Int) {
+        guard let endpoint = clientPrograms[client].nextConnection() else {
+            clientDone[client] = true
+            return
+        }
+        let id = connections.count + 1
+        record(id, .connect(client: client, attempt: id))
+        for (k, rule) in configuration.faults.enumerated() where rule.applies(to: id) && now < configuration.faultWindow {
+            switch rule.effect {
+            case .refuseConnection:
+                record(id, .fault(name: "refuse-connection", detail: "rule \(k)"))
+                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil))
+                connections[id - 1].finished = true
+                scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection refused"))
+                return
+            case .connectTimeout(let after):
+                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil))
+                connections[id - 1].finished = true
+                scheduler.schedule(at: now + after, .connectTimedOut(client: client, connection: id))
+                return
+            case .latency, .split, .coalesce, .stall, .reset, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply,
+                .failHandshake, .async421:
+                continue
+            }
+        }
+        let server = serverProgram.accept(connection: id)
+        let c = Connection(
+            id: id, client: client, clientEndpoint: endpoint, serverEndpoint: server,
+            attacker: configuration.attacker.isEmpty ? nil : AttackerState(actions: configuration.attacker))
+        connections.append(c)
+        // Time-triggered and connect-triggered faults.
+        for (k, rule) in configuration.faults.enumerated() where rule.applies(to: id) {
+            switch rule.at?.resolved {
+            case .atTime(let t)?: scheduler.schedule(at: max(now, t), .timedFault(connection: id, rule: k))
+            case .connectionOpened?: fire(c, ruleIndex: k, side: nil)
+            case nil, .write?, .tlsStarted?, .handshakeBytes?, .midBody?, .finalReply?, .phase?: break
+            }
+        }
+        if c.finished { return }
+        apply(c, .server, server.start())
+        apply(c, .client, endpoint.start())
+    }
+
+    /// The client's connection is over: ask its program what next.
+    func connectionEnded(_ c: Connection) {
+        guard !c.finished else { return }
+        c.finished = true
+        c.generation += 1
+        for side in Side.allCases {
+            let host = c.host(side)
+            host.timers.removeAll()
+            if !host.closed {
+                host.closed = true
+            }
+        }
+        scheduleNext(c.client, clientPrograms[c.client].connectionFinished(c.clientHost.endpoint))
+    }
+
+    private func scheduleNext(_ client: Int, _ next: SMTPClient.Next) {
+        switch next {
+        case .retry(let delay): scheduler.schedule(at: now + delay, .connect(client: client))
+        case .done: clientDone[client] = true
+        }
+    }
+
+    func record(_ connection: Int, _ kind: TraceEvent.Kind) {
+        trace.append(time: now, connection: connection, kind)
+    }
+
+    func report(_ finding: Finding) {
+        guard !findings.contains(where: { $0.oracle == finding.oracle && $0.explanation == finding.explanation }) else { return }
+        findings.append(finding)
+        record(0, .finding(finding))
+    }
+}
