@@ -54,10 +54,9 @@ public struct SMTPClient: Sendable {
         return .retry(after: configuration.retry.delay)
     }
 
-    /// A connection that could not be made at all (refused, timed out): every pending message is
-    /// deferred for this attempt.
+    /// The connection `nextAttempt()` asked for could not be made (refused, timed out): every
+    /// pending message is deferred on this attempt.
     public mutating func connectionFailed(reason: String) -> Next {
-        attempts += 1
         for message in pending {
             var o = MessageOutcome(messageID: message.id, status: .temporaryFailure, reason: reason)
             o.attempt = attempts

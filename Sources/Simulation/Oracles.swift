@@ -43,6 +43,10 @@ extension World {
         switch side {
         case .server:
             if bytes.starts(with: Array("354".utf8)) || text.contains("\r\n354 ") { c.saw354 = true }
+            if host.tls == nil, let caps = Self.firstEHLO(bytes), caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) }) {
+                flag(c, .plaintextExposure, "the server offers a plaintext password mechanism (AUTH \(caps.authMechanisms.joined(separator: " "))) before TLS",
+                     "RFC 4954 §4 note; CATALOG H6")
+            }
             if host.tlsEstablished {
                 if host.receivedInTLS == 0 {
                     flag(c, .tlsBoundary, "the server wrote \(TraceEvent.preview(Array(bytes.prefix(40)), 0)) inside TLS before receiving anything inside TLS: it acted on bytes that arrived before the handshake",
@@ -55,7 +59,17 @@ extension World {
                 }
             }
         case .client:
+            if c.saw354, !c.sawFinalDot, Self.hasBareLineEnding(bytes) {
+                flag(c, .transactionCount, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
+                     "RFC 5321 §2.3.8; CATALOG G3")
+            }
             if c.saw354, text.contains("\r\n.\r\n") || text == ".\r\n" { c.sawFinalDot = true }
+            if host.tls == nil || (host.tlsEstablished && !host.peerVerified),
+                text.split(separator: "\r\n").contains(where: { $0.uppercased().hasPrefix("AUTH ") && $0.split(separator: " ").count > 2 || $0.uppercased().hasPrefix("AUTH LOGIN") })
+            {
+                flag(c, .plaintextExposure, "the client sent credentials \(host.tls == nil ? "in plaintext" : "to an unverified TLS peer")",
+                     "RFC 4954 §4 note, §15; CATALOG H6")
+            }
             let demands = clientPrograms.indices.contains(c.client) && clientPrograms[c.client].policy.demandsVerifiedTLS
             let unprotected = host.tls == nil || (host.tlsEstablished && !host.peerVerified)
             if demands, unprotected {
@@ -86,6 +100,14 @@ extension World {
                 }
             }
         }
+    }
+
+    static func hasBareLineEnding(_ bytes: [UInt8]) -> Bool {
+        for i in bytes.indices {
+            if bytes[i] == 0x0A, i == 0 || bytes[i - 1] != 0x0D { return true }
+            if bytes[i] == 0x0D, i + 1 < bytes.count, bytes[i + 1] != 0x0A { return true }
+        }
+        return false
     }
 
     /// The first multiline 250 reply in a server stream, as capabilities.

@@ -68,11 +68,13 @@ extension World {
         return nil
     }
 
-    /// Carries out effects that wait for the current write to be on the link.
-    func firePendingCut(_ c: Connection) {
+    /// Carries out effects that wait for the current write: when the bytes before the cut have
+    /// arrived (a reset after the final dot lets the dot reach the server and loses the reply).
+    func firePendingCut(_ c: Connection, after direction: Direction) {
         let effects = c.pendingEffects
         c.pendingEffects = []
-        for effect in effects { fire(c, effect: effect, direction: nil) }
+        let due = max(now, c.link(direction).nextFree)
+        for effect in effects { scheduler.schedule(at: due, .effect(connection: c.id, effect, generation: c.generation)) }
     }
 
     func checkTLSStartTriggers(_ c: Connection) {

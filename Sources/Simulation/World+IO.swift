@@ -34,8 +34,9 @@ extension World {
         // Phase and pattern triggers look at what the side wrote; a fault may replace or cut it.
         let cut = checkWriteTriggers(c, side, &bytes)
         if c.finished { return }
-        record(c.id, .plaintext(side.writes, epoch: host.epoch, bytes: bytes))
-        observe(c, side, bytes)
+        // The trace and the oracles see what the side wrote; a replaced reply is the fault's doing.
+        record(c.id, .plaintext(side.writes, epoch: host.epoch, bytes: original))
+        observe(c, side, original)
         let sendable = cut.map { Array(bytes.prefix($0)) } ?? bytes
         if let tls = host.tls {
             guard host.tlsEstablished else { return }
@@ -63,11 +64,11 @@ extension World {
         } else {
             transmit(c, side.writes, sendable, epoch: 0)
         }
-        if cut != nil { firePendingCut(c) }
+        if cut != nil { firePendingCut(c, after: side.writes) }
     }
 
     /// Puts bytes on a link, applying the link's faults.
-    func transmit(_ c: Connection, _ direction: Direction, _ bytes: [UInt8], epoch: Int) {
+    func transmit(_ c: Connection, _ direction: Direction, _ bytes: [UInt8], epoch: Int, coalescing: Bool = true) {
         guard !bytes.isEmpty, !c.finished else { return }
         let link = c.link(direction)
         guard link.open, !link.blackhole else { return }
@@ -90,7 +91,7 @@ extension World {
                 }
             }
         }
-        if coalesceWindow > 0, !link.flushScheduled || !link.coalesced.isEmpty {
+        if coalescing, coalesceWindow > 0 {
             link.coalesced += bytes
             link.coalescedEpoch = epoch
             if !link.flushScheduled {

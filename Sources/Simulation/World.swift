@@ -38,6 +38,8 @@ public final class World {
         case timer(connection: Int, Side, String, generation: UInt64)
         case flush(connection: Int, Direction)
         case timedFault(connection: Int, rule: Int)
+        /// A fault effect due once the bytes before its cut have arrived.
+        case effect(connection: Int, FaultEffect, generation: Int)
         case connectTimedOut(client: Int, connection: Int)
     }
 
@@ -138,11 +140,15 @@ public final class World {
             let pending = link.coalesced
             link.coalesced = []
             link.flushScheduled = false
-            if !pending.isEmpty { transmit(c, direction, pending, epoch: link.coalescedEpoch) }
+            if !pending.isEmpty { transmit(c, direction, pending, epoch: link.coalescedEpoch, coalescing: false) }
         case .timedFault(let id, let rule):
             let c = connections[id - 1]
             guard !c.finished else { return }
             fire(c, ruleIndex: rule, side: nil)
+        case .effect(let id, let effect, let generation):
+            let c = connections[id - 1]
+            guard c.generation == generation, !c.finished else { return }
+            fire(c, effect: effect, direction: nil)
         case .connectTimedOut(let client, let id):
             record(id, .fault(name: "connect-timeout", detail: "no connection for client \(client)"))
             scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection timed out"))

@@ -1,0 +1,127 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import Simulation
+import XCTest
+
+/// One test per fault kind: the fault fires (it is in the trace) and the run still ends in a
+/// classified outcome with no finding against the compliant machines.
+final class FaultTests: XCTestCase {
+    private func run(_ faults: [FaultRule], _ change: (inout SimulationConfiguration) -> Void = { _ in }, file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+        let r = try simulate(scenario {
+            $0.faults = faults
+            $0.clients[0].configuration.retry = RetryPolicy(delay: 1_800_000_000_000, maximumAttempts: 3)
+            change(&$0)
+        })
+        XCTAssertEqual(r.findings, [], r.trace.text, file: file, line: line)
+        XCTAssertEqual(r.outcomes.count, 1, file: file, line: line)
+        return r
+    }
+
+    func testLatencySplitAndCoalesce() throws {
+        let slow = try run([FaultRule(.latency(min: 1_000_000, max: 40_000_000))])
+        XCTAssertEqual(slow.statuses, [.delivered])
+        XCTAssertGreaterThan(slow.duration, 10_000_000)
+        let oneByte = try run([FaultRule(.split(maxSegment: 1))])
+        XCTAssertEqual(oneByte.statuses, [.delivered])
+        let segments = oneByte.trace.events.filter { if case .sent(_, _, let b) = $0.kind { b.count > 1 } else { false } }
+        XCTAssertEqual(segments.count, 0, "every segment is one byte")
+        let coalesced = try run([FaultRule(.coalesce(window: 5_000_000))])
+        XCTAssertEqual(coalesced.statuses, [.delivered])
+    }
+
+    func testResetAtEveryPhaseEndsInAnOutcome() throws {
+        // CATALOG E1: a reset at each phase of the first connection; the retry delivers.
+        for phase in ProtocolPhase.allCases {
+            let r = try run([FaultRule(.reset, at: .phase(phase), connections: [1])], {
+                $0.server.configuration.credentials = ["alice": "secret"]
+                $0.clients[0].configuration.credentials = Credentials(username: "alice", password: "secret")
+            })
+            XCTAssertTrue(r.has("reset"), "\(phase): the fault fired\n\(r.trace.text)")
+            XCTAssertEqual(r.statuses, [.delivered], "\(phase)")
+            if phase == .afterFinalDot || phase == .afterFinalReply {
+                // The server has the message; the client may not know: at most one duplicate.
+                XCTAssertLessThanOrEqual(r.accepted.count, 2, "\(phase)")
+            } else {
+                XCTAssertEqual(r.accepted.count, 1, "\(phase)")
+            }
+        }
+    }
+
+    func testResetAfterTheFinalDotMayDuplicateButNeverLoses() throws {
+        let r = try run([FaultRule(.reset, at: .phase(.afterFinalDot), connections: [1])])
+        XCTAssertEqual(r.accepted.count, 2, "the server accepted before the reset, the client retried")
+        XCTAssertEqual(r.outcomes.first?.attempt, 2)
+    }
+
+    func testResetWithProbabilityThenLiveness() throws {
+        // Faults stop after the window; the retries then get through.
+        let r = try run([FaultRule(.resetProbability(Ratio(1, 2)))], {
+            $0.faultWindow = 600_000_000_000
+            $0.clients[0].configuration.retry = RetryPolicy(delay: 1_800_000_000_000, maximumAttempts: 5)
+        })
+        XCTAssertEqual(r.statuses, [.delivered])
+    }
+
+    func testStallTriggersTheClientTimeout() throws {
+        let r = try run([FaultRule(.stall(duration: 3_600_000_000_000), at: .phase(.after354), connections: [1], direction: .serverToClient)])
+        XCTAssertTrue(r.has("stall"))
+        XCTAssertEqual(r.statuses, [.delivered])
+        XCTAssertGreaterThanOrEqual(r.connections, 2)
+    }
+
+    func testHalfCloseAndTruncate() throws {
+        let half = try run([FaultRule(.halfClose(.serverToClient), at: .phase(.afterMAIL), connections: [1])])
+        XCTAssertTrue(half.has("half-close"))
+        XCTAssertEqual(half.statuses, [.delivered])
+        let truncated = try run([FaultRule(.truncate(.clientToServer), at: .phase(.afterGreeting), connections: [1])])
+        XCTAssertTrue(truncated.has("truncate"))
+        XCTAssertEqual(truncated.statuses, [.delivered], "the client's timeout ends the silent connection")
+    }
+
+    func testCorruption() throws {
+        let r = try simulate(scenario {
+            $0.clients[0].configuration.policy = .plaintext
+            $0.faults = [FaultRule(.corrupt(Ratio(1, 1)), connections: [1])]
+        })
+        XCTAssertTrue(r.has("corrupt"))
+        XCTAssertEqual(r.outcomes.count, 1)
+    }
+
+    func testBadReplyAndAsync421() throws {
+        let bad = try run([FaultRule(.replaceReply("250-mx\r\n521 oops\r\n"), at: .write(side: .server, pattern: "250-", cut: .afterWrite, epoch: 0), connections: [1])])
+        XCTAssertTrue(bad.has("replace-reply"))
+        XCTAssertEqual(bad.statuses, [.delivered])
+        let shutdown = try run([FaultRule(.async421, at: .phase(.afterRCPT), connections: [1])])
+        XCTAssertTrue(shutdown.has("async-421"))
+        XCTAssertEqual(shutdown.statuses, [.delivered])
+    }
+
+    func testForcedHandshakeFailure() throws {
+        let r = try simulate(scenario {
+            $0.clients[0].configuration.policy = .required
+            $0.clients[0].configuration.retry = RetryPolicy(delay: 1, maximumAttempts: 1)
+            $0.faults = [FaultRule(.failHandshake("certificate-expired"))]
+        })
+        XCTAssertEqual(r.statuses, [.temporaryFailure])
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, "certificate-expired")
+        XCTAssertEqual(r.findings, [])
+    }
+
+    func testRefusedAndTimedOutConnections() throws {
+        let refused = try run([FaultRule(.refuseConnection, connections: [1])])
+        XCTAssertEqual(refused.statuses, [.delivered])
+        XCTAssertEqual(refused.connections, 2)
+        let timeout = try run([FaultRule(.connectTimeout(30_000_000_000), connections: [1, 2])])
+        XCTAssertEqual(timeout.statuses, [.delivered])
+        XCTAssertEqual(timeout.outcomes.first?.attempt, 3)
+    }
+
+    func testMidHandshakeResetAndTLSStart() throws {
+        for phase in [ProtocolPhase.midHandshake, .afterSTARTTLS220] {
+            let r = try run([FaultRule(.reset, at: .phase(phase), connections: [1])], { $0.clients[0].configuration.policy = .required })
+            XCTAssertTrue(r.has("reset"), "\(phase)")
+            XCTAssertEqual(r.statuses, [.delivered], "\(phase)")
+        }
+    }
+}
