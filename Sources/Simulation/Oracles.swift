@@ -142,9 +142,12 @@ extension World {
                 }
             }
         }
-        if budgetExhausted || !clientDone.allSatisfy({ $0 }) {
+        if budgetExhausted || deadlinePassed || !clientDone.allSatisfy({ $0 }) {
+            let why = budgetExhausted ? "the event budget (\(configuration.eventBudget)) ran out before every session ended"
+                : deadlinePassed ? "a session was still running when the liveness window closed (\(TraceEvent.formatTime(configuration.faultWindow + configuration.livenessWindow)))"
+                : "a session never ended"
             report(Finding(oracle: .liveness, eventIndex: trace.events.count,
-                           explanation: budgetExhausted ? "the event budget (\(configuration.eventBudget)) ran out before every session ended" : "a session never ended",
+                           explanation: why,
                            reference: "RFC 5321 §4.5.3.2; CATALOG C5"))
         }
         checkTransactions(accepted: accepted, outcomes: outcomes)
@@ -201,7 +204,13 @@ extension World {
         guard !intended.isEmpty else { return }
         var acceptedCount: [String: Int] = [:]  // counts only; iteration order never used
         for message in accepted {
-            guard let match = intended.first(where: { Self.sameEnvelope($0, message) }) else {
+            // Same envelope, preferring the same body, then the intended message matched least so
+            // far (clients may send identical messages).
+            let candidates = intended.filter { Self.sameEnvelope($0, message) }
+            let sameBody = candidates.filter { Self.expectedBody($0.body) == message.body }
+            let pool = sameBody.isEmpty ? candidates : sameBody
+            let match = pool.min { (acceptedCount[$0.id] ?? 0) < (acceptedCount[$1.id] ?? 0) }
+            guard let match else {
                 report(Finding(oracle: .transactionCount, eventIndex: trace.events.count,
                                explanation: "the server accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
                                reference: "CATALOG G2; CVE-2023-51764"))

@@ -63,6 +63,9 @@ public struct SimulationConfiguration: Hashable, Sendable {
     public var faultWindow: Int64 = 24 * 3600 * 1_000_000_000
     /// Events the run may process before the liveness oracle gives up.
     public var eventBudget = 200_000
+    /// After the fault window, every session must end within this much simulated time
+    /// (default 7 days: RFC 5321 §4.5.4.1 gives up on a message after 4–5 days).
+    public var livenessWindow: Int64 = 7 * 24 * 3600 * 1_000_000_000
     public var tls: TLSProfile = .full
     /// Unix time of the start of the run (certificates are checked at epoch + simulated time).
     public var epoch: Int64 = CertificateFactory.defaultEpoch

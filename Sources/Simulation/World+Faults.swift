@@ -33,7 +33,7 @@ extension World {
             case .replaceReply(let text):
                 bytes = Array(text.utf8)
             case .stall(let duration):
-                c.link(rule.direction ?? side.writes).stalledUntil = now + duration
+                c.link(rule.direction ?? side.writes).stalledUntil = later(duration)
             case .reset, .halfClose, .truncate, .async421:
                 cut = min(cut ?? at, at)
                 c.pendingEffects.append(rule.effect)
@@ -122,7 +122,7 @@ extension World {
             c.link(d).blackhole = true
         case .stall(let duration):
             for d in [Direction.clientToServer, .serverToClient] where direction.map({ $0 == d }) ?? true {
-                c.link(d).stalledUntil = now + duration
+                c.link(d).stalledUntil = later(duration)
             }
         case .async421:
             apply(c, .server, c.serverHost.endpoint.shutdown())

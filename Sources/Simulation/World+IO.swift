@@ -18,7 +18,7 @@ extension World {
             case .setTimer(let name, let after):
                 host.timerGeneration += 1
                 host.timers[name] = host.timerGeneration
-                scheduler.schedule(at: now + after, .timer(connection: c.id, side, name, generation: host.timerGeneration))
+                scheduler.schedule(at: later(after), .timer(connection: c.id, side, name, generation: host.timerGeneration))
             case .cancelTimer(let name):
                 host.timers[name] = nil
             case .note(let text):
@@ -96,7 +96,7 @@ extension World {
             link.coalescedEpoch = epoch
             if !link.flushScheduled {
                 link.flushScheduled = true
-                scheduler.schedule(at: now + coalesceWindow, .flush(connection: c.id, direction))
+                scheduler.schedule(at: later(coalesceWindow), .flush(connection: c.id, direction))
             }
             return
         }
@@ -117,7 +117,7 @@ extension World {
                 return
             }
             let delay = latency.1 > 0 ? rng.int(in: latency.0...latency.1) : latency.0
-            let due = max(now + delay, link.nextFree, link.stalledUntil)
+            let due = max(later(delay), link.nextFree, link.stalledUntil)
             link.nextFree = due
             scheduler.schedule(at: due, .deliver(connection: c.id, direction, segment, epoch: epoch, generation: c.generation))
         }

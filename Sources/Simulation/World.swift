@@ -17,6 +17,8 @@ public final class World {
     public private(set) var trace = Trace()
     public private(set) var processedEvents = 0
     public private(set) var budgetExhausted = false
+    /// A session was still running when the liveness window closed.
+    public private(set) var deadlinePassed = false
 
     let serverProgram: ServerProgram
     let clientPrograms: [ClientProgram]
@@ -105,6 +107,11 @@ public final class World {
                 budgetExhausted = true
                 break
             }
+            let (deadline, overflow) = configuration.faultWindow.addingReportingOverflow(configuration.livenessWindow)
+            if !overflow, entry.time > deadline {
+                deadlinePassed = true
+                break
+            }
             processedEvents += 1
             now = entry.time
             handle(entry.payload)
@@ -175,7 +182,7 @@ public final class World {
             case .connectTimeout(let after):
                 connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil))
                 connections[id - 1].finished = true
-                scheduler.schedule(at: now + after, .connectTimedOut(client: client, connection: id))
+                scheduler.schedule(at: later(after), .connectTimedOut(client: client, connection: id))
                 return
             case .latency, .split, .coalesce, .stall, .reset, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply,
                 .failHandshake, .async421:
@@ -217,9 +224,15 @@ public final class World {
 
     private func scheduleNext(_ client: Int, _ next: SMTPClient.Next) {
         switch next {
-        case .retry(let delay): scheduler.schedule(at: now + delay, .connect(client: client))
+        case .retry(let delay): scheduler.schedule(at: later(delay), .connect(client: client))
         case .done: clientDone[client] = true
         }
+    }
+
+    /// `now + delay`, saturating (delays come from users and fuzzers).
+    func later(_ delay: Int64) -> Int64 {
+        let (sum, overflow) = now.addingReportingOverflow(max(0, delay))
+        return overflow ? Int64.max : sum
     }
 
     func record(_ connection: Int, _ kind: TraceEvent.Kind) {
