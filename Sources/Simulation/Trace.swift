@@ -72,7 +72,7 @@ public struct TraceEvent: Hashable, Sendable {
         return out
     }
 
-    static func formatTime(_ ns: Int64) -> String {
+    public static func formatTime(_ ns: Int64) -> String {
         let ms = ns / 1_000_000
         let s = ms / 1000
         let rest = ms % 1000

@@ -82,7 +82,10 @@ final class CLITests: XCTestCase {
     }
 
     private func digest(_ r: Run) -> String? {
-        r.stdout.split(separator: "\n").first { $0.hasPrefix("transcript sha256: ") }.map { String($0.dropFirst(19)) }
+        for prefix in ["transcript sha256: ", "trace sha256: "] {
+            if let line = r.stdout.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line.dropFirst(prefix.count)) }
+        }
+        return nil
     }
 
     func testTLSHandshakeIsDeterministicAcrossProcesses() throws {
@@ -118,5 +121,49 @@ final class CLITests: XCTestCase {
         let bad = try run(["tls", "--certificate", dir + "/server.key", "--private-key", dir + "/server.key"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("PEM"), bad.stderr)
+    }
+
+    func testSimulateIsDeterministicAcrossProcesses() throws {
+        let args = ["simulate", "--seed", "21", "--latency-ms", "1-30", "--split", "7", "--reset-at", "after-rcpt", "--auth", "a:b"]
+        let a = try run(args)
+        let b = try run(args)
+        XCTAssertEqual(a.status, 0, a.stdout + a.stderr)
+        XCTAssertNotNil(digest(a))
+        XCTAssertEqual(digest(a), digest(b))
+        XCTAssertNotEqual(digest(a), digest(try run(["simulate", "--seed", "22"] + args.dropFirst(3))))
+        XCTAssertTrue(a.stdout.contains("replay: smtpsim simulate --seed 21"), a.stdout)
+    }
+
+    func testSimulateExitCodesAndFindings() throws {
+        XCTAssertEqual(try run(["simulate", "--attack", "strip-starttls"]).status, 3, "deferred")
+        let flawed = try run(["simulate", "--policy", "opportunistic", "--attack", "inject-command", "--server-flaw", "keeps-plaintext-across-starttls"])
+        XCTAssertEqual(flawed.status, 1)
+        XCTAssertTrue(flawed.stdout.contains("tls-boundary"), flawed.stdout)
+        XCTAssertEqual(try run(["simulate", "--server-flaw", "no-such-flaw"]).status, 64)
+    }
+
+    func testPcapDecryptsInTshark() throws {
+        guard let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("tshark is not installed (.ci/run installs it)")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-pcap-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["simulate", "--seed", "3", "--auth", "alice:secret", "--pcap", dir + "/run.pcap", "--keylog", dir + "/keys.txt"])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tshark)
+        process.arguments = ["-r", dir + "/run.pcap", "-o", "tls.keylog_file:" + dir + "/keys.txt", "-Y", "smtp", "-T", "fields", "-e", "smtp.req.command"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = Pipe()
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let commands = text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(commands.contains("STAR"), "STARTTLS seen in plaintext: \(commands)")
+        XCTAssertTrue(commands.contains("AUTH"), "AUTH seen only after decryption: \(commands)")
+        XCTAssertTrue(commands.contains { $0.hasPrefix("MAIL") }, "\(commands)")
     }
 }
