@@ -1,3 +1,4 @@
+import SMTPCore
 import SMTPTLS
 
 /// One direction of a byte stream.
@@ -64,6 +65,8 @@ final class Connection {
     var serverTLSText: [UInt8] = []
     var clientTLSText: [UInt8] = []
     var serverSent235InTLS = false
+    /// The first EHLO reply inside TLS, once seen.
+    var postTLSCapabilities: EHLOCapabilities?
     /// Effects to carry out once the current write has been put on the link.
     var pendingEffects: [FaultEffect] = []
     /// A forced TLS failure class for the client's handshake.

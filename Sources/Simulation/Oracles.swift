@@ -36,26 +36,30 @@ public struct RunResult: Sendable {
 
 extension World {
     /// Online checks on each write (plaintext exposure, TLS boundary, state reset) and the
-    /// session landmarks used by phase triggers.
+    /// session landmarks used by phase triggers. Byte-level: this runs on every write.
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8]) {
         let host = c.host(side)
-        let text = String(decoding: bytes, as: UTF8.self)
         switch side {
         case .server:
-            if bytes.starts(with: Array("354".utf8)) || text.contains("\r\n354 ") { c.saw354 = true }
-            if host.tls == nil, let caps = Self.firstEHLO(bytes), caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) }) {
+            if bytes.starts(with: Self.code354) || Self.find(bytes, Self.lineCode354) { c.saw354 = true }
+            if host.tls == nil, bytes.starts(with: Self.multiline250), let caps = Self.firstEHLO(bytes),
+                caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) })
+            {
                 flag(c, .plaintextExposure, "the server offers a plaintext password mechanism (AUTH \(caps.authMechanisms.joined(separator: " "))) before TLS",
                      "RFC 4954 §4 note; CATALOG H6")
             }
-            if host.tlsEstablished {
-                if host.receivedInTLS == 0 {
-                    flag(c, .tlsBoundary, "the server wrote \(TraceEvent.preview(Array(bytes.prefix(40)), 0)) inside TLS before receiving anything inside TLS: it acted on bytes that arrived before the handshake",
-                         "RFC 3207 §4.2; CVE-2011-0411")
-                }
+            guard host.tlsEstablished else { return }
+            if host.receivedInTLS == 0 {
+                flag(c, .tlsBoundary, "the server wrote \(TraceEvent.preview(Array(bytes.prefix(40)), 0)) inside TLS before receiving anything inside TLS: it acted on bytes that arrived before the handshake",
+                     "RFC 3207 §4.2; CVE-2011-0411")
+            }
+            if bytes.starts(with: Self.code235) || Self.find(bytes, Self.lineCode235) { c.serverSent235InTLS = true }
+            if c.postTLSCapabilities == nil {
                 c.serverTLSText += bytes
-                if text.hasPrefix("235") || text.contains("\r\n235") { c.serverSent235InTLS = true }
-                if let caps = Self.firstEHLO(c.serverTLSText), caps.startTLS {
-                    flag(c, .stateReset, "the server advertised STARTTLS again inside TLS", "RFC 3207 §4.2")
+                if let caps = Self.firstEHLO(c.serverTLSText) {
+                    c.postTLSCapabilities = caps
+                    c.serverTLSText = []
+                    if caps.startTLS { flag(c, .stateReset, "the server advertised STARTTLS again inside TLS", "RFC 3207 §4.2") }
                 }
             }
         case .client:
@@ -63,43 +67,58 @@ extension World {
                 flag(c, .transactionCount, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
                      "RFC 5321 §2.3.8; CATALOG G3")
             }
-            if c.saw354, text.contains("\r\n.\r\n") || text == ".\r\n" { c.sawFinalDot = true }
-            if host.tls == nil || (host.tlsEstablished && !host.peerVerified),
-                text.split(separator: "\r\n").contains(where: { $0.uppercased().hasPrefix("AUTH ") && $0.split(separator: " ").count > 2 || $0.uppercased().hasPrefix("AUTH LOGIN") })
-            {
-                flag(c, .plaintextExposure, "the client sent credentials \(host.tls == nil ? "in plaintext" : "to an unverified TLS peer")",
-                     "RFC 4954 §4 note, §15; CATALOG H6")
-            }
-            let demands = clientPrograms.indices.contains(c.client) && clientPrograms[c.client].policy.demandsVerifiedTLS
+            if c.saw354, bytes == Self.lonelyDot || Self.find(bytes, Self.finalDot) { c.sawFinalDot = true }
             let unprotected = host.tls == nil || (host.tlsEstablished && !host.peerVerified)
-            if demands, unprotected {
-                for line in text.split(separator: "\r\n") {
-                    let verb = line.prefix(4).uppercased()
-                    if ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"].contains(verb) {
+            if unprotected {
+                let demands = clientPrograms.indices.contains(c.client) && clientPrograms[c.client].policy.demandsVerifiedTLS
+                for line in Self.lines(bytes) {
+                    let verb = String(decoding: line.prefix(4), as: UTF8.self).uppercased()
+                    if verb == "AUTH", line.split(separator: 0x20).count > 2 || String(decoding: line, as: UTF8.self).uppercased().hasPrefix("AUTH LOGIN") {
+                        flag(c, .plaintextExposure, "the client sent credentials \(host.tls == nil ? "in plaintext" : "to an unverified TLS peer")",
+                             "RFC 4954 §4 note, §15; CATALOG H6")
+                    }
+                    if demands, ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"].contains(verb) {
                         flag(c, .plaintextExposure,
                              "\(verb) sent \(host.tls == nil ? "in plaintext" : "over TLS with an unverified certificate") under a policy that requires verified TLS",
                              "RFC 3207 §6; RFC 8461 §5; CATALOG B1/C1")
-                        break
                     }
                 }
             }
-            if host.tlsEstablished {
-                if host.receivedInTLS == 0 && host.writesInTLS >= 1 {
-                    flag(c, .tlsBoundary, "the client sent a second command inside TLS before receiving anything inside TLS: it acted on replies from before the handshake",
-                         "RFC 3207 §4.2; CATALOG D3 (response injection)")
-                }
-                host.writesInTLS += 1
-                c.clientTLSText += bytes
-                if let caps = Self.firstEHLO(c.serverTLSText) {
-                    for line in text.split(separator: "\r\n") where line.uppercased().hasPrefix("AUTH ") {
-                        let mechanism = line.dropFirst(5).split(separator: " ").first.map { String($0).uppercased() } ?? ""
-                        if !caps.authMechanisms.contains(mechanism) {
-                            flag(c, .stateReset, "the client used AUTH \(mechanism), which the server did not offer inside TLS", "RFC 3207 §4.2; CATALOG D4")
-                        }
+            guard host.tlsEstablished else { return }
+            if host.receivedInTLS == 0 && host.writesInTLS >= 1 {
+                flag(c, .tlsBoundary, "the client sent a second command inside TLS before receiving anything inside TLS: it acted on replies from before the handshake",
+                     "RFC 3207 §4.2; CATALOG D3 (response injection)")
+            }
+            host.writesInTLS += 1
+            if let caps = c.postTLSCapabilities, !c.sawFinalDot || !c.saw354 {
+                for line in Self.lines(bytes) where line.count > 5 && String(decoding: line.prefix(5), as: UTF8.self).uppercased() == "AUTH " {
+                    let mechanism = line.dropFirst(5).split(separator: 0x20).first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
+                    if !caps.authMechanisms.contains(mechanism) {
+                        flag(c, .stateReset, "the client used AUTH \(mechanism), which the server did not offer inside TLS", "RFC 3207 §4.2; CATALOG D4")
                     }
                 }
             }
         }
+    }
+
+    static let code354 = Array("354".utf8), lineCode354 = Array("\r\n354".utf8)
+    static let code235 = Array("235".utf8), lineCode235 = Array("\r\n235".utf8)
+    static let multiline250 = Array("250-".utf8)
+    static let finalDot = Array("\r\n.\r\n".utf8), lonelyDot = Array(".\r\n".utf8)
+
+    /// Lines of a command write (not message data: only the first 2 KiB are looked at).
+    static func lines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
+        bytes.prefix(2048).split(separator: 0x0A).map { $0.last == 0x0D ? $0.dropLast() : $0 }
+    }
+
+    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard haystack.count >= needle.count, let first = needle.first else { return false }
+        var i = 0
+        while i + needle.count <= haystack.count {
+            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
+        }
+        return false
     }
 
     static func hasBareLineEnding(_ bytes: [UInt8]) -> Bool {
@@ -173,17 +192,16 @@ extension World {
         }
     }
 
-    /// Every server reply stream must parse under RFC 5321 §4.2.
+    /// Every server reply stream must parse under RFC 5321 §4.2 (one pass over the trace).
     private func checkReplyGrammar() {
-        for c in connections {
-            var plain: [UInt8] = []
-            var inTLS: [UInt8] = []
-            for e in trace.events where e.connection == c.id {
-                if case .plaintext(.serverToClient, let epoch, let bytes) = e.kind {
-                    if epoch == 0 { plain += bytes } else { inTLS += bytes }
-                }
+        var streams = Array(repeating: ([UInt8](), [UInt8]()), count: connections.count + 1)
+        for e in trace.events where e.connection > 0 {
+            if case .plaintext(.serverToClient, let epoch, let bytes) = e.kind {
+                if epoch == 0 { streams[e.connection].0 += bytes } else { streams[e.connection].1 += bytes }
             }
-            for stream in [plain, inTLS] where !stream.isEmpty {
+        }
+        for c in connections {
+            for stream in [streams[c.id].0, streams[c.id].1] where !stream.isEmpty {
                 var parser = ReplyParser()
                 parser.append(stream)
                 while true {
@@ -202,14 +220,39 @@ extension World {
     private func checkTransactions(accepted: [AcceptedMessage], outcomes: [MessageOutcome]) {
         let intended = clientPrograms.flatMap(\.intendedMessages)
         guard !intended.isEmpty else { return }
-        var acceptedCount: [String: Int] = [:]  // counts only; iteration order never used
+        var acceptedCount: [String: Int] = [:]  // lookups only; never iterated
+        // Intended messages by sender and expected body, in client order (lookups only).
+        var index: [String: [Int]] = [:]
+        var cursor: [String: Int] = [:]
+        let expectedBodies = intended.map { Self.expectedBody($0.body) }
+        var intendedIndex: [String: Int] = [:]  // message id → index in `intended`; lookups only
+        for (i, m) in intended.enumerated() {
+            index[Self.key(m.reversePath, expectedBodies[i]), default: []].append(i)
+            intendedIndex[m.id] = i
+        }
         for message in accepted {
-            // Same envelope, preferring the same body, then the intended message matched least so
-            // far (clients may send identical messages).
-            let candidates = intended.filter { Self.sameEnvelope($0, message) }
-            let sameBody = candidates.filter { Self.expectedBody($0.body) == message.body }
-            let pool = sameBody.isEmpty ? candidates : sameBody
-            let match = pool.min { (acceptedCount[$0.id] ?? 0) < (acceptedCount[$1.id] ?? 0) }
+            // Same sender and body, recipients among the intended ones; clients may send identical
+            // messages, so take the first not matched yet, else the least matched.
+            let key = Self.key(message.reversePath, message.body)
+            let list = index[key] ?? []
+            // Skip the candidates already matched (amortised: identical messages stay linear).
+            var position = cursor[key] ?? 0
+            while position < list.count, acceptedCount[intended[list[position]].id] != nil { position += 1 }
+            cursor[key] = position
+            var match: OutgoingMessage?
+            for i in list[position...] where acceptedCount[intended[i].id] == nil && Self.sameEnvelope(intended[i], message) {
+                match = intended[i]
+                break
+            }
+            if match == nil {
+                // Every candidate was matched already: a duplicate of the least matched one.
+                match = list.map { intended[$0] }.filter { Self.sameEnvelope($0, message) }
+                    .min { (acceptedCount[$0.id] ?? 0) < (acceptedCount[$1.id] ?? 0) }
+            }
+            if match == nil {
+                // Same envelope, other body: a round-trip failure rather than a stranger.
+                match = intended.first { Self.sameEnvelope($0, message) }
+            }
             guard let match else {
                 report(Finding(oracle: .transactionCount, eventIndex: trace.events.count,
                                explanation: "the server accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
@@ -217,16 +260,18 @@ extension World {
                 continue
             }
             acceptedCount[match.id, default: 0] += 1
-            let expected = Self.expectedBody(match.body)
+            let expected = intendedIndex[match.id].map { expectedBodies[$0] } ?? Self.expectedBody(match.body)
             if message.body != expected {
                 report(Finding(oracle: .roundTrip, eventIndex: trace.events.count,
                                explanation: "message \(match.id) arrived as \(message.body.count) octets that differ from the \(expected.count) sent",
                                reference: "RFC 5321 §4.5.2"))
             }
         }
+        var outcomeByID: [String: MessageOutcome] = [:]  // lookups only
+        for o in outcomes { outcomeByID[o.messageID] = o }
         for message in intended {
             let count = acceptedCount[message.id] ?? 0
-            let outcome = outcomes.first { $0.messageID == message.id }
+            let outcome = outcomeByID[message.id]
             let duplicateExplained = outcome.map { $0.possibleDuplicate || $0.attempt > 1 } ?? false
             if count > 1 && !duplicateExplained {
                 report(Finding(oracle: .transactionCount, eventIndex: trace.events.count,
@@ -247,6 +292,10 @@ extension World {
                 break
             }
         }
+    }
+
+    static func key(_ path: ReversePath, _ body: [UInt8]) -> String {
+        "\(path)|\(body.count)|" + String(decoding: body.prefix(256), as: UTF8.self)
     }
 
     static func sameEnvelope(_ m: OutgoingMessage, _ a: AcceptedMessage) -> Bool {

@@ -26,6 +26,7 @@ public final class World {
     var scheduler = Scheduler<Event>()
     var connections: [Connection] = []
     var clientDone: [Bool]
+    var doneCount = 0
     var findings: [Finding] = []
     var keyLogLines: [String] = []
     let serverContext: TLSContext?
@@ -68,6 +69,8 @@ public final class World {
             server.maximumVersion = configuration.server.maximumTLSVersion
             server.securityLevel = configuration.server.securityLevel ?? (configuration.server.certificate == .weakKey ? 0 : nil)
             serverContext = try TLSContext(server)
+            // One context per distinct client TLS configuration (SSL_CTX_new is costly in OpenSSL 3).
+            var cache: [TLSConfiguration: TLSContext] = [:]  // lookups only
             clientContexts = try configuration.clients.map { spec in
                 var c = TLSConfiguration(role: .client)
                 switch spec.trust {
@@ -78,7 +81,10 @@ public final class World {
                 // Opportunistic clients record verification but do not enforce it (RFC 7435).
                 c.enforceVerification = spec.configuration.policy.demandsVerifiedTLS && !spec.configuration.has(.ignoresCertificateErrors)
                 c.keyLog = configuration.keyLog
-                return try TLSContext(c)
+                if let existing = cache[c] { return existing }
+                let context = try TLSContext(c)
+                cache[c] = context
+                return context
             }
         case .cheap(let mode):
             factory = nil
@@ -102,7 +108,7 @@ public final class World {
 
     /// Runs until every client is done, the queue is empty, or the budget is spent.
     public func run() -> RunResult {
-        while !clientDone.allSatisfy({ $0 }), let entry = scheduler.pop() {
+        while doneCount < clientDone.count, let entry = scheduler.pop() {
             guard processedEvents < configuration.eventBudget else {
                 budgetExhausted = true
                 break
@@ -166,7 +172,7 @@ public final class World {
 
     private func connect(_ client: Int) {
         guard let endpoint = clientPrograms[client].nextConnection() else {
-            clientDone[client] = true
+            markDone(client)
             return
         }
         let id = connections.count + 1
@@ -225,8 +231,14 @@ public final class World {
     private func scheduleNext(_ client: Int, _ next: SMTPClient.Next) {
         switch next {
         case .retry(let delay): scheduler.schedule(at: later(delay), .connect(client: client))
-        case .done: clientDone[client] = true
+        case .done: markDone(client)
         }
+    }
+
+    private func markDone(_ client: Int) {
+        guard !clientDone[client] else { return }
+        clientDone[client] = true
+        doneCount += 1
     }
 
     /// `now + delay`, saturating (delays come from users and fuzzers).

@@ -8,7 +8,7 @@ import SMTPCore
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure parser throughput against same-run baselines (use a release build).",
-        subcommands: [Parsers.self, TLSHandshakes.self]
+        subcommands: [Parsers.self, TLSHandshakes.self, Sim.self]
     )
 
     struct Parsers: ParsableCommand {

@@ -30,11 +30,9 @@ extension Bench {
             var results: [String: Double] = [:]
             for (label, keyType, kind) in [("P-256 cert, TLS 1.3, X25519", CertificateFactory.KeyType.p256, "ec"),
                                            ("RSA-2048 cert, TLS 1.3, X25519", .rsa2048, "rsa")] {
+                try CBaseline.writeCertificates(into: dir, kind: kind, keyType: keyType)
                 let factory = try CertificateFactory(seed: 1, keyType: keyType)
                 let identity = try factory.serverIdentity(hostname: "localhost")
-                try factory.root.pem.write(to: dir.appendingPathComponent("ca-\(kind).pem"), atomically: true, encoding: .utf8)
-                try identity.chain.map(\.pem).joined().write(to: dir.appendingPathComponent("\(kind).pem"), atomically: true, encoding: .utf8)
-                try identity.key.pem.write(to: dir.appendingPathComponent("\(kind).key"), atomically: true, encoding: .utf8)
                 var client = TLSConfiguration.client(trusting: factory.trustAnchors)
                 client.minimumVersion = .tls13
                 client.groups = ["X25519"]
@@ -52,24 +50,11 @@ extension Bench {
                 print(String(format: "  %-34@ %8.0f sessions/s  (%.1fx the P-256 full handshake)",
                              "cheap profile \(mode.rawValue)" as NSString, rate, rate / full))
             }
-            guard FileManager.default.fileExists(atPath: baseline) else {
-                print("  (C baseline not found at \(baseline); pass --baseline PATH)")
-                return
-            }
-            let binary = dir.appendingPathComponent("tls_mem_bench").path
-            try shell(["cc", "-O2", "-o", binary, baseline, "-lssl", "-lcrypto"])
             for kind in ["ec", "rsa"] {
-                var rates: [Double] = []
-                for _ in 0..<repetitions {
-                    let out = try shell([binary, "-d", dir.path, "-c", kind, "-g", "X25519", "-k", "0", "-n", "1000000", "-t", String(seconds)])
-                    if let field = out.split(separator: " ").first(where: { $0.hasPrefix("sessions_per_s=") }),
-                        let v = Double(field.dropFirst("sessions_per_s=".count))
-                    {
-                        rates.append(v)
-                    }
+                guard let median = try CBaseline.sessionsPerSecond(source: baseline, certificates: dir, kind: kind, seconds: seconds, repetitions: repetitions) else {
+                    print("  (C baseline not found at \(baseline); pass --baseline PATH)")
+                    break
                 }
-                guard !rates.isEmpty else { continue }
-                let median = rates.sorted()[rates.count / 2]
                 let ours = results[kind] ?? 0
                 print(String(format: "  C baseline %@ (same certificates)   %8.0f sessions/s  -> smtpsim at %.0f%% of it",
                              (kind == "ec" ? "P-256   " : "RSA-2048") as NSString, median, 100 * ours / median))
@@ -137,4 +122,36 @@ func shell(_ arguments: [String]) throws -> String {
         throw ValidationError("\(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
     }
     return String(decoding: data, as: UTF8.self)
+}
+
+/// The C baseline of ../shared/baselines/tls_mem_bench.c: full in-memory OpenSSL sessions per
+/// second, built and run here with certificates written by the factory.
+enum CBaseline {
+    /// Writes `ca-<kind>.pem`, `<kind>.pem`, `<kind>.key` for "localhost" into `dir`.
+    static func writeCertificates(into dir: URL, kind: String, keyType: CertificateFactory.KeyType) throws {
+        let factory = try CertificateFactory(seed: 1, keyType: keyType)
+        let identity = try factory.serverIdentity(hostname: "localhost")
+        try factory.root.pem.write(to: dir.appendingPathComponent("ca-\(kind).pem"), atomically: true, encoding: .utf8)
+        try identity.chain.map(\.pem).joined().write(to: dir.appendingPathComponent("\(kind).pem"), atomically: true, encoding: .utf8)
+        try identity.key.pem.write(to: dir.appendingPathComponent("\(kind).key"), atomically: true, encoding: .utf8)
+    }
+
+    /// Median sessions/s of the baseline, or nil when its source is not there.
+    static func sessionsPerSecond(source: String, certificates dir: URL, kind: String, seconds: Double, repetitions: Int) throws -> Double? {
+        guard FileManager.default.fileExists(atPath: source) else { return nil }
+        let binary = dir.appendingPathComponent("tls_mem_bench").path
+        if !FileManager.default.isExecutableFile(atPath: binary) {
+            try shell(["cc", "-O2", "-o", binary, source, "-lssl", "-lcrypto"])
+        }
+        var rates: [Double] = []
+        for _ in 0..<max(1, repetitions) {
+            let out = try shell([binary, "-d", dir.path, "-c", kind, "-g", "X25519", "-k", "0", "-n", "1000000", "-t", String(seconds)])
+            if let field = out.split(separator: " ").first(where: { $0.hasPrefix("sessions_per_s=") }),
+                let v = Double(field.dropFirst("sessions_per_s=".count))
+            {
+                rates.append(v)
+            }
+        }
+        return rates.isEmpty ? nil : rates.sorted()[rates.count / 2]
+    }
 }
