@@ -24,6 +24,9 @@ public enum AttackAction: Hashable, Sendable, Codable {
     case tamperCapabilities(add: [String], remove: [String])
     /// D5: log in as the attacker before the client's STARTTLS, and hide the server's answer.
     case injectAuth(username: String, password: String)
+    /// C6: terminate the client's TLS with the attacker's own certificate (signed by a CA the
+    /// client does not trust) and open a second TLS session to the server; relay the plaintext.
+    case interceptTLS
 
     public var name: String {
         switch self {
@@ -33,6 +36,7 @@ public enum AttackAction: Hashable, Sendable, Codable {
         case .injectToClient: "inject-to-client"
         case .tamperCapabilities: "tamper-capabilities"
         case .injectAuth: "inject-auth"
+        case .interceptTLS: "intercept-tls"
         }
     }
 }
@@ -200,7 +204,7 @@ struct AttackerState {
                 }
                 lines += add.map { "250-" + $0 }
                 effects.append(Effect(name: action.name, detail: "added \(add), removed \(remove)"))
-            case .replaceStartTLSReply, .injectToServer, .injectToClient, .injectAuth:
+            case .replaceStartTLSReply, .injectToServer, .injectToClient, .injectAuth, .interceptTLS:
                 break
             }
         }

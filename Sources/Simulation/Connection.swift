@@ -65,6 +65,8 @@ final class Connection {
     var serverTLSText: [UInt8] = []
     var clientTLSText: [UInt8] = []
     var serverSent235InTLS = false
+    /// The TLS-intercepting attacker, once the client started TLS (CATALOG C6).
+    var interceptor: Interceptor?
     /// The first EHLO reply inside TLS, once seen.
     var postTLSCapabilities: EHLOCapabilities?
     /// Effects to carry out once the current write has been put on the link.
@@ -85,4 +87,19 @@ final class Connection {
 
     func host(_ side: Side) -> Host { side == .client ? clientHost : serverHost }
     func link(_ d: Direction) -> Link { d == .clientToServer ? c2s : s2c }
+}
+
+/// The attacker's two TLS sessions when it intercepts: one facing the client (as a server, with
+/// the attacker's certificate), one facing the server (as a client, verifying nothing).
+final class Interceptor {
+    let facingClient: TLSConnection
+    let facingServer: TLSConnection
+    /// Client plaintext waiting for the server-side session.
+    var pendingToServer: [UInt8] = []
+    var relayed = (toServer: 0, toClient: 0)
+
+    init(facingClient: TLSConnection, facingServer: TLSConnection) {
+        self.facingClient = facingClient
+        self.facingServer = facingServer
+    }
 }

@@ -68,7 +68,7 @@ extension World {
     }
 
     /// Puts bytes on a link, applying the link's faults.
-    func transmit(_ c: Connection, _ direction: Direction, _ bytes: [UInt8], epoch: Int, coalescing: Bool = true) {
+    func transmit(_ c: Connection, _ direction: Direction, _ bytes: [UInt8], epoch: Int, coalescing: Bool = true, fromAttacker: Bool = false) {
         guard !bytes.isEmpty, !c.finished else { return }
         let link = c.link(direction)
         guard link.open, !link.blackhole else { return }
@@ -119,7 +119,11 @@ extension World {
             let delay = latency.1 > 0 ? rng.int(in: latency.0...latency.1) : latency.0
             let due = max(later(delay), link.nextFree, link.stalledUntil)
             link.nextFree = due
-            scheduler.schedule(at: due, .deliver(connection: c.id, direction, segment, epoch: epoch, generation: c.generation))
+            if epoch == 1, !fromAttacker, c.interceptor != nil {
+                scheduler.schedule(at: due, .intercept(connection: c.id, direction, segment, generation: c.generation))
+            } else {
+                scheduler.schedule(at: due, .deliver(connection: c.id, direction, segment, epoch: epoch, generation: c.generation))
+            }
         }
     }
 
@@ -178,6 +182,9 @@ extension World {
             // Unplaced faults waiting for the upgrade.
             checkTLSStartTriggers(c)
             if c.finished { return }
+            if let contexts = attackerContexts, c.interceptor == nil, c.serverHost.tls != nil || c.attacker?.serverToClientOpaque == true {
+                startInterception(c, contexts, time: time)
+            }
             advanceHandshake(c, .client)
         }
     }
@@ -276,5 +283,58 @@ extension World {
             for case .note(let text) in actions { record(c.id, .note(side: side.rawValue, text: text)) }
         }
         connectionEnded(c)
+    }
+}
+
+// MARK: - TLS interception (CATALOG C6)
+
+extension World {
+    func startInterception(_ c: Connection, _ contexts: (facingClient: TLSContext, facingServer: TLSContext), time: Int64) {
+        do {
+            let toClient = try TLSConnection(context: contexts.facingClient, verificationTime: time)
+            let toServer = try TLSConnection(context: contexts.facingServer, serverName: configuration.server.configuration.hostname, verificationTime: time)
+            c.interceptor = Interceptor(facingClient: toClient, facingServer: toServer)
+            record(c.id, .attack(name: "intercept-tls", detail: "terminating the client's TLS with the attacker's own certificate"))
+            _ = toServer.advanceHandshake()
+            transmit(c, .clientToServer, toServer.drainCiphertext(), epoch: 1, fromAttacker: true)
+        } catch {
+            record(c.id, .attack(name: "intercept-tls", detail: "could not start: \(error)"))
+        }
+    }
+
+    /// Records from one side reach the attacker's session facing that side.
+    func intercepted(_ c: Connection, _ direction: Direction, _ bytes: [UInt8]) {
+        guard let i = c.interceptor else { return }
+        let near = direction == .clientToServer ? i.facingClient : i.facingServer
+        near.receiveCiphertext(bytes)
+        if !near.isEstablished {
+            let status = near.advanceHandshake()
+            transmit(c, direction.reversed, near.drainCiphertext(), epoch: 1, fromAttacker: true)
+            switch status {
+            case .needMoreData: return
+            case .failed(let f):
+                record(c.id, .attack(name: "intercept-tls", detail: "\(direction == .clientToServer ? "client-side" : "server-side") handshake failed: \(f.kind.rawValue)"))
+                return
+            case .complete(let d):
+                record(c.id, .attack(name: "intercept-tls", detail: "\(direction == .clientToServer ? "client" : "server") side established (\(d.version))"))
+            }
+        }
+        if case .data(let plain) = near.readPlaintext() {
+            if direction == .clientToServer {
+                i.pendingToServer += plain
+                i.relayed.toServer += plain.count
+                record(c.id, .attack(name: "intercept-tls", detail: "read \(plain.count) octets of the client's plaintext: \(TraceEvent.preview(Array(plain.prefix(60)), 0))"))
+            } else if i.facingClient.isEstablished {
+                try? i.facingClient.writePlaintext(plain)
+                i.relayed.toClient += plain.count
+                transmit(c, .serverToClient, i.facingClient.drainCiphertext(), epoch: 1, fromAttacker: true)
+            }
+        }
+        transmit(c, direction.reversed, near.drainCiphertext(), epoch: 1, fromAttacker: true)
+        if i.facingServer.isEstablished, !i.pendingToServer.isEmpty {
+            try? i.facingServer.writePlaintext(i.pendingToServer)
+            i.pendingToServer = []
+            transmit(c, .clientToServer, i.facingServer.drainCiphertext(), epoch: 1, fromAttacker: true)
+        }
     }
 }

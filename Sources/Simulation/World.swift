@@ -33,6 +33,8 @@ public final class World {
     let clientContexts: [TLSContext]
     let factory: CertificateFactory?
     let serverIdentity: TLSIdentity?
+    /// The attacker's contexts for TLS interception (CATALOG C6).
+    let attackerContexts: (facingClient: TLSContext, facingServer: TLSContext)?
 
     enum Event {
         case connect(client: Int)
@@ -41,6 +43,8 @@ public final class World {
         case timer(connection: Int, Side, String, generation: UInt64)
         case flush(connection: Int, Direction)
         case timedFault(connection: Int, rule: Int)
+        /// TLS records reaching the intercepting attacker.
+        case intercept(connection: Int, Direction, [UInt8], generation: Int)
         /// A fault effect due once the bytes before its cut have arrived.
         case effect(connection: Int, FaultEffect, generation: Int)
         case connectTimedOut(client: Int, connection: Int)
@@ -95,6 +99,12 @@ public final class World {
             client.keyLog = configuration.keyLog
             let context = try TLSContext(client)
             clientContexts = configuration.clients.map { _ in context }
+        }
+        if configuration.attacker.contains(.interceptTLS), let f = factory {
+            let fake = try f.serverIdentity(hostname: host, variant: .untrustedCA)
+            attackerContexts = (try TLSContext(.server(fake)), try TLSContext(TLSConfiguration(role: .client)))
+        } else {
+            attackerContexts = nil
         }
         for (index, spec) in configuration.clients.enumerated() where index < self.clientPrograms.count {
             scheduler.schedule(at: spec.connectAt, .connect(client: index))
@@ -158,6 +168,10 @@ public final class World {
             let c = connections[id - 1]
             guard !c.finished else { return }
             fire(c, ruleIndex: rule, side: nil)
+        case .intercept(let id, let direction, let bytes, let generation):
+            let c = connections[id - 1]
+            guard c.generation == generation, c.link(direction).open else { return }
+            intercepted(c, direction, bytes)
         case .effect(let id, let effect, let generation):
             let c = connections[id - 1]
             guard c.generation == generation, !c.finished else { return }

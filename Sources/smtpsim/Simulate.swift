@@ -23,6 +23,7 @@ struct Simulate: ParsableCommand {
         case stripStartTLS = "strip-starttls", stripStartTLSDelete = "strip-starttls-delete", refuseStartTLS = "refuse-starttls"
         case bogus220 = "bogus-220", injectCommand = "inject-command", injectCommandLate = "inject-command-late"
         case injectResponse = "inject-response", tamperCapabilities = "tamper-capabilities", injectAuth = "inject-auth"
+        case interceptTLS = "intercept-tls"
 
         var action: AttackAction {
             switch self {
@@ -35,6 +36,7 @@ struct Simulate: ParsableCommand {
             case .injectResponse: .injectToClient(bytes: "250-evil.example\r\n250 AUTH PLAIN LOGIN\r\n")
             case .tamperCapabilities: .tamperCapabilities(add: ["AUTH PLAIN LOGIN"], remove: ["PIPELINING"])
             case .injectAuth: .injectAuth(username: "mallory", password: "mallory")
+            case .interceptTLS: .interceptTLS
             }
         }
     }

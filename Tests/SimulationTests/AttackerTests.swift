@@ -135,3 +135,30 @@ final class AttackerTests: XCTestCase {
         XCTAssertTrue(flawed.oracles.contains(.stateReset), flawed.trace.text)
     }
 }
+
+final class InterceptionTests: XCTestCase {
+    func testTLSInterception() throws {
+        // C6: the attacker answers the client's TLS with its own certificate.
+        let required = try simulate(scenario {
+            $0.clients[0].configuration.policy = .required
+            $0.clients[0].configuration.retry = RetryPolicy(delay: 1, maximumAttempts: 1)
+            $0.attacker = [.interceptTLS]
+        })
+        XCTAssertEqual(required.statuses, [.temporaryFailure], required.trace.text)
+        XCTAssertEqual(required.outcomes.first?.tlsResultType, "certificate-not-trusted")
+        XCTAssertEqual(required.findings, [])
+        XCTAssertTrue(required.has("intercept-tls"))
+
+        let opportunistic = try simulate(scenario { $0.attacker = [.interceptTLS] })
+        XCTAssertEqual(opportunistic.statuses, [.delivered], opportunistic.trace.text)
+        XCTAssertTrue(opportunistic.trace.text.contains("read") && opportunistic.trace.text.contains("MAIL FROM"), "encrypted but not protected: the attacker read the envelope")
+        XCTAssertEqual(opportunistic.accepted.first?.overTLS, true)
+
+        let ignoring = try simulate(scenario {
+            $0.clients[0].configuration.policy = .required
+            $0.clients[0].configuration.flaws = [.ignoresCertificateErrors]
+            $0.attacker = [.interceptTLS]
+        })
+        XCTAssertTrue(ignoring.oracles.contains(.plaintextExposure), ignoring.trace.text)
+    }
+}

@@ -125,3 +125,29 @@ final class FaultTests: XCTestCase {
         }
     }
 }
+
+final class SwarmTests: XCTestCase {
+    func testSwarmIsDeterministicPerSeedAndRunsEndInOutcomes() throws {
+        let swarm = FaultSwarm([
+            .init(FaultRule(.reset, connections: [1]), probability: Ratio(1, 2), randomPhase: true),
+            .init(FaultRule(.split(maxSegment: 40)), probability: Ratio(1, 2), randomDuration: true),
+            .init(FaultRule(.stall(duration: 600_000_000_000), at: .phase(.afterMAIL), connections: [1]), probability: Ratio(1, 4), randomDuration: true),
+            .init(FaultRule(.latency(min: 0, max: 100_000_000)), probability: Ratio(1, 2), randomDuration: true),
+        ])
+        XCTAssertEqual(swarm.choose(seed: 5), swarm.choose(seed: 5))
+        var mixes = Set<Int>()
+        for seed in UInt64(1)...24 {
+            let faults = swarm.choose(seed: seed)
+            mixes.insert(faults.count)
+            let r = try simulate(scenario(seed: seed) {
+                $0.faults = faults
+                $0.faultWindow = 3_600_000_000_000
+            })
+            XCTAssertEqual(r.outcomes.count, 1, "seed \(seed)")
+            XCTAssertEqual(r.statuses, [.delivered], "seed \(seed): liveness after the fault window\n\(r.trace.text)")
+            XCTAssertEqual(r.findings, [], "seed \(seed)")
+            XCTAssertLessThanOrEqual(r.accepted.count, 2, "at most one duplicate")
+        }
+        XCTAssertGreaterThan(mixes.count, 2, "seeds choose different mixes")
+    }
+}
