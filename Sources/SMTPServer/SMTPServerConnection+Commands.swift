@@ -18,6 +18,7 @@ extension SMTPServerConnection {
             session.transaction = nil  // RFC 5321 §4.1.4: EHLO resets like RSET
             session.heloName = domain
             session.esmtp = true
+            session.enhancedCodes = advertisedExtensions.contains(.enhancedStatusCodes)
             var ehlo = EHLOCapabilities(domain: configuration.hostname, greeting: "Hello \(domain)", extensions: advertisedExtensions)
             if ehlo.extensions.isEmpty { ehlo.greeting = "Hello \(domain)" }
             reply(ehlo.reply)
@@ -25,6 +26,7 @@ extension SMTPServerConnection {
             session.transaction = nil
             session.heloName = domain
             session.esmtp = false
+            session.enhancedCodes = false
             reply(SMTPReply(ReplyCode(250)!, nil, "\(configuration.hostname) Hello \(domain)"))
         case .startTLS:
             startTLS()
@@ -85,7 +87,11 @@ extension SMTPServerConnection {
         guard session.transaction == nil else { return reply(.badSequence) }
         guard session.tls || configuration.has(.offersAuthPlainBeforeTLS) else {
             // RFC 4954 §4 note: no plaintext password mechanism before TLS.
-            return reply(configuration.authMechanisms.isEmpty ? .commandNotImplemented : .mustIssueStartTLS)
+            guard !configuration.authMechanisms.isEmpty else { return reply(.commandNotImplemented) }
+            switch configuration.authBeforeTLSReply {
+            case .mustStartTLS: return reply(.mustIssueStartTLS)
+            case .encryptionRequired: return reply(.authEncryptionRequired)
+            }
         }
         guard configuration.authMechanisms.contains(mechanism), let known = SASL.Mechanism(rawValue: mechanism) else {
             return reply(.authMechanismUnknown)

@@ -63,6 +63,8 @@ public struct SMTPServerConnection: Sendable {
         var tls = false
         var heloName: String?
         var esmtp = false
+        /// EHLO was used and ENHANCEDSTATUSCODES is advertised (RFC 2034 §4); set at EHLO/HELO.
+        var enhancedCodes = false
         var authenticatedAs: String?
         var transaction: Transaction?
     }
@@ -292,8 +294,7 @@ public struct SMTPServerConnection: Sendable {
 
     /// Queues a reply, with enhanced codes only when negotiated (RFC 2034 §4).
     mutating func reply(_ reply: SMTPReply) {
-        let negotiated = session.esmtp && advertisedExtensions.contains(.enhancedStatusCodes)
-        (negotiated ? reply : reply.withoutEnhancedCodes).write(into: &output)
+        (session.enhancedCodes ? reply : reply.withoutEnhancedCodes).write(into: &output)
     }
 
     /// Appends an action. Replies queued so far are flushed first only where the order matters on

@@ -52,6 +52,14 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var credentials: [String: String] = [:]
     /// Refuse MAIL until the client authenticated (a submission server).
     public var requireAuthentication = false
+    /// The reply to AUTH before TLS: 530 5.7.0 "Must issue a STARTTLS command first" (RFC 3207
+    /// §4), or 538 5.7.11 "Encryption required for requested authentication mechanism" (RFC 4954 §6).
+    public var authBeforeTLSReply: AuthBeforeTLSReply = .mustStartTLS
+
+    public enum AuthBeforeTLSReply: String, Hashable, Sendable, Codable {
+        case mustStartTLS = "530"
+        case encryptionRequired = "538"
+    }
     /// Recipients answered with 550 5.1.1 (everyone else is accepted).
     public var rejectedRecipients: [String] = []
     /// Refuse messages holding a bare CR or LF with 550 5.6.0 (chasquid 1.13, Postfix

@@ -42,7 +42,7 @@ extension World {
         switch side {
         case .server:
             if bytes.starts(with: Self.code354) || Self.find(bytes, Self.lineCode354) { c.saw354 = true }
-            if host.tls == nil, bytes.starts(with: Self.multiline250), let caps = Self.firstEHLO(bytes),
+            if host.tls == nil, bytes.starts(with: Self.multiline250), Self.find(bytes, Self.authKeyword), let caps = Self.firstEHLO(bytes),
                 caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) })
             {
                 flag(c, .plaintextExposure, "the server offers a plaintext password mechanism (AUTH \(caps.authMechanisms.joined(separator: " "))) before TLS",
@@ -103,7 +103,7 @@ extension World {
 
     static let code354 = Array("354".utf8), lineCode354 = Array("\r\n354".utf8)
     static let code235 = Array("235".utf8), lineCode235 = Array("\r\n235".utf8)
-    static let multiline250 = Array("250-".utf8)
+    static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
     static let finalDot = Array("\r\n.\r\n".utf8), lonelyDot = Array(".\r\n".utf8)
 
     /// Lines of a command write (not message data: only the first 2 KiB are looked at).

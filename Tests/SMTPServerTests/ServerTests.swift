@@ -88,6 +88,9 @@ final class ServerTests: XCTestCase {
         let config = ServerConfiguration.with { $0.credentials = ["alice": "secret"] }
         let plain = try! SASL.PlainCredentials(username: "alice", password: "secret").encoded()
         XCTAssertEqual(run("EHLO c\r\nAUTH PLAIN \(plain)\r\n", config).codes, [250, 530])
+        var with538 = config
+        with538.authBeforeTLSReply = .encryptionRequired
+        XCTAssertEqual(run("EHLO c\r\nAUTH PLAIN \(plain)\r\n", with538).replies.last?.description, "538 5.7.11 Encryption required for requested authentication mechanism")
         let d = run("EHLO c\r\nSTARTTLS\r\n", config, tlsAfterStartTLS: "EHLO c\r\nAUTH PLAIN \(plain)\r\nAUTH PLAIN \(plain)\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r\n.\r\n")
         XCTAssertEqual(d.codes, [250, 220, 250, 235, 503, 250, 250, 354, 250])
         XCTAssertEqual(d.maildrop.messages.first?.authenticatedAs, "alice")
