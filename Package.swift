@@ -12,9 +12,11 @@ let package = Package(
         .library(name: "SMTPServer", targets: ["SMTPServer"]),
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
         .library(name: "Simulation", targets: ["Simulation"]),
+        .library(name: "Scenario", targets: ["Scenario"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Wire grammar only: bytes <-> values. No connection state, no I/O, no Foundation.
@@ -30,6 +32,8 @@ let package = Package(
         .target(name: "SMTPTLS", dependencies: ["COpenSSL", "CTLSShim"]),
         // The deterministic world: clock, scheduler, links, faults, attacker, TLS hosts, oracles, trace.
         .target(name: "Simulation", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
+        // Scenario files (YAML, versioned) and their runner: file + seed -> simulation -> report.
+        .target(name: "Scenario", dependencies: ["Simulation", .product(name: "Yams", package: "Yams")]),
         // The command-line tool, one subcommand per file.
         .executableTarget(
             name: "smtpsim",
@@ -37,6 +41,7 @@ let package = Package(
                 "SMTPCore",
                 "SMTPTLS",
                 "Simulation",
+                "Scenario",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +52,7 @@ let package = Package(
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "TestSupport"]),
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "TestSupport"]),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
     ]
 )

@@ -1,0 +1,52 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import SMTPTLS
+import Simulation
+
+/// One scenario file: what to simulate and what must come out (docs/scenario-format.md).
+public struct Scenario: Sendable {
+    public var file: String
+    public var name: String
+    public var description: String
+    public var seed: UInt64
+    public var configuration: SimulationConfiguration
+    /// A server script instead of smtpsim's server.
+    public var serverScript: [ScriptStep]?
+    /// Per client: a script instead of smtpsim's client (nil keeps the built-in client).
+    public var clientScripts: [[ScriptStep]?]
+    public var expectations: Expectations
+
+    /// The configuration for `seed` (a run of this scenario at another seed).
+    public func configuration(seed: UInt64) -> SimulationConfiguration {
+        var c = configuration
+        c.seed = seed
+        return c
+    }
+}
+
+/// What a scenario demands of its run. Absent keys demand nothing, except findings: a scenario
+/// without `findings` demands none.
+public struct Expectations: Hashable, Sendable {
+    public enum Findings: Hashable, Sendable {
+        case none
+        /// Exactly these oracles fire (any number of times).
+        case exactly([Oracle])
+        /// Whatever fires is fine.
+        case any
+    }
+
+    /// Status of each message, in order (all clients' messages in order).
+    public var messages: [DeliveryStatus]?
+    /// How many messages the server accepted.
+    public var accepted: Int?
+    /// The RFC 8460 result type of the first message that has one.
+    public var tlsResult: String?
+    /// Accepted messages arrived inside TLS.
+    public var overTLS: Bool?
+    public var findings: Findings = .none
+    public var traceContains: [String] = []
+    public var traceLacks: [String] = []
+
+    public init() {}
+}

@@ -1,0 +1,440 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import SMTPTLS
+import Simulation
+import Yams
+
+/// Reads scenario files (version 1). Every key is checked; an unknown or misspelt key, a wrong
+/// type or an unknown value is an error with file:line:column, never a crash.
+public enum ScenarioLoader {
+    public static let topKeys = ["version", "name", "description", "seed", "server", "client", "clients", "tls", "faults", "attacker",
+                                 "expect", "fault-window", "liveness-window", "event-budget"]
+
+    public static func load(path: String) throws(ScenarioError) -> Scenario {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ScenarioError(file: path, keyPath: "", message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ScenarioError) -> Scenario {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            throw yamlError(e, file: file)
+        } catch {
+            throw ScenarioError(file: file, keyPath: "", message: "not YAML: \(error)")
+        }
+        guard let node else { throw ScenarioError(file: file, line: 1, column: 1, keyPath: "", message: "the file is empty") }
+        let root = try YAMLReader(node: node, path: "", file: file).object(topKeys)
+        let version = try root.required("version").int()
+        guard version == 1 else { throw try root.required("version").error("unsupported version \(version); this smtpsim reads version 1") }
+        let name = try root.required("name").string()
+        let seed = try root["seed"]?.uint64() ?? 1
+        var config = SimulationConfiguration(seed: seed)
+        var serverScript: [ScriptStep]?
+        if let server = root["server"] {
+            serverScript = try readServer(server, into: &config)
+        }
+        var clientScripts: [[ScriptStep]?] = []
+        if root.has("client") && root.has("clients") { throw root.reader.error("give either 'client' or 'clients', not both") }
+        let clientReaders = try root["clients"]?.list() ?? (root["client"].map { [$0] } ?? [])
+        guard !clientReaders.isEmpty else { throw root.reader.error("missing required key 'client' (or 'clients')") }
+        config.clients = []
+        for (index, reader) in clientReaders.enumerated() {
+            let (spec, script) = try readClient(reader, index: index, serverName: config.server.configuration.hostname)
+            config.clients.append(spec)
+            clientScripts.append(script)
+        }
+        if let tls = root["tls"] {
+            switch try tls.string() {
+            case "full": config.tls = .full
+            case "cheap": config.tls = .cheap(.tls13)
+            case "cheap-tls12": config.tls = .cheap(.tls12)
+            case let other: throw tls.error("unknown tls profile '\(other)'; expected full, cheap or cheap-tls12", suggestion: closest(other, among: ["full", "cheap", "cheap-tls12"]))
+            }
+        }
+        config.faults = try root["faults"]?.list().map { r throws(ScenarioError) in try readFault(r) } ?? []
+        config.attacker = try root["attacker"]?.list().map { r throws(ScenarioError) in try readAttack(r) } ?? []
+        if let w = root["fault-window"] { config.faultWindow = try w.duration() }
+        if let w = root["liveness-window"] { config.livenessWindow = try w.duration() }
+        if let b = root["event-budget"] { config.eventBudget = try b.int(in: 1...100_000_000) }
+        let expectations = try root["expect"].map { r throws(ScenarioError) in try readExpectations(r) } ?? Expectations()
+        return Scenario(
+            file: file, name: name, description: try root["description"]?.string() ?? "", seed: seed, configuration: config,
+            serverScript: serverScript, clientScripts: clientScripts, expectations: expectations)
+    }
+
+    static func yamlError(_ e: YamlError, file: String) -> ScenarioError {
+        switch e {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ScenarioError(file: file, line: mark.line, column: mark.column, keyPath: "", message: "YAML syntax: \(problem)")
+        default:
+            return ScenarioError(file: file, keyPath: "", message: "YAML: \(e)")
+        }
+    }
+
+    // MARK: - Server
+
+    static let serverKeys = ["hostname", "greeting", "greeting-delay", "certificate", "key-type", "min-tls", "max-tls", "security-level",
+                             "extensions", "extensions-after-tls", "tls-available", "require-tls", "auth", "require-auth",
+                             "reject-recipients", "reject-bare-line-endings", "flaws", "script"]
+
+    static func readServer(_ r: YAMLReader, into config: inout SimulationConfiguration) throws(ScenarioError) -> [ScriptStep]? {
+        let o = try r.object(serverKeys)
+        var s = ServerConfiguration()
+        if let h = o["hostname"] { s.hostname = try h.string() }
+        if let g = o["greeting"] { s.greeting = try g.listOrOne().map { x throws(ScenarioError) in try x.string() } }
+        if let d = o["greeting-delay"] { s.greetingDelay = try d.duration() }
+        if let c = o["certificate"] { config.server.certificate = try c.enumeration(CertificateFactory.Variant.self, CertificateFactory.Variant.allCases) }
+        if let k = o["key-type"] { config.server.keyType = try k.enumeration(CertificateFactory.KeyType.self, [.p256, .rsa2048]) }
+        if let v = o["min-tls"] { config.server.minimumTLSVersion = try readVersion(v) }
+        if let v = o["max-tls"] { config.server.maximumTLSVersion = try readVersion(v) }
+        if let l = o["security-level"] { config.server.securityLevel = try l.int(in: 0...5) }
+        if let e = o["extensions"] {
+            s.extensionsBeforeTLS = try e.list().map { x throws(ScenarioError) in try readCapability(x) }
+            if !o.has("extensions-after-tls") { s.extensionsAfterTLS = s.extensionsBeforeTLS.filter { $0 != .startTLS } }
+        }
+        if let e = o["extensions-after-tls"] { s.extensionsAfterTLS = try e.list().map { x throws(ScenarioError) in try readCapability(x) } }
+        if let b = o["tls-available"] { s.tlsAvailable = try b.bool() }
+        if let b = o["require-tls"] { s.requireTLS = try b.bool() }
+        if let a = o["auth"] {
+            let ao = try a.object(["mechanisms", "users", "before-tls-reply"])
+            if let m = ao["mechanisms"] { s.authMechanisms = try m.list().map { x throws(ScenarioError) in try x.string().uppercased() } }
+            if let u = ao["users"] {
+                let users = try u.object(u.node.mapping?.keys.compactMap { $0.scalar?.string } ?? [])
+                for (name, password) in users.entries { s.credentials[name] = try password.string() }
+            }
+            if let b = ao["before-tls-reply"] { s.authBeforeTLSReply = try b.enumeration(ServerConfiguration.AuthBeforeTLSReply.self, [.mustStartTLS, .encryptionRequired]) }
+        }
+        if let b = o["require-auth"] { s.requireAuthentication = try b.bool() }
+        if let l = o["reject-recipients"] { s.rejectedRecipients = try l.list().map { x throws(ScenarioError) in try x.string() } }
+        if let b = o["reject-bare-line-endings"] { s.rejectBareLineEndings = try b.bool() }
+        if let f = o["flaws"] { s.flaws = Set(try f.list().map { x throws(ScenarioError) in try x.enumeration(ServerFlaw.self, ServerFlaw.allCases) }) }
+        config.server.configuration = s
+        return try o["script"].map { x throws(ScenarioError) in try readScript(x) }
+    }
+
+    static func readVersion(_ r: YAMLReader) throws(ScenarioError) -> TLSVersion {
+        switch try r.string() {
+        case "1.0": .tls10
+        case "1.1": .tls11
+        case "1.2": .tls12
+        case "1.3": .tls13
+        case let other: throw r.error("unknown TLS version '\(other)'; expected 1.0, 1.1, 1.2 or 1.3")
+        }
+    }
+
+    static func readCapability(_ r: YAMLReader) throws(ScenarioError) -> Capability {
+        do {
+            return try Capability(line: try r.string())
+        } catch let e as SMTPError {
+            throw r.error("not an EHLO extension: \(e.detail)")
+        } catch let e as ScenarioError {
+            throw e
+        } catch {
+            throw r.error("\(error)")
+        }
+    }
+
+    // MARK: - Client
+
+    static let clientKeys = ["policy", "trust", "server-name", "helo", "pipelining", "chunking", "helo-fallback", "line-endings", "auth",
+                             "retries", "flaws", "connect-at", "messages", "script", "intended"]
+
+    static func readClient(_ r: YAMLReader, index: Int, serverName: String) throws(ScenarioError) -> (ClientSpec, [ScriptStep]?) {
+        let o = try r.object(clientKeys)
+        var spec = ClientSpec()
+        var c = ClientConfiguration()
+        c.serverName = serverName
+        if let p = o["policy"] { c.policy = try readPolicy(p) }
+        if let t = o["trust"] { spec.trust = try t.enumeration(ClientTrust.self, [.factoryCA, .pinnedServerCertificate, .none]) }
+        if let n = o["server-name"] { c.serverName = try n.string() }
+        if let h = o["helo"] { c.heloName = try h.string() }
+        if let b = o["pipelining"] { c.usePipelining = try b.bool() }
+        if let b = o["chunking"] { c.useChunking = try b.bool() }
+        if let b = o["helo-fallback"] { c.allowHELOFallback = try b.bool() }
+        if let l = o["line-endings"] { c.lineEndings = try l.enumeration(DotStuffer.LineEndingPolicy.self, DotStuffer.LineEndingPolicy.allCases) }
+        if let a = o["auth"] {
+            let ao = try a.object(["user", "password", "mechanisms"])
+            var cred = Credentials(username: try ao.required("user").string(), password: try ao.required("password").string())
+            if let m = ao["mechanisms"] { cred.mechanisms = try m.list().map { x throws(ScenarioError) in try x.string().uppercased() } }
+            c.credentials = cred
+        }
+        if let rt = o["retries"] {
+            let ro = try rt.object(["delay", "max"])
+            c.retry = RetryPolicy(delay: try ro["delay"]?.duration() ?? c.retry.delay, maximumAttempts: try ro["max"]?.int(in: 1...1000) ?? c.retry.maximumAttempts)
+        }
+        if let f = o["flaws"] { c.flaws = Set(try f.list().map { x throws(ScenarioError) in try x.enumeration(ClientFlaw.self, ClientFlaw.allCases) }) }
+        if let t = o["connect-at"] { spec.connectAt = try t.duration() }
+        let messages = try o["messages"]?.list() ?? []
+        spec.messages = try messages.enumerated().map { (i, m) throws(ScenarioError) in try readMessage(m, id: "c\(index + 1).m\(i + 1)") }
+        // A scripted client names the messages it means to send with `intended` (for the oracles).
+        if let intended = o["intended"] {
+            spec.messages = try intended.list().enumerated().map { (i, m) throws(ScenarioError) in try readMessage(m, id: "c\(index + 1).m\(i + 1)") }
+        }
+        spec.configuration = c
+        let script = try o["script"].map { x throws(ScenarioError) in try readScript(x) }
+        if script == nil && spec.messages.isEmpty { throw r.error("a client needs messages (or a script)") }
+        return (spec, script)
+    }
+
+    static func readPolicy(_ r: YAMLReader) throws(ScenarioError) -> TLSPolicy {
+        if r.isScalar {
+            switch try r.string() {
+            case "plaintext": return .plaintext
+            case "opportunistic": return .opportunistic
+            case "required": return .required
+            case "pinned": return .pinned
+            case let other:
+                throw r.error("unknown policy '\(other)'; expected plaintext, opportunistic, required, pinned or {mta-sts: …}",
+                              suggestion: closest(other, among: ["plaintext", "opportunistic", "required", "pinned"]))
+            }
+        }
+        let o = try r.object(["mta-sts"])
+        let m = try o.required("mta-sts").object(["mode", "mx"])
+        let mode = try m.required("mode").enumeration(MTASTSPolicy.Mode.self, [.enforce, .testing, .none])
+        return .mtaSTS(MTASTSPolicy(mode: mode, mxPatterns: try m.required("mx").list().map { x throws(ScenarioError) in try x.string() }))
+    }
+
+    static func readMessage(_ r: YAMLReader, id: String) throws(ScenarioError) -> OutgoingMessage {
+        let o = try r.object(["id", "from", "to", "body", "body-raw", "size", "smtputf8", "requiretls"])
+        let fromText = try o.required("from").string()
+        let from: ReversePath
+        if fromText == "<>" || fromText.isEmpty {
+            from = .null
+        } else {
+            do { from = .mailbox(try Mailbox(fromText, allowUTF8: true)) } catch { throw try o.required("from").error("not a mailbox: \(error.detail)") }
+        }
+        var to: [ForwardPath] = []
+        for t in try o.required("to").listOrOne() {
+            let text = try t.string()
+            if text.lowercased() == "postmaster" { to.append(.postmaster); continue }
+            do { to.append(.mailbox(try Mailbox(text, allowUTF8: true))) } catch { throw t.error("not a mailbox: \(error.detail)") }
+        }
+        guard !to.isEmpty else { throw try o.required("to").error("a message needs at least one recipient") }
+        var body: [UInt8] = []
+        if let b = o["body"] {
+            // Block text: each line ends in CRLF on the wire (YAML gives LF).
+            body = Array(try b.string().replacingLF().utf8)
+        }
+        if let raw = o["body-raw"] {
+            if o.has("body") { throw raw.error("give either 'body' or 'body-raw', not both") }
+            body = Array(try raw.string().utf8)
+        }
+        var params = MailParameters()
+        if let s = o["size"] { params.size = try s.uint64() }
+        if let b = o["smtputf8"], try b.bool() { params.smtpUTF8 = true }
+        if let b = o["requiretls"], try b.bool() { params.requireTLS = true }
+        return OutgoingMessage(id: try o["id"]?.string() ?? id, from: from, to: to, body: body, parameters: params)
+    }
+
+    // MARK: - Scripts
+
+    static func readScript(_ r: YAMLReader) throws(ScenarioError) -> [ScriptStep] {
+        try r.list().map { item throws(ScenarioError) in
+            let (key, value) = try item.tagged(["send", "send-line", "expect", "start-tls", "pause", "close"])
+            switch key {
+            case "send": return .send(try need(value, item, key).string())
+            case "send-line": return .sendLine(try need(value, item, key).string())
+            case "expect": return .expect(try need(value, item, key).string())
+            case "start-tls": return .startTLS
+            case "pause": return .pause(try need(value, item, key).duration())
+            default: return .close
+            }
+        }
+    }
+
+    static func need(_ value: YAMLReader?, _ item: YAMLReader, _ key: String) throws(ScenarioError) -> YAMLReader {
+        guard let value else { throw item.error("'\(key)' needs a value") }
+        return value
+    }
+
+    // MARK: - Faults
+
+    static let faultKinds = ["latency", "split", "coalesce", "stall", "reset", "half-close", "truncate", "corrupt", "replace-reply",
+                             "fail-handshake", "async-421", "refuse-connection", "connect-timeout"]
+
+    static func readFault(_ r: YAMLReader) throws(ScenarioError) -> FaultRule {
+        let (kind, value) = try r.tagged(faultKinds)
+        let common = ["at", "connections", "direction"]
+        func object(_ extra: [String]) throws(ScenarioError) -> YAMLObject? { try value?.object(extra + common) }
+        let effect: FaultEffect
+        let o: YAMLObject?
+        switch kind {
+        case "latency":
+            o = try object(["ms"])
+            let ms = try (o?.required("ms").listOrOne() ?? []).map { x throws(ScenarioError) in Int64(try x.int(in: 0...86_400_000)) }
+            guard let lo = ms.first else { throw r.error("latency needs ms: N or ms: [MIN, MAX]") }
+            effect = .latency(min: lo * 1_000_000, max: (ms.last ?? lo) * 1_000_000)
+        case "split":
+            o = try object(["every"])
+            effect = .split(maxSegment: try o?.required("every").int(in: 1...1_000_000) ?? 1)
+        case "coalesce":
+            o = try object(["window"])
+            effect = .coalesce(window: try o?.required("window").duration() ?? 1_000_000)
+        case "stall":
+            o = try object(["for"])
+            guard let o else { throw r.error("stall needs for: DURATION") }
+            effect = .stall(duration: try o.required("for").duration())
+        case "reset":
+            o = try object(["probability"])
+            if let p = o?["probability"] { effect = .resetProbability(try readRatio(p)) } else { effect = .reset }
+        case "half-close":
+            o = try object([])
+            effect = .halfClose(try o?["direction"].map { x throws(ScenarioError) in try readDirection(x) } ?? .serverToClient)
+        case "truncate":
+            o = try object([])
+            effect = .truncate(try o?["direction"].map { x throws(ScenarioError) in try readDirection(x) } ?? .clientToServer)
+        case "corrupt":
+            o = try object(["probability"])
+            effect = .corrupt(try o?["probability"].map { x throws(ScenarioError) in try readRatio(x) } ?? .always)
+        case "replace-reply":
+            o = try object(["with"])
+            guard let o else { throw r.error("replace-reply needs with: TEXT") }
+            effect = .replaceReply(try o.required("with").string())
+        case "fail-handshake":
+            o = try object(["class"])
+            guard let o else { throw r.error("fail-handshake needs class: FAILURE") }
+            effect = .failHandshake(try o.required("class").enumeration(TLSFailure.Kind.self, TLSFailure.Kind.allCases).rawValue)
+        case "async-421":
+            o = try object([])
+            effect = .async421
+        case "refuse-connection":
+            o = try object([])
+            effect = .refuseConnection
+        default:
+            o = try object(["after"])
+            effect = .connectTimeout(try o?["after"]?.duration() ?? 30_000_000_000)
+        }
+        var rule = FaultRule(effect)
+        if let at = o?["at"] { rule.at = try readTrigger(at) }
+        if let c = o?["connections"] { rule.connections = try c.listOrOne().map { x throws(ScenarioError) in try x.int(in: 1...1_000_000) } }
+        if let d = o?["direction"], kind != "half-close", kind != "truncate" { rule.direction = try readDirection(d) }
+        switch effect {
+        case .stall, .reset, .halfClose, .truncate, .replaceReply, .async421:
+            if rule.at == nil {
+                throw r.error("'\(kind)' needs at: a phase (\(ProtocolPhase.allCases.map(\.rawValue).joined(separator: ", "))) or a trigger")
+            }
+        case .latency, .split, .coalesce, .corrupt, .resetProbability, .failHandshake, .refuseConnection, .connectTimeout:
+            break
+        }
+        return rule
+    }
+
+    static func readRatio(_ r: YAMLReader) throws(ScenarioError) -> Ratio {
+        let s = try r.string()
+        guard let ratio = Ratio(s) else { throw r.error("expected a probability such as 1/4 or 25%, found '\(s)'") }
+        return ratio
+    }
+
+    static func readDirection(_ r: YAMLReader) throws(ScenarioError) -> Direction {
+        switch try r.string() {
+        case "c>s", "client-to-server": .clientToServer
+        case "s>c", "server-to-client": .serverToClient
+        case let other: throw r.error("unknown direction '\(other)'; expected client-to-server or server-to-client")
+        }
+    }
+
+    static func readTrigger(_ r: YAMLReader) throws(ScenarioError) -> Trigger {
+        if r.isScalar {
+            let s = try r.string()
+            if let phase = ProtocolPhase(rawValue: s) { return .phase(phase) }
+            switch s {
+            case "connection-opened": return .connectionOpened
+            case "tls-started": return .tlsStarted
+            default:
+                let names = ProtocolPhase.allCases.map(\.rawValue) + ["connection-opened", "tls-started"]
+                throw r.error("unknown phase '\(s)'; expected one of: \(names.joined(separator: ", ")) or {client-writes|server-writes|time|handshake-bytes: …}",
+                              suggestion: closest(s, among: names))
+            }
+        }
+        let o = try r.object(["client-writes", "server-writes", "cut", "epoch", "time", "handshake-bytes"])
+        if let t = o["time"] { return .atTime(try t.duration()) }
+        if let h = o["handshake-bytes"] { return .handshakeBytes(try h.int(in: 0...1_000_000)) }
+        let cut = try o["cut"]?.enumeration(Cut.self, [.afterMatch, .afterWrite]) ?? .afterWrite
+        let epoch = try o["epoch"]?.int(in: 0...1)
+        if let p = o["client-writes"] { return .write(side: .client, pattern: try p.string(), cut: cut, epoch: epoch) }
+        if let p = o["server-writes"] { return .write(side: .server, pattern: try p.string(), cut: cut, epoch: epoch) }
+        throw r.error("a trigger needs one of client-writes, server-writes, time, handshake-bytes")
+    }
+
+    // MARK: - Attacker
+
+    static let attackKinds = ["strip-starttls", "replace-starttls-reply", "inject-to-server", "inject-to-client", "tamper-capabilities",
+                              "inject-auth", "intercept-tls"]
+
+    static func readAttack(_ r: YAMLReader) throws(ScenarioError) -> AttackAction {
+        let (kind, value) = try r.tagged(attackKinds)
+        switch kind {
+        case "strip-starttls":
+            let o = try value?.object(["mode"])
+            return .stripStartTLS(try o?["mode"]?.enumeration(AttackAction.StripMode.self, [.overwrite, .delete]) ?? .overwrite)
+        case "replace-starttls-reply":
+            let o = try need(value, r, kind).object(["with"])
+            return .replaceStartTLSReply(try o.required("with").string())
+        case "inject-to-server":
+            let o = try need(value, r, kind).object(["bytes", "same-segment"])
+            return .injectToServer(bytes: try o.required("bytes").string(), sameSegment: try o["same-segment"]?.bool() ?? true)
+        case "inject-to-client":
+            let o = try need(value, r, kind).object(["bytes"])
+            return .injectToClient(bytes: try o.required("bytes").string())
+        case "tamper-capabilities":
+            let o = try need(value, r, kind).object(["add", "remove"])
+            return .tamperCapabilities(add: try o["add"]?.list().map { x throws(ScenarioError) in try x.string() } ?? [],
+                                       remove: try o["remove"]?.list().map { x throws(ScenarioError) in try x.string() } ?? [])
+        case "inject-auth":
+            let o = try need(value, r, kind).object(["user", "password"])
+            return .injectAuth(username: try o.required("user").string(), password: try o.required("password").string())
+        default:
+            return .interceptTLS
+        }
+    }
+
+    // MARK: - Expectations
+
+    static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
+        let o = try r.object(["messages", "accepted", "tls-result", "over-tls", "findings", "trace-contains", "trace-lacks"])
+        var e = Expectations()
+        if let m = o["messages"] {
+            e.messages = try m.listOrOne().map { x throws(ScenarioError) in
+                try x.enumeration(DeliveryStatus.self, [.delivered, .temporaryFailure, .permanentFailure])
+            }
+        }
+        if let a = o["accepted"] { e.accepted = try a.int(in: 0...1_000_000) }
+        if let t = o["tls-result"] { e.tlsResult = try t.string() }
+        if let b = o["over-tls"] { e.overTLS = try b.bool() }
+        if let f = o["findings"] {
+            if f.isScalar {
+                switch try f.string() {
+                case "none": e.findings = .none
+                case "any": e.findings = .any
+                default: e.findings = .exactly([try f.enumeration(Oracle.self, Oracle.allCases)])
+                }
+            } else {
+                e.findings = .exactly(try f.list().map { x throws(ScenarioError) in try x.enumeration(Oracle.self, Oracle.allCases) })
+            }
+        }
+        e.traceContains = try o["trace-contains"]?.listOrOne().map { x throws(ScenarioError) in try x.string() } ?? []
+        e.traceLacks = try o["trace-lacks"]?.listOrOne().map { x throws(ScenarioError) in try x.string() } ?? []
+        return e
+    }
+}
+
+extension String {
+    /// LF line ends made CRLF (a CRLF already there stays).
+    func replacingLF() -> String {
+        var out = ""
+        var previous: Character?
+        for ch in self {
+            if ch == "\n", previous != "\r" { out += "\r\n" } else { out.append(ch) }
+            previous = ch
+        }
+        return out
+    }
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import Scenario
+import Simulation
+
+/// `smtpsim run`: runs scenario files and judges each against its expectations.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run scenario files (or every *.yaml in folders) and check their expectations.",
+        discussion: """
+            Each scenario is simulated at its seed (or --seed) with every oracle, then judged
+            against its `expect` section. The format is documented in docs/scenario-format.md.
+            Exit status: 0 every scenario passed, 1 a scenario failed, 2 a file could not be read.
+            """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, junit }
+
+    @Argument(help: "Scenario files or folders.") var paths: [String]
+    @Option(help: "Run every scenario at this seed instead of its own.") var seed: UInt64?
+    @Option(help: "Report format: text, json or junit.") var format: Format = .text
+    @Flag(help: "Print each run's trace.") var trace = false
+
+    func run() throws {
+        let files = try Self.expand(paths)
+        var reports: [ScenarioReport] = []
+        var errors: [ScenarioError] = []
+        let clock = ContinuousClock()
+        let start = clock.now
+        for file in files {
+            do {
+                let scenario = try ScenarioLoader.load(path: file)
+                let report = try ScenarioRunner.run(scenario, seed: seed)
+                reports.append(report)
+                if format == .text { print(Self.text(report, trace: trace)) }
+            } catch let e as ScenarioError {
+                errors.append(e)
+                if format == .text { print("ERROR \(e)") }
+            } catch {
+                let e = ScenarioError(file: file, keyPath: "", message: "could not run: \(error)")
+                errors.append(e)
+                if format == .text { print("ERROR \(e)") }
+            }
+        }
+        let elapsed = clock.now - start
+        switch format {
+        case .text:
+            let failed = reports.filter { !$0.passed }.count
+            print("\n\(files.count) scenario\(files.count == 1 ? "" : "s"): \(reports.count - failed) passed, \(failed) failed, \(errors.count) error\(errors.count == 1 ? "" : "s") (\(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))))")
+        case .json:
+            print(try Self.json(reports, errors))
+        case .junit:
+            print(Self.junit(reports, errors))
+        }
+        if !errors.isEmpty { throw ExitCode(2) }
+        if reports.contains(where: { !$0.passed }) { throw ExitCode(1) }
+    }
+
+    static func expand(_ paths: [String]) throws -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ValidationError("no such file or folder: \(path)")
+            }
+            if isDirectory.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+                files += names.map { (path as NSString).appendingPathComponent($0) }
+            } else {
+                files.append(path)
+            }
+        }
+        return files
+    }
+
+    static func text(_ r: ScenarioReport, trace: Bool) -> String {
+        var lines = ["\(r.passed ? "PASS" : "FAIL")  \(r.scenario.file) — \(r.scenario.name) (seed \(r.seed), \(TraceEvent.formatTime(r.result.duration)) simulated)"]
+        if !r.passed {
+            for o in r.result.outcomes {
+                lines.append("      \(o.messageID): \(o.status.rawValue) — \(o.reason)\(o.tlsResultType.map { " [\($0)]" } ?? "")")
+            }
+            lines += r.failures.map { "      ✗ \($0)" }
+            lines.append("      replay: \(r.replayLine) --trace")
+        }
+        if trace { lines.append(r.result.trace.text) }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ reports: [ScenarioReport], _ errors: [ScenarioError]) throws -> String {
+        let items: [[String: Any]] = reports.map { r in
+            [
+                "file": r.scenario.file, "name": r.scenario.name, "seed": r.seed, "passed": r.passed, "failures": r.failures,
+                "digest": r.result.digest, "replay": r.replayLine, "acceptedMessages": r.result.accepted.count,
+                "outcomes": r.result.outcomes.map { o -> [String: Any] in
+                    ["message": o.messageID, "status": o.status.rawValue, "reason": o.reason, "attempt": o.attempt, "tlsResultType": o.tlsResultType ?? NSNull()]
+                },
+                "findings": r.result.findings.map { ["oracle": $0.oracle.rawValue, "event": $0.eventIndex, "explanation": $0.explanation, "reference": $0.reference] },
+            ]
+        }
+        let object: [String: Any] = ["scenarios": items, "errors": errors.map(\.description)]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func junit(_ reports: [ScenarioReport], _ errors: [ScenarioError]) -> String {
+        func esc(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        let failures = reports.filter { !$0.passed }.count
+        out += "<testsuite name=\"smtpsim\" tests=\"\(reports.count + errors.count)\" failures=\"\(failures)\" errors=\"\(errors.count)\">\n"
+        for r in reports {
+            out += "  <testcase classname=\"\(esc(r.scenario.file))\" name=\"\(esc(r.scenario.name))\">\n"
+            if !r.passed {
+                out += "    <failure message=\"\(esc(r.failures.first ?? ""))\">\(esc((r.failures + ["replay: \(r.replayLine)"]).joined(separator: "\n")))</failure>\n"
+            }
+            out += "  </testcase>\n"
+        }
+        for e in errors {
+            out += "  <testcase classname=\"\(esc(e.file))\" name=\"load\">\n    <error message=\"\(esc(e.description))\"/>\n  </testcase>\n"
+        }
+        return out + "</testsuite>"
+    }
+}

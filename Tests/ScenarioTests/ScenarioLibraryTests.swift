@@ -1,0 +1,59 @@
+import Foundation
+import SMTPClient
+import SMTPServer
+import Scenario
+import Simulation
+import XCTest
+
+/// The scenario library (Scenarios/): every file loads and passes against smtpsim's compliant
+/// machines; every flaw profile is exercised by a scenario that expects its finding, and the
+/// same scenario without the flaw loses that finding (both directions, issue 6).
+final class ScenarioLibraryTests: XCTestCase {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Scenarios")
+
+    static func files() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted().map { folder.appendingPathComponent($0).path }
+    }
+
+    func testLibraryIsLargeAndEveryScenarioPasses() throws {
+        let files = try Self.files()
+        XCTAssertGreaterThanOrEqual(files.count, 40)
+        for file in files {
+            let scenario = try ScenarioLoader.load(path: file)
+            let report = try ScenarioRunner.run(scenario)
+            XCTAssertTrue(report.passed, "\(file): \(report.failures)")
+        }
+    }
+
+    func testEveryFlawIsCaughtAndOnlyBecauseOfTheFlaw() throws {
+        var serverFlawsSeen = Set<ServerFlaw>()
+        var clientFlawsSeen = Set<ClientFlaw>()
+        for file in try Self.files() {
+            let scenario = try ScenarioLoader.load(path: file)
+            let serverFlaws = scenario.configuration.server.configuration.flaws
+            let clientFlaws = scenario.configuration.clients.reduce(into: Set<ClientFlaw>()) { $0.formUnion($1.configuration.flaws) }
+            guard !serverFlaws.isEmpty || !clientFlaws.isEmpty else { continue }
+            serverFlawsSeen.formUnion(serverFlaws)
+            clientFlawsSeen.formUnion(clientFlaws)
+            guard case .exactly(let expected) = scenario.expectations.findings else {
+                XCTFail("\(file): a flawed scenario must name the findings it expects")
+                continue
+            }
+            var compliant = scenario
+            compliant.configuration.server.configuration.flaws = []
+            for i in compliant.configuration.clients.indices { compliant.configuration.clients[i].configuration.flaws = [] }
+            let without = Set(try ScenarioRunner.run(compliant).result.findings.map(\.oracle))
+            XCTAssertTrue(without.isStrictSubset(of: Set(expected)), "\(file): without its flaws it found \(without), with them \(expected)")
+        }
+        XCTAssertEqual(serverFlawsSeen, Set(ServerFlaw.allCases), "every server flaw has a scenario")
+        XCTAssertEqual(clientFlawsSeen, Set(ClientFlaw.allCases), "every client flaw has a scenario")
+    }
+
+    func testScenariosAreDeterministic() throws {
+        let file = Self.folder.appendingPathComponent("reset-after-the-final-dot-may-duplicate-but-never-loses.yaml").path
+        let scenario = try ScenarioLoader.load(path: file)
+        XCTAssertEqual(try ScenarioRunner.run(scenario).result.digest, try ScenarioRunner.run(scenario).result.digest)
+        XCTAssertNotEqual(try ScenarioRunner.run(scenario, seed: 1).result.digest, try ScenarioRunner.run(scenario, seed: 2).result.digest)
+    }
+}

@@ -1,0 +1,93 @@
+import Scenario
+import TestSupport
+import Simulation
+import XCTest
+
+final class ScenarioLoaderTests: XCTestCase {
+    let valid = """
+        version: 1
+        name: a test
+        server:
+          certificate: expired
+        client:
+          policy: required
+          messages:
+            - from: a@example.test
+              to: b@example.net
+              body: hi
+        expect:
+          messages: [temporary-failure]
+          tls-result: certificate-expired
+        """
+
+    private func error(_ text: String) -> ScenarioError? {
+        do {
+            _ = try ScenarioLoader.parse(text, file: "t.yaml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func testValidFileRunsAndPasses() throws {
+        let s = try ScenarioLoader.parse(valid, file: "t.yaml")
+        XCTAssertEqual(s.configuration.server.certificate, .expired)
+        XCTAssertEqual(s.configuration.clients.first?.messages.first?.body, Array("hi".utf8))
+        XCTAssertTrue(try ScenarioRunner.run(s).passed)
+    }
+
+    func testMisspeltKeyGetsPositionPathAndSuggestion() throws {
+        let e = try XCTUnwrap(error(valid.replacingOccurrences(of: "  certificate: expired", with: "  certifcate: expired")))
+        XCTAssertEqual(e.line, 4)
+        XCTAssertEqual(e.column, 3)
+        XCTAssertEqual(e.keyPath, "server.certifcate")
+        XCTAssertEqual(e.suggestion, "certificate")
+        XCTAssertTrue(e.description.hasPrefix("t.yaml:4:3: server.certifcate: unknown key"), e.description)
+    }
+
+    func testUnknownValueGetsSuggestion() throws {
+        let e = try XCTUnwrap(error(valid.replacingOccurrences(of: "policy: required", with: "policy: requried")))
+        XCTAssertEqual(e.keyPath, "client.policy")
+        XCTAssertEqual(e.suggestion, "required")
+        let f = try XCTUnwrap(error(valid.replacingOccurrences(of: "certificate: expired", with: "certificate: expird")))
+        XCTAssertEqual(f.suggestion, "expired")
+    }
+
+    func testWrongTypesAndMissingKeys() throws {
+        XCTAssertEqual(try XCTUnwrap(error(valid.replacingOccurrences(of: "version: 1", with: "version: one"))).keyPath, "version")
+        XCTAssertTrue(try XCTUnwrap(error(valid.replacingOccurrences(of: "version: 1", with: "version: 2"))).message.contains("unsupported version"))
+        XCTAssertTrue(try XCTUnwrap(error("version: 1\nclient: {messages: []}\n")).message.contains("missing required key 'name'"))
+        XCTAssertTrue(try XCTUnwrap(error(valid.replacingOccurrences(of: "to: b@example.net", with: "to: not-an-address"))).message.contains("not a mailbox"))
+        XCTAssertEqual(try XCTUnwrap(error(valid + "\nfaults:\n  - reset: {at: after-mial}\n")).suggestion, "after-mail")
+        XCTAssertTrue(try XCTUnwrap(error(valid + "\nfaults:\n  - stall: {for: tenminutes, at: after-mail}\n")).message.contains("duration"))
+        XCTAssertTrue(try XCTUnwrap(error(valid + "\nfaults:\n  - reset\n")).message.contains("needs at"))
+        XCTAssertTrue(try XCTUnwrap(error(valid + "\nattacker:\n  - strip-starttls: {mode: sideways}\n")).message.contains("unknown value"))
+    }
+
+    func testYAMLSyntaxAndEmptyFiles() throws {
+        let e = try XCTUnwrap(error("version: 1\nname: [unclosed\n"))
+        XCTAssertNotNil(e.line)
+        XCTAssertTrue(e.message.hasPrefix("YAML syntax"))
+        XCTAssertEqual(try XCTUnwrap(error("")).message, "the file is empty")
+        XCTAssertNotNil(error("just a string"))
+    }
+
+    func testMutatedFilesNeverCrash() {
+        // Random single-byte edits of a valid file: every outcome is a scenario or a clear error.
+        var rng = SplitMix64(seed: 17)
+        let bytes = Array(valid.utf8)
+        let alphabet = Array(" :-[]{}\n\"'#&*!|>%@`x1".utf8)
+        for _ in 0..<400 {
+            var mutated = bytes
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let i = Int.random(in: 0..<mutated.count, using: &rng)
+                mutated[i] = alphabet[Int.random(in: 0..<alphabet.count, using: &rng)]
+            }
+            do {
+                _ = try ScenarioLoader.parse(String(decoding: mutated, as: UTF8.self), file: "m.yaml")
+            } catch {
+                XCTAssertFalse(error.description.isEmpty)
+            }
+        }
+    }
+}
