@@ -57,3 +57,28 @@ final class ScenarioLibraryTests: XCTestCase {
         XCTAssertNotEqual(try ScenarioRunner.run(scenario, seed: 1).result.digest, try ScenarioRunner.run(scenario, seed: 2).result.digest)
     }
 }
+
+/// The JSON Schema in docs/ accepts every file of the library (checked with Python's jsonschema,
+/// which .ci/run installs).
+final class ScenarioSchemaTests: XCTestCase {
+    func testSchemaAcceptsTheLibrary() throws {
+        let root = ScenarioLibraryTests.folder.deletingLastPathComponent()
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import jsonschema, yaml"]
+        probe.standardError = Pipe()
+        try probe.run()
+        probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else { throw XCTSkip("python3 with jsonschema and pyyaml is not installed (.ci/run installs them)") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", root.appendingPathComponent("scripts/validate-scenarios.py").path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains(", 0 invalid"), text)
+    }
+}

@@ -166,4 +166,42 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(commands.contains("AUTH"), "AUTH seen only after decryption: \(commands)")
         XCTAssertTrue(commands.contains { $0.hasPrefix("MAIL") }, "\(commands)")
     }
+
+    func testRunTheScenarioLibrary() throws {
+        let r = try run(["run", "Scenarios/"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("0 failed, 0 errors"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("PASS  Scenarios/command-injection-after-starttls-is-discarded.yaml"), r.stdout)
+    }
+
+    func testRunReportsFailuresErrorsAndFormats() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-run-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let wrong = """
+            version: 1
+            name: expects the wrong thing
+            client:
+              policy: required
+              messages: [{from: a@example.test, to: b@example.net, body: hi}]
+            expect:
+              messages: [permanent-failure]
+            """
+        try wrong.write(toFile: dir + "/wrong.yaml", atomically: true, encoding: .utf8)
+        let failed = try run(["run", dir + "/wrong.yaml"])
+        XCTAssertEqual(failed.status, 1)
+        XCTAssertTrue(failed.stdout.contains("✗ messages: expected [\"permanent-failure\"], got [\"delivered\"]"), failed.stdout)
+        XCTAssertTrue(failed.stdout.contains("replay: smtpsim run \(dir)/wrong.yaml --seed 1"), failed.stdout)
+        try "version: 1\nname: x\nclinet: {}\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        let bad = try run(["run", dir + "/bad.yaml"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stdout.contains("bad.yaml:3:1: clinet: unknown key 'clinet'"), bad.stdout)
+        XCTAssertTrue(bad.stdout.contains("did you mean 'client'?"), bad.stdout)
+        let json = try run(["run", "--format", "json", dir + "/wrong.yaml"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let scenarios = object?["scenarios"] as? [[String: Any]]
+        XCTAssertEqual(scenarios?.first?["passed"] as? Bool, false)
+        let junit = try run(["run", "--format", "junit", dir + "/wrong.yaml", dir + "/bad.yaml"])
+        XCTAssertTrue(junit.stdout.contains("<testsuite name=\"smtpsim\" tests=\"2\" failures=\"1\" errors=\"1\">"), junit.stdout)
+    }
 }
