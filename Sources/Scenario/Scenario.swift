@@ -16,13 +16,22 @@ public struct Scenario: Sendable {
     /// Per client: a script instead of smtpsim's client (nil keeps the built-in client).
     public var clientScripts: [[ScriptStep]?]
     public var expectations: Expectations
+    /// Seeds and swarm faults for `smtpsim sweep`.
+    public var sweep: SweepSpec?
 
-    /// The configuration for `seed` (a run of this scenario at another seed).
+    /// The configuration for `seed`: the file's faults plus the swarm faults this seed picks.
     public func configuration(seed: UInt64) -> SimulationConfiguration {
         var c = configuration
         c.seed = seed
+        if let swarm = sweep?.swarm { c.faults += swarm.choose(seed: seed) }
         return c
     }
+}
+
+/// The `sweep` section: which seeds, and which faults each seed may pick (swarm testing).
+public struct SweepSpec: Sendable {
+    public var seeds: ClosedRange<UInt64>?
+    public var swarm: FaultSwarm
 }
 
 /// What a scenario demands of its run. Absent keys demand nothing, except findings: a scenario
@@ -40,6 +49,14 @@ public struct Expectations: Hashable, Sendable {
     public var messages: [DeliveryStatus]?
     /// How many messages the server accepted.
     public var accepted: Int?
+    /// `at-most-one`: a message may be accepted twice (a reset after the final dot, RFC 5321
+    /// §4.5.3.2.6) but never more; `none`: never twice.
+    public var duplicates: Duplicates?
+
+    public enum Duplicates: String, Hashable, Sendable {
+        case none
+        case atMostOne = "at-most-one"
+    }
     /// The RFC 8460 result type of the first message that has one.
     public var tlsResult: String?
     /// Accepted messages arrived inside TLS.

@@ -3,13 +3,14 @@ import SMTPCore
 import SMTPServer
 import SMTPTLS
 import Simulation
+import Foundation
 import Yams
 
 /// Reads scenario files (version 1). Every key is checked; an unknown or misspelt key, a wrong
 /// type or an unknown value is an error with file:line:column, never a crash.
 public enum ScenarioLoader {
     public static let topKeys = ["version", "name", "description", "seed", "server", "client", "clients", "tls", "faults", "attacker",
-                                 "expect", "fault-window", "liveness-window", "event-budget"]
+                                 "expect", "fault-window", "liveness-window", "event-budget", "sweep"]
 
     public static func load(path: String) throws(ScenarioError) -> Scenario {
         let text: String
@@ -67,7 +68,8 @@ public enum ScenarioLoader {
         let expectations = try root["expect"].map { r throws(ScenarioError) in try readExpectations(r) } ?? Expectations()
         return Scenario(
             file: file, name: name, description: try root["description"]?.string() ?? "", seed: seed, configuration: config,
-            serverScript: serverScript, clientScripts: clientScripts, expectations: expectations)
+            serverScript: serverScript, clientScripts: clientScripts, expectations: expectations,
+            sweep: try root["sweep"].map { r throws(ScenarioError) in try readSweep(r) })
     }
 
     static func yamlError(_ e: YamlError, file: String) -> ScenarioError {
@@ -396,10 +398,39 @@ public enum ScenarioLoader {
         }
     }
 
+    // MARK: - Sweep
+
+    static func readSweep(_ r: YAMLReader) throws(ScenarioError) -> SweepSpec {
+        let o = try r.object(["seeds", "swarm"])
+        var seeds: ClosedRange<UInt64>?
+        if let s = o["seeds"] { seeds = try readSeedRange(s) }
+        let candidates = try o["swarm"]?.list().map { item throws(ScenarioError) -> FaultSwarm.Candidate in
+            let c = try item.object(["probability", "random-phase", "random-duration", "fault"])
+            return FaultSwarm.Candidate(
+                try readFault(try c.required("fault")), probability: try readRatio(try c.required("probability")),
+                randomPhase: try c["random-phase"]?.bool() ?? false, randomDuration: try c["random-duration"]?.bool() ?? false)
+        } ?? []
+        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates))
+    }
+
+    /// `A..B` (inclusive) or a single seed.
+    public static func parseSeedRange(_ text: String) -> ClosedRange<UInt64>? {
+        let parts = text.components(separatedBy: "..")
+        if parts.count == 1, let v = UInt64(parts[0]) { return v...v }
+        guard parts.count == 2, let a = UInt64(parts[0]), let b = UInt64(parts[1]), a <= b else { return nil }
+        return a...b
+    }
+
+    static func readSeedRange(_ r: YAMLReader) throws(ScenarioError) -> ClosedRange<UInt64> {
+        let text = try r.string()
+        guard let range = parseSeedRange(text) else { throw r.error("expected seeds as A..B (e.g. 1..1000), found '\(text)'") }
+        return range
+    }
+
     // MARK: - Expectations
 
     static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
-        let o = try r.object(["messages", "accepted", "tls-result", "over-tls", "findings", "trace-contains", "trace-lacks"])
+        let o = try r.object(["messages", "accepted", "duplicates", "tls-result", "over-tls", "findings", "trace-contains", "trace-lacks"])
         var e = Expectations()
         if let m = o["messages"] {
             e.messages = try m.listOrOne().map { x throws(ScenarioError) in
@@ -407,6 +438,7 @@ public enum ScenarioLoader {
             }
         }
         if let a = o["accepted"] { e.accepted = try a.int(in: 0...1_000_000) }
+        if let d = o["duplicates"] { e.duplicates = try d.enumeration(Expectations.Duplicates.self, [.none, .atMostOne]) }
         if let t = o["tls-result"] { e.tlsResult = try t.string() }
         if let b = o["over-tls"] { e.overTLS = try b.bool() }
         if let f = o["findings"] {

@@ -47,6 +47,13 @@ public enum ScenarioRunner {
         if let n = e.accepted, r.accepted.count != n {
             failures.append("accepted: expected the server to accept \(n) message(s), it accepted \(r.accepted.count)")
         }
+        if let d = e.duplicates {
+            let intended = r.outcomes.count
+            let limit = d == .none ? intended : 2 * intended
+            if r.accepted.count > limit {
+                failures.append("duplicates: \(d.rawValue) allows at most \(limit) accepted message(s) for \(intended), the server accepted \(r.accepted.count)")
+            }
+        }
         if let t = e.tlsResult {
             let got = r.outcomes.first { $0.tlsResultType != nil }?.tlsResultType
             if got != t { failures.append("tls-result: expected \(t), got \(got ?? "none")") }

@@ -204,4 +204,47 @@ final class CLITests: XCTestCase {
         let junit = try run(["run", "--format", "junit", dir + "/wrong.yaml", dir + "/bad.yaml"])
         XCTAssertTrue(junit.stdout.contains("<testsuite name=\"smtpsim\" tests=\"2\" failures=\"1\" errors=\"1\">"), junit.stdout)
     }
+
+    func testSweepShrinksAFailureToAMinimalReplayableFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-sweep-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Demands exactly one accepted message: the reset after the final dot breaks that.
+        let text = try String(contentsOfFile: "Scenarios/delivery-survives-resets-stalls-and-splits-at-any-phase.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "duplicates: at-most-one", with: "accepted: 1")
+        try text.write(toFile: dir + "/strict.yaml", atomically: true, encoding: .utf8)
+        for jobs in ["1", "2"] {
+            let r = try run(["sweep", dir + "/strict.yaml", "--seeds", "1..60", "--jobs", jobs, "--out", dir + "/out", "--quiet"])
+            XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("60 seeds"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("failing seeds: 1, "), r.stdout)
+            XCTAssertTrue(r.stdout.contains("replay: smtpsim replay \(dir)/strict.yaml --seed 1"), r.stdout)
+        }
+        let minimal = dir + "/out/strict-seed-1-minimal.yaml"
+        let shrunk = try String(contentsOfFile: minimal, encoding: .utf8)
+        XCTAssertTrue(shrunk.contains("at: after-final-dot"), shrunk)
+        XCTAssertFalse(shrunk.contains("\nsweep:"), shrunk)
+        // The minimal file reproduces the failure on its own.
+        let rerun = try run(["run", minimal])
+        XCTAssertEqual(rerun.status, 1, rerun.stdout)
+        XCTAssertTrue(rerun.stdout.contains("accepted: expected the server to accept 1 message(s), it accepted 2"), rerun.stdout)
+        // And the replay line shows the run.
+        let replay = try run(["replay", dir + "/strict.yaml", "--seed", "1"])
+        XCTAssertEqual(replay.status, 1)
+        XCTAssertTrue(replay.stdout.contains("FAULT reset"), replay.stdout)
+    }
+
+    func testSweepOfAPassingScenarioAndShards() throws {
+        let r = try run(["sweep", "Scenarios/command-injection-after-starttls-is-discarded.yaml", "--seeds", "1..10", "--shard", "2/3", "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains(": 3 seeds"), r.stdout)
+    }
+
+    func testFaultsListsEverything() throws {
+        let r = try run(["faults"])
+        XCTAssertEqual(r.status, 0)
+        for word in ["latency", "fail-handshake", "after-final-dot", "intercept-tls", "inject-auth"] {
+            XCTAssertTrue(r.stdout.contains(word), word)
+        }
+    }
 }

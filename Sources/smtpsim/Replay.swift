@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import Scenario
+import Simulation
+
+/// `smtpsim replay`: reruns exactly one run — a scenario file at a seed, with the swarm faults that
+/// seed picks — and shows its whole trace.
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Rerun one run of a scenario (file and seed) and print its trace.")
+
+    @Argument(help: "The scenario file.") var file: String
+    @Option(help: "The seed of the run.") var seed: UInt64
+    @Option(help: "Write the run as a pcap file.") var pcap: String?
+    @Option(help: "Write the NSS key log.") var keylog: String?
+
+    func run() throws {
+        var scenario: Scenario
+        do {
+            scenario = try ScenarioLoader.load(path: file)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        scenario.configuration.keyLog = keylog != nil
+        let report = try ScenarioRunner.run(scenario, seed: seed)
+        print(report.result.trace.text)
+        print(Run.text(report, trace: false))
+        print("faults: \(scenario.configuration(seed: seed).faults.map(\.description).joined(separator: "; "))")
+        print("trace sha256: \(report.result.digest)")
+        if let pcap { try Data(PcapWriter(epoch: scenario.configuration.epoch).pcap(report.result.trace)).write(to: URL(fileURLWithPath: pcap)) }
+        if let keylog { try (report.result.keyLogLines.joined(separator: "\n") + "\n").write(toFile: keylog, atomically: true, encoding: .utf8) }
+        if !report.passed { throw ExitCode(1) }
+    }
+}

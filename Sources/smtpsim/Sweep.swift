@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import Scenario
+import Simulation
+
+/// `smtpsim sweep`: one scenario over many seeds (each seed with its own swarm of faults), in
+/// parallel; a failure is shrunk to a minimal scenario file with its replay line.
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario over many seeds in parallel; shrink the first failure to a minimal reproducer.",
+        discussion: """
+            Seeds come from --seeds or the file's `sweep.seeds`; each seed also picks faults from the
+            file's `sweep.swarm`. Exit status: 0 every seed passed, 1 a seed failed, 2 a bad file.
+            """
+    )
+
+    @Argument(help: "The scenario file.") var file: String
+    @Option(help: "Seeds, A..B (inclusive).") var seeds: String?
+    @Option(help: "Parallel jobs (threads).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Run only shard i of n (i/n, 1-based): seeds A+i-1, A+i-1+n, …") var shard: String?
+    @Option(help: "Folder for minimal reproducers.") var out: String = "sweep-failures"
+    @Flag(help: "Do not shrink failures.") var noShrink = false
+    @Flag(help: "No progress line.") var quiet = false
+    @Flag(help: "Run jobs as threads in one process instead of separate processes.") var threads = false
+    @Flag(help: .hidden) var machine = false
+    @Option(help: .hidden) var seedList: String?
+
+    func run() throws {
+        let scenario: Scenario
+        do {
+            scenario = try ScenarioLoader.load(path: file)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? .some(1...100) else {
+            throw ValidationError("--seeds takes A..B")
+        }
+        var all = Array(range)
+        if let shard {
+            let parts = shard.split(separator: "/").compactMap { Int($0) }
+            guard parts.count == 2, parts[1] >= 1, (1...parts[1]).contains(parts[0]) else { throw ValidationError("--shard takes i/n") }
+            all = all.enumerated().filter { $0.offset % parts[1] == parts[0] - 1 }.map(\.element)
+        }
+        if let list = seedList { all = list.split(separator: ",").compactMap { UInt64($0) } }
+        let state = SweepState(seeds: all)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let jobCount = max(1, min(jobs, all.count))
+        if machine {
+            // A child of a multi-process sweep: one line per seed, read by the parent.
+            for seed in all {
+                let passed = (try? ScenarioRunner.run(scenario, seed: seed).passed) ?? false
+                FileHandle.standardOutput.write(Data("\(passed ? "pass" : "fail") \(seed)\n".utf8))
+            }
+            return
+        }
+        if threads || jobCount == 1 {
+            let workers = (0..<jobCount).map { _ in
+                Thread {
+                    while let seed = state.nextSeed() {
+                        let passed: Bool
+                        do { passed = try ScenarioRunner.run(scenario, seed: seed).passed } catch { passed = false }
+                        state.finish(seed, passed: passed)
+                    }
+                }
+            }
+            for w in workers { w.start() }
+        } else {
+            // Separate processes scale past OpenSSL's process-wide locks; each runs a shard.
+            for k in 1...jobCount {
+                let shardSeeds = all.enumerated().filter { $0.offset % jobCount == k - 1 }.map(\.element)
+                guard !shardSeeds.isEmpty else { continue }
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+                if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
+                    process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+                }
+                process.arguments = ["sweep", file, "--seed-list", shardSeeds.map(String.init).joined(separator: ","), "--machine"]
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                try process.run()
+                Thread {
+                    var buffer = Data()
+                    var reported = Set<UInt64>()
+                    while true {
+                        let chunk = pipe.fileHandleForReading.availableData
+                        if chunk.isEmpty { break }
+                        buffer += chunk
+                        while let nl = buffer.firstIndex(of: 0x0A) {
+                            let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                            buffer = buffer[(nl + 1)...]
+                            let parts = line.split(separator: " ")
+                            if parts.count == 2, let seed = UInt64(parts[1]) {
+                                reported.insert(seed)
+                                state.finish(seed, passed: parts[0] == "pass")
+                            }
+                        }
+                    }
+                    process.waitUntilExit()
+                    // A child that died early: its unreported seeds count as failures (and the
+                    // sweep still ends).
+                    for seed in shardSeeds where !reported.contains(seed) { state.finish(seed, passed: false) }
+                }.start()
+            }
+        }
+        let interactive = isatty(2) != 0
+        var lastPrint = clock.now
+        while !state.allDone {
+            Thread.sleep(forTimeInterval: 0.05)
+            if !quiet, clock.now - lastPrint > (interactive ? .milliseconds(250) : .seconds(5)) {
+                lastPrint = clock.now
+                let line = (interactive ? "\r" : "") + progress(state, elapsed: seconds(clock.now - start)) + (interactive ? "" : "\n")
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        }
+        let elapsed = seconds(clock.now - start)
+        if !quiet { FileHandle.standardError.write(Data(((interactive ? "\r" : "") + progress(state, elapsed: elapsed) + "\n").utf8)) }
+        let failing = state.failures.sorted()
+        print("\(scenario.name): \(all.count) seeds in \(String(format: "%.1f", elapsed)) s (\(String(format: "%.0f", Double(all.count) / max(elapsed, 1e-9))) seeds/s, \(jobCount) \(threads || jobCount == 1 ? (jobCount == 1 ? "thread" : "threads") : "processes")): \(all.count - failing.count) passed, \(failing.count) failed")
+        guard let first = failing.first else { return }
+        print("failing seeds: \(failing.prefix(20).map(String.init).joined(separator: ", "))\(failing.count > 20 ? ", …" : "")")
+        print("replay: smtpsim replay \(file) --seed \(first)")
+        if !noShrink {
+            let shrunk = try Shrinker.shrink(scenario, seed: first)
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let yaml = try ScenarioWriter.minimal(
+                originalText: text, name: "\(scenario.name) (shrunk from seed \(first))", seed: first,
+                faults: shrunk.scenario.configuration.faults, attacker: shrunk.scenario.configuration.attacker,
+                messagesPerClient: shrunk.scenario.configuration.clients.map(\.messages.count))
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+            let path = (out as NSString).appendingPathComponent("\(base)-seed-\(first)-minimal.yaml")
+            try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+            print("shrunk in \(shrunk.attempts) runs to \(shrunk.scenario.configuration.faults.count) fault(s), \(shrunk.scenario.configuration.attacker.count) attacker action(s): \(path)")
+            for failure in shrunk.report.failures { print("  ✗ \(failure)") }
+            print("replay: smtpsim run \(path) --trace")
+        }
+        throw ExitCode(1)
+    }
+
+    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    private func progress(_ s: SweepState, elapsed: Double) -> String {
+        let (done, failed, total) = s.counts
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        return String(format: "[sweep] %d/%d seeds, %.0f seeds/s, %d failing, ETA %.0fs   ", done, total, rate, failed, eta)
+    }
+}
+
+/// Shared by the sweep's threads.
+final class SweepState: @unchecked Sendable {
+    private let lock = NSLock()
+    private let seeds: [UInt64]
+    private var next = 0
+    private var done = 0
+    private(set) var failures: [UInt64] = []
+
+    private let seedSet: Set<UInt64>
+
+    init(seeds: [UInt64]) {
+        self.seeds = seeds
+        seedSet = Set(seeds)
+    }
+
+    func nextSeed() -> UInt64? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard next < seeds.count else { return nil }
+        next += 1
+        return seeds[next - 1]
+    }
+
+    private var finished = Set<UInt64>()
+
+    /// Records a seed's verdict once; unknown seeds are ignored.
+    func finish(_ seed: UInt64, passed: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !finished.contains(seed), seedSet.contains(seed) else { return }
+        finished.insert(seed)
+        done += 1
+        if !passed { failures.append(seed) }
+    }
+
+    var allDone: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return done >= seeds.count
+    }
+
+    var counts: (Int, Int, Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (done, failures.count, seeds.count)
+    }
+}
