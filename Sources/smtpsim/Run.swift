@@ -20,6 +20,7 @@ struct Run: ParsableCommand {
     @Option(help: "Run every scenario at this seed instead of its own.") var seed: UInt64?
     @Option(help: "Report format: text, json or junit.") var format: Format = .text
     @Flag(help: "Print each run's trace.") var trace = false
+    @Option(help: "Write a self-contained HTML report (ladder diagrams) to this file.") var html: String?
 
     func run() throws {
         let files = try Self.expand(paths)
@@ -43,6 +44,10 @@ struct Run: ParsableCommand {
             }
         }
         let elapsed = clock.now - start
+        if let html {
+            try HTMLReport.render(reports, errors: errors, title: "smtpsim: \(files.count) scenario\(files.count == 1 ? "" : "s")")
+                .write(toFile: html, atomically: true, encoding: .utf8)
+        }
         switch format {
         case .text:
             let failed = reports.filter { !$0.passed }.count

@@ -247,4 +247,35 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(r.stdout.contains(word), word)
         }
     }
+
+    func testHTMLReportRendersInChromium() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-html-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try run(["run", "Scenarios/server-executing-injected-commands-is-caught.yaml", "Scenarios/command-injection-after-starttls-is-discarded.yaml", "--html", dir + "/report.html"])
+        XCTAssertEqual(r.status, 0, r.stdout)
+        let html = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
+        XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
+        XCTAssertFalse(html.contains("<script"), "self-contained, no scripts")
+        XCTAssertTrue(html.contains("class=\"arrow right\""), "client-to-server segments")
+        XCTAssertTrue(html.contains("class=\"arrow left\""), "server-to-client segments")
+        XCTAssertTrue(html.contains("<tr class=\"tls\">"), "the TLS part is shaded")
+        XCTAssertTrue(html.contains("event attack"), "attacker actions are marked")
+        XCTAssertTrue(html.contains("event finding\">✖ tls-boundary"), "findings are marked")
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("Chromium is not installed (.ci/run installs it)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium)
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1300,1800",
+                       "--screenshot=" + dir + "/report.png", "file://" + dir + "/report.html"]
+        p.standardOutput = Pipe()
+        p.standardError = Pipe()
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let png = try Data(contentsOf: URL(fileURLWithPath: dir + "/report.png"))
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "a PNG")
+        XCTAssertGreaterThan(png.count, 20_000, "a page with content, not a blank screenshot")
+    }
 }
