@@ -21,6 +21,8 @@ struct Run: ParsableCommand {
     @Option(help: "Report format: text, json or junit.") var format: Format = .text
     @Flag(help: "Print each run's trace.") var trace = false
     @Option(help: "Write a self-contained HTML report (ladder diagrams) to this file.") var html: String?
+    @Option(help: "Write each run as a pcap file (with several scenarios: NAME-1.pcap, NAME-2.pcap, …).") var pcap: String?
+    @Option(help: "Write the NSS key log for the pcap's TLS (SSLKEYLOGFILE format).") var keylog: String?
 
     func run() throws {
         let files = try Self.expand(paths)
@@ -30,8 +32,23 @@ struct Run: ParsableCommand {
         let start = clock.now
         for file in files {
             do {
-                let scenario = try ScenarioLoader.load(path: file)
+                var scenario = try ScenarioLoader.load(path: file)
+                scenario.configuration.keyLog = keylog != nil
                 let report = try ScenarioRunner.run(scenario, seed: seed)
+                if let pcap {
+                    let path = files.count == 1 ? pcap : ((pcap as NSString).deletingPathExtension + "-\(reports.count + 1).pcap")
+                    try Data(PcapWriter(epoch: scenario.configuration.epoch).pcap(report.result.trace)).write(to: URL(fileURLWithPath: path))
+                }
+                if let keylog {
+                    let line = report.result.keyLogLines.joined(separator: "\n") + "\n"
+                    if let handle = FileHandle(forWritingAtPath: keylog), reports.count > 0 {
+                        handle.seekToEndOfFile()
+                        handle.write(Data(line.utf8))
+                        handle.closeFile()
+                    } else {
+                        try line.write(toFile: keylog, atomically: true, encoding: .utf8)
+                    }
+                }
                 reports.append(report)
                 if format == .text { print(Self.text(report, trace: trace)) }
             } catch let e as ScenarioError {
