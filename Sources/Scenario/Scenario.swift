@@ -57,6 +57,10 @@ public struct Expectations: Hashable, Sendable {
         case none
         case atMostOne = "at-most-one"
     }
+    /// The exact bodies the server accepted, in order (text with LF made CRLF).
+    public var acceptedBodies: [[UInt8]]?
+    /// Reply codes (or text) that must start some server reply line the client saw.
+    public var repliesSeen: [String] = []
     /// The RFC 8460 result type of the first message that has one.
     public var tlsResult: String?
     /// Accepted messages arrived inside TLS.

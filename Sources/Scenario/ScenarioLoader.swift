@@ -85,7 +85,7 @@ public enum ScenarioLoader {
 
     static let serverKeys = ["hostname", "greeting", "greeting-delay", "certificate", "key-type", "min-tls", "max-tls", "security-level",
                              "extensions", "extensions-after-tls", "tls-available", "require-tls", "auth", "require-auth",
-                             "reject-recipients", "reject-bare-line-endings", "flaws", "script"]
+                             "reject-recipients", "reject-bare-line-endings", "flaws", "script", "timeouts", "limits"]
 
     static func readServer(_ r: YAMLReader, into config: inout SimulationConfiguration) throws(ScenarioError) -> [ScriptStep]? {
         let o = try r.object(serverKeys)
@@ -93,7 +93,28 @@ public enum ScenarioLoader {
         if let h = o["hostname"] { s.hostname = try h.string() }
         if let g = o["greeting"] { s.greeting = try g.listOrOne().map { x throws(ScenarioError) in try x.string() } }
         if let d = o["greeting-delay"] { s.greetingDelay = try d.duration() }
-        if let c = o["certificate"] { config.server.certificate = try c.enumeration(CertificateFactory.Variant.self, CertificateFactory.Variant.allCases) }
+        if let c = o["certificate"] {
+            if c.isScalar {
+                config.server.certificate = try c.enumeration(CertificateFactory.Variant.self, CertificateFactory.Variant.allCases)
+            } else {
+                // Bring your own: PEM files relative to the scenario file.
+                let co = try c.object(["pem", "key"])
+                let base = (r.file as NSString).deletingLastPathComponent
+                func read(_ key: String) throws(ScenarioError) -> String {
+                    let k = try co.required(key)
+                    let name = try k.string()
+                    let path = name.hasPrefix("/") ? name : (base as NSString).appendingPathComponent(name)
+                    do { return try String(contentsOfFile: path, encoding: .utf8) } catch { throw k.error("cannot read \(path)") }
+                }
+                do {
+                    config.server.identity = try TLSIdentity(certificatePEM: try read("pem"), keyPEM: try read("key"))
+                } catch let e as ScenarioError {
+                    throw e
+                } catch {
+                    throw c.error("unusable certificate or key: \(error)")
+                }
+            }
+        }
         if let k = o["key-type"] { config.server.keyType = try k.enumeration(CertificateFactory.KeyType.self, [.p256, .rsa2048]) }
         if let v = o["min-tls"] { config.server.minimumTLSVersion = try readVersion(v) }
         if let v = o["max-tls"] { config.server.maximumTLSVersion = try readVersion(v) }
@@ -118,6 +139,18 @@ public enum ScenarioLoader {
         if let l = o["reject-recipients"] { s.rejectedRecipients = try l.list().map { x throws(ScenarioError) in try x.string() } }
         if let b = o["reject-bare-line-endings"] { s.rejectBareLineEndings = try b.bool() }
         if let f = o["flaws"] { s.flaws = Set(try f.list().map { x throws(ScenarioError) in try x.enumeration(ServerFlaw.self, ServerFlaw.allCases) }) }
+        if let t = o["timeouts"] {
+            let to = try t.object(["command", "data"])
+            if let v = to["command"] { s.timeouts.command = try v.duration() }
+            if let v = to["data"] { s.timeouts.data = try v.duration() }
+        }
+        if let l = o["limits"] {
+            let lo = try l.object(["recipients", "message-size", "command-line", "text-line"])
+            if let v = lo["recipients"] { s.limits.recipients = try v.int(in: SMTPLimits.rfcRecipients...1_000_000) }
+            if let v = lo["message-size"] { s.limits.messageSize = try v.int(in: SMTPLimits.rfcMessageSize...(1 << 30)) }
+            if let v = lo["command-line"] { s.limits.commandLine = try v.int(in: SMTPLimits.rfcCommandLine...(1 << 20)) }
+            if let v = lo["text-line"] { s.limits.textLine = try v.int(in: SMTPLimits.rfcTextLine...(1 << 20)) }
+        }
         config.server.configuration = s
         return try o["script"].map { x throws(ScenarioError) in try readScript(x) }
     }
@@ -147,7 +180,7 @@ public enum ScenarioLoader {
     // MARK: - Client
 
     static let clientKeys = ["policy", "trust", "server-name", "helo", "pipelining", "chunking", "helo-fallback", "line-endings", "auth",
-                             "retries", "flaws", "connect-at", "messages", "script", "intended"]
+                             "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts"]
 
     static func readClient(_ r: YAMLReader, index: Int, serverName: String) throws(ScenarioError) -> (ClientSpec, [ScriptStep]?) {
         let o = try r.object(clientKeys)
@@ -174,6 +207,15 @@ public enum ScenarioLoader {
         }
         if let f = o["flaws"] { c.flaws = Set(try f.list().map { x throws(ScenarioError) in try x.enumeration(ClientFlaw.self, ClientFlaw.allCases) }) }
         if let t = o["connect-at"] { spec.connectAt = try t.duration() }
+        if let t = o["timeouts"] {
+            let to = try t.object(["greeting", "command", "tls-handshake", "mail-rcpt", "data-initiation", "data-termination"])
+            if let v = to["greeting"] { c.timeouts.greeting = try v.duration() }
+            if let v = to["command"] { c.timeouts.command = try v.duration() }
+            if let v = to["tls-handshake"] { c.timeouts.tlsHandshake = try v.duration() }
+            if let v = to["mail-rcpt"] { c.timeouts.mailOrRcpt = try v.duration() }
+            if let v = to["data-initiation"] { c.timeouts.dataInitiation = try v.duration() }
+            if let v = to["data-termination"] { c.timeouts.dataTermination = try v.duration() }
+        }
         let messages = try o["messages"]?.list() ?? []
         spec.messages = try messages.enumerated().map { (i, m) throws(ScenarioError) in try readMessage(m, id: "c\(index + 1).m\(i + 1)") }
         // A scripted client names the messages it means to send with `intended` (for the oracles).
@@ -430,7 +472,8 @@ public enum ScenarioLoader {
     // MARK: - Expectations
 
     static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
-        let o = try r.object(["messages", "accepted", "duplicates", "tls-result", "over-tls", "findings", "trace-contains", "trace-lacks"])
+        let o = try r.object(["messages", "accepted", "duplicates", "accepted-bodies", "replies-seen", "tls-result", "over-tls", "findings",
+                              "trace-contains", "trace-lacks"])
         var e = Expectations()
         if let m = o["messages"] {
             e.messages = try m.listOrOne().map { x throws(ScenarioError) in
@@ -440,6 +483,8 @@ public enum ScenarioLoader {
         if let a = o["accepted"] { e.accepted = try a.int(in: 0...1_000_000) }
         if let d = o["duplicates"] { e.duplicates = try d.enumeration(Expectations.Duplicates.self, [.none, .atMostOne]) }
         if let t = o["tls-result"] { e.tlsResult = try t.string() }
+        if let b = o["accepted-bodies"] { e.acceptedBodies = try b.listOrOne().map { x throws(ScenarioError) in Array(try x.string().replacingLF().utf8) } }
+        if let r = o["replies-seen"] { e.repliesSeen = try r.listOrOne().map { x throws(ScenarioError) in try x.string() } }
         if let b = o["over-tls"] { e.overTLS = try b.bool() }
         if let f = o["findings"] {
             if f.isScalar {

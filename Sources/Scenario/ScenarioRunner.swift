@@ -1,3 +1,4 @@
+import Foundation
 import SMTPClient
 import SMTPServer
 import Simulation
@@ -52,6 +53,19 @@ public enum ScenarioRunner {
             let limit = d == .none ? intended : 2 * intended
             if r.accepted.count > limit {
                 failures.append("duplicates: \(d.rawValue) allows at most \(limit) accepted message(s) for \(intended), the server accepted \(r.accepted.count)")
+            }
+        }
+        if let bodies = e.acceptedBodies, bodies != r.accepted.map(\.body) {
+            failures.append("accepted-bodies: expected \(bodies.map { String(decoding: $0, as: UTF8.self).debugDescription }), got \(r.accepted.map { String(decoding: $0.body, as: UTF8.self).debugDescription })")
+        }
+        if !e.repliesSeen.isEmpty {
+            var replies = ""
+            for event in r.trace.events {
+                if case .plaintext(.serverToClient, _, let bytes) = event.kind { replies += String(decoding: bytes, as: UTF8.self) }
+            }
+            let lines = replies.components(separatedBy: "\r\n")
+            for code in e.repliesSeen where !lines.contains(where: { $0.hasPrefix(code) }) {
+                failures.append("replies-seen: no server reply line starts with '\(code)'")
             }
         }
         if let t = e.tlsResult {
