@@ -3,6 +3,12 @@
 // Module layout and dependency rules: see README.md ("Architecture") and docs/.
 import PackageDescription
 
+/// Fuzz targets: Fuzz/<Name>/<Name>.swift, seeds and kept crashes in Corpus/<Name>/.
+let fuzzTargets = [
+    "CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "ServerSession", "ClientSession",
+    "Simulation", "ScenarioLoader", "Canary",
+]
+
 let package = Package(
     name: "smtpsim",
     products: [
@@ -34,6 +40,8 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         // Scenario files (YAML, versioned) and their runner: file + seed -> simulation -> report.
         .target(name: "Scenario", dependencies: ["Simulation", .product(name: "Yams", package: "Yams")]),
+        // One entry function per fuzz target, shared by Fuzz/ and the corpus replay in Tests/.
+        .target(name: "SMTPHarness", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario"]),
         // The command-line tool, one subcommand per file.
         .executableTarget(
             name: "smtpsim",
@@ -54,5 +62,9 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "TestSupport"]),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
-    ]
+        .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPHarness"]),
+    ] + fuzzTargets.map { name -> Target in
+        // libFuzzer executables (see Fuzz/README.md); plain builds get a replay driver instead.
+        .executableTarget(name: "Fuzz\(name)", dependencies: ["SMTPHarness"], path: "Fuzz/\(name)")
+    }
 )

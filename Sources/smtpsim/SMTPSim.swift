@@ -11,6 +11,6 @@ struct SMTPSim: ParsableCommand {
             Exit codes: 0 success, 1 findings or failed expectations, 2 bad input or usage.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Sweep.self, Replay.self, Faults.self, Simulate.self, Parse.self, TLS.self, Bench.self]
+        subcommands: [Run.self, Sweep.self, Replay.self, Faults.self, Simulate.self, Fuzz.self, Parse.self, TLS.self, Bench.self]
     )
 }

@@ -36,6 +36,8 @@ final class CapabilitiesTests: XCTestCase {
         XCTAssertEqual(caps.authMechanisms, ["PLAIN", "LOGIN"])
         XCTAssertNil(try capabilities("250 mx\r\n").size)
         XCTAssertEqual(try capabilities("250-mx\r\n250 SIZE 0\r\n").size, .some(nil))
+        // Old syntax with an empty list (a fuzzer find: it used to read as one empty mechanism).
+        XCTAssertEqual(try capabilities("250-mx\r\n250 AUTH=\r\n").authMechanisms, [])
     }
 
     func testStrippedStartTLSIsAnUnknownKeyword() throws {

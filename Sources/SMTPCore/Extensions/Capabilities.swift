@@ -62,7 +62,9 @@ public enum Capability: Hashable, Sendable, CustomStringConvertible {
         }
         words.removeFirst()
         if keyword.uppercased().hasPrefix("AUTH=") {
-            words.insert(String(keyword.dropFirst(5)), at: 0)
+            // "AUTH=" with nothing after it lists no mechanism (found by the EHLOCapabilities fuzzer).
+            let first = keyword.dropFirst(5)
+            if !first.isEmpty { words.insert(String(first), at: 0) }
             keyword = "AUTH"
         }
         // ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")

@@ -1,0 +1,189 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import Scenario
+import Simulation
+
+/// One entry function per fuzz target (DESIGN.md rule 9), shared by the libFuzzer executables in
+/// Fuzz/ and by the XCTest that replays every file under Corpus/. Expected protocol errors are
+/// swallowed; a broken invariant traps (`check`), which libFuzzer reports as a crash.
+public enum Harness {
+    public typealias Entry = @Sendable ([UInt8]) -> Void
+
+    /// Every target by the name of its folders in Fuzz/ and Corpus/. The canary is not run by
+    /// default: it proves a crash is caught and reported.
+    public static let targets: [(name: String, entry: Entry)] = [
+        ("CommandLine", commandLine),
+        ("Reply", reply),
+        ("Mailbox", mailbox),
+        ("EHLOCapabilities", ehloCapabilities),
+        ("DataDecoder", dataDecoder),
+        ("BDAT", bdat),
+        ("Auth", auth),
+        ("ServerSession", serverSession),
+        ("ClientSession", clientSession),
+        ("Simulation", simulation),
+        ("ScenarioLoader", scenarioLoader),
+    ]
+
+    public static let canary: (name: String, entry: Entry) = ("Canary", { bytes in
+        check(!(bytes.starts(with: Array("CRASH".utf8))), "the canary found its input")
+    })
+
+    public static func entry(named name: String) -> Entry? {
+        if name == canary.name { return canary.entry }
+        return targets.first { $0.name == name }?.entry
+    }
+
+    /// Traps with a message when an invariant breaks.
+    @inline(never)
+    public static func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+        if !condition() { fatalError("invariant broken: \(message())", file: file, line: line) }
+    }
+
+    // MARK: - Parsers
+
+    /// Frames lines; each parsed command serialises to a line that parses back to the same command.
+    public static func commandLine(_ bytes: [UInt8]) {
+        var framer = LineFramer(maximumLineLength: SMTPLimits.rfcAuthLine)
+        framer.append(bytes)
+        let parser = CommandParser()
+        var lines = 0
+        while lines < 10_000 {
+            let line: ArraySlice<UInt8>
+            do {
+                guard let l = try framer.next() else { break }
+                line = l
+            } catch {
+                check(error.reply != nil, "framer error without a reply: \(error)")
+                continue
+            }
+            lines += 1
+            check(line.count + 2 <= SMTPLimits.rfcAuthLine, "a line past the framer's limit")
+            guard let command = try? parser.parse(line) else { continue }
+            // Values hold text: a line that is not UTF-8 (possible only in an unknown verb or its
+            // arguments, which the server answers with 500) cannot come back byte for byte.
+            guard String(validating: line, as: UTF8.self) != nil else { continue }
+            guard let wire = try? command.wire() else { continue }  // e.g. an unknown verb holding a NUL
+            let again = try? parser.parse(Array(wire.dropLast(2)))
+            check(again == command, "round trip changed \(command) into \(String(describing: again))")
+        }
+        check(framer.bufferedByteCount <= bytes.count, "framer holds more than it was given")
+    }
+
+    /// Assembles replies; each parses back from its own wire form.
+    public static func reply(_ bytes: [UInt8]) {
+        var parser = ReplyParser()
+        parser.append(bytes)
+        var count = 0
+        while count < 10_000 {
+            do {
+                guard let r = try parser.next() else { break }
+                count += 1
+                check(r.lines.count <= SMTPLimits.defaultReplyLines, "reply with too many lines")
+                guard (try? r.validate()) != nil else { continue }
+                var again = ReplyParser()
+                again.append(r.wire)
+                let back = try? again.next()
+                check(back?.code == r.code && back?.lines.count == r.lines.count, "reply round trip changed \(r)")
+            } catch {
+                continue
+            }
+        }
+    }
+
+    /// A mailbox that parses prints back to itself.
+    public static func mailbox(_ bytes: [UInt8]) {
+        let allowUTF8 = bytes.first.map { $0 & 1 == 1 } ?? false
+        guard let m = try? PathParser_parse(Array(bytes.dropFirst()), allowUTF8: allowUTF8) else { return }
+        let again = try? Mailbox(m.description, allowUTF8: allowUTF8)
+        check(again == m, "mailbox round trip changed \(m)")
+        check(m.localPart.utf8.count <= SMTPLimits.rfcLocalPart, "local-part over 64 octets accepted")
+    }
+
+    static func PathParser_parse(_ bytes: [UInt8], allowUTF8: Bool) throws -> Mailbox {
+        try Mailbox(String(decoding: bytes, as: UTF8.self), allowUTF8: allowUTF8)
+    }
+
+    /// EHLO replies: capabilities re-serialise to a reply that reads back the same.
+    public static func ehloCapabilities(_ bytes: [UInt8]) {
+        var parser = ReplyParser()
+        parser.append(bytes)
+        while let reply = try? parser.next() {
+            guard let caps = try? EHLOCapabilities(reply: reply) else { continue }
+            var again = ReplyParser()
+            again.append(caps.reply.wire)
+            guard let back = try? again.next() else { continue }  // a domain text that is not a valid reply line
+            check((try? EHLOCapabilities(reply: back))?.extensions == caps.extensions, "capabilities changed in a round trip")
+        }
+    }
+
+    /// The DATA decoder against a simple reference model, fed whole and split where the first
+    /// byte says: same result; the body matches the reference when the data ended.
+    public static func dataDecoder(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let data = Array(bytes.dropFirst())
+        var whole = DataDecoder()
+        let consumed = whole.decode(data)
+        var split = DataDecoder()
+        var used = 0
+        let step = Int(first % 16) + 1
+        var i = 0
+        while i < data.count {
+            let n = split.decode(data[i..<min(data.count, i + step)])
+            used += n
+            if split.isComplete { break }
+            i += step
+        }
+        check(whole.terminator == split.terminator && whole.body == split.body && consumed == used
+              && whole.findings == split.findings, "the split changed the result")
+        if whole.isComplete {
+            check(whole.body == ReferenceDecoder.body(data), "body differs from the reference model")
+            check(consumed >= 3 && Array(data[(consumed - 3)..<consumed]) == [0x2E, 0x0D, 0x0A], "ended without .CRLF")
+        }
+        check(whole.findings.smuggling.count <= 32, "unbounded findings")
+    }
+
+    /// BDAT: a command, then exactly its chunk; the rest is the next command.
+    public static func bdat(_ bytes: [UInt8]) {
+        var framer = LineFramer()
+        framer.append(bytes)
+        guard let line = try? framer.next(), case .bdat(let size, let last)? = try? CommandParser().parse(line) else { return }
+        let rest = framer.takeBufferedBytes()
+        var reader = ChunkReader(size: size, last: last)
+        let chunk = reader.consume(rest[...])
+        check(UInt64(chunk.count) == min(size, UInt64(rest.count)), "chunk length")
+        check(reader.isComplete == (UInt64(rest.count) >= size), "completion")
+    }
+
+    /// AUTH: responses and PLAIN messages decode or fail cleanly; base64 round-trips.
+    public static func auth(_ bytes: [UInt8]) {
+        if case .data(let decoded)? = try? SASL.parseResponse(bytes[...]) {
+            check((try? Base64.decode(Base64.encode(decoded))) == decoded, "base64 round trip")
+            if let plain = try? SASL.PlainCredentials(base64: Base64.encode(decoded)) {
+                check((try? SASL.PlainCredentials(base64: plain.encoded())) == plain, "PLAIN round trip")
+            }
+        }
+    }
+}
+
+/// RFC 5321 §4.1.1.4 and §4.5.2 the slow, obvious way.
+enum ReferenceDecoder {
+    static func body(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var current: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0x0D, i + 1 < bytes.count, bytes[i + 1] == 0x0A {
+                if current == [0x2E] { return out }
+                out += (current.first == 0x2E ? Array(current.dropFirst()) : current) + [0x0D, 0x0A]
+                current = []
+                i += 2
+            } else {
+                current.append(bytes[i])
+                i += 1
+            }
+        }
+        return out
+    }
+}
