@@ -6,7 +6,7 @@ import PackageDescription
 /// Fuzz targets: Fuzz/<Name>/<Name>.swift, seeds and kept crashes in Corpus/<Name>/.
 let fuzzTargets = [
     "CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "ServerSession", "ClientSession",
-    "Simulation", "ScenarioLoader", "Canary",
+    "StartTLSBoundary", "Simulation", "ScenarioLoader", "Canary",
 ]
 
 let package = Package(

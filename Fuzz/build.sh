@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the output folder}"
 SANITIZER=${SANITIZER:-address}
 mkdir -p "$OUT"
-targets=(CommandLine Reply Mailbox EHLOCapabilities DataDecoder BDAT Auth ServerSession ClientSession Simulation ScenarioLoader)
+targets=(CommandLine Reply Mailbox EHLOCapabilities DataDecoder BDAT Auth ServerSession ClientSession StartTLSBoundary Simulation ScenarioLoader)
 snake() { echo "smtp_$(echo "$1" | sed -E 's/([a-z0-9])([A-Z])/\1_\2/g; s/([A-Z]+)([A-Z][a-z])/\1_\2/g' | tr 'A-Z' 'a-z')"; }
 flags=(--sanitize=fuzzer)
 swiftc_sanitizers=fuzzer

@@ -152,3 +152,34 @@ extension Harness {
         _ = try? ScenarioLoader.parse(String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml")
     }
 }
+
+extension Harness {
+    /// Both machines through a real TLS handshake (the cheap PSK profile) while the fuzz bytes are
+    /// injected around the upgrade: toward the server right after STARTTLS (same segment), and
+    /// toward the client after the 220. The TLS-boundary and state-reset oracles must hold: nothing
+    /// injected in plaintext may be acted on inside TLS.
+    public static func startTLSBoundary(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let rest = Array(bytes.dropFirst())
+        let cut = rest.firstIndex(of: 0xFF) ?? rest.count
+        let toServer = String(decoding: rest[..<cut], as: UTF8.self)
+        let toClient = String(decoding: rest[min(rest.count, cut + 1)...], as: UTF8.self)
+        var config = SimulationConfiguration(seed: UInt64(first))
+        config.tls = .cheap(first & 1 == 0 ? .tls13 : .tls12)
+        config.eventBudget = 5_000
+        var client = ClientConfiguration()
+        client.policy = .required
+        client.retry = RetryPolicy(delay: 60_000_000_000, maximumAttempts: 1)
+        if first & 2 != 0 { client.credentials = Credentials(username: "alice", password: "secret") }
+        config.server.configuration.credentials = ["alice": "secret"]
+        config.clients = [ClientSpec(configuration: client, messages: [
+            OutgoingMessage(id: "m", from: .null, to: [.postmaster], body: Array("hi\r\n".utf8))])]
+        if !toServer.isEmpty { config.attacker.append(.injectToServer(bytes: toServer, sameSegment: true)) }
+        if !toClient.isEmpty { config.attacker.append(.injectToClient(bytes: toClient)) }
+        guard let world = try? World(configuration: config) else { return }
+        let result = world.run()
+        let violations = result.findings.filter { $0.oracle == .tlsBoundary || $0.oracle == .stateReset || $0.oracle == .plaintextExposure }
+        check(violations.isEmpty, "boundary broken: \(violations) — injected \(toServer.debugDescription) / \(toClient.debugDescription)")
+        check(result.outcomes.count == 1, "no outcome")
+    }
+}

@@ -22,6 +22,7 @@ public enum Harness {
         ("Auth", auth),
         ("ServerSession", serverSession),
         ("ClientSession", clientSession),
+        ("StartTLSBoundary", startTLSBoundary),
         ("Simulation", simulation),
         ("ScenarioLoader", scenarioLoader),
     ]

@@ -14,7 +14,7 @@ struct Fuzz: ParsableCommand {
     )
 
     static let targets = ["CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "ServerSession",
-                          "ClientSession", "Simulation", "ScenarioLoader"]
+                          "ClientSession", "StartTLSBoundary", "Simulation", "ScenarioLoader"]
 
     @Argument(help: "A target name, or `all`.") var target: String = "all"
     @Option(help: "Time per target: 30s, 10m, 8h.") var time: String = "60s"
