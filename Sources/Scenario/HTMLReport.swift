@@ -106,16 +106,7 @@ public enum HTMLReport {
     }
 
     static func preview(_ bytes: [UInt8]) -> String {
-        var out = ""
-        for b in bytes.prefix(160) {
-            switch b {
-            case 0x0D: out += "\\r"
-            case 0x0A: out += "\\n"
-            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
-            default: out += "·"
-            }
-        }
-        return (bytes.count > 160 ? out + "…" : out) + "  (\(bytes.count) B)"
+        TraceEvent.preview(bytes, 0, limit: 160) + "  (\(bytes.count) B)"
     }
 
     static func esc(_ s: String) -> String {

@@ -80,10 +80,12 @@ public struct TraceEvent: Hashable, Sendable {
         return "\(s).\(pad)\(rest)s"
     }
 
-    static func preview(_ bytes: [UInt8], _ epoch: Int) -> String {
+    /// Bytes as readable text: CR and LF escaped, other control and 8-bit bytes as `\xNN`;
+    /// empty for TLS records (epoch 1), whose bytes mean nothing to a reader.
+    public static func preview(_ bytes: [UInt8], _ epoch: Int, limit: Int = 120) -> String {
         if epoch > 0 { return "" }
         var out = ""
-        for b in bytes.prefix(120) {
+        for b in bytes.prefix(limit) {
             switch b {
             case 0x0D: out += "\\r"
             case 0x0A: out += "\\n"
@@ -91,7 +93,7 @@ public struct TraceEvent: Hashable, Sendable {
             default: out += "\\x" + String(b, radix: 16)
             }
         }
-        return bytes.count > 120 ? out + "…" : out
+        return bytes.count > limit ? out + "…" : out
     }
 }
 
