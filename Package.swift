@@ -19,10 +19,12 @@ let package = Package(
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Scenario", targets: ["Scenario"]),
+        .library(name: "SMTPNet", targets: ["SMTPNet"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Wire grammar only: bytes <-> values. No connection state, no I/O, no Foundation.
@@ -40,6 +42,16 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         // Scenario files (YAML, versioned) and their runner: file + seed -> simulation -> report.
         .target(name: "Scenario", dependencies: ["Simulation", .product(name: "Yams", package: "Yams")]),
+        // The edge: real TCP (SwiftNIO) for serve / send / proxy / probe. The only module with sockets
+        // or a wall clock; it drives the same sans-IO endpoints, TLS engine and attacker.
+        .target(
+            name: "SMTPNet",
+            dependencies: [
+                "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // One entry function per fuzz target, shared by Fuzz/ and the corpus replay in Tests/.
         .target(name: "SMTPHarness", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario"]),
         // The command-line tool, one subcommand per file.
@@ -50,6 +62,7 @@ let package = Package(
                 "SMTPTLS",
                 "Simulation",
                 "Scenario",
+                "SMTPNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,6 +74,7 @@ let package = Package(
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "TestSupport"]),
+        .testTarget(name: "SMTPNetTests", dependencies: ["SMTPNet", "TestSupport"]),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
         .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPHarness"]),
     ] + fuzzTargets.map { name -> Target in

@@ -204,6 +204,8 @@ public struct SMTPClientConnection: Sendable {
     public var isAuthenticated: Bool { authenticated }
     /// The capabilities the client acts on now.
     public var currentCapabilities: EHLOCapabilities { capabilities }
+    /// The capabilities learnt in plaintext, once STARTTLS replaced them (nil before).
+    public var capabilitiesBeforeTLS: EHLOCapabilities? { preTLSCapabilities }
     /// Outcomes decided so far, in message order.
     public var outcomes: [MessageOutcome] { messages.compactMap { decided[$0.id] } }
 

@@ -42,7 +42,8 @@ public enum AttackAction: Hashable, Sendable, Codable {
 }
 
 /// The attacker's state on one connection: line buffers per direction and what it has seen.
-struct AttackerState {
+/// Sans-IO: the simulator's links and `smtpsim proxy`'s real sockets both feed it.
+public struct AttackerState: Sendable {
     let actions: [AttackAction]
     /// Partial line, client to server.
     var clientLine: [UInt8] = []
@@ -52,8 +53,8 @@ struct AttackerState {
     /// The client sent STARTTLS (forwarded); the next server reply is its answer.
     var awaitingStartTLSReply = false
     /// After these, the direction carries TLS records and passes untouched.
-    var clientToServerOpaque = false
-    var serverToClientOpaque = false
+    public internal(set) var clientToServerOpaque = false
+    public internal(set) var serverToClientOpaque = false
     /// Server replies to hide from the client (answers to injected commands).
     var swallowReplies = 0
     var injectedAuth = false
@@ -61,19 +62,19 @@ struct AttackerState {
     /// Bytes to send to the server once the 220 to STARTTLS has passed (injection "later").
     var lateInjection: [UInt8]?
 
-    init(actions: [AttackAction]) {
+    public init(actions: [AttackAction]) {
         self.actions = actions
     }
 
     /// What happened, for the trace.
-    struct Effect {
-        var name: String
-        var detail: String
+    public struct Effect: Sendable {
+        public var name: String
+        public var detail: String
     }
 
     /// Rewrites one client write. Returns what to send to the server, what to answer the client
     /// directly, and what was done.
-    mutating func clientWrite(_ bytes: [UInt8]) -> (toServer: [UInt8], toClient: [UInt8], effects: [Effect]) {
+    public mutating func clientWrite(_ bytes: [UInt8]) -> (toServer: [UInt8], toClient: [UInt8], effects: [Effect]) {
         if clientToServerOpaque { return (bytes, [], []) }
         var toServer: [UInt8] = []
         var toClient: [UInt8] = []
@@ -128,7 +129,7 @@ struct AttackerState {
 
     /// Rewrites one server write. Returns what to send to the client, and bytes to send to the
     /// server afterwards (a late injection).
-    mutating func serverWrite(_ bytes: [UInt8]) -> (toClient: [UInt8], toServer: [UInt8], effects: [Effect]) {
+    public mutating func serverWrite(_ bytes: [UInt8]) -> (toClient: [UInt8], toServer: [UInt8], effects: [Effect]) {
         if serverToClientOpaque { return (bytes, [], []) }
         var out: [UInt8] = []
         var late: [UInt8] = []

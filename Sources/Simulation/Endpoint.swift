@@ -1,6 +1,7 @@
 import SMTPClient
 import SMTPCore
 import SMTPServer
+import SMTPTLS
 
 /// Which end of a connection an implementation plays.
 public enum EndpointRole: String, Hashable, Sendable, Codable {
@@ -39,6 +40,28 @@ public struct TLSReport: Hashable, Sendable {
         self.cipherSuite = cipherSuite
         self.failure = failure
         self.rfc8460ResultType = rfc8460ResultType
+    }
+}
+
+extension TLSReport {
+    /// What a completed handshake means to the endpoint on `role`: a client learns whether the
+    /// server's certificate verified (a PSK handshake counts as verified) and, if not, the failure
+    /// class with its RFC 8460 result type.
+    public init(completed details: TLSSessionDetails, role: EndpointRole) {
+        let verified = details.peerVerified || details.usedPreSharedKey
+        var failure: String?
+        var rfc: String?
+        if role == .client, !verified {
+            let kind = TLSFailure.kind(forVerifyResult: details.verifyResult)
+            failure = kind.rawValue
+            rfc = TLSFailure(kind, reason: "").rfc8460ResultType
+        }
+        self.init(established: true, peerVerified: verified, version: details.version, cipherSuite: details.cipherSuite, failure: failure, rfc8460ResultType: rfc)
+    }
+
+    /// A handshake (or record layer) that failed.
+    public init(failed failure: TLSFailure) {
+        self.init(established: false, peerVerified: false, failure: failure.kind.rawValue, rfc8460ResultType: failure.rfc8460ResultType)
     }
 }
 
@@ -96,6 +119,8 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
     public let role = EndpointRole.server
     public private(set) var machine: SMTPServerConnection
     weak var program: BuiltInServerProgram?
+    /// Called for every accepted message (a driver outside the simulator keeps its own maildrop).
+    public var onDeliver: ((AcceptedMessage) -> Void)?
 
     public init(configuration: ServerConfiguration, connectionID: String) {
         machine = SMTPServerConnection(configuration: configuration, connectionID: connectionID)
@@ -126,6 +151,7 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
             case .cancelTimer(let t): out.append(.cancelTimer(t.rawValue))
             case .deliver(let m):
                 program?.maildrop.record([action])
+                onDeliver?(m)
                 out.append(.note("accepted \(m.queueID) from \(m.reversePath) for \(m.recipients.count) recipient(s), \(m.body.count) octets\(m.overTLS ? " over TLS" : "")"))
             case .note(let n): out.append(.note(Self.describe(n)))
             }

@@ -69,7 +69,8 @@ public indirect enum Trigger: Hashable, Sendable, Codable {
     case finalReply
     case phase(ProtocolPhase)
 
-    var resolved: Trigger {
+    /// A phase resolved to the trigger that finds it.
+    public var resolved: Trigger {
         if case .phase(let p) = self { return p.trigger }
         return self
     }

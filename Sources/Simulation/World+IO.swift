@@ -215,23 +215,13 @@ extension World {
             let verified = details.peerVerified
             host.peerVerified = verified || details.usedPreSharedKey
             record(c.id, .tls(side: side.rawValue, ok: true, detail: "\(details.version) \(details.cipherSuite)\(side == .client ? (verified ? ", peer verified" : ", peer NOT verified: \(details.verifyResultText)") : "")"))
-            var failure: String?
-            var rfc: String?
-            if side == .client, !verified, !details.usedPreSharedKey {
-                let f = TLSFailure.kind(forVerifyResult: details.verifyResult)
-                failure = f.rawValue
-                rfc = TLSFailure(f, reason: "").rfc8460ResultType
-            }
-            let report = TLSReport(
-                established: true, peerVerified: verified || details.usedPreSharedKey, version: details.version,
-                cipherSuite: details.cipherSuite, failure: failure, rfc8460ResultType: rfc)
+            let report = TLSReport(completed: details, role: side == .client ? .client : .server)
             apply(c, side, host.endpoint.tlsFinished(report))
             // Application data may have arrived with the last handshake flight.
             readPlaintext(c, side)
         case .failed(let failure):
             record(c.id, .tls(side: side.rawValue, ok: false, detail: failure.description))
-            let report = TLSReport(established: false, peerVerified: false, failure: failure.kind.rawValue, rfc8460ResultType: failure.rfc8460ResultType)
-            apply(c, side, host.endpoint.tlsFinished(report))
+            apply(c, side, host.endpoint.tlsFinished(TLSReport(failed: failure)))
             if !host.closed { close(c, side, detail: "handshake failed") }
         }
     }

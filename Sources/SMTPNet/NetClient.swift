@@ -1,0 +1,64 @@
+import SMTPClient
+import SMTPCore
+import SMTPTLS
+import Simulation
+
+/// `smtpsim send`: smtpsim's client state machine against a real server over TCP, with real
+/// STARTTLS, the chosen TLS policy and trust, and stream faults.
+public struct NetClient: Sendable {
+    public var server: HostPort
+    public var configuration: ClientConfiguration
+    /// Whom the client's TLS trusts (`--ca`, `--pin`, or nothing).
+    public var trust: TrustPolicy = .none
+    public var clientIdentity: TLSIdentity?
+    public var faults = StreamFaults()
+    public var limits = SessionLimits(sessionSeconds: 120)
+    public var connectTimeout: Double = 10
+
+    public init(server: HostPort, configuration: ClientConfiguration) {
+        self.server = server
+        self.configuration = configuration
+    }
+
+    /// What one delivery attempt came to.
+    public struct Report: Sendable {
+        public var outcomes: [MessageOutcome]
+        public var capabilitiesBeforeTLS: EHLOCapabilities?
+        /// The capabilities in force at the end (inside TLS when it was established).
+        public var capabilities: EHLOCapabilities
+        public var tls: TLSSessionDetails?
+        public var end: SessionEnd
+    }
+
+    /// One connection: greet, EHLO, STARTTLS per policy, AUTH, every message, QUIT.
+    public func deliver(_ messages: [OutgoingMessage], log: @escaping (WireEvent) -> Void) async throws(NetError) -> Report {
+        var tlsConfiguration = TLSConfiguration(role: .client)
+        tlsConfiguration.trust = trust
+        // The state machine decides what an unverified certificate means (RFC 7435 vs required);
+        // OpenSSL only records the verification result.
+        tlsConfiguration.enforceVerification = false
+        tlsConfiguration.identity = clientIdentity
+        let context: TLSContext
+        do {
+            context = try TLSContext(tlsConfiguration)
+        } catch {
+            throw .setup("TLS setup failed: \(error)")
+        }
+        var configuration = configuration
+        configuration.retry = RetryPolicy(delay: 0, maximumAttempts: 1)
+        let machine = SMTPClientConnection(configuration: configuration, messages: messages)
+        let endpoint = BuiltInClientEndpoint(machine: machine)
+        let channel = try await Sockets.connect(server, timeout: connectTimeout)
+        log(.note("connected to \(server)"))
+        let session = SocketSession(endpoint: endpoint, tlsContext: context, serverName: configuration.serverName, faults: faults, limits: limits, log: log)
+        let end = await session.run(channel)
+        // Messages the machine never decided (the connection ended first) are deferred.
+        var outcomes = endpoint.machine.outcomes
+        for m in messages where !outcomes.contains(where: { $0.messageID == m.id }) {
+            outcomes.append(MessageOutcome(messageID: m.id, status: .temporaryFailure, reason: "connection ended before an outcome (\(end))"))
+        }
+        return Report(
+            outcomes: outcomes, capabilitiesBeforeTLS: endpoint.machine.capabilitiesBeforeTLS,
+            capabilities: endpoint.machine.currentCapabilities, tls: session.tlsDetails, end: end)
+    }
+}

@@ -1,0 +1,77 @@
+import NIOCore
+import SMTPServer
+import SMTPTLS
+import Simulation
+
+/// `smtpsim serve`: smtpsim's server state machine over real TCP, with real STARTTLS through the
+/// OpenSSL engine, stream faults, flaw profiles and a maildir.
+public struct NetServer: Sendable {
+    public var listen: HostPort
+    public var configuration: ServerConfiguration
+    /// The server's TLS identity; nil answers STARTTLS with 454 (TLS not available).
+    public var identity: TLSIdentity?
+    public var faults = StreamFaults()
+    public var limits = SessionLimits()
+    /// Stop after accepting this many connections (nil: serve until killed).
+    public var maximumConnections: Int?
+    /// Connections served at once; more are answered 421 4.3.2 and closed (RFC 5321 §3.8).
+    public var maximumConcurrent = 64
+    public var maildir: MaildirWriter?
+
+    public init(listen: HostPort, configuration: ServerConfiguration, identity: TLSIdentity?) {
+        self.listen = listen
+        self.configuration = configuration
+        self.identity = identity
+    }
+
+    /// Listens, calls `ready` with the bound port, and serves until `maximumConnections` were
+    /// served. `log` gets every event, tagged with its connection ("C1", "C2", …).
+    public func run(ready: @Sendable (Int) -> Void, log: @escaping @Sendable (String, WireEvent) -> Void) async throws(NetError) {
+        var configuration = configuration
+        let context: TLSContext?
+        if let identity {
+            do {
+                context = try TLSContext(.server(identity))
+            } catch {
+                throw .setup("TLS setup failed: \(error)")
+            }
+        } else {
+            context = nil
+            configuration.tlsAvailable = false
+        }
+        let listener = try await Sockets.listen(listen)
+        ready(Sockets.port(of: listener))
+        let server = self
+        let config = configuration
+        try await Sockets.accept(on: listener, prefix: "C", maximum: maximumConnections) { channel, id, open in
+            if open > server.maximumConcurrent {
+                log(id, .note("refused: \(server.maximumConcurrent) connections already open"))
+                try? await channel.executeThenClose { _, out in
+                    try await out.write(ByteBuffer(string: "421 4.3.2 \(config.hostname) too many connections, try again later\r\n"))
+                }
+                return
+            }
+            await server.serve(channel, id: id, configuration: config, context: context, log: log)
+        }
+    }
+
+    private func serve(_ channel: ByteChannel, id: String, configuration: ServerConfiguration, context: TLSContext?, log: @escaping @Sendable (String, WireEvent) -> Void) async {
+        let peer = Sockets.peer(of: channel)
+        log(id, .note("connection from \(peer)"))
+        let endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: id)
+        let session = SocketSession(endpoint: endpoint, tlsContext: context, faults: faults, limits: limits) { log(id, $0) }
+        let maildir = maildir
+        endpoint.onDeliver = { [weak session] message in
+            guard let maildir else { return }
+            let tls = session?.tlsDetails.map { "\($0.version) \($0.cipherSuite)" }
+            do {
+                let path = try maildir.write(message, peer: peer, tls: tls)
+                log(id, .note("wrote \(path)"))
+            } catch {
+                log(id, .note("could not write the message to the maildir: \(error)"))
+            }
+        }
+        let end = await session.run(channel)
+        log(id, .note("session ended: \(end)"))
+    }
+}

@@ -1,0 +1,247 @@
+import SMTPCore
+
+/// `smtpsim probe`: the server-facing checks of CATALOG.md against a real server, each on a fresh
+/// connection, every wait bounded by `timeout` and the number of connections fixed (21).
+public struct Probe: Sendable {
+    public var server: HostPort
+    /// Seconds per wait (connect, each reply, the TLS handshake).
+    public var timeout: Double = 5
+    /// How long to listen for replies nobody asked for (injection evidence).
+    public var quietWindow: Double = 1
+    public var heloName = "probe.smtpsim.test"
+    public var mailFrom = "probe@smtpsim.test"
+    /// A recipient the server accepts (for the smuggling checks).
+    public var rcptTo = "postmaster@localhost"
+
+    public init(server: HostPort) {
+        self.server = server
+    }
+
+    public enum Verdict: String, Codable, Sendable {
+        case pass, fail
+        /// The check needs something the server does not offer (e.g. STARTTLS).
+        case notApplicable = "n/a"
+        /// No clear answer (timeout, unexpected reply).
+        case inconclusive
+    }
+
+    public struct Result: Codable, Sendable, Equatable {
+        /// CATALOG row.
+        public var id: String
+        public var check: String
+        public var verdict: Verdict
+        public var detail: String
+    }
+
+    /// Runs every check in order; `progress` sees each result as it comes.
+    public func run(progress: (Result) -> Void = { _ in }) async -> [Result] {
+        var results: [Result] = []
+        func record(_ r: Result) {
+            results.append(r)
+            progress(r)
+        }
+        record(await check("D1", "command-injection-same-segment", injection(late: false)))
+        record(await check("D2", "command-injection-late-bytes", injection(late: true)))
+        record(await check("B5", "starttls-with-parameters", starttlsWithParameters))
+        record(await check("B5", "starttls-twice", starttlsTwice))
+        record(await check("H6", "auth-before-tls", authBeforeTLS))
+        for (name, script) in sequencing { record(await check("F6", name, script)) }
+        record(await check("F2", "command-line-over-512", longLine(600)))
+        record(await check("F2", "command-line-20000", longLine(20_000)))
+        for variant in SmugglingVariant.allCases {
+            record(await check("G2", "smuggling-\(variant.rawValue)", smuggling(variant)))
+        }
+        return results
+    }
+
+    typealias Script = @Sendable (ScriptedConnection) async throws -> (Verdict, String)
+
+    private func check(_ id: String, _ name: String, _ script: Script) async -> Result {
+        do {
+            let (verdict, detail) = try await ScriptedConnection.with(server, timeout: timeout, script)
+            return Result(id: id, check: name, verdict: verdict, detail: detail)
+        } catch let error as NetError {
+            return Result(id: id, check: name, verdict: .inconclusive, detail: error.description)
+        } catch {
+            return Result(id: id, check: name, verdict: .inconclusive, detail: "\(error)")
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Greeting and EHLO; the EHLO reply's capabilities, or nil.
+    private func open(_ c: ScriptedConnection) async throws -> EHLOCapabilities? {
+        guard let greeting = try await c.reply(), greeting.n == 220 else { return nil }
+        try await c.send("EHLO \(heloName)\r\n")
+        guard let ehlo = try await c.reply(), ehlo.n == 250 else { return nil }
+        return try? EHLOCapabilities(reply: ehlo)
+    }
+
+    private static func show(_ r: SMTPReply?) -> String {
+        guard let r else { return "no reply" }
+        return "\(r.n) \(r.lines.first?.text ?? "")"
+    }
+
+    // MARK: - Checks
+
+    /// D1/D2 (CVE-2011-0411): a command behind STARTTLS, in the same segment or after the 220.
+    private func injection(late: Bool) -> Script {
+        { [self] c in
+            guard let caps = try await open(c) else { return (.inconclusive, "no greeting or EHLO reply") }
+            guard caps.startTLS else { return (.notApplicable, "STARTTLS not offered") }
+            let injected = "RSET\r\n"
+            if late {
+                try await c.send("STARTTLS\r\n")
+                let r = try await c.reply()
+                guard r?.n == 220 else { return (.inconclusive, "STARTTLS answered \(Self.show(r))") }
+                guard try await c.handshake(before: Array(injected.utf8)) else {
+                    return (.pass, "plaintext sent after the 220 broke the handshake: it was read as TLS, not executed")
+                }
+            } else {
+                try await c.send("STARTTLS\r\n" + injected)
+                let r = try await c.reply()
+                guard let r else { return (.pass, "the server closed on pipelined STARTTLS") }
+                guard r.n == 220 else { return (.pass, "STARTTLS with a command behind it refused: \(Self.show(r))") }
+                guard try await c.handshake() else { return (.inconclusive, "TLS handshake failed") }
+            }
+            let unasked = try await c.unsolicited(window: quietWindow)
+            if let first = unasked.first {
+                return (.fail, "answered the injected RSET inside TLS: \(Self.show(first))")
+            }
+            try await c.send("EHLO \(heloName)\r\n")
+            let ehlo = try await c.reply()
+            let extra = try await c.unsolicited(window: quietWindow / 2)
+            if ehlo?.n != 250 || !extra.isEmpty {
+                return (.fail, "the first reply inside TLS was \(Self.show(ehlo))\(extra.isEmpty ? "" : " then \(Self.show(extra[0]))"): an injected command was executed")
+            }
+            return (.pass, "plaintext behind STARTTLS discarded; EHLO inside TLS got exactly one reply")
+        }
+    }
+
+    /// B5: STARTTLS with a parameter must get 501 (RFC 3207 §4).
+    private func starttlsWithParameters(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        guard let caps = try await open(c) else { return (.inconclusive, "no greeting or EHLO reply") }
+        guard caps.startTLS else { return (.notApplicable, "STARTTLS not offered") }
+        try await c.send("STARTTLS now\r\n")
+        let r = try await c.reply()
+        switch r?.n {
+        case 501?: return (.pass, Self.show(r))
+        case 220?: return (.fail, "STARTTLS with a parameter accepted: \(Self.show(r))")
+        case let code? where code >= 400: return (.pass, "refused (501 expected): \(Self.show(r))")
+        default: return (.inconclusive, Self.show(r))
+        }
+    }
+
+    /// B5/B6: inside TLS, no STARTTLS in EHLO and a second STARTTLS refused (RFC 3207 §4.2).
+    private func starttlsTwice(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        guard let caps = try await open(c) else { return (.inconclusive, "no greeting or EHLO reply") }
+        guard caps.startTLS else { return (.notApplicable, "STARTTLS not offered") }
+        try await c.send("STARTTLS\r\n")
+        guard try await c.reply()?.n == 220, try await c.handshake() else { return (.inconclusive, "could not start TLS") }
+        try await c.send("EHLO \(heloName)\r\n")
+        guard let ehlo = try await c.reply(), ehlo.n == 250 else { return (.inconclusive, "no EHLO reply inside TLS") }
+        let relisted = (try? EHLOCapabilities(reply: ehlo))?.startTLS == true
+        try await c.send("STARTTLS\r\n")
+        let r = try await c.reply()
+        if r?.n == 220 { return (.fail, "a second STARTTLS inside TLS was accepted") }
+        if relisted { return (.fail, "STARTTLS advertised again inside TLS (second one answered \(Self.show(r)))") }
+        guard let r, r.n >= 400 else { return (.inconclusive, "second STARTTLS: \(Self.show(r))") }
+        return (.pass, "second STARTTLS refused: \(Self.show(r))")
+    }
+
+    /// H6: no plaintext AUTH before TLS (RFC 4954 §4 note, RFC 3207 §4).
+    private func authBeforeTLS(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        guard let caps = try await open(c) else { return (.inconclusive, "no greeting or EHLO reply") }
+        let offered = caps.authMechanisms.filter { ["PLAIN", "LOGIN"].contains($0.uppercased()) }
+        if !offered.isEmpty { return (.fail, "offers AUTH \(offered.joined(separator: " ")) before TLS") }
+        let plain = Base64.encode(Array("\u{0}probe\u{0}not-a-password".utf8))
+        try await c.send("AUTH PLAIN \(plain)\r\n")
+        let r = try await c.reply()
+        switch r?.n {
+        case 235?: return (.fail, "AUTH PLAIN accepted in plaintext")
+        case 535?: return (.fail, "AUTH PLAIN credentials checked in plaintext: \(Self.show(r))")
+        case nil: return (.inconclusive, "no reply to AUTH")
+        default: return (.pass, "plaintext AUTH refused: \(Self.show(r))")
+        }
+    }
+
+    /// F6: commands out of sequence get 503 and leave the state unchanged (RFC 5321 §4.1.4).
+    private var sequencing: [(String, Script)] {
+        let from = "MAIL FROM:<\(mailFrom)>\r\n"
+        let to = "RCPT TO:<\(rcptTo)>\r\n"
+        return [
+            ("rcpt-before-mail", outOfOrder(setup: [], command: to)),
+            ("data-before-rcpt", outOfOrder(setup: [from], command: "DATA\r\n")),
+            ("mail-inside-transaction", outOfOrder(setup: [from], command: from)),
+        ]
+    }
+
+    private func outOfOrder(setup: [String], command: String) -> Script {
+        { [self] c in
+            guard try await open(c) != nil else { return (.inconclusive, "no greeting or EHLO reply") }
+            for line in setup {
+                try await c.send(line)
+                let r = try await c.reply()
+                guard r?.n == 250 else { return (.inconclusive, "\(line.trimmed) answered \(Self.show(r))") }
+            }
+            try await c.send(command)
+            let r = try await c.reply()
+            guard let r else { return (.inconclusive, "no reply to \(command.trimmed)") }
+            if r.n == 503 { return (.pass, Self.show(r)) }
+            if r.n / 100 == 5 { return (.pass, "refused (503 expected): \(Self.show(r))") }
+            if r.n == 354 { try await c.send(".\r\n") }
+            return (.fail, "\(command.trimmed) out of sequence answered \(Self.show(r))")
+        }
+    }
+
+    /// F2: command lines over 512 octets get 500 (RFC 5321 §4.5.3.1.4); the server stays bounded.
+    private func longLine(_ length: Int) -> Script {
+        { [self] c in
+            guard try await open(c) != nil else { return (.inconclusive, "no greeting or EHLO reply") }
+            try await c.send("NOOP " + String(repeating: "x", count: length) + "\r\n")
+            let r = try await c.reply()
+            guard let r else { return (c.peerClosed ? .pass : .inconclusive, c.peerClosed ? "closed the connection" : "no reply") }
+            if r.n / 100 == 2 { return (.fail, "a \(length + 7)-octet command line accepted: \(Self.show(r))") }
+            try await c.send("NOOP\r\n")
+            let after = try await c.reply()
+            let alive = after.map { "; NOOP afterwards: \(Self.show($0))" } ?? "; closed afterwards"
+            return (.pass, "\(Self.show(r))\(alive)")
+        }
+    }
+
+    /// G2: only <CRLF>.<CRLF> ends DATA; a body with another end sequence and a second
+    /// transaction behind it must come out as one message (or be refused).
+    private func smuggling(_ variant: SmugglingVariant) -> Script {
+        { [self] c in
+            guard try await open(c) != nil else { return (.inconclusive, "no greeting or EHLO reply") }
+            for line in ["MAIL FROM:<\(mailFrom)>\r\n", "RCPT TO:<\(rcptTo)>\r\n", "DATA\r\n"] {
+                try await c.send(line)
+                let r = try await c.reply()
+                guard let r, r.n / 100 == 2 || r.n == 354 else {
+                    return (.inconclusive, "\(line.trimmed) answered \(Self.show(r)) (set --rcpt to an accepted address)")
+                }
+            }
+            var body = Array("Subject: smtpsim probe\r\n\r\nfirst message".utf8) + variant.bytes
+            body += Array("MAIL FROM:<smuggled@smtpsim.test>\r\nRCPT TO:<\(rcptTo)>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n".utf8)
+            try await c.send(body)
+            var seen: [SMTPReply] = []
+            while let r = try await c.reply(timeout: seen.isEmpty ? timeout : quietWindow) { seen.append(r) }
+            try? await c.send("QUIT\r\n")
+            let codes = seen.map(\.n)
+            if codes.contains(354) || codes.filter({ $0 / 100 == 2 }).count > 1 {
+                return (.fail, "ended DATA at \(variant.rawValue) and ran the smuggled commands (replies \(codes.map(String.init).joined(separator: " ")))")
+            }
+            guard let first = seen.first else { return (.inconclusive, "no reply after the final dot") }
+            return (.pass, first.n / 100 == 2 ? "one message (\(Self.show(first)))" : "refused: \(Self.show(first))")
+        }
+    }
+}
+
+extension String {
+    var trimmed: String { String(self.prefix { $0 != "\r" && $0 != "\n" }) }
+}
+
+extension SMTPReply {
+    /// The code as a plain number.
+    var n: Int { Int(code.value) }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import NIOCore
+import SMTPTLS
+import Simulation
+
+/// `smtpsim proxy`: the simulator's on-path attacker between a real client and a real server.
+/// The attacker's rewriting is `AttackerState` (sans-IO, shared with the simulator); this type
+/// only moves bytes and, for `intercept-tls`, terminates both TLS sessions.
+public struct Proxy: Sendable {
+    public var listen: HostPort
+    public var upstream: HostPort
+    public var attacks: [AttackAction]
+    /// The certificate shown to the client when intercepting TLS (the factory's untrusted-CA
+    /// leaf unless the user brings one).
+    public var interceptIdentity: TLSIdentity?
+    public var limits = SessionLimits()
+    public var connectTimeout: Double = 10
+    public var maximumConnections: Int?
+
+    public init(listen: HostPort, upstream: HostPort, attacks: [AttackAction]) {
+        self.listen = listen
+        self.upstream = upstream
+        self.attacks = attacks
+    }
+
+    /// What the proxy saw and did, one line each, tagged with the connection.
+    public enum Event: Sendable, Equatable {
+        case client([UInt8], tls: Bool)
+        case server([UInt8], tls: Bool)
+        case attack(String, String)
+        case note(String)
+    }
+
+    public func run(ready: @Sendable (Int) -> Void, log: @escaping @Sendable (String, Event) -> Void) async throws(NetError) {
+        var contexts: (facingClient: TLSContext, facingServer: TLSContext)?
+        if attacks.contains(.interceptTLS) {
+            guard let identity = interceptIdentity else { throw .setup("intercept-tls needs a certificate") }
+            do {
+                contexts = (try TLSContext(.server(identity)), try TLSContext(TLSConfiguration(role: .client)))
+            } catch {
+                throw .setup("TLS setup failed: \(error)")
+            }
+        }
+        let listener = try await Sockets.listen(listen)
+        ready(Sockets.port(of: listener))
+        let proxy = self
+        let tls = contexts.map { SendableContexts(facingClient: $0.facingClient, facingServer: $0.facingServer) }
+        try await Sockets.accept(on: listener, prefix: "P", maximum: maximumConnections) { client, id, _ in
+            await proxy.relay(client, id: id, contexts: tls, log: log)
+        }
+    }
+
+    struct SendableContexts: Sendable {
+        var facingClient: TLSContext
+        var facingServer: TLSContext
+    }
+
+    enum Input: Sendable {
+        case fromClient([UInt8])
+        case fromServer([UInt8])
+        case closed(String)
+        case deadline
+    }
+
+    private func relay(_ client: ByteChannel, id: String, contexts: SendableContexts?, log: @escaping @Sendable (String, Event) -> Void) async {
+        log(id, .note("client \(Sockets.peer(of: client)) connected; dialling \(upstream)"))
+        let server: ByteChannel
+        do {
+            server = try await Sockets.connect(upstream, timeout: connectTimeout)
+        } catch {
+            log(id, .note("upstream: \(error)"))
+            try? await client.executeThenClose { _, _ in }
+            return
+        }
+        let sessionMilliseconds = Int64(limits.sessionSeconds * 1000)
+        let attacks = attacks
+        try? await client.executeThenClose { clientIn, clientOut in
+            try await server.executeThenClose { serverIn, serverOut in
+                let (events, continuation) = AsyncStream<Input>.makeStream()
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do { for try await b in clientIn { continuation.yield(.fromClient(Array(buffer: b))) } } catch {}
+                        continuation.yield(.closed("the client closed"))
+                    }
+                    group.addTask {
+                        do { for try await b in serverIn { continuation.yield(.fromServer(Array(buffer: b))) } } catch {}
+                        continuation.yield(.closed("the server closed"))
+                    }
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(sessionMilliseconds))
+                        continuation.yield(.deadline)
+                    }
+                    var relay = Relay(attacker: AttackerState(actions: attacks), contexts: contexts, clientOut: clientOut, serverOut: serverOut) { log(id, $0) }
+                    for await event in events {
+                        guard await relay.handle(event) else { break }
+                    }
+                    group.cancelAll()
+                    continuation.finish()
+                }
+            }
+        }
+        log(id, .note("connection closed"))
+    }
+}
+
+/// One proxied connection's state, driven by one task.
+struct Relay {
+    var attacker: AttackerState
+    let contexts: Proxy.SendableContexts?
+    let clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let log: (Proxy.Event) -> Void
+    /// intercept-tls: the attacker's TLS session with the client and with the server.
+    var facingClient: TLSConnection?
+    var facingServer: TLSConnection?
+    var pendingToServer: [UInt8] = []
+
+    init(attacker: AttackerState, contexts: Proxy.SendableContexts?, clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, log: @escaping (Proxy.Event) -> Void) {
+        self.attacker = attacker
+        self.contexts = contexts
+        self.clientOut = clientOut
+        self.serverOut = serverOut
+        self.log = log
+    }
+
+    /// False when the connection is over.
+    mutating func handle(_ input: Proxy.Input) async -> Bool {
+        switch input {
+        case .closed(let why):
+            log(.note(why))
+            return false
+        case .deadline:
+            log(.note("session time limit reached"))
+            return false
+        case .fromClient(let bytes):
+            if let tls = facingClient {
+                await intercepted(tls, bytes, fromClient: true)
+                return true
+            }
+            let plaintext = !attacker.clientToServerOpaque
+            let (toServer, toClient, effects) = attacker.clientWrite(bytes)
+            if plaintext { log(.client(toServer, tls: false)) }
+            effects.forEach { log(.attack($0.name, $0.detail)) }
+            await write(serverOut, toServer)
+            await write(clientOut, toClient)
+        case .fromServer(let bytes):
+            if let tls = facingServer {
+                await intercepted(tls, bytes, fromClient: false)
+                return true
+            }
+            let plaintext = !attacker.serverToClientOpaque
+            let (toClient, late, effects) = attacker.serverWrite(bytes)
+            if plaintext { log(.server(toClient, tls: false)) }
+            effects.forEach { log(.attack($0.name, $0.detail)) }
+            await write(clientOut, toClient)
+            await write(serverOut, late)
+            if attacker.serverToClientOpaque, facingClient == nil, let contexts {
+                await startInterception(contexts)
+            }
+        }
+        return true
+    }
+
+    private mutating func startInterception(_ contexts: Proxy.SendableContexts) async {
+        let now = Int64(Date().timeIntervalSince1970)
+        do {
+            facingClient = try TLSConnection(context: contexts.facingClient, verificationTime: now)
+            let toServer = try TLSConnection(context: contexts.facingServer, verificationTime: now)
+            facingServer = toServer
+            log(.attack("intercept-tls", "terminating the client's TLS with the attacker's own certificate"))
+            _ = toServer.advanceHandshake()
+            await write(serverOut, toServer.drainCiphertext())
+        } catch {
+            log(.attack("intercept-tls", "could not start: \(error)"))
+        }
+    }
+
+    /// Ciphertext from one side reaches the attacker's TLS session facing that side; plaintext
+    /// is logged and re-encrypted towards the other side.
+    private mutating func intercepted(_ near: TLSConnection, _ bytes: [UInt8], fromClient: Bool) async {
+        let back = fromClient ? clientOut : serverOut
+        near.receiveCiphertext(bytes)
+        if !near.isEstablished {
+            let status = near.advanceHandshake()
+            await write(back, near.drainCiphertext())
+            switch status {
+            case .needMoreData: return
+            case .failed(let f):
+                log(.attack("intercept-tls", "\(fromClient ? "client" : "server")-side handshake failed: \(f.kind.rawValue) (the \(fromClient ? "client refused the attacker's certificate" : "server refused"))"))
+                return
+            case .complete(let d):
+                log(.attack("intercept-tls", "\(fromClient ? "client" : "server") side established (\(d.version))"))
+            }
+        }
+        if case .data(let plain) = near.readPlaintext() {
+            if fromClient {
+                log(.client(plain, tls: true))
+                log(.attack("intercept-tls", "read \(plain.count) octets of the client's plaintext"))
+                pendingToServer += plain
+            } else if let toClient = facingClient, toClient.isEstablished {
+                log(.server(plain, tls: true))
+                try? toClient.writePlaintext(plain)
+                await write(clientOut, toClient.drainCiphertext())
+            }
+        }
+        await write(back, near.drainCiphertext())
+        if let toServer = facingServer, toServer.isEstablished, !pendingToServer.isEmpty {
+            try? toServer.writePlaintext(pendingToServer)
+            pendingToServer = []
+            await write(serverOut, toServer.drainCiphertext())
+        }
+    }
+
+    private func write(_ out: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ bytes: [UInt8]) async {
+        guard !bytes.isEmpty else { return }
+        try? await out.write(ByteBuffer(bytes: bytes))
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import NIOCore
+import SMTPCore
+import SMTPTLS
+import Synchronization
+
+/// Bytes read from a socket by a reader task, waited for with a timeout by the owner.
+final class Inbox: Sendable {
+    private struct State {
+        var bytes: [UInt8] = []
+        var eof = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+    /// Bound on unread bytes: a peer that floods the probe ends the connection.
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func append(_ bytes: [UInt8]) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.bytes += bytes
+            if s.bytes.count > limit { s.eof = true }
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    func finish() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.eof = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Everything unread (empty at once when the peer is gone or nothing came within `timeout`).
+    func take(timeout seconds: Double) async -> (bytes: [UInt8], eof: Bool) {
+        let ready = state.withLock { !$0.bytes.isEmpty || $0.eof }
+        if !ready {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if !s.bytes.isEmpty || s.eof { return true }
+                    s.waiter = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        }
+        return state.withLock { s in
+            defer { s.bytes = [] }
+            return (s.bytes, s.eof)
+        }
+    }
+
+    /// Wakes a waiter without data (its timeout ran out).
+    func wake() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+}
+
+/// A hand-driven SMTP connection for `probe`: write exactly the bytes a check needs (pipelined,
+/// malformed, oversized), read replies with timeouts, upgrade to TLS on demand. Real sockets,
+/// real OpenSSL; every wait bounded.
+final class ScriptedConnection {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let inbox: Inbox
+    let timeout: Double
+    private var replies = ReplyParser()
+    private var tls: TLSConnection?
+    private(set) var peerClosed = false
+    private(set) var tlsDetails: TLSSessionDetails?
+    /// Every byte the peer sent in plaintext or decrypted, for evidence.
+    private(set) var transcript: [UInt8] = []
+
+    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbox: Inbox, timeout: Double) {
+        self.outbound = outbound
+        self.inbox = inbox
+        self.timeout = timeout
+    }
+
+    /// Opens a connection, runs `body`, closes. Errors connecting propagate as `NetError`.
+    static func with<T: Sendable>(_ address: HostPort, timeout: Double, _ body: (ScriptedConnection) async throws -> T) async throws -> T {
+        let channel = try await Sockets.connect(address, timeout: timeout)
+        return try await channel.executeThenClose { inbound, outbound in
+            let inbox = Inbox(limit: 1 << 20)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do {
+                        for try await buffer in inbound { inbox.append(Array(buffer: buffer)) }
+                    } catch {}
+                    inbox.finish()
+                }
+                let connection = ScriptedConnection(outbound: outbound, inbox: inbox, timeout: timeout)
+                defer { group.cancelAll() }
+                return try await body(connection)
+            }
+        }
+    }
+
+    func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) async throws {
+        if let tls {
+            try tls.writePlaintext(bytes)
+            try await outbound.write(ByteBuffer(bytes: tls.drainCiphertext()))
+        } else {
+            try await outbound.write(ByteBuffer(bytes: bytes))
+        }
+    }
+
+    /// The next complete reply, or nil when none came in time or the peer closed.
+    func reply(timeout: Double? = nil) async throws -> SMTPReply? {
+        let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
+        while true {
+            if let r = try replies.next() { return r }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0, !peerClosed else { return nil }
+            await pull(timeout: left)
+        }
+    }
+
+    /// Replies that arrive within `window` seconds without being asked for.
+    func unsolicited(window: Double) async throws -> [SMTPReply] {
+        var out: [SMTPReply] = []
+        while let r = try await reply(timeout: window) { out.append(r) }
+        return out
+    }
+
+    /// STARTTLS already answered 220: runs the handshake (no certificate check: the probe tests
+    /// the server's SMTP, not its PKI). False when the handshake failed.
+    func handshake(before extra: [UInt8] = []) async throws -> Bool {
+        let context = try TLSContext(TLSConfiguration(role: .client))
+        let tls = try TLSConnection(context: context, verificationTime: Int64(Date().timeIntervalSince1970))
+        self.tls = tls
+        _ = tls.advanceHandshake()
+        if !extra.isEmpty { try await outbound.write(ByteBuffer(bytes: extra)) }
+        try await outbound.write(ByteBuffer(bytes: tls.drainCiphertext()))
+        let deadline = Date().addingTimeInterval(timeout)
+        while deadline.timeIntervalSinceNow > 0 {
+            let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
+            tls.receiveCiphertext(bytes)
+            let status = tls.advanceHandshake()
+            let out = tls.drainCiphertext()
+            if !out.isEmpty { try? await outbound.write(ByteBuffer(bytes: out)) }
+            switch status {
+            case .complete(let d):
+                tlsDetails = d
+                replies = ReplyParser()
+                readPlaintext()
+                return true
+            case .failed: return false
+            case .needMoreData: if eof { return false }
+            }
+        }
+        return false
+    }
+
+    private func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool) {
+        let inbox = inbox
+        let waker = Task {
+            try? await Task.sleep(for: .milliseconds(Int64(max(0, timeout) * 1000)))
+            inbox.wake()
+        }
+        defer { waker.cancel() }
+        return await inbox.take(timeout: timeout)
+    }
+
+    private func pull(timeout: Double) async {
+        let (bytes, eof) = await take(timeout: timeout)
+        if let tls {
+            tls.receiveCiphertext(bytes)
+            readPlaintext()
+        } else {
+            transcript += bytes
+            replies.append(bytes)
+        }
+        if eof { peerClosed = true }
+    }
+
+    private func readPlaintext() {
+        guard let tls else { return }
+        if case .data(let plain) = tls.readPlaintext() {
+            transcript += plain
+            replies.append(plain)
+        }
+    }
+}

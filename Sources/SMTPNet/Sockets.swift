@@ -1,0 +1,106 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The one TCP stream type the edge uses: bytes in, bytes out, back-pressured by NIO.
+public typealias ByteChannel = NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+/// Opening and accepting TCP connections. Everything here has a timeout or a bound.
+public enum Sockets {
+    static var group: MultiThreadedEventLoopGroup { .singleton }
+
+    /// Connects, or fails with a one-line `NetError` (refused, timed out, unreachable).
+    public static func connect(_ address: HostPort, timeout seconds: Double) async throws(NetError) -> ByteChannel {
+        do {
+            return try await ClientBootstrap(group: group)
+                .connectTimeout(.milliseconds(Int64(seconds * 1000)))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: address.host, port: address.port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try ByteChannel(wrappingChannelSynchronously: channel) }
+                }
+        } catch let error as ChannelError {
+            if case .connectTimeout = error { throw .connectTimedOut(address, seconds: seconds) }
+            throw .connectionFailed(address, "\(error)")
+        } catch let error as IOError where error.errnoCode == 111 /* ECONNREFUSED */ {
+            throw .connectionRefused(address)
+        } catch let error as NIOConnectionError {
+            if error.connectionErrors.contains(where: { ($0.error as? IOError)?.errnoCode == 111 }) { throw .connectionRefused(address) }
+            if error.connectionErrors.contains(where: { if case .connectTimeout = $0.error as? ChannelError { true } else { false } }) {
+                throw .connectTimedOut(address, seconds: seconds)
+            }
+            if error.dnsAError != nil, error.connectionErrors.isEmpty { throw .connectionFailed(address, "cannot resolve \(address.host)") }
+            throw .connectionFailed(address, error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)")
+        } catch {
+            throw .connectionFailed(address, "\(error)")
+        }
+    }
+
+    /// Binds a listening socket; each accepted connection arrives as a `ByteChannel`.
+    public static func listen(_ address: HostPort, backlog: Int32 = 64) async throws(NetError) -> NIOAsyncChannel<ByteChannel, Never> {
+        do {
+            return try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: backlog)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: address.host, port: address.port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try ByteChannel(wrappingChannelSynchronously: channel) }
+                }
+        } catch {
+            throw .cannotListen(address, "\(error)")
+        }
+    }
+
+    /// Accepts connections until `maximum` were accepted (nil: until cancelled), each handled
+    /// in its own child task with a name (`prefix` + its number) and the number open at
+    /// acceptance (itself included). Returns when every handler has finished.
+    static func accept(
+        on listener: NIOAsyncChannel<ByteChannel, Never>, prefix: String, maximum: Int?,
+        _ handle: @escaping @Sendable (ByteChannel, _ id: String, _ open: Int) async -> Void
+    ) async throws(NetError) {
+        let open = Gauge()
+        do {
+            try await listener.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    var accepted = 0
+                    for try await channel in inbound {
+                        accepted += 1
+                        let id = "\(prefix)\(accepted)"
+                        let now = open.add(1)
+                        group.addTask {
+                            defer { open.add(-1) }
+                            await handle(channel, id, now)
+                        }
+                        if let maximum, accepted >= maximum { break }
+                    }
+                }
+            }
+        } catch {
+            throw .setup("listener failed: \(error)")
+        }
+    }
+
+    /// The port a listener got (for `:0`).
+    public static func port(of listener: NIOAsyncChannel<ByteChannel, Never>) -> Int {
+        listener.channel.localAddress?.port ?? 0
+    }
+
+    /// The peer's address, for logs.
+    public static func peer(of channel: ByteChannel) -> String {
+        channel.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+    }
+
+    /// Makes the next close an abortive one (RST instead of FIN): the "connection reset" fault.
+    static func arrangeReset(_ channel: ByteChannel) async {
+        guard let provider = channel.channel as? SocketOptionProvider else { return }
+        try? await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+    }
+}
+
+/// A counter shared between the tasks of one listener or session.
+final class Gauge: Sendable {
+    private let value = Atomic<Int>(0)
+    init() {}
+    /// Adds `n` (negative to subtract); returns the new value.
+    @discardableResult
+    func add(_ n: Int) -> Int { value.add(n, ordering: .relaxed).newValue }
+}

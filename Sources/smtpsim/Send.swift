@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import SMTPClient
+import SMTPCore
+import SMTPNet
+import SMTPTLS
+import Simulation
+
+/// `smtpsim send`: smtpsim's client against a real SMTP server.
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Deliver messages to a real SMTP server with smtpsim's client (STARTTLS by OpenSSL).",
+        discussion: """
+            Prints the dialogue, the capabilities before and after TLS, the TLS details and each
+            message's outcome. Exit status as for `run`: 0 delivered, 3 deferred (or the server
+            could not be reached), 4 refused, 2 bad arguments. MESSAGE files are sent as they are
+            (line endings normalised to CRLF, dot-stuffed); with none, a short test message.
+            """
+    )
+
+    enum StartTLS: String, ExpressibleByArgument, CaseIterable {
+        case required, opportunistic, none
+    }
+
+    @Option(help: "The server, HOST:PORT.") var server: String
+    @Option(help: "STARTTLS policy: required (verified certificate or defer), opportunistic, none.") var starttls: StartTLS = .opportunistic
+    @Option(help: "Trust these CA certificates (PEM).") var ca: String?
+    @Option(help: "Trust exactly this server certificate (PEM), whatever its name and chain.") var pin: String?
+    @Option(help: "Name to expect in the certificate and send as SNI (default: the --server host).") var serverName: String?
+    @Option(help: "Authenticate as user:password (inside TLS only, unless a flaw says otherwise).") var auth: String?
+    @Option(help: "Envelope sender.") var from = "smtpsim@client.example.test"
+    @Option(help: "Envelope recipient (repeatable).") var to: [String] = []
+    @Option(help: "Name sent in EHLO.") var helo = "client.example.test"
+    @Flag(help: "Use BDAT when the server offers CHUNKING.") var chunking = false
+    @Option(help: "Client flaw profile (repeatable): \(ClientFlaw.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var clientFlaw: [String] = []
+    @OptionGroup var faultOptions: StreamFaultOptions
+    @Option(help: "Seconds to wait for the connection and for each reply.") var timeout: Double = 30
+    @Flag(help: "Print only the summary.") var quiet = false
+    @Argument(help: "Message files (RFC 5322).") var messages: [String] = []
+
+    func run() async throws {
+        let address = try NetCLI.address(server, defaultPort: 25)
+        var configuration = ClientConfiguration()
+        configuration.heloName = helo
+        configuration.serverName = serverName ?? address.host
+        configuration.useChunking = chunking
+        switch starttls {
+        case .required: configuration.policy = pin != nil ? .pinned : .required
+        case .opportunistic: configuration.policy = .opportunistic
+        case .none: configuration.policy = .plaintext
+        }
+        if let auth {
+            let (user, password) = try NetCLI.credentials(auth)
+            configuration.credentials = Credentials(username: user, password: password)
+        }
+        for name in clientFlaw {
+            guard let flaw = ClientFlaw(rawValue: name) else { throw ValidationError("unknown client flaw \(name)") }
+            configuration.flaws.insert(flaw)
+        }
+        let ns = Int64(timeout * 1e9)
+        configuration.timeouts.greeting = ns
+        configuration.timeouts.command = ns
+        configuration.timeouts.tlsHandshake = ns
+        configuration.timeouts.mailOrRcpt = ns
+        configuration.timeouts.dataInitiation = ns
+        configuration.timeouts.dataTermination = ns
+        var client = NetClient(server: address, configuration: configuration)
+        client.connectTimeout = timeout
+        client.limits = SessionLimits(sessionSeconds: max(60, timeout * 10))
+        client.faults = try faultOptions.faults(side: .client)
+        if let ca { client.trust = .anchors(try certificates(ca)) }
+        if let pin {
+            guard let leaf = try certificates(pin).first else { throw ValidationError("\(pin) holds no certificate") }
+            client.trust = .pinned(leaf)
+        }
+        let outgoing = try makeMessages()
+        let dialogue = Dialogue(ours: .client)
+        let quiet = quiet
+        let report: NetClient.Report
+        do {
+            report = try await client.deliver(outgoing) { event in
+                if quiet { return }
+                if case .note(let text) = event, text.hasPrefix("reply ") { return }  // the S: lines show it
+                for line in dialogue.lines(event) { NetCLI.say(line) }
+            }
+        } catch {
+            throw NetCLI.fail(error)
+        }
+        NetCLI.say("== summary")
+        if let before = report.capabilitiesBeforeTLS {
+            NetCLI.say("capabilities before TLS: \(Self.list(before))")
+            NetCLI.say("capabilities after TLS:  \(Self.list(report.capabilities))")
+        } else {
+            NetCLI.say("capabilities: \(Self.list(report.capabilities))")
+        }
+        if let tls = report.tls {
+            let leaf = tls.peerCertificates.first.map { "\($0.subject), issuer \($0.issuer), sha256 \($0.sha256Fingerprint.prefix(23))…" } ?? "none"
+            NetCLI.say("TLS: \(tls.version) \(tls.cipherSuite)\(tls.group.map { " (\($0))" } ?? ""); certificate \(leaf); \(tls.peerVerified ? "verified" : "not verified: \(tls.verifyResultText)")")
+        } else {
+            NetCLI.say("TLS: not used")
+        }
+        for o in report.outcomes {
+            NetCLI.say("\(o.messageID): \(o.status.rawValue)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0)]" } ?? "")")
+        }
+        if report.outcomes.contains(where: { $0.status == .permanentFailure }) { throw ExitCode(4) }
+        if report.outcomes.contains(where: { $0.status == .temporaryFailure }) { throw ExitCode(3) }
+    }
+
+    static func list(_ c: EHLOCapabilities) -> String {
+        c.extensions.isEmpty ? "(none)" : c.extensions.map(\.description).joined(separator: ", ")
+    }
+
+    private func certificates(_ path: String) throws -> [Certificate] {
+        do {
+            return try Certificate.chain(pem: try NetCLI.read(path))
+        } catch let e as TLSSetupError {
+            throw ValidationError("cannot load \(path): \(e)")
+        }
+    }
+
+    private func makeMessages() throws -> [OutgoingMessage] {
+        let sender: ReversePath
+        var recipients: [ForwardPath] = []
+        do {
+            sender = .mailbox(try Mailbox(from))
+            for r in (to.isEmpty ? ["postmaster@\(serverName ?? "localhost")"] : to) { recipients.append(.mailbox(try Mailbox(r))) }
+        } catch {
+            throw ValidationError("bad address: \(error)")
+        }
+        if messages.isEmpty {
+            let body = "From: <\(from)>\r\nSubject: smtpsim test message\r\n\r\nSent by smtpsim send.\r\n"
+            return [OutgoingMessage(id: "m1", from: sender, to: recipients, body: Array(body.utf8))]
+        }
+        return try messages.enumerated().map { i, path in
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            return OutgoingMessage(id: "m\(i + 1)", from: sender, to: recipients, body: Array(data))
+        }
+    }
+}

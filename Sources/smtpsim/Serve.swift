@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import SMTPNet
+import SMTPServer
+import SMTPTLS
+import Scenario
+import Simulation
+
+/// `smtpsim serve`: smtpsim's server over real TCP with real STARTTLS, flaw profiles and faults.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run smtpsim's SMTP server on a real socket (STARTTLS by OpenSSL) and keep what it accepts.",
+        discussion: """
+            Each accepted message is written to --maildir as NAME.eml (the body as received) with
+            NAME.json beside it (envelope, TLS, AUTH identity, smuggling findings). Without --cert,
+            the certificate comes from smtpsim's factory (a test CA: --write-ca saves it for your
+            client to trust). A --scenario file supplies the server section (configuration, flaw
+            profiles, certificate) and the faults a real socket can carry out.
+            Listens on loopback unless told otherwise.
+            """
+    )
+
+    @Option(help: "Where to listen, HOST:PORT (port 0 picks one; it is printed).") var listen = "127.0.0.1:2525"
+    @Option(help: "Directory for accepted messages (.eml + .json).") var maildir: String
+    @Option(help: "Take the server (configuration, flaws, certificate, faults) from a scenario file.") var scenario: String?
+    @Option(help: "Host name in the greeting, EHLO reply and the factory certificate.") var hostname: String?
+    @Option(help: "Certificate chain (PEM) to present; with --key.") var cert: String?
+    @Option(help: "Private key (PEM) of --cert.") var key: String?
+    @Option(help: "Factory certificate variant: \(CertificateFactory.Variant.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var certificate: String?
+    @Option(help: "Write the factory's root CA certificate (PEM) here, for clients to trust.") var writeCA: String?
+    @Flag(help: "Offer no STARTTLS (454 to STARTTLS).") var noTLS = false
+    @Flag(help: "Refuse mail before STARTTLS (530 5.7.0).") var requireTLS = false
+    @Option(help: "Accept AUTH for user:password (repeatable).") var auth: [String] = []
+    @Option(help: "Server flaw profile (repeatable): \(ServerFlaw.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var serverFlaw: [String] = []
+    @OptionGroup var faultOptions: StreamFaultOptions
+    @Option(help: "Exit after serving this many connections.") var maxConnections: Int?
+    @Option(help: "Longest session, seconds.") var sessionTimeout: Double = 300
+    @Flag(help: "Print only connections and accepted messages, not the dialogue.") var quiet = false
+
+    func run() async throws {
+        var spec = ServerSpec()
+        var rules: [FaultRule] = []
+        if let scenario {
+            let loaded: Scenario
+            do {
+                loaded = try ScenarioLoader.load(path: scenario)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            spec = loaded.configuration.server
+            rules = loaded.configuration.faults
+        }
+        var configuration = spec.configuration
+        if let hostname { configuration.hostname = hostname }
+        if requireTLS { configuration.requireTLS = true }
+        for entry in auth {
+            let (user, password) = try NetCLI.credentials(entry)
+            configuration.credentials[user] = password
+        }
+        for name in serverFlaw {
+            guard let flaw = ServerFlaw(rawValue: name) else { throw ValidationError("unknown server flaw \(name)") }
+            configuration.flaws.insert(flaw)
+        }
+        if let certificate {
+            guard let v = CertificateFactory.Variant(rawValue: certificate) else { throw ValidationError("unknown certificate \(certificate)") }
+            spec.certificate = v
+        }
+        let identity = noTLS ? nil : try makeIdentity(spec, hostname: configuration.hostname)
+        var server = NetServer(listen: try NetCLI.address(listen), configuration: configuration, identity: identity)
+        server.faults = try faultOptions.faults(adding: rules, side: .server)
+        server.limits = SessionLimits(sessionSeconds: sessionTimeout)
+        server.maximumConnections = maxConnections
+        do {
+            server.maildir = try MaildirWriter(directory: maildir)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let quiet = quiet
+        let host = server.listen.host
+        do {
+            try await server.run(ready: { port in
+                NetCLI.say("smtpsim serve: listening on \(HostPort(host: host, port: port))\(identity == nil ? " (no TLS)" : "")")
+            }, log: { id, event in
+                if quiet, case .sent = event { return }
+                if quiet, case .received = event { return }
+                for line in Dialogue(ours: .server).lines(event) { NetCLI.say("\(id) \(line)") }
+            })
+        } catch {
+            throw NetCLI.fail(error)
+        }
+    }
+
+    private func makeIdentity(_ spec: ServerSpec, hostname: String) throws -> TLSIdentity {
+        if let cert {
+            guard let key else { throw ValidationError("--cert needs --key") }
+            do {
+                return try TLSIdentity(certificatePEM: try NetCLI.read(cert), keyPEM: try NetCLI.read(key))
+            } catch let e as TLSSetupError {
+                throw ValidationError("cannot load \(cert) / \(key): \(e)")
+            }
+        }
+        if let identity = spec.identity { return identity }
+        let factory = try CertificateFactory(seed: 1, epoch: NetCLI.today(), keyType: spec.keyType)
+        if let writeCA {
+            try factory.root.pem.write(toFile: writeCA, atomically: true, encoding: .utf8)
+            NetCLI.say("smtpsim serve: wrote the test CA to \(writeCA)")
+        }
+        return try factory.serverIdentity(hostname: hostname, variant: spec.certificate)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import SMTPTLS
+import Simulation
+import XCTest
+
+@testable import SMTPNet
+
+/// `probe` and `proxy` over real loopback TCP: the probe's verdicts against smtpsim's server with
+/// and without flaw profiles; the proxy's attacks against smtpsim's client and server.
+final class ProbeProxyTests: XCTestCase {
+    private func probe(_ flaws: Set<ServerFlaw>) async throws -> [String: Probe.Verdict] {
+        var server = Loopback.server(flaws: flaws)
+        server.maximumConnections = 21
+        let (results, _) = try await Loopback.with(server) { port in
+            var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
+            probe.timeout = 5
+            probe.quietWindow = 0.3
+            return await probe.run()
+        }
+        XCTAssertEqual(results.count, 21)
+        return Dictionary(uniqueKeysWithValues: results.map { ("\($0.id) \($0.check)", $0.verdict) })
+    }
+
+    func testProbePassesTheCompliantServer() async throws {
+        let verdicts = try await probe([])
+        XCTAssertEqual(verdicts.filter { $0.value != .pass }, [:])
+    }
+
+    func testProbeFindsEachFlawProfile() async throws {
+        let verdicts = try await probe([.keepsPlaintextAcrossStartTLS, .acceptsBareLFEndOfData, .offersAuthPlainBeforeTLS, .advertisesStartTLSAfterTLS])
+        let failed = Set(verdicts.filter { $0.value == .fail }.keys)
+        XCTAssertEqual(failed, [
+            "D1 command-injection-same-segment", "B5 starttls-twice", "H6 auth-before-tls",
+            "G2 smuggling-lf-dot-lf", "G2 smuggling-lf-dot-crlf", "G2 smuggling-crlf-dot-lf",
+        ])
+    }
+
+    func testProbeOfAServerWithoutSTARTTLSSaysNotApplicable() async throws {
+        var server = Loopback.server(tls: false)
+        server.configuration.extensionsBeforeTLS.removeAll { $0 == .startTLS }
+        server.maximumConnections = 21
+        let (results, _) = try await Loopback.with(server) { port in
+            var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
+            probe.quietWindow = 0.3
+            return await probe.run()
+        }
+        XCTAssertEqual(results.filter { $0.id == "D1" || $0.id == "D2" || $0.id == "B5" }.map(\.verdict), Array(repeating: .notApplicable, count: 4))
+    }
+
+    /// Runs a proxy with `attacks` in front of a server; returns the client's report and the
+    /// server's log.
+    private func throughProxy(_ attacks: [AttackAction], policy: TLSPolicy) async throws -> (NetClient.Report, [String], [String]) {
+        var server = Loopback.server()
+        server.maximumConnections = 1
+        let proxyLog = LogBox()
+        let (report, serverLog) = try await Loopback.with(server) { serverPort in
+            var proxy = Proxy(listen: HostPort(host: "127.0.0.1", port: 0), upstream: HostPort(host: "127.0.0.1", port: serverPort), attacks: attacks)
+            proxy.maximumConnections = 1
+            proxy.limits = SessionLimits(sessionSeconds: 20)
+            proxy.interceptIdentity = try Loopback.factory.serverIdentity(hostname: "localhost", variant: .untrustedCA)
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            let task = Task { [proxy] in
+                try await proxy.run(ready: { continuation.yield($0) }, log: { id, e in proxyLog.add("\(id) \(Self.describe(e))") })
+            }
+            defer { task.cancel() }
+            var it = ports.makeAsyncIterator()
+            guard let port = await it.next() else { throw NetError.setup("proxy did not start") }
+            return try await Loopback.client(port: port, policy: policy, trust: .anchors(Loopback.factory.trustAnchors)).deliver([Loopback.message()]) { _ in }
+        }
+        return (report, serverLog, proxyLog.lines)
+    }
+
+    static func describe(_ e: Proxy.Event) -> String {
+        switch e {
+        case .client(let b, let tls): "client\(tls ? "[tls]" : "") \(String(decoding: b, as: UTF8.self))"
+        case .server(let b, let tls): "server\(tls ? "[tls]" : "") \(String(decoding: b, as: UTF8.self))"
+        case .attack(let name, let detail): "attack \(name): \(detail)"
+        case .note(let text): text
+        }
+    }
+
+    func testStrippingMakesARequiredClientRefuse() async throws {
+        let (report, serverLog, proxyLog) = try await throughProxy([.stripStartTLS(.overwrite)], policy: .required)
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(report.outcomes[0].tlsResultType, "starttls-not-supported")
+        XCTAssertFalse(serverLog.contains { $0.contains("C: MAIL FROM") }, "no envelope may leave in plaintext")
+        XCTAssertTrue(proxyLog.contains { $0.contains("strip-starttls") })
+    }
+
+    func testStrippingMakesAnOpportunisticClientDeliverInPlaintext() async throws {
+        let (report, _, _) = try await throughProxy([.stripStartTLS(.overwrite)], policy: .opportunistic)
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
+        XCTAssertFalse(report.outcomes[0].overTLS)
+    }
+
+    func testInterceptionIsRefusedByAVerifyingClient() async throws {
+        let (report, serverLog, proxyLog) = try await throughProxy([.interceptTLS], policy: .required)
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(report.outcomes[0].tlsResultType, "certificate-not-trusted")
+        XCTAssertFalse(serverLog.contains { $0.contains("accepted") })
+        XCTAssertTrue(proxyLog.contains { $0.contains("terminating the client's TLS") }, "\(proxyLog)")
+    }
+
+    func testInterceptionReadsAnOpportunisticClientsMail() async throws {
+        let (report, _, proxyLog) = try await throughProxy([.interceptTLS], policy: .opportunistic)
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
+        XCTAssertTrue(proxyLog.contains { $0.contains("client[tls] MAIL FROM") }, "the attacker read the envelope")
+    }
+}

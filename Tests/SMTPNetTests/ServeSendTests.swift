@@ -1,0 +1,132 @@
+import Foundation
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import SMTPTLS
+import Simulation
+import XCTest
+
+@testable import SMTPNet
+
+/// `serve` and `send` against each other over real loopback TCP with real STARTTLS.
+final class ServeSendTests: XCTestCase {
+    func testRequiredTLSDeliveryWritesEmlAndEnvelope() async throws {
+        var server = Loopback.server(credentials: ["alice": "secret"])
+        let dir = Loopback.temporaryDirectory()
+        server.maildir = try MaildirWriter(directory: dir)
+        server.maximumConnections = 1
+        let (report, _) = try await Loopback.with(server) { port in
+            let client = Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors),
+                                         credentials: Credentials(username: "alice", password: "secret"))
+            return try await client.deliver([Loopback.message()]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
+        XCTAssertTrue(report.outcomes[0].overTLS)
+        XCTAssertEqual(report.tls?.peerVerified, true)
+        XCTAssertEqual(report.capabilitiesBeforeTLS?.startTLS, true)
+        XCTAssertFalse(report.capabilities.startTLS, "STARTTLS must not be offered inside TLS")
+        XCTAssertEqual(report.capabilities.authMechanisms, ["PLAIN", "LOGIN"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(files.count, 2, "\(files)")
+        let eml = try XCTUnwrap(files.first { $0.hasSuffix(".eml") })
+        let body = try String(contentsOfFile: dir + "/" + eml, encoding: .utf8)
+        XCTAssertEqual(body, "Subject: hello\r\n\r\nHello over a real socket.\r\n.leading dot\r\n", "dot-stuffing round trip over TCP")
+        let json = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + eml.replacingOccurrences(of: ".eml", with: ".json")))
+        let envelope = try JSONDecoder().decode(MaildirWriter.Envelope.self, from: json)
+        XCTAssertEqual(envelope.mailFrom, "<alice@example.test>")
+        XCTAssertEqual(envelope.rcptTo, ["<bob@example.net>"])
+        XCTAssertTrue(envelope.overTLS)
+        XCTAssertEqual(envelope.authenticatedAs, "alice")
+        XCTAssertNotNil(envelope.tls)
+    }
+
+    func testRequiredPolicyDefersOnUntrustedCertificate() async throws {
+        var server = Loopback.server()
+        server.maximumConnections = 1
+        let (report, _) = try await Loopback.with(server) { port in
+            // The client trusts another CA than the server's.
+            let other = try CertificateFactory(seed: 99)
+            return try await Loopback.client(port: port, policy: .required, trust: .anchors(other.trustAnchors)).deliver([Loopback.message()]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(report.outcomes[0].tlsResultType, "certificate-not-trusted")
+    }
+
+    func testServerWithoutTLSDefersRequiredAndDeliversOpportunistic() async throws {
+        var server = Loopback.server(tls: false)
+        server.maximumConnections = 2
+        let ((required, opportunistic), _) = try await Loopback.with(server) { port in
+            let a = try await Loopback.client(port: port, policy: .required, trust: .none).deliver([Loopback.message()]) { _ in }
+            let b = try await Loopback.client(port: port, policy: .opportunistic, trust: .none).deliver([Loopback.message()]) { _ in }
+            return (a, b)
+        }
+        XCTAssertEqual(required.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(opportunistic.outcomes.map(\.status), [.delivered])
+        XCTAssertFalse(opportunistic.outcomes[0].overTLS)
+    }
+
+    func testResetAfterTheFinalDotLeavesAPossibleDuplicate() async throws {
+        var server = Loopback.server()
+        server.maximumConnections = 1
+        server.faults = try StreamFaults(rules: [FaultRule(.reset, at: .phase(.afterFinalDot))], side: .server)
+        let (report, log) = try await Loopback.with(server) { port in
+            try await Loopback.client(port: port, policy: .opportunistic, trust: .none).deliver([Loopback.message()]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertTrue(report.outcomes[0].possibleDuplicate, "\(report.outcomes[0])")
+        XCTAssertTrue(log.contains { $0.contains("fault: reset") }, "\(log)")
+    }
+
+    func testResetInTheHandshakeFailsTLS() async throws {
+        var server = Loopback.server()
+        server.maximumConnections = 1
+        server.faults = try StreamFaults(rules: [FaultRule(.reset, at: .phase(.midHandshake))], side: .server)
+        let (report, _) = try await Loopback.with(server) { port in
+            try await Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors)).deliver([Loopback.message()]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(report.tls, nil)
+    }
+
+    func testOneOctetSegmentsBothWaysStillDeliver() async throws {
+        var server = Loopback.server()
+        server.maximumConnections = 1
+        server.faults = try StreamFaults(rules: [FaultRule(.split(maxSegment: 1))], side: .server)
+        let (report, _) = try await Loopback.with(server) { port in
+            var client = Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors))
+            client.faults = try StreamFaults(rules: [FaultRule(.split(maxSegment: 1))], side: .client)
+            return try await client.deliver([Loopback.message()]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
+    }
+
+    func testSimulationOnlyFaultsAreRefusedByName() {
+        XCTAssertThrowsError(try StreamFaults(rules: [FaultRule(.corrupt(Ratio(1, 2)))], side: .server)) { error in
+            XCTAssertTrue("\(error)".contains("simulation-only"), "\(error)")
+        }
+    }
+
+    func testConnectionRefusedIsOneLine() async throws {
+        // Bind and close a listener to find a port nobody listens on.
+        let listener = try await Sockets.listen(HostPort(host: "127.0.0.1", port: 0))
+        let port = Sockets.port(of: listener)
+        try await listener.channel.close()
+        do {
+            _ = try await Sockets.connect(HostPort(host: "127.0.0.1", port: port), timeout: 2)
+            XCTFail("connected to a closed port")
+        } catch {
+            XCTAssertEqual(error, .connectionRefused(HostPort(host: "127.0.0.1", port: port)))
+            XCTAssertEqual(error.description, "connection to 127.0.0.1:\(port) refused")
+        }
+    }
+
+    func testHostPortParsing() throws {
+        XCTAssertEqual(try HostPort(parsing: ":2525"), HostPort(host: "127.0.0.1", port: 2525))
+        XCTAssertEqual(try HostPort(parsing: "mx.example.net:25"), HostPort(host: "mx.example.net", port: 25))
+        XCTAssertEqual(try HostPort(parsing: "[::1]:587"), HostPort(host: "::1", port: 587))
+        XCTAssertEqual(try HostPort(parsing: "mail.example", defaultPort: 25), HostPort(host: "mail.example", port: 25))
+        XCTAssertThrowsError(try HostPort(parsing: "host:99999"))
+        XCTAssertThrowsError(try HostPort(parsing: "host"))
+        XCTAssertEqual(HostPort(host: "::1", port: 25).description, "[::1]:25")
+    }
+}
