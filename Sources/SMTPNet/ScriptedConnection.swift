@@ -10,6 +10,9 @@ final class Inbox: Sendable {
         var bytes: [UInt8] = []
         var eof = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// A timeout fired while nobody waited: the next wait returns at once (a wake can race
+        /// ahead of the wait it belongs to).
+        var woken = false
     }
     private let state = Mutex(State())
     /// Bound on unread bytes: a peer that floods the probe ends the connection.
@@ -36,13 +39,16 @@ final class Inbox: Sendable {
         waiter?.resume()
     }
 
-    /// Everything unread (empty at once when the peer is gone or nothing came within `timeout`).
-    func take(timeout seconds: Double) async -> (bytes: [UInt8], eof: Bool) {
+    /// Everything unread; empty when the peer is gone or a `wake()` (the caller's timeout) came first.
+    func take() async -> (bytes: [UInt8], eof: Bool) {
         let ready = state.withLock { !$0.bytes.isEmpty || $0.eof }
         if !ready {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { s -> Bool in
-                    if !s.bytes.isEmpty || s.eof { return true }
+                    if !s.bytes.isEmpty || s.eof || s.woken {
+                        s.woken = false
+                        return true
+                    }
                     s.waiter = c
                     return false
                 }
@@ -50,15 +56,19 @@ final class Inbox: Sendable {
             }
         }
         return state.withLock { s in
-            defer { s.bytes = [] }
+            defer {
+                s.bytes = []
+                s.woken = false
+            }
             return (s.bytes, s.eof)
         }
     }
 
-    /// Wakes a waiter without data (its timeout ran out).
+    /// Wakes a waiter without data (its timeout ran out), or the next one to wait.
     func wake() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             defer { s.waiter = nil }
+            if s.waiter == nil { s.woken = true }
             return s.waiter
         }
         waiter?.resume()
@@ -72,6 +82,8 @@ final class ScriptedConnection {
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let inbox: Inbox
     let timeout: Double
+    /// No check may outlast this, whatever it waits for: the probe's bound per connection.
+    let deadline: Date
     private var replies = ReplyParser()
     private var tls: TLSConnection?
     private(set) var peerClosed = false
@@ -83,7 +95,11 @@ final class ScriptedConnection {
         self.outbound = outbound
         self.inbox = inbox
         self.timeout = timeout
+        deadline = Date().addingTimeInterval(timeout * Double(ScriptedConnection.waitsPerCheck))
     }
+
+    /// A check's time budget, in `timeout`s.
+    static let waitsPerCheck = 4
 
     /// Opens a connection, runs `body`, closes. Errors connecting propagate as `NetError`.
     static func with<T: Sendable>(_ address: HostPort, timeout: Double, _ body: (ScriptedConnection) async throws -> T) async throws -> T {
@@ -117,7 +133,7 @@ final class ScriptedConnection {
 
     /// The next complete reply, or nil when none came in time or the peer closed.
     func reply(timeout: Double? = nil) async throws -> SMTPReply? {
-        let deadline = Date().addingTimeInterval(timeout ?? self.timeout)
+        let deadline = min(self.deadline, Date().addingTimeInterval(timeout ?? self.timeout))
         while true {
             if let r = try replies.next() { return r }
             let left = deadline.timeIntervalSinceNow
@@ -134,15 +150,20 @@ final class ScriptedConnection {
     }
 
     /// STARTTLS already answered 220: runs the handshake (no certificate check: the probe tests
-    /// the server's SMTP, not its PKI). False when the handshake failed.
+    /// the server's SMTP, not its PKI), after sending `extra` in plaintext. False when the
+    /// handshake failed or the peer closed.
     func handshake(before extra: [UInt8] = []) async throws -> Bool {
         let context = try TLSContext(TLSConfiguration(role: .client))
         let tls = try TLSConnection(context: context, verificationTime: Int64(Date().timeIntervalSince1970))
         self.tls = tls
         _ = tls.advanceHandshake()
-        if !extra.isEmpty { try await outbound.write(ByteBuffer(bytes: extra)) }
-        try await outbound.write(ByteBuffer(bytes: tls.drainCiphertext()))
-        let deadline = Date().addingTimeInterval(timeout)
+        do {
+            if !extra.isEmpty { try await outbound.write(ByteBuffer(bytes: extra)) }
+            try await outbound.write(ByteBuffer(bytes: tls.drainCiphertext()))
+        } catch {
+            return false  // the peer closed at once: no handshake
+        }
+        let deadline = min(self.deadline, Date().addingTimeInterval(timeout))
         while deadline.timeIntervalSinceNow > 0 {
             let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
             tls.receiveCiphertext(bytes)
@@ -165,11 +186,13 @@ final class ScriptedConnection {
     private func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool) {
         let inbox = inbox
         let waker = Task {
-            try? await Task.sleep(for: .milliseconds(Int64(max(0, timeout) * 1000)))
-            inbox.wake()
+            do {
+                try await Task.sleep(for: .milliseconds(Int64((max(0, timeout) * 1000).rounded(.up))))
+                inbox.wake()
+            } catch {}  // cancelled: the wait it was for is over
         }
         defer { waker.cancel() }
-        return await inbox.take(timeout: timeout)
+        return await inbox.take()
     }
 
     private func pull(timeout: Double) async {
