@@ -74,26 +74,36 @@ public struct Proxy: Sendable {
         }
         let sessionMilliseconds = Int64(limits.sessionSeconds * 1000)
         let attacks = attacks
+        let limits = limits
         try? await client.executeThenClose { clientIn, clientOut in
             try await server.executeThenClose { serverIn, serverOut in
                 let (events, continuation) = AsyncStream<Input>.makeStream()
+                // Octets read and not yet relayed: past the limit a side's reading pauses (TCP
+                // back-pressure), so a fast side cannot make the proxy buffer without bound.
+                let queued = Valve(limit: limits.maximumQueuedInput)
+                @Sendable func pump(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ wrap: @Sendable ([UInt8]) -> Input, _ side: String) async {
+                    do {
+                        for try await b in inbound {
+                            continuation.yield(wrap(Array(buffer: b)))
+                            await queued.queued(b.readableBytes)
+                        }
+                    } catch {}
+                    continuation.yield(.closed("the \(side) closed"))
+                }
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        do { for try await b in clientIn { continuation.yield(.fromClient(Array(buffer: b))) } } catch {}
-                        continuation.yield(.closed("the client closed"))
-                    }
-                    group.addTask {
-                        do { for try await b in serverIn { continuation.yield(.fromServer(Array(buffer: b))) } } catch {}
-                        continuation.yield(.closed("the server closed"))
-                    }
+                    group.addTask { await pump(clientIn, { .fromClient($0) }, "client") }
+                    group.addTask { await pump(serverIn, { .fromServer($0) }, "server") }
                     group.addTask {
                         try? await Task.sleep(for: .milliseconds(sessionMilliseconds))
                         continuation.yield(.deadline)
                     }
                     var relay = Relay(attacker: AttackerState(actions: attacks), contexts: contexts, clientOut: clientOut, serverOut: serverOut) { log(id, $0) }
                     for await event in events {
+                        if case .fromClient(let b) = event { queued.consumed(b.count) }
+                        if case .fromServer(let b) = event { queued.consumed(b.count) }
                         guard await relay.handle(event) else { break }
                     }
+                    queued.open()
                     group.cancelAll()
                     continuation.finish()
                 }

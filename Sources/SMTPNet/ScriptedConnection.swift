@@ -22,8 +22,12 @@ final class Inbox: Sendable {
 
     func append(_ bytes: [UInt8]) {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.bytes += bytes
-            if s.bytes.count > limit { s.eof = true }
+            guard !s.eof else { return nil }
+            if s.bytes.count + bytes.count > limit {
+                s.eof = true  // a flood ends the connection for the reader; nothing more is kept
+            } else {
+                s.bytes += bytes
+            }
             defer { s.waiter = nil }
             return s.waiter
         }

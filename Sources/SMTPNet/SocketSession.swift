@@ -35,8 +35,9 @@ public enum SessionEnd: Sendable, Equatable {
 public struct SessionLimits: Hashable, Sendable {
     /// The whole session, wall clock.
     public var sessionSeconds: Double = 300
-    /// Octets read from the peer and not yet handed to the state machine. The machines bound
-    /// their own buffers (RFC 5321 §4.5.3.1 line limits); this bounds the queue in front of them.
+    /// Octets read from the peer and not yet handed to the state machine; past this, reading
+    /// pauses (TCP back-pressure). The machines bound their own buffers (RFC 5321 §4.5.3.1 line
+    /// limits); this bounds the queue in front of them.
     public var maximumQueuedInput = 1 << 20
     public init(sessionSeconds: Double = 300) {
         self.sessionSeconds = sessionSeconds
@@ -108,17 +109,13 @@ public final class SocketSession {
                 let (events, continuation) = AsyncStream<Event>.makeStream()
                 self.outbound = outbound
                 self.continuation = continuation
-                let queued = Gauge()
+                let queued = Valve(limit: limit)
                 let result = await withTaskGroup(of: Void.self) { group in
                     group.addTask {
                         do {
                             for try await buffer in inbound {
-                                let now = queued.add(buffer.readableBytes)
-                                if now > limit {
-                                    continuation.yield(.failed("the peer sent more than \(limit) octets faster than they could be processed"))
-                                    return
-                                }
                                 continuation.yield(.bytes(Array(buffer: buffer)))
+                                await queued.queued(buffer.readableBytes)
                             }
                             continuation.yield(.eof)
                         } catch {
@@ -130,6 +127,7 @@ public final class SocketSession {
                         continuation.yield(.deadline)
                     }
                     let end = await self.loop(events, queued: queued)
+                    queued.open()
                     group.cancelAll()
                     return end
                 }
@@ -144,7 +142,7 @@ public final class SocketSession {
         }
     }
 
-    private func loop(_ events: AsyncStream<Event>, queued: Gauge) async -> SessionEnd {
+    private func loop(_ events: AsyncStream<Event>, queued: Valve) async -> SessionEnd {
         if resetWatch?.connectionOpened() == true { return faultReset("at connection open") }
         if case .atTime(let t)? = faults.resetAt { schedule(after: t, .faultTime) }
         if stallWatch?.connectionOpened() == true { beginStall() }
@@ -154,7 +152,7 @@ public final class SocketSession {
         for await event in events {
             switch event {
             case .bytes(let bytes):
-                queued.add(-bytes.count)
+                queued.consumed(bytes.count)
                 await receive(bytes)
             case .eof:
                 log(.note("the peer closed the connection"))

@@ -104,3 +104,55 @@ final class Gauge: Sendable {
     @discardableResult
     func add(_ n: Int) -> Int { value.add(n, ordering: .relaxed).newValue }
 }
+
+/// Back-pressure between a socket's reader task and the task that processes what it read: the
+/// reader waits while more than `limit` octets are queued, so NIO stops reading and TCP's window
+/// closes (RFC 9293 §3.8.6) instead of memory growing or a fast peer being cut off.
+final class Valve: Sendable {
+    private struct State {
+        var queued = 0
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// The reader queued `n` octets; waits until the consumer brought the queue under the limit.
+    func queued(_ n: Int) async {
+        let over = state.withLock { s -> Bool in
+            s.queued += n
+            return s.queued > limit
+        }
+        guard over else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.queued <= limit { return true }
+                s.waiter = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+
+    /// The consumer took `n` octets.
+    func consumed(_ n: Int) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.queued -= n
+            guard s.queued <= limit else { return nil }
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// The consumer is gone: never leave the reader waiting.
+    func open() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.queued = Int.min / 2
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+}

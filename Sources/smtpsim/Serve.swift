@@ -51,6 +51,7 @@ struct Serve: AsyncParsableCommand {
             }
             spec = loaded.configuration.server
             rules = loaded.configuration.faults
+            NetCLI.say("smtpsim serve: the server of \(loaded.name.isEmpty ? scenario : loaded.name) (its client, attacker and expectations do not apply to a real socket)")
         }
         var configuration = spec.configuration
         if let hostname { configuration.hostname = hostname }

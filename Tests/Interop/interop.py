@@ -326,6 +326,9 @@ def main():
                                "--server-flaw", "accepts-bare-lf-end-of-data")
         probe_against("smtpsim serve with flaws", flawed_port, ["D1 command-injection-same-segment", "G2 smuggling-lf-dot-lf",
                                                                  "G2 smuggling-lf-dot-crlf", "G2 smuggling-crlf-dot-lf"])
+        scenario = os.path.join(os.path.dirname(os.path.dirname(HERE)), "Scenarios", "server-executing-injected-commands-is-caught.yaml")
+        scenario_port, _ = serve("serve-probe-scenario", "--scenario", scenario)
+        probe_against("smtpsim serve --scenario (CVE-2011-0411 flaw)", scenario_port, ["D1 command-injection-same-segment"])
         proxy_between_smtplib_and_aiosmtpd(cert, key)
         if postfix_usable():
             postfix_tests(cert, key)

@@ -100,6 +100,39 @@ final class ServeSendTests: XCTestCase {
         XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
     }
 
+    func testAFloodWithoutLineEndsIsAnsweredAndBounded() async throws {
+        var server = Loopback.server()
+        server.maximumConnections = 1
+        let (replies, log) = try await Loopback.with(server) { port in
+            try await ScriptedConnection.with(HostPort(host: "127.0.0.1", port: port), timeout: 10) { c -> [Int] in
+                _ = try await c.reply()
+                // 3 MiB without a line end (RFC 5321 §4.5.3.1.4 allows 512 octets), then NOOP.
+                let chunk = [UInt8](repeating: 0x78, count: 64 * 1024)
+                for _ in 0..<48 { try await c.send(chunk) }
+                try await c.send("\r\nNOOP\r\n")
+                var codes: [Int] = []
+                while codes.count < 2, let r = try await c.reply() { codes.append(r.n) }
+                return codes
+            }
+        }
+        XCTAssertEqual(replies, [500, 250], "the long line is refused once, and the session goes on: \(log.suffix(8))")
+    }
+
+    func testAFourMebibyteMessageGoesThroughTheBoundedQueue() async throws {
+        var server = Loopback.server()
+        let dir = Loopback.temporaryDirectory()
+        server.maildir = try MaildirWriter(directory: dir)
+        server.maximumConnections = 1
+        let line = String(repeating: "0123456789abcdef", count: 4) + "\r\n"  // 66 octets
+        let body = "Subject: big\r\n\r\n" + String(repeating: line, count: 4 * 1024 * 1024 / 66)
+        let (report, _) = try await Loopback.with(server) { port in
+            try await Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors)).deliver([Loopback.message(body)]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered], "more than the 1 MiB queue limit, delivered with back-pressure")
+        let eml = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasSuffix(".eml") })
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + eml)).count, body.utf8.count)
+    }
+
     func testSimulationOnlyFaultsAreRefusedByName() {
         XCTAssertThrowsError(try StreamFaults(rules: [FaultRule(.corrupt(Ratio(1, 2)))], side: .server)) { error in
             XCTAssertTrue("\(error)".contains("simulation-only"), "\(error)")
