@@ -52,8 +52,8 @@ final class ProbeProxyTests: XCTestCase {
 
     /// Runs a proxy with `attacks` in front of a server; returns the client's report and the
     /// server's log.
-    private func throughProxy(_ attacks: [AttackAction], policy: TLSPolicy) async throws -> (NetClient.Report, [String], [String]) {
-        var server = Loopback.server()
+    private func throughProxy(_ attacks: [AttackAction], policy: TLSPolicy, flaws: Set<ServerFlaw> = []) async throws -> (NetClient.Report, [String], [String]) {
+        var server = Loopback.server(flaws: flaws)
         server.maximumConnections = 1
         let proxyLog = LogBox()
         let (report, serverLog) = try await Loopback.with(server) { serverPort in
@@ -94,6 +94,15 @@ final class ProbeProxyTests: XCTestCase {
         let (report, _, _) = try await throughProxy([.stripStartTLS(.overwrite)], policy: .opportunistic)
         XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
         XCTAssertFalse(report.outcomes[0].overTLS)
+    }
+
+    func testInjectedCommandsAreDiscardedByACompliantServerAndKeptByAFlawedOne() async throws {
+        let inject = AttackAction.injectToServer(bytes: "RSET\r\n", sameSegment: true)
+        let (_, compliant, proxyLog) = try await throughProxy([inject], policy: .required)
+        XCTAssertTrue(proxyLog.contains { $0.contains("appended") }, "\(proxyLog)")
+        XCTAssertTrue(compliant.contains { $0.contains("starttls: discarded 6 plaintext octets") }, "\(compliant)")
+        let (_, flawed, _) = try await throughProxy([inject], policy: .required, flaws: [.keepsPlaintextAcrossStartTLS])
+        XCTAssertTrue(flawed.contains { $0.contains("kept 6 plaintext octets across STARTTLS") }, "\(flawed)")
     }
 
     func testInterceptionIsRefusedByAVerifyingClient() async throws {
