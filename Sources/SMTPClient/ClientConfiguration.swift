@@ -94,6 +94,16 @@ public struct ClientTimeouts: Hashable, Sendable, Codable {
     /// §4.5.3.2.6: the reply after the final dot, 10 minutes.
     public var dataTermination = 10 * minute
     public init() {}
+
+    /// The same limit for every wait (a tool talking to a real server with `--timeout`).
+    public init(uniform nanoseconds: Int64) {
+        greeting = nanoseconds
+        command = nanoseconds
+        tlsHandshake = nanoseconds
+        mailOrRcpt = nanoseconds
+        dataInitiation = nanoseconds
+        dataTermination = nanoseconds
+    }
 }
 
 /// Retry schedule (RFC 5321 §4.5.4.1: delay at least 30 minutes, give up after 4–5 days).

@@ -58,13 +58,7 @@ struct Send: AsyncParsableCommand {
             guard let flaw = ClientFlaw(rawValue: name) else { throw ValidationError("unknown client flaw \(name)") }
             configuration.flaws.insert(flaw)
         }
-        let ns = Int64(timeout * 1e9)
-        configuration.timeouts.greeting = ns
-        configuration.timeouts.command = ns
-        configuration.timeouts.tlsHandshake = ns
-        configuration.timeouts.mailOrRcpt = ns
-        configuration.timeouts.dataInitiation = ns
-        configuration.timeouts.dataTermination = ns
+        configuration.timeouts = ClientTimeouts(uniform: Int64(timeout * 1e9))
         var client = NetClient(server: address, configuration: configuration)
         client.connectTimeout = timeout
         client.limits = SessionLimits(sessionSeconds: max(60, timeout * 10))

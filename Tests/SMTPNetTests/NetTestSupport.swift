@@ -57,13 +57,7 @@ enum Loopback {
         configuration.policy = policy
         configuration.credentials = credentials
         // A reply that never comes (a confused peer) ends the attempt in seconds, not minutes.
-        let seconds: Int64 = 3_000_000_000
-        configuration.timeouts.greeting = seconds
-        configuration.timeouts.command = seconds
-        configuration.timeouts.tlsHandshake = seconds
-        configuration.timeouts.mailOrRcpt = seconds
-        configuration.timeouts.dataInitiation = seconds
-        configuration.timeouts.dataTermination = seconds
+        configuration.timeouts = ClientTimeouts(uniform: 3_000_000_000)
         var client = NetClient(server: HostPort(host: "127.0.0.1", port: port), configuration: configuration)
         client.trust = trust
         client.connectTimeout = 5
