@@ -71,6 +71,10 @@ public struct SimulationConfiguration: Hashable, Sendable {
     public var epoch: Int64 = CertificateFactory.defaultEpoch
     /// Keep NSS key-log lines for Wireshark.
     public var keyLog = false
+    /// Fuzzing only: the cheap profile uses one fixed key and TLS contexts made once per process
+    /// (outside the run's random stream), so a run skips `SSL_CTX_new`, OpenSSL 3's costliest
+    /// per-context step. A run is still a function of its configuration, in any process.
+    public var reuseCheapTLSContexts = false
 
     public init(seed: UInt64) {
         self.seed = seed

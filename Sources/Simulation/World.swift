@@ -2,6 +2,7 @@ import SMTPClient
 import SMTPCore
 import SMTPServer
 import SMTPTLS
+import Synchronization
 
 /// The deterministic world of one run: a virtual clock, one event queue, one seeded generator,
 /// and the connections between client programs and the server program, each a pair of links
@@ -93,11 +94,12 @@ public final class World {
         case .cheap(let mode):
             factory = nil
             serverIdentity = nil
-            let psk = PreSharedKey.derived(seed: configuration.seed, mode: mode)
-            serverContext = try TLSContext(.cheap(role: .server, psk: psk))
+            let reuse = configuration.reuseCheapTLSContexts
+            let psk = PreSharedKey.derived(seed: reuse ? 0 : configuration.seed, mode: mode)
             var client = TLSConfiguration.cheap(role: .client, psk: psk)
             client.keyLog = configuration.keyLog
-            let context = try TLSContext(client)
+            serverContext = try reuse ? CheapContextCache.context(.cheap(role: .server, psk: psk)) : TLSContext(.cheap(role: .server, psk: psk))
+            let context = try reuse ? CheapContextCache.context(client) : TLSContext(client)
             clientContexts = configuration.clients.map { _ in context }
         }
         if configuration.attacker.contains(.interceptTLS), let f = factory {
@@ -270,4 +272,23 @@ public final class World {
         findings.append(finding)
         record(0, .finding(finding))
     }
+}
+
+/// The process-wide contexts of `reuseCheapTLSContexts`, made with a fixed seed so that making
+/// one draws nothing from the run's stream.
+enum CheapContextCache {
+    private static let contexts = Mutex<[TLSConfiguration: TLSContext]>([:])
+
+    static func context(_ configuration: TLSConfiguration) throws -> TLSContext {
+        if let existing = contexts.withLock({ $0[configuration] }) { return existing }
+        let made = try DeterministicRandom.with(seed: 0) { try TLSContext(configuration) }
+        return contexts.withLock { cache in
+            if let existing = cache[configuration] { return existing }
+            cache[configuration] = made
+            return made
+        }
+    }
+
+    /// Empties the cache (tests: a cold cache must give the same run as a warm one).
+    static func removeAll() { contexts.withLock { $0.removeAll() } }
 }

@@ -1,8 +1,9 @@
 import SMTPClient
 import SMTPCore
 import SMTPServer
-import Simulation
 import XCTest
+
+@testable import Simulation
 
 final class DeterminismTests: XCTestCase {
     /// A run with randomness everywhere: latency ranges, random resets, several clients.
@@ -29,6 +30,19 @@ final class DeterminismTests: XCTestCase {
         XCTAssertTrue(a.trace.events.contains { if case .sent(_, 1, _) = $0.kind { true } else { false } }, "TLS records are in the trace")
         XCTAssertEqual(a.statuses, Array(repeating: .delivered, count: 6), a.trace.text)
         XCTAssertEqual(a.findings, [])
+    }
+
+    func testReusedCheapContextsGiveTheSameRunColdOrWarm() throws {
+        var config = Self.busy(seed: 5)
+        config.tls = .cheap(.tls13)
+        config.reuseCheapTLSContexts = true
+        CheapContextCache.removeAll()
+        let cold = try simulate(config)
+        let warm = try simulate(config)
+        XCTAssertEqual(cold.digest, warm.digest, "making a cached context must not draw from the run's stream")
+        XCTAssertEqual(cold.statuses, Array(repeating: .delivered, count: 6))
+        config.reuseCheapTLSContexts = false
+        XCTAssertNotEqual(try simulate(config).digest, cold.digest, "the fuzz mode's fixed key gives other TLS bytes")
     }
 
     func testDifferentSeedsDifferAndTheDivergenceIsNamed() throws {
