@@ -10,7 +10,8 @@ public struct NetServer: Sendable {
     public var configuration: ServerConfiguration
     /// The server's TLS identity; nil answers STARTTLS with 454 (TLS not available).
     public var identity: TLSIdentity?
-    public var faults = StreamFaults()
+    /// Stream faults, each on the connections its rule names (validated by `StreamFaults`).
+    public var faultRules: [FaultRule] = []
     public var limits = SessionLimits()
     /// Stop after accepting this many connections (nil: serve until killed).
     public var maximumConnections: Int?
@@ -59,6 +60,8 @@ public struct NetServer: Sendable {
         let peer = Sockets.peer(of: channel)
         log(id, .note("connection from \(peer)"))
         let endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: id)
+        let number = Int(id.dropFirst()) ?? 0
+        let faults = (try? StreamFaults(rules: faultRules, side: .server, connection: number)) ?? StreamFaults()
         let session = SocketSession(endpoint: endpoint, tlsContext: context, faults: faults, limits: limits) { log(id, $0) }
         let maildir = maildir
         endpoint.onDeliver = { [weak session] message in

@@ -35,14 +35,18 @@ public struct Probe: Sendable {
         public var detail: String
     }
 
-    /// Runs every check in order; `progress` sees each result as it comes.
-    public func run(progress: (Result) -> Void = { _ in }) async -> [Result] {
+    /// Runs every check in order; `progress` sees each result as it comes. Throws when the
+    /// first connection cannot be made (nothing is probed then); later connection failures are
+    /// inconclusive results.
+    public func run(progress: (Result) -> Void = { _ in }) async throws(NetError) -> [Result] {
         var results: [Result] = []
         func record(_ r: Result) {
             results.append(r)
             progress(r)
         }
-        record(await check("D1", "command-injection-same-segment", injection(late: false)))
+        let first = await attempt("D1", "command-injection-same-segment", injection(late: false))
+        if let unreachable = first.unreachable { throw unreachable }
+        record(first.result)
         record(await check("D2", "command-injection-late-bytes", injection(late: true)))
         record(await check("B5", "starttls-with-parameters", starttlsWithParameters))
         record(await check("B5", "starttls-twice", starttlsTwice))
@@ -59,13 +63,18 @@ public struct Probe: Sendable {
     typealias Script = @Sendable (ScriptedConnection) async throws -> (Verdict, String)
 
     private func check(_ id: String, _ name: String, _ script: Script) async -> Result {
+        await attempt(id, name, script).result
+    }
+
+    /// The result, and the connection error when the check could not connect at all.
+    private func attempt(_ id: String, _ name: String, _ script: Script) async -> (result: Result, unreachable: NetError?) {
         do {
             let (verdict, detail) = try await ScriptedConnection.with(server, timeout: timeout, script)
-            return Result(id: id, check: name, verdict: verdict, detail: detail)
+            return (Result(id: id, check: name, verdict: verdict, detail: detail), nil)
         } catch let error as NetError {
-            return Result(id: id, check: name, verdict: .inconclusive, detail: error.description)
+            return (Result(id: id, check: name, verdict: .inconclusive, detail: error.description), error)
         } catch {
-            return Result(id: id, check: name, verdict: .inconclusive, detail: "\(error)")
+            return (Result(id: id, check: name, verdict: .inconclusive, detail: "\(error)"), nil)
         }
     }
 

@@ -119,7 +119,7 @@ public final class SocketSession {
                             }
                             continuation.yield(.eof)
                         } catch {
-                            continuation.yield(.failed("\(error)"))
+                            continuation.yield(.failed(Sockets.describe(error)))
                         }
                     }
                     group.addTask {
@@ -359,7 +359,7 @@ public final class SocketSession {
             do {
                 try await outbound.write(ByteBuffer(bytes: chunk))
             } catch {
-                finish(.failed("write failed: \(error)"))
+                finish(.failed("write failed: \(Sockets.describe(error))"))
                 return
             }
             octetsSent += chunk.count

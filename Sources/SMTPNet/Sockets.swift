@@ -79,6 +79,19 @@ public enum Sockets {
         }
     }
 
+    /// A socket error in words (NIO's own text names the syscall and errno).
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case 104: return "connection reset by the peer"
+            case 32: return "the peer closed the connection (broken pipe)"
+            case 110: return "connection timed out"
+            default: break
+            }
+        }
+        return "\(error)"
+    }
+
     /// The port a listener got (for `:0`).
     public static func port(of listener: NIOAsyncChannel<ByteChannel, Never>) -> Int {
         listener.channel.localAddress?.port ?? 0

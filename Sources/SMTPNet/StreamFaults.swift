@@ -28,10 +28,12 @@ public struct StreamFaults: Hashable, Sendable {
 
     public var isEmpty: Bool { maxSegment == nil && delay == 0 && stall == nil && resetAt == nil && shutdownAt == nil }
 
-    /// The faults of a scenario (or a `--fault` list) that apply to `side` over a real socket;
-    /// throws a one-line reason for any that only the simulator can do.
-    public init(rules: [FaultRule], side: Side) throws(NetError) {
+    /// The faults of a scenario (or the command line) that apply to `side` on connection number
+    /// `connection` (1-based; nil: any) over a real socket; throws a one-line reason for any that
+    /// only the simulator can do.
+    public init(rules: [FaultRule], side: Side, connection: Int? = nil) throws(NetError) {
         for rule in rules {
+            if let connection, !rule.applies(to: connection) { continue }
             if let d = rule.direction, d != (side == .server ? .serverToClient : .clientToServer) { continue }
             switch rule.effect {
             case .split(let n): maxSegment = n

@@ -125,8 +125,8 @@ public struct FaultRule: Hashable, Sendable, Codable, CustomStringConvertible {
         self.direction = direction
     }
 
-    func applies(to connection: Int) -> Bool { connections.map { $0.contains(connection) } ?? true }
-    func applies(to d: Direction) -> Bool { direction.map { $0 == d } ?? true }
+    public func applies(to connection: Int) -> Bool { connections.map { $0.contains(connection) } ?? true }
+    public func applies(to d: Direction) -> Bool { direction.map { $0 == d } ?? true }
 
     public var description: String {
         var s = "\(effect)"

@@ -16,6 +16,12 @@ struct StreamFaultOptions: ParsableArguments {
     @Option(help: "Stall writes at a phase, PHASE:MILLISECONDS.") var stallAt: String?
 
     func faults(adding rules: [FaultRule] = [], side: Side) throws -> StreamFaults {
+        let rules = try self.rules(adding: rules, side: side)
+        return try StreamFaults(rules: rules, side: side)  // validated by rules(adding:side:)
+    }
+
+    /// The command line's faults after `rules`, each checked to be one a real socket can do.
+    func rules(adding rules: [FaultRule], side: Side) throws -> [FaultRule] {
         var rules = rules
         if let split {
             guard split > 0 else { throw ValidationError("--split must be at least 1") }
@@ -29,10 +35,11 @@ struct StreamFaultOptions: ParsableArguments {
             rules.append(FaultRule(.stall(duration: ms * 1_000_000), at: .phase(try Self.phase(parts[0]))))
         }
         do {
-            return try StreamFaults(rules: rules, side: side)
+            _ = try StreamFaults(rules: rules, side: side)
         } catch {
             throw ValidationError(error.description)
         }
+        return rules
     }
 
     static func phase(_ name: String) throws -> ProtocolPhase {

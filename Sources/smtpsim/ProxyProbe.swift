@@ -85,8 +85,13 @@ struct ProbeCommand: AsyncParsableCommand {
         probe.rcptTo = rcpt
         probe.mailFrom = from
         let format = format
-        let results = await probe.run { r in
-            if format == .text { NetCLI.say(Self.row(r)) }
+        let results: [Probe.Result]
+        do {
+            results = try await probe.run { r in
+                if format == .text { NetCLI.say(Self.row(r)) }
+            }
+        } catch {
+            throw NetCLI.fail(error)
         }
         if format == .json {
             let encoder = JSONEncoder()
@@ -96,9 +101,6 @@ struct ProbeCommand: AsyncParsableCommand {
         } else {
             let counts = Dictionary(grouping: results, by: \.verdict).mapValues(\.count)
             NetCLI.say("\(results.count) checks: \(counts[.pass] ?? 0) pass, \(counts[.fail] ?? 0) fail, \(counts[.warn] ?? 0) warn, \(counts[.notApplicable] ?? 0) n/a, \(counts[.inconclusive] ?? 0) inconclusive")
-        }
-        if results.allSatisfy({ $0.verdict == .inconclusive }), results.contains(where: { $0.detail.contains("refused") || $0.detail.contains("timed out") }) {
-            throw ExitCode(NetCLI.unreachable)
         }
         if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
     }

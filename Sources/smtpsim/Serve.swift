@@ -70,7 +70,7 @@ struct Serve: AsyncParsableCommand {
         }
         let identity = noTLS ? nil : try makeIdentity(spec, hostname: configuration.hostname)
         var server = NetServer(listen: try NetCLI.address(listen), configuration: configuration, identity: identity)
-        server.faults = try faultOptions.faults(adding: rules, side: .server)
+        server.faultRules = try faultOptions.rules(adding: rules, side: .server)
         server.limits = SessionLimits(sessionSeconds: sessionTimeout)
         server.maximumConnections = maxConnections
         do {

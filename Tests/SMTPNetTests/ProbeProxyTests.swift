@@ -18,7 +18,7 @@ final class ProbeProxyTests: XCTestCase {
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.timeout = 5
             probe.quietWindow = 0.3
-            return await probe.run()
+            return try await probe.run()
         }
         XCTAssertEqual(results.count, 21)
         return Dictionary(uniqueKeysWithValues: results.map { ("\($0.id) \($0.check)", $0.verdict) })
@@ -45,7 +45,7 @@ final class ProbeProxyTests: XCTestCase {
         let (results, _) = try await Loopback.with(server) { port in
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.quietWindow = 0.3
-            return await probe.run()
+            return try await probe.run()
         }
         XCTAssertEqual(results.filter { $0.id == "D1" || $0.id == "D2" || $0.id == "B5" }.map(\.verdict), Array(repeating: .notApplicable, count: 4))
     }

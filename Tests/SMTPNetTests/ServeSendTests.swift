@@ -68,7 +68,7 @@ final class ServeSendTests: XCTestCase {
     func testResetAfterTheFinalDotLeavesAPossibleDuplicate() async throws {
         var server = Loopback.server()
         server.maximumConnections = 1
-        server.faults = try StreamFaults(rules: [FaultRule(.reset, at: .phase(.afterFinalDot))], side: .server)
+        server.faultRules = [FaultRule(.reset, at: .phase(.afterFinalDot))]
         let (report, log) = try await Loopback.with(server) { port in
             try await Loopback.client(port: port, policy: .opportunistic, trust: .none).deliver([Loopback.message()]) { _ in }
         }
@@ -77,10 +77,25 @@ final class ServeSendTests: XCTestCase {
         XCTAssertTrue(log.contains { $0.contains("fault: reset") }, "\(log)")
     }
 
+    func testAFaultOnConnectionOneSparesConnectionTwo() async throws {
+        var server = Loopback.server()
+        server.maximumConnections = 2
+        server.faultRules = [FaultRule(.reset, at: .phase(.afterMAIL), connections: [1])]
+        let ((first, second), _) = try await Loopback.with(server) { port in
+            let client = Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors))
+            let a = try await client.deliver([Loopback.message()]) { _ in }
+            let b = try await client.deliver([Loopback.message()]) { _ in }
+            return (a, b)
+        }
+        XCTAssertEqual(first.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(first.end, .failed("connection reset by the peer"), "a TCP RST, not a FIN")
+        XCTAssertEqual(second.outcomes.map(\.status), [.delivered])
+    }
+
     func testResetInTheHandshakeFailsTLS() async throws {
         var server = Loopback.server()
         server.maximumConnections = 1
-        server.faults = try StreamFaults(rules: [FaultRule(.reset, at: .phase(.midHandshake))], side: .server)
+        server.faultRules = [FaultRule(.reset, at: .phase(.midHandshake))]
         let (report, _) = try await Loopback.with(server) { port in
             try await Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors)).deliver([Loopback.message()]) { _ in }
         }
@@ -91,7 +106,7 @@ final class ServeSendTests: XCTestCase {
     func testOneOctetSegmentsBothWaysStillDeliver() async throws {
         var server = Loopback.server()
         server.maximumConnections = 1
-        server.faults = try StreamFaults(rules: [FaultRule(.split(maxSegment: 1))], side: .server)
+        server.faultRules = [FaultRule(.split(maxSegment: 1))]
         let (report, _) = try await Loopback.with(server) { port in
             var client = Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors))
             client.faults = try StreamFaults(rules: [FaultRule(.split(maxSegment: 1))], side: .client)

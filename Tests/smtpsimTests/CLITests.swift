@@ -45,6 +45,30 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), Self.binary.path)
     }
 
+    func testRealSocketCommandsSayUnreachableInOneLine() throws {
+        // Port 1 on loopback: nothing listens there.
+        let send = try run(["send", "--server", "127.0.0.1:1", "--timeout", "2"])
+        XCTAssertEqual(send.status, 3, "deferred, as for run")
+        XCTAssertEqual(send.stderr, "smtpsim: connection to 127.0.0.1:1 refused\n")
+        let probe = try run(["probe", "127.0.0.1:1", "--timeout", "1"])
+        XCTAssertEqual(probe.status, 3)
+        XCTAssertEqual(probe.stderr, "smtpsim: connection to 127.0.0.1:1 refused\n")
+        XCTAssertEqual(probe.stdout, "", "nothing probed, nothing printed")
+    }
+
+    func testRealSocketCommandsRefuseBadArguments() throws {
+        let badPort = try run(["serve", "--listen", "127.0.0.1:99999", "--maildir", NSTemporaryDirectory()])
+        XCTAssertEqual(badPort.status, 64)
+        XCTAssertTrue(badPort.stderr.contains("port must be 0–65535"), badPort.stderr)
+        let scenario = NSTemporaryDirectory() + "smtpsim-corrupting-\(getpid()).yaml"
+        try "version: 1\nname: corrupting\nclient:\n  messages: [{from: a@example.test, to: [b@example.net], body: hi}]\nfaults:\n  - corrupt: {probability: 1/10}\n".write(toFile: scenario, atomically: true, encoding: .utf8)
+        let simulationOnly = try run(["serve", "--maildir", NSTemporaryDirectory(), "--listen", "127.0.0.1:0", "--scenario", scenario])
+        XCTAssertEqual(simulationOnly.status, 64, simulationOnly.stdout)
+        XCTAssertTrue(simulationOnly.stderr.contains("simulation-only"), simulationOnly.stderr)
+        let unknownAttack = try run(["proxy", "--upstream", "127.0.0.1:25", "--attack", "teleport"])
+        XCTAssertEqual(unknownAttack.status, 64)
+    }
+
     func testParseReportsSmuggling() throws {
         let r = try run(["parse", "docs/examples/smuggling-lf-dot-crlf.smtp"])
         XCTAssertEqual(r.status, 0, r.stderr)
