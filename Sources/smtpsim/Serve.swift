@@ -14,7 +14,8 @@ struct Serve: AsyncParsableCommand {
             Each accepted message is written to --maildir as NAME.eml (the body as received) with
             NAME.json beside it (envelope, TLS, AUTH identity, smuggling findings). Without --cert,
             the certificate comes from smtpsim's factory (a test CA: --write-ca saves it for your
-            client to trust). A --scenario file supplies the server section (configuration, flaw
+            client to trust; its key is derived from a public seed, so trust it in test setups
+            only). A --scenario file supplies the server section (configuration, flaw
             profiles, certificate) and the faults a real socket can carry out.
             Listens on loopback unless told otherwise.
             """
