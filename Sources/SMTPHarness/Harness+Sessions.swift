@@ -160,12 +160,16 @@ extension Harness {
     /// injected around the upgrade: toward the server right after STARTTLS (same segment), and
     /// toward the client after the 220. The TLS-boundary and state-reset oracles must hold: nothing
     /// injected in plaintext may be acted on inside TLS.
+    ///
+    /// Input: one byte of settings, then up to three parts separated by 0xFF: bytes injected
+    /// toward the server, toward the client, and the message body that then crosses the
+    /// established TLS session (so the mutator can reach the data path behind the boundary).
     public static func startTLSBoundary(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
-        let rest = Array(bytes.dropFirst())
-        let cut = rest.firstIndex(of: 0xFF) ?? rest.count
-        let toServer = String(decoding: rest[..<cut], as: UTF8.self)
-        let toClient = String(decoding: rest[min(rest.count, cut + 1)...], as: UTF8.self)
+        let parts = bytes.dropFirst().split(separator: 0xFF, maxSplits: 2, omittingEmptySubsequences: false)
+        let toServer = parts.count > 0 ? String(decoding: parts[0], as: UTF8.self) : ""
+        let toClient = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : ""
+        let body = parts.count > 2 ? Array(parts[2]) : Array("hi\r\n".utf8)
         var config = SimulationConfiguration(seed: UInt64(first))
         // TLS 1.2 PSK by default (4× cheaper in OpenSSL 3.0: no key exchange, fewer KDF
         // fetches); bit 6 of the first byte picks TLS 1.3, whose flights differ at the boundary.
@@ -177,8 +181,9 @@ extension Harness {
         client.retry = RetryPolicy(delay: 60_000_000_000, maximumAttempts: 1)
         if first & 2 != 0 { client.credentials = Credentials(username: "alice", password: "secret") }
         config.server.configuration.credentials = ["alice": "secret"]
+        client.useChunking = first & 4 != 0
         config.clients = [ClientSpec(configuration: client, messages: [
-            OutgoingMessage(id: "m", from: .null, to: [.postmaster], body: Array("hi\r\n".utf8))])]
+            OutgoingMessage(id: "m", from: .null, to: [.postmaster], body: body)])]
         if !toServer.isEmpty { config.attacker.append(.injectToServer(bytes: toServer, sameSegment: true)) }
         if !toClient.isEmpty { config.attacker.append(.injectToClient(bytes: toClient)) }
         guard let world = try? World(configuration: config) else { return }
