@@ -61,6 +61,8 @@ final class Connection {
     /// Session landmarks for phase triggers.
     var saw354 = false
     var sawFinalDot = false
+    /// BDAT chunk octets the client still has to send (message data, not commands).
+    var bdatRemaining = 0
     /// For oracles: server replies inside TLS, in order.
     var serverTLSText: [UInt8] = []
     var clientTLSText: [UInt8] = []

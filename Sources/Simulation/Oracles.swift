@@ -41,7 +41,10 @@ extension World {
         let host = c.host(side)
         switch side {
         case .server:
-            if bytes.starts(with: Self.code354) || Self.find(bytes, Self.lineCode354) { c.saw354 = true }
+            if bytes.starts(with: Self.code354) || Self.find(bytes, Self.lineCode354) {
+                c.saw354 = true
+                c.sawFinalDot = false  // a new message's data begins
+            }
             if host.tls == nil, bytes.starts(with: Self.multiline250), Self.find(bytes, Self.authKeyword), let caps = Self.firstEHLO(bytes),
                 caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) })
             {
@@ -63,6 +66,7 @@ extension World {
                 }
             }
         case .client:
+            let commands = commandLines(c, bytes)
             if c.saw354, !c.sawFinalDot, Self.hasBareLineEnding(bytes) {
                 flag(c, .transactionCount, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
                      "RFC 5321 §2.3.8; CATALOG G3")
@@ -71,7 +75,7 @@ extension World {
             let unprotected = host.tls == nil || (host.tlsEstablished && !host.peerVerified)
             if unprotected {
                 let demands = clientPrograms.indices.contains(c.client) && clientPrograms[c.client].policy.demandsVerifiedTLS
-                for line in Self.lines(bytes) {
+                for line in commands {
                     let verb = String(decoding: line.prefix(4), as: UTF8.self).uppercased()
                     if verb == "AUTH", line.split(separator: 0x20).count > 2 || String(decoding: line, as: UTF8.self).uppercased().hasPrefix("AUTH LOGIN") {
                         flag(c, .plaintextExposure, "the client sent credentials \(host.tls == nil ? "in plaintext" : "to an unverified TLS peer")",
@@ -90,8 +94,8 @@ extension World {
                      "RFC 3207 §4.2; CATALOG D3 (response injection)")
             }
             host.writesInTLS += 1
-            if let caps = c.postTLSCapabilities, !c.sawFinalDot || !c.saw354 {
-                for line in Self.lines(bytes) where line.count > 5 && String(decoding: line.prefix(5), as: UTF8.self).uppercased() == "AUTH " {
+            if let caps = c.postTLSCapabilities {
+                for line in commands where line.count > 5 && String(decoding: line.prefix(5), as: UTF8.self).uppercased() == "AUTH " {
                     let mechanism = line.dropFirst(5).split(separator: 0x20).first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
                     if !caps.authMechanisms.contains(mechanism) {
                         flag(c, .stateReset, "the client used AUTH \(mechanism), which the server did not offer inside TLS", "RFC 3207 §4.2; CATALOG D4")
@@ -106,20 +110,57 @@ extension World {
     static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
     static let finalDot = Array("\r\n.\r\n".utf8), lonelyDot = Array(".\r\n".utf8)
 
-    /// Lines of a command write (not message data: only the first 2 KiB are looked at).
-    static func lines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
-        bytes.prefix(2048).split(separator: 0x0A).map { $0.last == 0x0D ? $0.dropLast() : $0 }
+    /// The command lines of a client write (the first 2 KiB of them): message data after a 354
+    /// up to the final dot, and the octets of BDAT chunks, are not commands (RFC 5321 §4.1.1.4,
+    /// RFC 3030 §2), whatever text they hold.
+    func commandLines(_ c: Connection, _ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
+        var i = 0
+        if c.saw354, !c.sawFinalDot {
+            // Message data: commands resume after the final dot, if this write holds it.
+            if bytes.starts(with: Self.lonelyDot) {
+                i = Self.lonelyDot.count
+            } else if let end = Self.end(of: Self.finalDot, in: bytes) {
+                i = end
+            } else {
+                return []
+            }
+        }
+        var out: [ArraySlice<UInt8>] = []
+        while i < bytes.count {
+            if c.bdatRemaining > 0 {
+                let skip = min(c.bdatRemaining, bytes.count - i)
+                c.bdatRemaining -= skip
+                i += skip
+                continue
+            }
+            let lineEnd = bytes[i...].firstIndex(of: 0x0A).map { $0 + 1 } ?? bytes.count
+            var line = bytes[i..<lineEnd]
+            if line.last == 0x0A { line = line.dropLast() }
+            if line.last == 0x0D { line = line.dropLast() }
+            if !line.isEmpty, i < 2048 { out.append(line) }
+            i = lineEnd
+            let words = line.split(separator: 0x20)
+            if words.count >= 2, String(decoding: words[0], as: UTF8.self).uppercased() == "BDAT",
+                let size = Int(String(decoding: words[1], as: UTF8.self)), size >= 0
+            {
+                c.bdatRemaining = size
+            }
+        }
+        return out
     }
 
-    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard haystack.count >= needle.count, let first = needle.first else { return false }
+    /// Index just past the first occurrence of `needle`.
+    static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count, let first = needle.first else { return nil }
         var i = 0
         while i + needle.count <= haystack.count {
-            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return i + needle.count }
             i += 1
         }
-        return false
+        return nil
     }
+
+    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { end(of: needle, in: haystack) != nil }
 
     static func hasBareLineEnding(_ bytes: [UInt8]) -> Bool {
         for i in bytes.indices {
