@@ -113,6 +113,24 @@ final class FlawOracleTests: XCTestCase {
         XCTAssertTrue(flawed.findings.contains { $0.explanation.contains("ceo@bank.example") })
     }
 
+    /// Message text that looks like commands is data, in DATA and in BDAT chunks (found by
+    /// FuzzStartTLSBoundary: a chunk holding "AUTH CRAM-MD5" was read as the client's command).
+    func testCommandLikeMessageTextIsNotACommand() throws {
+        let body = "Subject: looks like commands\r\n\r\nAUTH CRAM-MD5\r\nMAIL FROM:<x@example.test>\r\nSTARTTLS\r\n"
+        for chunking in [false, true] {
+            let run = try simulate(scenario(seed: 3) {
+                $0.tls = .cheap(.tls12)
+                $0.clients[0].configuration.policy = .required
+                $0.clients[0].configuration.useChunking = chunking
+                $0.clients[0].configuration.credentials = Credentials(username: "alice", password: "secret")
+                $0.server.configuration.credentials = ["alice": "secret"]
+                $0.clients[0].messages = [message(body: body), message("m2", body: body)]
+            })
+            XCTAssertEqual(run.statuses, [.delivered, .delivered], "chunking \(chunking)")
+            XCTAssertEqual(run.findings, [], "chunking \(chunking)")
+        }
+    }
+
     func testCompliantPairUnderEveryAttackHasNoFinding() throws {
         let attacks: [AttackAction] = [
             .stripStartTLS(.delete), .stripStartTLS(.overwrite), .replaceStartTLSReply("454 4.7.0 no\r\n"),
