@@ -37,9 +37,6 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-
-    /// True for 127.0.0.0/8, ::1 and localhost.
-    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
 }
 
 /// Network failures, each one line for the user, each with its exit status.

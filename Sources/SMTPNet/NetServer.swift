@@ -40,6 +40,7 @@ public struct NetServer: Sendable {
             context = nil
             configuration.tlsAvailable = false
         }
+        _ = try StreamFaults(rules: faultRules, side: .server)  // refuse simulation-only faults before listening
         let listener = try await Sockets.listen(listen)
         ready(Sockets.port(of: listener))
         let server = self
@@ -61,7 +62,7 @@ public struct NetServer: Sendable {
         log(id, .note("connection from \(peer)"))
         let endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: id)
         let number = Int(id.dropFirst()) ?? 0
-        let faults = (try? StreamFaults(rules: faultRules, side: .server, connection: number)) ?? StreamFaults()
+        let faults = (try? StreamFaults(rules: faultRules, side: .server, connection: number)) ?? StreamFaults()  // validated in run()
         let session = SocketSession(endpoint: endpoint, tlsContext: context, faults: faults, limits: limits) { log(id, $0) }
         let maildir = maildir
         endpoint.onDeliver = { [weak session] message in

@@ -32,11 +32,11 @@ public struct Proxy: Sendable {
     }
 
     public func run(ready: @Sendable (Int) -> Void, log: @escaping @Sendable (String, Event) -> Void) async throws(NetError) {
-        var contexts: (facingClient: TLSContext, facingServer: TLSContext)?
+        var contexts: InterceptContexts?
         if attacks.contains(.interceptTLS) {
             guard let identity = interceptIdentity else { throw .setup("intercept-tls needs a certificate") }
             do {
-                contexts = (try TLSContext(.server(identity)), try TLSContext(TLSConfiguration(role: .client)))
+                contexts = InterceptContexts(facingClient: try TLSContext(.server(identity)), facingServer: try TLSContext(TLSConfiguration(role: .client)))
             } catch {
                 throw .setup("TLS setup failed: \(error)")
             }
@@ -44,13 +44,15 @@ public struct Proxy: Sendable {
         let listener = try await Sockets.listen(listen)
         ready(Sockets.port(of: listener))
         let proxy = self
-        let tls = contexts.map { SendableContexts(facingClient: $0.facingClient, facingServer: $0.facingServer) }
+        let tls = contexts
         try await Sockets.accept(on: listener, prefix: "P", maximum: maximumConnections) { client, id, _ in
             await proxy.relay(client, id: id, contexts: tls, log: log)
         }
     }
 
-    struct SendableContexts: Sendable {
+    /// intercept-tls: the attacker's TLS toward the client (its own certificate) and toward the
+    /// server.
+    struct InterceptContexts: Sendable {
         var facingClient: TLSContext
         var facingServer: TLSContext
     }
@@ -62,7 +64,7 @@ public struct Proxy: Sendable {
         case deadline
     }
 
-    private func relay(_ client: ByteChannel, id: String, contexts: SendableContexts?, log: @escaping @Sendable (String, Event) -> Void) async {
+    private func relay(_ client: ByteChannel, id: String, contexts: InterceptContexts?, log: @escaping @Sendable (String, Event) -> Void) async {
         log(id, .note("client \(Sockets.peer(of: client)) connected; dialling \(upstream)"))
         let server: ByteChannel
         do {
@@ -116,7 +118,7 @@ public struct Proxy: Sendable {
 /// One proxied connection's state, driven by one task.
 struct Relay {
     var attacker: AttackerState
-    let contexts: Proxy.SendableContexts?
+    let contexts: Proxy.InterceptContexts?
     let clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let log: (Proxy.Event) -> Void
@@ -125,7 +127,7 @@ struct Relay {
     var facingServer: TLSConnection?
     var pendingToServer: [UInt8] = []
 
-    init(attacker: AttackerState, contexts: Proxy.SendableContexts?, clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, log: @escaping (Proxy.Event) -> Void) {
+    init(attacker: AttackerState, contexts: Proxy.InterceptContexts?, clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, log: @escaping (Proxy.Event) -> Void) {
         self.attacker = attacker
         self.contexts = contexts
         self.clientOut = clientOut
@@ -171,7 +173,7 @@ struct Relay {
         return true
     }
 
-    private mutating func startInterception(_ contexts: Proxy.SendableContexts) async {
+    private mutating func startInterception(_ contexts: Proxy.InterceptContexts) async {
         let now = Int64(Date().timeIntervalSince1970)
         do {
             facingClient = try TLSConnection(context: contexts.facingClient, verificationTime: now)

@@ -91,9 +91,6 @@ final class ScriptedConnection {
     private var replies = ReplyParser()
     private var tls: TLSConnection?
     private(set) var peerClosed = false
-    private(set) var tlsDetails: TLSSessionDetails?
-    /// Every byte the peer sent in plaintext or decrypted, for evidence.
-    private(set) var transcript: [UInt8] = []
 
     init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbox: Inbox, timeout: Double) {
         self.outbound = outbound
@@ -175,8 +172,7 @@ final class ScriptedConnection {
             let out = tls.drainCiphertext()
             if !out.isEmpty { try? await outbound.write(ByteBuffer(bytes: out)) }
             switch status {
-            case .complete(let d):
-                tlsDetails = d
+            case .complete:
                 replies = ReplyParser()
                 readPlaintext()
                 return true
@@ -205,7 +201,6 @@ final class ScriptedConnection {
             tls.receiveCiphertext(bytes)
             readPlaintext()
         } else {
-            transcript += bytes
             replies.append(bytes)
         }
         if eof { peerClosed = true }
@@ -214,7 +209,6 @@ final class ScriptedConnection {
     private func readPlaintext() {
         guard let tls else { return }
         if case .data(let plain) = tls.readPlaintext() {
-            transcript += plain
             replies.append(plain)
         }
     }

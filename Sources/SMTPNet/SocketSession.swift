@@ -59,9 +59,6 @@ public final class SocketSession {
     let log: (WireEvent) -> Void
 
     public private(set) var tlsDetails: TLSSessionDetails?
-    /// Plaintext octets smtpsim's side discarded or the peer never saw, for summaries.
-    public private(set) var octetsSent = 0
-    public private(set) var octetsReceived = 0
 
     private var tls: TLSConnection?
     private var tlsEstablished = false
@@ -180,7 +177,6 @@ public final class SocketSession {
     // MARK: - Input
 
     private func receive(_ bytes: [UInt8]) async {
-        octetsReceived += bytes.count
         guard let tls else {
             await deliver(bytes, epoch: 0)
             return
@@ -362,7 +358,6 @@ public final class SocketSession {
                 finish(.failed("write failed: \(Sockets.describe(error))"))
                 return
             }
-            octetsSent += chunk.count
             offset += chunk.count
         }
     }

@@ -26,8 +26,6 @@ public struct StreamFaults: Hashable, Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { maxSegment == nil && delay == 0 && stall == nil && resetAt == nil && shutdownAt == nil }
-
     /// The faults of a scenario (or the command line) that apply to `side` on connection number
     /// `connection` (1-based; nil: any) over a real socket; throws a one-line reason for any that
     /// only the simulator can do.

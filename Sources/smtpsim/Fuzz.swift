@@ -85,29 +85,21 @@ struct Fuzz: ParsableCommand {
         process.standardOutput = err
         try process.run()
         var last = "", execs = "0", rate = "0", cov = "0", corpus = "0"
-        var buffer = Data()
         let interactive = isatty(1) != 0
-        while true {
-            let chunk = err.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            buffer += chunk
-            while let nl = buffer.firstIndex(of: 0x0A) {
-                let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
-                buffer = buffer[(nl + 1)...]
-                let fields = line.split { $0 == " " || $0 == "\t" }
-                if let i = fields.firstIndex(of: "cov:"), i + 1 < fields.count { cov = String(fields[i + 1]) }
-                if let i = fields.firstIndex(of: "corp:"), i + 1 < fields.count { corpus = String(fields[i + 1].split(separator: "/").first ?? "") }
-                if let i = fields.firstIndex(of: "exec/s:"), i + 1 < fields.count { rate = String(fields[i + 1]) }
-                if line.hasPrefix("#"), let n = fields.first { execs = String(n.dropFirst()) }
-                if line.hasPrefix("stat::number_of_executed_units:") { execs = String(fields.last ?? "") }
-                if line.hasPrefix("stat::average_exec_per_sec:") { rate = String(fields.last ?? "") }
-                if line.contains("ERROR") || line.contains("invariant broken") || line.contains("Fatal error") { print(line) }
-                let progress = "[\(name)] execs \(execs)  exec/s \(rate)  cov \(cov)  corpus \(corpus)"
-                if progress != last {
-                    last = progress
-                    if interactive { print("\r\(progress)", terminator: "") } else if line.hasPrefix("#") && line.contains("pulse") { print(progress) }
-                    fflush(nil)
-                }
+        err.fileHandleForReading.forEachLine { line in
+            let fields = line.split { $0 == " " || $0 == "\t" }
+            if let i = fields.firstIndex(of: "cov:"), i + 1 < fields.count { cov = String(fields[i + 1]) }
+            if let i = fields.firstIndex(of: "corp:"), i + 1 < fields.count { corpus = String(fields[i + 1].split(separator: "/").first ?? "") }
+            if let i = fields.firstIndex(of: "exec/s:"), i + 1 < fields.count { rate = String(fields[i + 1]) }
+            if line.hasPrefix("#"), let n = fields.first { execs = String(n.dropFirst()) }
+            if line.hasPrefix("stat::number_of_executed_units:") { execs = String(fields.last ?? "") }
+            if line.hasPrefix("stat::average_exec_per_sec:") { rate = String(fields.last ?? "") }
+            if line.contains("ERROR") || line.contains("invariant broken") || line.contains("Fatal error") { print(line) }
+            let progress = "[\(name)] execs \(execs)  exec/s \(rate)  cov \(cov)  corpus \(corpus)"
+            if progress != last {
+                last = progress
+                if interactive { print("\r\(progress)", terminator: "") } else if line.hasPrefix("#") && line.contains("pulse") { print(progress) }
+                fflush(nil)
             }
         }
         process.waitUntilExit()

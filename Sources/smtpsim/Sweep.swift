@@ -81,20 +81,12 @@ struct Sweep: ParsableCommand {
                 process.standardOutput = pipe
                 try process.run()
                 Thread {
-                    var buffer = Data()
                     var reported = Set<UInt64>()
-                    while true {
-                        let chunk = pipe.fileHandleForReading.availableData
-                        if chunk.isEmpty { break }
-                        buffer += chunk
-                        while let nl = buffer.firstIndex(of: 0x0A) {
-                            let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
-                            buffer = buffer[(nl + 1)...]
-                            let parts = line.split(separator: " ")
-                            if parts.count == 2, let seed = UInt64(parts[1]) {
-                                reported.insert(seed)
-                                state.finish(seed, passed: parts[0] == "pass")
-                            }
+                    pipe.fileHandleForReading.forEachLine { line in
+                        let parts = line.split(separator: " ")
+                        if parts.count == 2, let seed = UInt64(parts[1]) {
+                            reported.insert(seed)
+                            state.finish(seed, passed: parts[0] == "pass")
                         }
                     }
                     process.waitUntilExit()
