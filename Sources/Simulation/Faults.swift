@@ -128,11 +128,6 @@ public struct FaultRule: Hashable, Sendable, Codable, CustomStringConvertible {
     public func applies(to connection: Int) -> Bool { connections.map { $0.contains(connection) } ?? true }
     public func applies(to d: Direction) -> Bool { direction.map { $0 == d } ?? true }
 
-    public var description: String {
-        var s = "\(effect)"
-        if let at { s += " at \(at)" }
-        if let connections { s += " on connections \(connections)" }
-        if let direction { s += " \(direction.rawValue)" }
-        return s
-    }
+    /// The rule as a scenario file writes it: `{reset: {at: after-final-dot, connections: [1]}}`.
+    public var description: String { written.description }
 }

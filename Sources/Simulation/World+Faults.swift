@@ -10,7 +10,8 @@ extension World {
         let host = c.host(side)
         var cut: Int?
         for (k, rule) in configuration.faults.enumerated() where k < c.fired.count && !c.fired[k] && rule.applies(to: c.id) {
-            guard let trigger = rule.at?.resolved else { continue }
+            guard let placed = rule.at else { continue }
+            let trigger = placed.resolved
             var position: Int?
             switch trigger {
             case .write(let s, let pattern, let mode, let epoch):
@@ -28,7 +29,7 @@ extension World {
             }
             guard let at = position else { continue }
             c.fired[k] = true
-            record(c.id, .fault(name: Self.name(rule.effect), detail: "\(trigger) on \(side.rawValue)'s write"))
+            record(c.id, .fault(name: rule.effect.nameAndSettings.name, detail: "at \(placed.written) on the \(side.rawValue)'s write"))
             switch rule.effect {
             case .replaceReply(let text):
                 bytes = Array(text.utf8)
@@ -107,7 +108,7 @@ extension World {
         guard k < c.fired.count, !c.fired[k], faultsActive, !c.finished else { return }
         c.fired[k] = true
         let rule = configuration.faults[k]
-        record(c.id, .fault(name: Self.name(rule.effect), detail: "\(rule.at.map { "\($0)" } ?? "always")"))
+        record(c.id, .fault(name: rule.effect.nameAndSettings.name, detail: rule.at.map { "at \($0.written)" } ?? "always"))
         fire(c, effect: rule.effect, direction: rule.direction)
     }
 
@@ -130,25 +131,6 @@ extension World {
             c.forcedHandshakeFailure = kind
         case .replaceReply, .latency, .split, .coalesce, .corrupt, .resetProbability, .refuseConnection, .connectTimeout:
             break
-        }
-    }
-
-    static func name(_ effect: FaultEffect) -> String {
-        switch effect {
-        case .latency: "latency"
-        case .split: "split"
-        case .coalesce: "coalesce"
-        case .stall: "stall"
-        case .reset: "reset"
-        case .resetProbability: "reset-probability"
-        case .halfClose: "half-close"
-        case .truncate: "truncate"
-        case .corrupt: "corrupt"
-        case .replaceReply: "replace-reply"
-        case .failHandshake: "fail-handshake"
-        case .async421: "async-421"
-        case .refuseConnection: "refuse-connection"
-        case .connectTimeout: "connect-timeout"
         }
     }
 }

@@ -1,0 +1,145 @@
+/// A value as a scenario file writes it (docs/scenario-format.md): a word, a quoted text, a list,
+/// or a mapping with its keys in order. Faults, triggers and attacker actions describe themselves
+/// in it, so the trace, the HTML report, `smtpsim faults`, `replay` and the scenario writer all
+/// print what a user would type, never Swift's debug form.
+public indirect enum Written: Hashable, Sendable, CustomStringConvertible {
+    /// A plain word or number, printed as it is (`after-final-dot`, `5s`, `1/20`).
+    case word(String)
+    /// Free text, printed quoted (`"RCPT TO:"`).
+    case text(String)
+    case list([Written])
+    case map([Entry])
+
+    public struct Entry: Hashable, Sendable {
+        public var key: String
+        public var value: Written
+        public init(_ key: String, _ value: Written) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// A one-key mapping whose value is a mapping of settings, or the bare name when there are
+    /// none: `reset`, `{stall: {for: 10m, at: after-rcpt}}`.
+    public static func named(_ name: String, _ settings: [Entry]) -> Written {
+        settings.isEmpty ? .word(name) : .map([Entry(name, .map(settings))])
+    }
+
+    /// Flow-style YAML on one line.
+    public var description: String {
+        switch self {
+        case .word(let w): w
+        case .text(let t): Self.quoted(t)
+        case .list(let items): "[" + items.map(\.description).joined(separator: ", ") + "]"
+        case .map(let entries): "{" + entries.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
+        }
+    }
+
+    /// A YAML double-quoted scalar.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\r": out += "\\r"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case " "..."~": out.unicodeScalars.append(scalar)
+            default: out += scalar.value <= 0xFF ? "\\x" + hex(scalar.value, 2) : "\\u" + hex(scalar.value, 4)
+            }
+        }
+        return out + "\""
+    }
+
+    private static func hex(_ v: UInt32, _ width: Int) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+
+    /// Nanoseconds in the largest unit that divides them (`10m`, `250ms`, `7ns`), as the loader reads them.
+    public static func duration(_ ns: Int64) -> Written {
+        for (unit, factor) in [("d", Int64(86_400_000_000_000)), ("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)]
+        where ns >= factor && ns % factor == 0 {
+            return .word("\(ns / factor)\(unit)")
+        }
+        return .word("\(ns)ns")
+    }
+
+    public static func number<N: BinaryInteger>(_ n: N) -> Written { .word(String(n)) }
+}
+
+/// A value that has a scenario-file form.
+public protocol ScenarioWritable {
+    var written: Written { get }
+}
+
+extension Direction: ScenarioWritable {
+    public var written: Written { .word(self == .clientToServer ? "client-to-server" : "server-to-client") }
+}
+
+extension Trigger: ScenarioWritable {
+    public var written: Written {
+        switch self {
+        case .phase(let p): .word(p.rawValue)
+        case .connectionOpened: .word("connection-opened")
+        case .tlsStarted: .word("tls-started")
+        case .midBody: .word(ProtocolPhase.midBody.rawValue)
+        case .finalReply: .word(ProtocolPhase.afterFinalReply.rawValue)
+        case .atTime(let ns): .map([.init("time", .duration(ns))])
+        case .handshakeBytes(let n): .map([.init("handshake-bytes", .number(n))])
+        case .write(let side, let pattern, let cut, let epoch):
+            .map([.init(side == .client ? "client-writes" : "server-writes", .text(pattern)), .init("cut", .word(cut.rawValue))]
+                + (epoch.map { [.init("epoch", .number($0))] } ?? []))
+        }
+    }
+}
+
+extension FaultEffect {
+    /// The fault's name in a scenario file and its own settings (without `at`, `connections`,
+    /// `direction`, which belong to the rule).
+    public var nameAndSettings: (name: String, settings: [Written.Entry]) {
+        switch self {
+        case .latency(let lo, let hi): ("latency", [.init("ms", .list([.number(lo / 1_000_000), .number(hi / 1_000_000)]))])
+        case .split(let n): ("split", [.init("every", .number(n))])
+        case .coalesce(let w): ("coalesce", [.init("window", .duration(w))])
+        case .stall(let d): ("stall", [.init("for", .duration(d))])
+        case .reset: ("reset", [])
+        case .resetProbability(let r): ("reset", [.init("probability", .word(r.description))])
+        case .halfClose(let d): ("half-close", [.init("direction", d.written)])
+        case .truncate(let d): ("truncate", [.init("direction", d.written)])
+        case .corrupt(let r): ("corrupt", [.init("probability", .word(r.description))])
+        case .replaceReply(let text): ("replace-reply", [.init("with", .text(text))])
+        case .failHandshake(let kind): ("fail-handshake", [.init("class", .word(kind))])
+        case .async421: ("async-421", [])
+        case .refuseConnection: ("refuse-connection", [])
+        case .connectTimeout(let after): ("connect-timeout", [.init("after", .duration(after))])
+        }
+    }
+}
+
+extension FaultRule: ScenarioWritable {
+    public var written: Written {
+        let (name, own) = effect.nameAndSettings
+        var settings = own
+        if let at { settings.append(.init("at", at.written)) }
+        if let connections { settings.append(.init("connections", .list(connections.map { .number($0) }))) }
+        if let direction { settings.append(.init("direction", direction.written)) }
+        return .named(name, settings)
+    }
+}
+
+extension AttackAction: ScenarioWritable {
+    public var written: Written {
+        switch self {
+        case .stripStartTLS(let mode): .named(name, [.init("mode", .word(mode.rawValue))])
+        case .replaceStartTLSReply(let text): .named(name, [.init("with", .text(text))])
+        case .injectToServer(let bytes, let same): .named(name, [.init("bytes", .text(bytes)), .init("same-segment", .word(same ? "true" : "false"))])
+        case .injectToClient(let bytes): .named(name, [.init("bytes", .text(bytes))])
+        case .tamperCapabilities(let add, let remove):
+            .named(name, [.init("add", .list(add.map { .text($0) })), .init("remove", .list(remove.map { .text($0) }))])
+        case .injectAuth(let user, let password): .named(name, [.init("user", .text(user)), .init("password", .text(password))])
+        case .interceptTLS: .word(name)
+        }
+    }
+}
