@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SMTPTLS", targets: ["SMTPTLS"]),
         .library(name: "SMTPServer", targets: ["SMTPServer"]),
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
+        .library(name: "EndpointHosting", targets: ["EndpointHosting"]),
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "SMTPNet", targets: ["SMTPNet"]),
@@ -38,27 +39,38 @@ let package = Package(
         .target(name: "CTLSShim", dependencies: ["COpenSSL"]),
         // TLS over memory BIOs; knows nothing about SMTP.
         .target(name: "SMTPTLS", dependencies: ["COpenSSL", "CTLSShim"]),
-        // The deterministic world: clock, scheduler, links, faults, attacker, TLS hosts, oracles, trace.
-        .target(name: "Simulation", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
+        // What the simulator and the real-socket edge share, written once (docs/design.md): the
+        // endpoint protocol and smtpsim's machines as endpoints, the endpoint host (byte stream <->
+        // optional TLS engine <-> endpoint), the trigger tracker faults consult, fault values, the
+        // attacker and the TLS interceptor. Sans-IO: no sockets, no clock, no randomness.
+        .target(name: "EndpointHosting", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
+        // The deterministic world: clock, scheduler, links, oracles, trace.
+        .target(name: "Simulation", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         // Scenario files (YAML, versioned) and their runner: file + seed -> simulation -> report.
-        .target(name: "Scenario", dependencies: ["Simulation", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "Scenario",
+            dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", .product(name: "Yams", package: "Yams")]
+        ),
         // The edge: real TCP (SwiftNIO) for serve / send / proxy / probe. The only module with sockets
         // or a wall clock; it drives the same sans-IO endpoints, TLS engine and attacker.
         .target(
             name: "SMTPNet",
             dependencies: [
-                "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation",
+                "EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // One entry function per fuzz target, shared by Fuzz/ and the corpus replay in Tests/.
-        .target(name: "SMTPHarness", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario"]),
+        .target(name: "SMTPHarness", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario"]),
         // The command-line tool, one subcommand per file.
         .executableTarget(
             name: "smtpsim",
             dependencies: [
+                "EndpointHosting",
                 "SMTPCore",
+                "SMTPServer",
+                "SMTPClient",
                 "SMTPTLS",
                 "Simulation",
                 "Scenario",
@@ -70,11 +82,13 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "TestSupport"]),
         .testTarget(name: "SMTPTLSTests", dependencies: ["SMTPTLS", "TestSupport"]),
-        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPServer", "TestSupport"]),
-        .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPServer", "TestSupport"]),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "TestSupport"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["Scenario", "TestSupport"]),
-        .testTarget(name: "SMTPNetTests", dependencies: ["SMTPNet", "TestSupport"]),
+        .testTarget(name: "SMTPServerTests", dependencies: ["SMTPCore", "SMTPServer", "TestSupport"]),
+        .testTarget(name: "SMTPClientTests", dependencies: ["SMTPCore", "SMTPClient", "SMTPServer", "TestSupport"]),
+        .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "TestSupport"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
+        .testTarget(
+            name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet"]
+        ),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
         .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPHarness"]),
     ] + fuzzTargets.map { name -> Target in

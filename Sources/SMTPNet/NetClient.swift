@@ -1,7 +1,7 @@
 import SMTPClient
 import SMTPCore
 import SMTPTLS
-import Simulation
+import EndpointHosting
 
 /// `smtpsim send`: smtpsim's client state machine against a real server over TCP, with real
 /// STARTTLS, the chosen TLS policy and trust, and stream faults.

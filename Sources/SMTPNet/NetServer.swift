@@ -1,7 +1,7 @@
 import NIOCore
 import SMTPServer
 import SMTPTLS
-import Simulation
+import EndpointHosting
 
 /// `smtpsim serve`: smtpsim's server state machine over real TCP, with real STARTTLS through the
 /// OpenSSL engine, stream faults, flaw profiles and a maildir.

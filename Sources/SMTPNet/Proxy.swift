@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import SMTPTLS
-import Simulation
+import EndpointHosting
 
 /// `smtpsim proxy`: the simulator's on-path attacker between a real client and a real server.
 /// The attacker's rewriting is `AttackerState` (sans-IO, shared with the simulator); this type

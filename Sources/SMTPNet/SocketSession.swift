@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import SMTPTLS
-import Simulation
+import EndpointHosting
 
 /// One line of what happened on a real connection, for the dialogue `send` and `serve` print.
 public enum WireEvent: Sendable, Equatable {
@@ -394,6 +394,6 @@ public final class SocketSession {
     }
 
     static func preview(_ bytes: [UInt8]) -> String {
-        TraceEvent.preview(Array(bytes.prefix(40)), 0)
+        BytePreview.text(Array(bytes.prefix(40)))
     }
 }

@@ -1,4 +1,4 @@
-import Simulation
+import EndpointHosting
 
 /// Faults a real socket can carry out on the side smtpsim plays (`serve`, `send`): the subset of
 /// the simulator's link faults that mean something on one end of a real TCP stream.

@@ -1,3 +1,4 @@
+import EndpointHosting
 import Simulation
 
 /// A self-contained HTML report: a summary table and, per scenario, a ladder diagram with client,

@@ -1,3 +1,4 @@
+import EndpointHosting
 import Foundation
 import SMTPClient
 import SMTPServer

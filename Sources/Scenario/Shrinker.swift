@@ -1,3 +1,4 @@
+import EndpointHosting
 import Simulation
 
 /// Shrinks a failing run (DESIGN.md rule 7; TigerBeetle's VOPR): fewer faults, fewer attacker

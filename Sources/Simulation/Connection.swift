@@ -1,3 +1,4 @@
+import EndpointHosting
 import SMTPCore
 import SMTPTLS
 

@@ -1,3 +1,5 @@
+import EndpointHosting
+
 /// Swarm testing (TigerBeetle's VOPR): each seed picks its own mix of faults, so a sweep over
 /// seeds explores combinations no hand-written list would.
 public struct FaultSwarm: Hashable, Sendable, Codable {

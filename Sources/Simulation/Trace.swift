@@ -1,12 +1,5 @@
+import EndpointHosting
 import SMTPTLS
-
-/// Which way bytes travel.
-public enum Direction: String, Hashable, Sendable, Codable {
-    case clientToServer = "c>s"
-    case serverToClient = "s>c"
-
-    public var reversed: Direction { self == .clientToServer ? .serverToClient : .clientToServer }
-}
 
 /// One thing that happened in a run. The trace is the run's record: its digest proves two runs
 /// were the same, and its text form is what a person reads.
@@ -83,17 +76,7 @@ public struct TraceEvent: Hashable, Sendable {
     /// Bytes as readable text: CR and LF escaped, other control and 8-bit bytes as `\xNN`;
     /// empty for TLS records (epoch 1), whose bytes mean nothing to a reader.
     public static func preview(_ bytes: [UInt8], _ epoch: Int, limit: Int = 120) -> String {
-        if epoch > 0 { return "" }
-        var out = ""
-        for b in bytes.prefix(limit) {
-            switch b {
-            case 0x0D: out += "\\r"
-            case 0x0A: out += "\\n"
-            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
-            default: out += "\\x" + String(b, radix: 16)
-            }
-        }
-        return bytes.count > limit ? out + "…" : out
+        BytePreview.text(bytes, epoch: epoch, limit: limit)
     }
 }
 

@@ -1,3 +1,5 @@
+import EndpointHosting
+
 /// Where faults strike: pattern and phase triggers on what the sides write, TLS start,
 /// handshake progress, time.
 extension World {

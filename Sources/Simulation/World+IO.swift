@@ -1,3 +1,4 @@
+import EndpointHosting
 import SMTPTLS
 
 /// Carrying out endpoint actions: bytes through TLS and the attacker onto links, links to the

@@ -1,8 +1,16 @@
+/// Which way bytes travel.
+public enum Direction: String, Hashable, Sendable, Codable {
+    case clientToServer = "c>s"
+    case serverToClient = "s>c"
+
+    public var reversed: Direction { self == .clientToServer ? .serverToClient : .clientToServer }
+}
+
 /// A side of a connection.
 public enum Side: String, Hashable, Sendable, Codable, CaseIterable {
     case client, server
 
-    var writes: Direction { self == .client ? .clientToServer : .serverToClient }
+    public var writes: Direction { self == .client ? .clientToServer : .serverToClient }
 }
 
 /// A point in a session where a fault can strike (CATALOG E1), mapped onto what the sides write.

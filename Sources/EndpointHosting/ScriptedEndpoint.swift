@@ -127,11 +127,3 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
         }
     }
 }
-
-/// A server program that answers every connection with the same script.
-public final class ScriptedServerProgram: ServerProgram {
-    public let steps: [ScriptStep]
-    public init(steps: [ScriptStep]) { self.steps = steps }
-    public func accept(connection: Int) -> SimulatedEndpoint { ScriptedEndpoint(role: .server, steps: steps) }
-    public var accepted: [AcceptedMessage] { [] }
-}

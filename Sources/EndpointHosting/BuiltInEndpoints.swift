@@ -1,0 +1,115 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+
+// MARK: - smtpsim's server
+
+/// `SMTPServerConnection` as a simulated endpoint.
+public final class BuiltInServerEndpoint: SimulatedEndpoint {
+    public let role = EndpointRole.server
+    public private(set) var machine: SMTPServerConnection
+    /// Called for every accepted message (a driver outside the simulator keeps its own maildrop).
+    public var onDeliver: ((AcceptedMessage) -> Void)?
+
+    public init(configuration: ServerConfiguration, connectionID: String) {
+        machine = SMTPServerConnection(configuration: configuration, connectionID: connectionID)
+    }
+
+    public func start() -> [EndpointAction] { map(machine.start()) }
+    public func receive(_ bytes: [UInt8]) -> [EndpointAction] { map(machine.receive(bytes)) }
+    public func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
+        map(report.established ? machine.tlsEstablished() : machine.tlsFailed())
+    }
+    public func timerFired(_ id: String) -> [EndpointAction] {
+        guard let timer = ServerTimer(rawValue: id) else { return [] }
+        return map(machine.timerFired(timer))
+    }
+    public func peerClosed() -> [EndpointAction] { map(machine.peerClosed()) }
+    public func shutdown() -> [EndpointAction] { map(machine.shutdown()) }
+
+    private func map(_ actions: [ServerAction]) -> [EndpointAction] {
+        var out: [EndpointAction] = []
+        for action in actions {
+            switch action {
+            case .send(let b): out.append(.send(b))
+            case .startTLS(let n):
+                out.append(.note("starttls: discarded \(n) plaintext octets"))
+                out.append(.startTLS)
+            case .close: out.append(.close)
+            case .setTimer(let t, let after): out.append(.setTimer(t.rawValue, after: after))
+            case .cancelTimer(let t): out.append(.cancelTimer(t.rawValue))
+            case .deliver(let m):
+                onDeliver?(m)
+                out.append(.note("accepted \(m.queueID) from \(m.reversePath) for \(m.recipients.count) recipient(s), \(m.body.count) octets\(m.overTLS ? " over TLS" : "")"))
+            case .note(let n): out.append(.note(Self.describe(n)))
+            }
+        }
+        return out
+    }
+
+    static func describe(_ note: ServerNote) -> String {
+        switch note {
+        case .command(let c): "command \(c)"
+        case .protocolError(let e): "protocol error \(e.code): \(e.detail)"
+        case .earlyTalker(let n): "early talker: \(n) octets before the greeting"
+        case .keptPlaintextAcrossStartTLS(let n): "kept \(n) plaintext octets across STARTTLS"
+        case .dataFindings(let f): "data findings: \(f.variants.map(\.rawValue)) bare CR \(f.bareCR) bare LF \(f.bareLF)"
+        case .resetAfterTLS(let kept): kept.map { "reset after TLS, kept authentication as \($0)" } ?? "reset after TLS"
+        }
+    }
+}
+
+// MARK: - smtpsim's client
+
+/// `SMTPClientConnection` as a simulated endpoint.
+public final class BuiltInClientEndpoint: SimulatedEndpoint {
+    public let role = EndpointRole.client
+    public private(set) var machine: SMTPClientConnection
+
+    public init(machine: SMTPClientConnection) {
+        self.machine = machine
+    }
+
+    public func start() -> [EndpointAction] { map(machine.start()) }
+    public func receive(_ bytes: [UInt8]) -> [EndpointAction] { map(machine.receive(bytes)) }
+    public func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
+        map(machine.tlsHandshakeFinished(TLSHandshakeResult(
+            established: report.established, peerVerified: report.peerVerified, version: report.version,
+            failure: report.failure, rfc8460ResultType: report.rfc8460ResultType)))
+    }
+    public func timerFired(_ id: String) -> [EndpointAction] {
+        guard let timer = ClientTimer(rawValue: id) else { return [] }
+        return map(machine.timerFired(timer))
+    }
+    public func peerClosed() -> [EndpointAction] { map(machine.peerClosed()) }
+
+    private func map(_ actions: [ClientAction]) -> [EndpointAction] {
+        var out: [EndpointAction] = []
+        for action in actions {
+            switch action {
+            case .send(let b): out.append(.send(b))
+            case .startTLS(let n):
+                out.append(.note("starttls: discarded \(n) buffered reply octets"))
+                out.append(.startTLS)
+            case .close: out.append(.close)
+            case .setTimer(let t, let after): out.append(.setTimer(t.rawValue, after: after))
+            case .cancelTimer(let t): out.append(.cancelTimer(t.rawValue))
+            case .outcome(let o): out.append(.note("outcome \(o.messageID): \(o.status.rawValue) (\(o.reason))"))
+            case .note(let n): out.append(.note(Self.describe(n)))
+            }
+        }
+        return out
+    }
+
+    static func describe(_ note: ClientNote) -> String {
+        switch note {
+        case .reply(let r): "reply \(r.code)"
+        case .capabilities(let c, let afterTLS): "capabilities\(afterTLS ? " (tls)" : ""): \(c.extensions.map(\.keyword).joined(separator: " "))"
+        case .protocolError(let e): "protocol error \(e.code): \(e.detail)"
+        case .downgrade(let why): "downgrade: \(why)"
+        case .keptRepliesAcrossStartTLS(let n): "kept \(n) reply octets across STARTTLS"
+        case .keptPreTLSCapabilities: "kept pre-TLS capabilities"
+        case .capabilitiesResetAfterTLS: "capabilities reset after TLS"
+        }
+    }
+}

@@ -1,0 +1,17 @@
+/// How bytes read in traces, logs and reports: printable ASCII as it is, CR and LF as `\r`
+/// and `\n`, anything else as `\xNN`; TLS records (epoch > 0) as nothing.
+public enum BytePreview {
+    public static func text(_ bytes: [UInt8], epoch: Int = 0, limit: Int = 120) -> String {
+        if epoch > 0 { return "" }
+        var out = ""
+        for b in bytes.prefix(limit) {
+            switch b {
+            case 0x0D: out += "\\r"
+            case 0x0A: out += "\\n"
+            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
+            default: out += "\\x" + String(b, radix: 16)
+            }
+        }
+        return bytes.count > limit ? out + "…" : out
+    }
+}

@@ -1,0 +1,91 @@
+import SMTPClient
+import SMTPCore
+import SMTPServer
+import SMTPTLS
+
+/// Which end of a connection an implementation plays.
+public enum EndpointRole: String, Hashable, Sendable, Codable {
+    case client, server
+}
+
+/// What an endpoint asks the simulator to do. The simulator carries these out: it owns the link,
+/// the TLS engine and the clock.
+public enum EndpointAction: Hashable, Sendable {
+    /// Send application bytes (encrypted when TLS is up).
+    case send([UInt8])
+    /// Put TLS between the link and this endpoint now (client: send the ClientHello; server: the
+    /// next bytes from the link are the ClientHello).
+    case startTLS
+    case close
+    case setTimer(String, after: Int64)
+    case cancelTimer(String)
+    /// A line for the trace.
+    case note(String)
+}
+
+/// What the simulator's TLS engine achieved, as an endpoint sees it.
+public struct TLSReport: Hashable, Sendable {
+    public var established: Bool
+    public var peerVerified: Bool
+    public var version: String?
+    public var cipherSuite: String?
+    /// Failure class (`certificate-expired`, `malformed-record`, …).
+    public var failure: String?
+    public var rfc8460ResultType: String?
+
+    public init(established: Bool, peerVerified: Bool, version: String? = nil, cipherSuite: String? = nil, failure: String? = nil, rfc8460ResultType: String? = nil) {
+        self.established = established
+        self.peerVerified = peerVerified
+        self.version = version
+        self.cipherSuite = cipherSuite
+        self.failure = failure
+        self.rfc8460ResultType = rfc8460ResultType
+    }
+}
+
+extension TLSReport {
+    /// What a completed handshake means to the endpoint on `role`: a client learns whether the
+    /// server's certificate verified (a PSK handshake counts as verified) and, if not, the failure
+    /// class with its RFC 8460 result type.
+    public init(completed details: TLSSessionDetails, role: EndpointRole) {
+        let verified = details.peerVerified || details.usedPreSharedKey
+        var failure: String?
+        var rfc: String?
+        if role == .client, !verified {
+            let kind = TLSFailure.kind(forVerifyResult: details.verifyResult)
+            failure = kind.rawValue
+            rfc = TLSFailure(kind, reason: "").rfc8460ResultType
+        }
+        self.init(established: true, peerVerified: verified, version: details.version, cipherSuite: details.cipherSuite, failure: failure, rfc8460ResultType: rfc)
+    }
+
+    /// A handshake (or record layer) that failed.
+    public init(failed failure: TLSFailure) {
+        self.init(established: false, peerVerified: false, failure: failure.kind.rawValue, rfc8460ResultType: failure.rfc8460ResultType)
+    }
+}
+
+/// An SMTP implementation the simulator can run: a user's own client or server (sans-IO or
+/// byte-driven) plugs in by conforming; smtpsim's machines are two implementations of it.
+///
+/// Every call returns the actions to carry out, in order. Calls never overlap.
+public protocol SimulatedEndpoint: AnyObject {
+    var role: EndpointRole { get }
+    /// The connection is open.
+    func start() -> [EndpointAction]
+    /// Application bytes from the peer (decrypted when TLS is up).
+    func receive(_ bytes: [UInt8]) -> [EndpointAction]
+    /// The TLS handshake this endpoint asked for finished.
+    func tlsFinished(_ report: TLSReport) -> [EndpointAction]
+    func timerFired(_ id: String) -> [EndpointAction]
+    /// The peer closed, or the connection broke.
+    func peerClosed() -> [EndpointAction]
+    /// The operator shuts the service down (the async-421 fault). Clients ignore it.
+    func shutdown() -> [EndpointAction]
+}
+
+extension SimulatedEndpoint {
+    public func shutdown() -> [EndpointAction] { [] }
+}
+
+/// A source of client connections (the built-in client with its retry queue, or one connection
