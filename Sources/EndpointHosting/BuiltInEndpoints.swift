@@ -20,8 +20,8 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
     public func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
         map(report.established ? machine.tlsEstablished() : machine.tlsFailed())
     }
-    public func timerFired(_ id: String) -> [EndpointAction] {
-        guard let timer = ServerTimer(rawValue: id) else { return [] }
+    public func timerFired(_ id: TimerID) -> [EndpointAction] {
+        guard case .server(let timer) = id else { return [] }
         return map(machine.timerFired(timer))
     }
     public func peerClosed() -> [EndpointAction] { map(machine.peerClosed()) }
@@ -36,8 +36,8 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
                 out.append(.note("starttls: discarded \(n) plaintext octets"))
                 out.append(.startTLS)
             case .close: out.append(.close)
-            case .setTimer(let t, let after): out.append(.setTimer(t.rawValue, after: after))
-            case .cancelTimer(let t): out.append(.cancelTimer(t.rawValue))
+            case .setTimer(let t, let after): out.append(.setTimer(.server(t), after: after))
+            case .cancelTimer(let t): out.append(.cancelTimer(.server(t)))
             case .deliver(let m):
                 onDeliver?(m)
                 out.append(.note("accepted \(m.queueID) from \(m.reversePath) for \(m.recipients.count) recipient(s), \(m.body.count) octets\(m.overTLS ? " over TLS" : "")"))
@@ -77,8 +77,8 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
             established: report.established, peerVerified: report.peerVerified, version: report.version,
             failure: report.failure, rfc8460ResultType: report.rfc8460ResultType)))
     }
-    public func timerFired(_ id: String) -> [EndpointAction] {
-        guard let timer = ClientTimer(rawValue: id) else { return [] }
+    public func timerFired(_ id: TimerID) -> [EndpointAction] {
+        guard case .client(let timer) = id else { return [] }
         return map(machine.timerFired(timer))
     }
     public func peerClosed() -> [EndpointAction] { map(machine.peerClosed()) }
@@ -92,8 +92,8 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
                 out.append(.note("starttls: discarded \(n) buffered reply octets"))
                 out.append(.startTLS)
             case .close: out.append(.close)
-            case .setTimer(let t, let after): out.append(.setTimer(t.rawValue, after: after))
-            case .cancelTimer(let t): out.append(.cancelTimer(t.rawValue))
+            case .setTimer(let t, let after): out.append(.setTimer(.client(t), after: after))
+            case .cancelTimer(let t): out.append(.cancelTimer(.client(t)))
             case .outcome(let o): out.append(.note("outcome \(o.messageID): \(o.status.rawValue) (\(o.reason))"))
             case .note(let n): out.append(.note(Self.describe(n)))
             }

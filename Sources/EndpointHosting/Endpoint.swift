@@ -8,6 +8,22 @@ public enum EndpointRole: String, Hashable, Sendable, Codable {
     case client, server
 }
 
+/// A timer an endpoint arms: typed for smtpsim's machines, named for an implementation of a
+/// user's own.
+public enum TimerID: Hashable, Sendable, CustomStringConvertible {
+    case server(ServerTimer)
+    case client(ClientTimer)
+    case named(String)
+
+    public var description: String {
+        switch self {
+        case .server(let t): "server-\(t.rawValue)"
+        case .client(let t): "client-\(t.rawValue)"
+        case .named(let name): name
+        }
+    }
+}
+
 /// What an endpoint asks the simulator to do. The simulator carries these out: it owns the link,
 /// the TLS engine and the clock.
 public enum EndpointAction: Hashable, Sendable {
@@ -17,8 +33,10 @@ public enum EndpointAction: Hashable, Sendable {
     /// next bytes from the link are the ClientHello).
     case startTLS
     case close
-    case setTimer(String, after: Int64)
-    case cancelTimer(String)
+    /// Call `timerFired(id)` after this many nanoseconds (simulated or wall-clock); arming an
+    /// id again replaces the earlier one.
+    case setTimer(TimerID, after: Int64)
+    case cancelTimer(TimerID)
     /// A line for the trace.
     case note(String)
 }
@@ -77,7 +95,7 @@ public protocol SimulatedEndpoint: AnyObject {
     func receive(_ bytes: [UInt8]) -> [EndpointAction]
     /// The TLS handshake this endpoint asked for finished.
     func tlsFinished(_ report: TLSReport) -> [EndpointAction]
-    func timerFired(_ id: String) -> [EndpointAction]
+    func timerFired(_ id: TimerID) -> [EndpointAction]
     /// The peer closed, or the connection broke.
     func peerClosed() -> [EndpointAction]
     /// The operator shuts the service down (the async-421 fault). Clients ignore it.

@@ -30,6 +30,8 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     private var closed = false
     private var replyLines: [String] = []
 
+    static let pause = TimerID.named("script-pause")
+
     public init(role: EndpointRole, steps: [ScriptStep]) {
         self.role = role
         self.steps = steps
@@ -51,8 +53,8 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
         return advance()
     }
 
-    public func timerFired(_ id: String) -> [EndpointAction] {
-        guard id == "script-pause", pausing else { return [] }
+    public func timerFired(_ id: TimerID) -> [EndpointAction] {
+        guard id == Self.pause, pausing else { return [] }
         pausing = false
         return advance()
     }
@@ -89,7 +91,7 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
             case .pause(let ns):
                 pausing = true
                 next += 1
-                out.append(.setTimer("script-pause", after: ns))
+                out.append(.setTimer(Self.pause, after: ns))
                 return out
             case .close:
                 closed = true

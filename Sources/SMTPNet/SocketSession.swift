@@ -64,7 +64,7 @@ public final class SocketSession {
     private var tlsEstablished = false
     private var closed = false
     private var end: SessionEnd?
-    private var timers: [String: (generation: Int, task: Task<Void, Never>)] = [:]
+    private var timers: [TimerID: (generation: Int, task: Task<Void, Never>)] = [:]
     private var generation = 0
     private var stalledUntil: ContinuousClock.Instant?
     private var resetWatch: TriggerWatch?
@@ -79,7 +79,7 @@ public final class SocketSession {
         case bytes([UInt8])
         case eof
         case failed(String)
-        case timer(String, generation: Int)
+        case timer(TimerID, generation: Int)
         case deadline
         case faultTime
     }

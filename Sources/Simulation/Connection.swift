@@ -14,34 +14,9 @@ final class Link {
     var coalesced: [UInt8] = []
     var coalescedEpoch = 0
     var flushScheduled = false
-    /// Ciphertext octets of handshake carried so far.
-    var handshakeOctets = 0
 
     init(direction: Direction) {
         self.direction = direction
-    }
-}
-
-/// One side of a connection: the endpoint and, after STARTTLS, its TLS engine.
-final class Host {
-    let side: Side
-    let endpoint: SimulatedEndpoint
-    var tls: TLSConnection?
-    var tlsEstablished = false
-    var closed = false
-    var timers: [String: UInt64] = [:]
-    var timerGeneration: UInt64 = 0
-    /// For the TLS-boundary oracle: writes and received plaintext inside TLS.
-    var writesInTLS = 0
-    var receivedInTLS = 0
-    var peerVerified = false
-    /// Rolling window of what this side wrote, for pattern triggers.
-    var window: [UInt8] = []
-    var epoch: Int { tls == nil ? 0 : 1 }
-
-    init(side: Side, endpoint: SimulatedEndpoint) {
-        self.side = side
-        self.endpoint = endpoint
     }
 }
 
@@ -49,27 +24,23 @@ final class Host {
 final class Connection {
     let id: Int
     let client: Int
-    let clientHost: Host
-    let serverHost: Host
+    let clientHost: EndpointHost
+    let serverHost: EndpointHost
     let c2s = Link(direction: .clientToServer)
     let s2c = Link(direction: .serverToClient)
     var attacker: AttackerState?
     var finished = false
     /// Bumped on reset: events scheduled before are dropped.
     var generation = 0
-    /// Fault rules already fired on this connection (by index).
-    var fired: [Bool]
-    /// Session landmarks for phase triggers.
-    var saw354 = false
-    var sawFinalDot = false
-    /// BDAT chunk octets the client still has to send (message data, not commands).
-    var bdatRemaining = 0
+    /// Session landmarks, the client's command lines, and which fault rules fired (the one
+    /// tracker the socket edge uses too).
+    var tracker: TriggerTracker
     /// For oracles: server replies inside TLS, in order.
     var serverTLSText: [UInt8] = []
     var clientTLSText: [UInt8] = []
     var serverSent235InTLS = false
     /// The TLS-intercepting attacker, once the client started TLS (CATALOG C6).
-    var interceptor: Interceptor?
+    var interceptor: TLSInterceptor?
     /// The first EHLO reply inside TLS, once seen.
     var postTLSCapabilities: EHLOCapabilities?
     /// Effects to carry out once the current write has been put on the link.
@@ -79,30 +50,15 @@ final class Connection {
     /// Findings already reported on this connection, by oracle.
     var reported: [Oracle] = []
 
-    init(id: Int, client: Int, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?, attacker: AttackerState?, rules: Int = 64) {
+    init(id: Int, client: Int, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?, attacker: AttackerState?, faults: [FaultRule], driver: EndpointHostDriver) {
         self.id = id
         self.client = client
-        clientHost = Host(side: .client, endpoint: clientEndpoint)
-        serverHost = Host(side: .server, endpoint: serverEndpoint ?? clientEndpoint)
+        clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, connection: id, driver: driver)
+        serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, connection: id, driver: driver)
         self.attacker = attacker
-        fired = Array(repeating: false, count: rules)
+        tracker = TriggerTracker(rules: faults, connection: id)
     }
 
-    func host(_ side: Side) -> Host { side == .client ? clientHost : serverHost }
+    func host(_ side: Side) -> EndpointHost { side == .client ? clientHost : serverHost }
     func link(_ d: Direction) -> Link { d == .clientToServer ? c2s : s2c }
-}
-
-/// The attacker's two TLS sessions when it intercepts: one facing the client (as a server, with
-/// the attacker's certificate), one facing the server (as a client, verifying nothing).
-final class Interceptor {
-    let facingClient: TLSConnection
-    let facingServer: TLSConnection
-    /// Client plaintext waiting for the server-side session.
-    var pendingToServer: [UInt8] = []
-    var relayed = (toServer: 0, toClient: 0)
-
-    init(facingClient: TLSConnection, facingServer: TLSConnection) {
-        self.facingClient = facingClient
-        self.facingServer = facingServer
-    }
 }

@@ -38,15 +38,11 @@ public struct RunResult: Sendable {
 extension World {
     /// Online checks on each write (plaintext exposure, TLS boundary, state reset) and the
     /// session landmarks used by phase triggers. Byte-level: this runs on every write.
-    func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8]) {
+    func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?) {
         let host = c.host(side)
         switch side {
         case .server:
-            if bytes.starts(with: Self.code354) || Self.find(bytes, Self.lineCode354) {
-                c.saw354 = true
-                c.sawFinalDot = false  // a new message's data begins
-            }
-            if host.tls == nil, bytes.starts(with: Self.multiline250), Self.find(bytes, Self.authKeyword), let caps = Self.firstEHLO(bytes),
+            if host.epoch == 0, bytes.starts(with: Self.multiline250), Self.find(bytes, Self.authKeyword), let caps = Self.firstEHLO(bytes),
                 caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) })
             {
                 flag(c, .plaintextExposure, "the server offers a plaintext password mechanism (AUTH \(caps.authMechanisms.joined(separator: " "))) before TLS",
@@ -67,24 +63,23 @@ extension World {
                 }
             }
         case .client:
-            let commands = commandLines(c, bytes)
-            if c.saw354, !c.sawFinalDot, Self.hasBareLineEnding(bytes) {
+            let commands = step?.commands ?? []
+            if step?.wasData == true, Self.hasBareLineEnding(bytes) {
                 flag(c, .transactionCount, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
                      "RFC 5321 §2.3.8; CATALOG G3")
             }
-            if c.saw354, bytes == Self.lonelyDot || Self.find(bytes, Self.finalDot) { c.sawFinalDot = true }
-            let unprotected = host.tls == nil || (host.tlsEstablished && !host.peerVerified)
+            let unprotected = host.epoch == 0 || (host.tlsEstablished && !host.peerVerified)
             if unprotected {
                 let demands = clientPrograms.indices.contains(c.client) && clientPrograms[c.client].policy.demandsVerifiedTLS
                 for line in commands {
                     let verb = String(decoding: line.prefix(4), as: UTF8.self).uppercased()
                     if verb == "AUTH", line.split(separator: 0x20).count > 2 || String(decoding: line, as: UTF8.self).uppercased().hasPrefix("AUTH LOGIN") {
-                        flag(c, .plaintextExposure, "the client sent credentials \(host.tls == nil ? "in plaintext" : "to an unverified TLS peer")",
+                        flag(c, .plaintextExposure, "the client sent credentials \(host.epoch == 0 ? "in plaintext" : "to an unverified TLS peer")",
                              "RFC 4954 §4 note, §15; CATALOG H6")
                     }
                     if demands, ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"].contains(verb) {
                         flag(c, .plaintextExposure,
-                             "\(verb) sent \(host.tls == nil ? "in plaintext" : "over TLS with an unverified certificate") under a policy that requires verified TLS",
+                             "\(verb) sent \(host.epoch == 0 ? "in plaintext" : "over TLS with an unverified certificate") under a policy that requires verified TLS",
                              "RFC 3207 §6; RFC 8461 §5; CATALOG B1/C1")
                     }
                 }
@@ -106,49 +101,8 @@ extension World {
         }
     }
 
-    static let code354 = Array("354".utf8), lineCode354 = Array("\r\n354".utf8)
     static let code235 = Array("235".utf8), lineCode235 = Array("\r\n235".utf8)
     static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
-    static let finalDot = Array("\r\n.\r\n".utf8), lonelyDot = Array(".\r\n".utf8)
-
-    /// The command lines of a client write (the first 2 KiB of them): message data after a 354
-    /// up to the final dot, and the octets of BDAT chunks, are not commands (RFC 5321 §4.1.1.4,
-    /// RFC 3030 §2), whatever text they hold.
-    func commandLines(_ c: Connection, _ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
-        var i = 0
-        if c.saw354, !c.sawFinalDot {
-            // Message data: commands resume after the final dot, if this write holds it.
-            if bytes.starts(with: Self.lonelyDot) {
-                i = Self.lonelyDot.count
-            } else if let end = Self.end(of: Self.finalDot, in: bytes) {
-                i = end
-            } else {
-                return []
-            }
-        }
-        var out: [ArraySlice<UInt8>] = []
-        while i < bytes.count {
-            if c.bdatRemaining > 0 {
-                let skip = min(c.bdatRemaining, bytes.count - i)
-                c.bdatRemaining -= skip
-                i += skip
-                continue
-            }
-            let lineEnd = bytes[i...].firstIndex(of: 0x0A).map { $0 + 1 } ?? bytes.count
-            var line = bytes[i..<lineEnd]
-            if line.last == 0x0A { line = line.dropLast() }
-            if line.last == 0x0D { line = line.dropLast() }
-            if !line.isEmpty, i < 2048 { out.append(line) }
-            i = lineEnd
-            let words = line.split(separator: 0x20)
-            if words.count >= 2, String(decoding: words[0], as: UTF8.self).uppercased() == "BDAT",
-                let size = Int(String(decoding: words[1], as: UTF8.self)), size >= 0
-            {
-                c.bdatRemaining = size
-            }
-        }
-        return out
-    }
 
     /// Index just past the first occurrence of `needle`.
     static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {

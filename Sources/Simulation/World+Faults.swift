@@ -3,35 +3,16 @@ import EndpointHosting
 /// Where faults strike: pattern and phase triggers on what the sides write, TLS start,
 /// handshake progress, time.
 extension World {
-    private var faultsActive: Bool { now < configuration.faultWindow }
+    var faultsActive: Bool { now < configuration.faultWindow }
 
     /// Checks write triggers for one side's write. May change `bytes` (a replaced reply) and
     /// returns where to cut it (the rest is caught by a pending effect), if anywhere.
     func checkWriteTriggers(_ c: Connection, _ side: Side, _ bytes: inout [UInt8]) -> Int? {
-        guard faultsActive else { return updateWindow(c.host(side), bytes) }
-        let host = c.host(side)
         var cut: Int?
-        for (k, rule) in configuration.faults.enumerated() where k < c.fired.count && !c.fired[k] && rule.applies(to: c.id) {
-            guard let placed = rule.at else { continue }
-            let trigger = placed.resolved
-            var position: Int?
-            switch trigger {
-            case .write(let s, let pattern, let mode, let epoch):
-                guard s == side, epoch.map({ $0 == host.epoch }) ?? true else { continue }
-                guard let end = Self.matchEnd(host.window, bytes, Array(pattern.utf8)) else { continue }
-                position = mode == .afterMatch ? end : bytes.count
-            case .midBody:
-                guard side == .client, c.saw354, !c.sawFinalDot else { continue }
-                position = max(1, bytes.count / 2)
-            case .finalReply:
-                guard side == .server, c.sawFinalDot else { continue }
-                position = bytes.count
-            case .connectionOpened, .atTime, .tlsStarted, .handshakeBytes, .phase:
-                continue
-            }
-            guard let at = position else { continue }
-            c.fired[k] = true
-            record(c.id, .fault(name: rule.effect.nameAndSettings.name, detail: "at \(placed.written) on the \(side.rawValue)'s write"))
+        for firing in c.tracker.firings(bytes, by: side, epoch: c.host(side).epoch, armed: faultsActive) {
+            let rule = configuration.faults[firing.rule]
+            let at = firing.afterOctets
+            record(c.id, .fault(name: rule.effect.nameAndSettings.name, detail: "at \(rule.at?.written.description ?? "") on the \(side.rawValue)'s write"))
             switch rule.effect {
             case .replaceReply(let text):
                 bytes = Array(text.utf8)
@@ -46,29 +27,7 @@ extension World {
                 break
             }
         }
-        _ = updateWindow(host, bytes)
         return cut
-    }
-
-    private func updateWindow(_ host: Host, _ bytes: [UInt8]) -> Int? {
-        host.window = Array((host.window + bytes).suffix(32))
-        return nil
-    }
-
-    /// End (in `bytes`) of the first match of `pattern` that ends inside `bytes`.
-    static func matchEnd(_ window: [UInt8], _ bytes: [UInt8], _ pattern: [UInt8]) -> Int? {
-        guard !pattern.isEmpty else { return nil }
-        let all = window + bytes
-        guard all.count >= pattern.count else { return nil }
-        var i = max(0, window.count - pattern.count + 1)
-        while i + pattern.count <= all.count {
-            if all[i] == pattern[0], Array(all[i..<(i + pattern.count)]) == pattern {
-                let end = i + pattern.count - window.count
-                if end > 0 { return end }
-            }
-            i += 1
-        }
-        return nil
     }
 
     /// Carries out effects that wait for the current write: when the bytes before the cut have
@@ -81,19 +40,7 @@ extension World {
     }
 
     func checkTLSStartTriggers(_ c: Connection) {
-        guard faultsActive else { return }
-        for (k, rule) in configuration.faults.enumerated() where k < c.fired.count && !c.fired[k] && rule.applies(to: c.id) {
-            guard case .tlsStarted? = rule.at?.resolved else { continue }
-            fire(c, ruleIndex: k, side: .client)
-        }
-    }
-
-    func checkHandshakeTriggers(_ c: Connection) {
-        guard faultsActive else { return }
-        for (k, rule) in configuration.faults.enumerated() where k < c.fired.count && !c.fired[k] && rule.applies(to: c.id) {
-            guard case .handshakeBytes(let n)? = rule.at?.resolved, c.s2c.handshakeOctets >= n else { continue }
-            fire(c, ruleIndex: k, side: .server)
-        }
+        for k in c.tracker.firings(at: .tlsStarted, armed: faultsActive) { strike(c, ruleIndex: k) }
     }
 
     func forcedHandshakeFailure(_ c: Connection) -> String? {
@@ -105,10 +52,16 @@ extension World {
         return nil
     }
 
-    /// Fires rule `k` now (time, connection-open, TLS-start and handshake triggers).
-    func fire(_ c: Connection, ruleIndex k: Int, side: Side?) {
-        guard k < c.fired.count, !c.fired[k], faultsActive, !c.finished else { return }
-        c.fired[k] = true
+    /// Fires rule `k` now if it has not fired on this connection (time and connection-open
+    /// triggers).
+    func fire(_ c: Connection, ruleIndex k: Int) {
+        guard faultsActive, !c.finished, c.tracker.markFired(k) else { return }
+        strike(c, ruleIndex: k)
+    }
+
+    /// Carries out rule `k`, which the tracker has just marked fired.
+    func strike(_ c: Connection, ruleIndex k: Int) {
+        guard !c.finished else { return }
         let rule = configuration.faults[k]
         record(c.id, .fault(name: rule.effect.nameAndSettings.name, detail: rule.at.map { "at \($0.written)" } ?? "always"))
         fire(c, effect: rule.effect, direction: rule.direction)
@@ -128,7 +81,7 @@ extension World {
                 c.link(d).stalledUntil = later(duration)
             }
         case .async421:
-            apply(c, .server, c.serverHost.endpoint.shutdown())
+            c.serverHost.shutdown()
         case .failHandshake(let kind):
             c.forcedHandshakeFailure = kind
         case .replaceReply, .latency, .split, .coalesce, .corrupt, .resetProbability, .refuseConnection, .connectTimeout:

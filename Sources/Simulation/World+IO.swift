@@ -1,71 +1,113 @@
 import EndpointHosting
 import SMTPTLS
 
-/// Carrying out endpoint actions: bytes through TLS and the attacker onto links, links to the
-/// other side, TLS handshakes, timers, closes.
-extension World {
-    func apply(_ c: Connection, _ side: Side, _ actions: [EndpointAction]) {
-        let host = c.host(side)
-        for action in actions {
-            if c.finished { return }
-            switch action {
-            case .send(let bytes):
-                guard !host.closed else { continue }
-                write(c, side, bytes)
-            case .startTLS:
-                startTLS(c, side)
-            case .close:
-                close(c, side, detail: "closed by the endpoint")
-            case .setTimer(let name, let after):
-                host.timerGeneration += 1
-                host.timers[name] = host.timerGeneration
-                scheduler.schedule(at: later(after), .timer(connection: c.id, side, name, generation: host.timerGeneration))
-            case .cancelTimer(let name):
-                host.timers[name] = nil
-            case .note(let text):
-                record(c.id, .note(side: side.rawValue, text: text))
-            }
+/// The world drives every connection's two `EndpointHost`s: what they write goes through fault
+/// triggers, the trace and the oracles onto links (through the attacker before TLS); what links
+/// deliver goes back into them.
+extension World: EndpointHostDriver {
+    func connection(_ host: EndpointHost) -> Connection { connections[host.connection - 1] }
+
+    public func isLive(_ host: EndpointHost) -> Bool { !connection(host).finished }
+
+    /// Application bytes written by a side: triggers may replace or cut them; the trace and the
+    /// oracles see what the side wrote.
+    public func host(_ host: EndpointHost, writes original: [UInt8]) -> [UInt8]? {
+        let c = connection(host)
+        let side = host.side
+        var bytes = original
+        let cut = checkWriteTriggers(c, side, &bytes)
+        if c.finished { return nil }
+        record(c.id, .plaintext(side.writes, epoch: host.epoch, bytes: original))
+        observe(c, side, original, c.tracker.advance(past: original, by: side))
+        return cut.map { Array(bytes.prefix($0)) } ?? bytes
+    }
+
+    public func hostDidWrite(_ host: EndpointHost) {
+        let c = connection(host)
+        if !c.pendingEffects.isEmpty { firePendingCut(c, after: host.side.writes) }
+    }
+
+    public func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
+        let c = connection(host)
+        let side = host.side
+        guard epoch == 0, var attacker = c.attacker else {
+            let reached = handshake && side == .server ? c.tracker.handshake(octets: bytes.count, armed: faultsActive) : []
+            transmit(c, side.writes, bytes, epoch: epoch)
+            for firing in reached { strike(c, ruleIndex: firing.rule) }
+            return
+        }
+        switch side {
+        case .client:
+            let r = attacker.clientWrite(bytes)
+            c.attacker = attacker
+            for e in r.effects { record(c.id, .attack(name: e.name, detail: e.detail)) }
+            transmit(c, .clientToServer, r.toServer, epoch: 0)
+            if !r.toClient.isEmpty { transmit(c, .serverToClient, r.toClient, epoch: 0) }
+        case .server:
+            let r = attacker.serverWrite(bytes)
+            c.attacker = attacker
+            for e in r.effects { record(c.id, .attack(name: e.name, detail: e.detail)) }
+            transmit(c, .serverToClient, r.toClient, epoch: 0)
+            if !r.toServer.isEmpty { transmit(c, .clientToServer, r.toServer, epoch: 0) }
         }
     }
 
-    /// Application bytes written by a side.
-    func write(_ c: Connection, _ side: Side, _ original: [UInt8]) {
-        let host = c.host(side)
-        var bytes = original
-        // Phase and pattern triggers look at what the side wrote; a fault may replace or cut it.
-        let cut = checkWriteTriggers(c, side, &bytes)
-        if c.finished { return }
-        // The trace and the oracles see what the side wrote; a replaced reply is the fault's doing.
-        record(c.id, .plaintext(side.writes, epoch: host.epoch, bytes: original))
-        observe(c, side, original)
-        let sendable = cut.map { Array(bytes.prefix($0)) } ?? bytes
-        if let tls = host.tls {
-            guard host.tlsEstablished else { return }
-            do {
-                try tls.writePlaintext(sendable)
-            } catch {
-                record(c.id, .note(side: side.rawValue, text: "TLS write failed: \(error)"))
+    public func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Bool { true }
+
+    public func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {
+        let c = connection(host)
+        let context = host.side == .server ? serverContext : clientContexts.isEmpty ? nil : clientContexts[min(c.client, clientContexts.count - 1)]
+        guard let context else { return nil }
+        let serverName = configuration.clients.indices.contains(c.client) ? configuration.clients[c.client].configuration.serverName : nil
+        return EndpointHost.TLSSetup(context: context, serverName: serverName, verificationTime: configuration.epoch + now / 1_000_000_000)
+    }
+
+    public func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
+        let c = connection(host)
+        guard host.side == .client, let forced = forcedHandshakeFailure(c) else { return nil }
+        record(c.id, .fault(name: "fail-handshake", detail: forced))
+        record(c.id, .tls(side: "client", ok: false, detail: "forced: \(forced)"))
+        return TLSReport(established: false, peerVerified: false, failure: forced, rfc8460ResultType: Self.rfc8460(forced))
+    }
+
+    public func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) {
+        scheduler.schedule(at: later(after), .timer(connection: host.connection, host.side, id, generation: generation))
+    }
+
+    public func hostPeerSentCloseNotify(_ host: EndpointHost) {
+        peerClosed(connection(host), host.side, detail: "close_notify")
+    }
+
+    public func host(_ host: EndpointHost, event: EndpointHost.Event) {
+        let c = connection(host)
+        let side = host.side.rawValue
+        switch event {
+        case .note(let text):
+            record(c.id, .note(side: side, text: text))
+        case .startingTLS:
+            record(c.id, .note(side: side, text: "starting TLS"))
+            guard host.side == .client else { return }
+            // Unplaced faults waiting for the upgrade.
+            checkTLSStartTriggers(c)
+            if c.finished { return }
+            if let contexts = attackerContexts, c.interceptor == nil, c.serverHost.epoch == 1 || c.attacker?.serverToClientOpaque == true {
+                startInterception(c, contexts)
             }
-            transmit(c, side.writes, tls.drainCiphertext(), epoch: 1)
-        } else if var attacker = c.attacker {
-            switch side {
-            case .client:
-                let r = attacker.clientWrite(sendable)
-                c.attacker = attacker
-                for e in r.effects { record(c.id, .attack(name: e.name, detail: e.detail)) }
-                transmit(c, .clientToServer, r.toServer, epoch: 0)
-                if !r.toClient.isEmpty { transmit(c, .serverToClient, r.toClient, epoch: 0) }
-            case .server:
-                let r = attacker.serverWrite(sendable)
-                c.attacker = attacker
-                for e in r.effects { record(c.id, .attack(name: e.name, detail: e.detail)) }
-                transmit(c, .serverToClient, r.toClient, epoch: 0)
-                if !r.toServer.isEmpty { transmit(c, .clientToServer, r.toServer, epoch: 0) }
-            }
-        } else {
-            transmit(c, side.writes, sendable, epoch: 0)
+        case .tlsSetupFailed(let why):
+            record(c.id, .tls(side: side, ok: false, detail: why))
+        case .tlsEstablished(let details):
+            if let engine = host.tlsConnection { keyLogLines += engine.keyLogLines }
+            let verified = details.peerVerified
+            record(c.id, .tls(side: side, ok: true, detail: "\(details.version) \(details.cipherSuite)\(host.side == .client ? (verified ? ", peer verified" : ", peer NOT verified: \(details.verifyResultText)") : "")"))
+        case .tlsFailed(let failure), .recordFailed(let failure):
+            record(c.id, .tls(side: side, ok: false, detail: failure.description))
+        case .closing(let detail):
+            record(c.id, .closed(side: side, detail: detail))
+        case .closed:
+            let link = c.link(host.side.writes)
+            scheduler.schedule(at: max(now, link.nextFree), .fin(connection: c.id, host.side.writes, generation: c.generation))
+            if c.clientHost.closed && c.serverHost.closed { connectionEnded(c) }
         }
-        if cut != nil { firePendingCut(c, after: side.writes) }
     }
 
     /// Puts bytes on a link, applying the link's faults.
@@ -128,123 +170,8 @@ extension World {
         }
     }
 
-    /// Bytes arriving at a side from its link.
-    func receive(_ c: Connection, at side: Side, _ bytes: [UInt8]) {
-        let host = c.host(side)
-        guard !host.closed else { return }
-        guard let tls = host.tls else {
-            apply(c, side, host.endpoint.receive(bytes))
-            return
-        }
-        tls.receiveCiphertext(bytes)
-        if !host.tlsEstablished {
-            advanceHandshake(c, side)
-            guard host.tlsEstablished else { return }
-        }
-        readPlaintext(c, side)
-    }
-
-    func readPlaintext(_ c: Connection, _ side: Side) {
-        let host = c.host(side)
-        guard let tls = host.tls, !host.closed else { return }
-        switch tls.readPlaintext() {
-        case .data(let plain):
-            host.receivedInTLS += plain.count
-            transmit(c, side == .client ? .clientToServer : .serverToClient, tls.drainCiphertext(), epoch: 1)
-            apply(c, side, host.endpoint.receive(plain))
-            if case .closed = tls.state { peerClosed(c, side, detail: "close_notify") }
-        case .needMoreData:
-            break
-        case .closed:
-            peerClosed(c, side, detail: "close_notify")
-        case .failed(let failure):
-            record(c.id, .tls(side: side.rawValue, ok: false, detail: failure.description))
-            transmit(c, side.writes, tls.drainCiphertext(), epoch: 1)
-            close(c, side, detail: "TLS record failure")
-        }
-    }
-
-    func startTLS(_ c: Connection, _ side: Side) {
-        let host = c.host(side)
-        guard host.tls == nil, !host.closed else { return }
-        let context = side == .server ? serverContext : clientContexts[min(c.client, clientContexts.count - 1)]
-        guard let context else { return }
-        let time = configuration.epoch + now / 1_000_000_000
-        let serverName = configuration.clients.indices.contains(c.client) ? configuration.clients[c.client].configuration.serverName : nil
-        do {
-            host.tls = try TLSConnection(context: context, serverName: side == .client ? serverName : nil, verificationTime: time)
-        } catch {
-            record(c.id, .tls(side: side.rawValue, ok: false, detail: "setup failed: \(error)"))
-            apply(c, side, host.endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: "internal-error")))
-            return
-        }
-        record(c.id, .note(side: side.rawValue, text: "starting TLS"))
-        if side == .client {
-            // Unplaced faults waiting for the upgrade.
-            checkTLSStartTriggers(c)
-            if c.finished { return }
-            if let contexts = attackerContexts, c.interceptor == nil, c.serverHost.tls != nil || c.attacker?.serverToClientOpaque == true {
-                startInterception(c, contexts, time: time)
-            }
-            advanceHandshake(c, .client)
-        }
-    }
-
-    func advanceHandshake(_ c: Connection, _ side: Side) {
-        let host = c.host(side)
-        guard let tls = host.tls else { return }
-        let status = tls.advanceHandshake()
-        let out = tls.drainCiphertext()
-        if side == .server { c.s2c.handshakeOctets += out.count }
-        transmit(c, side.writes, out, epoch: 1)
-        if side == .server { checkHandshakeTriggers(c) }
-        if c.finished { return }
-        switch status {
-        case .needMoreData:
-            return
-        case .complete(let details):
-            if side == .client, let forced = forcedHandshakeFailure(c) {
-                record(c.id, .fault(name: "fail-handshake", detail: forced))
-                record(c.id, .tls(side: "client", ok: false, detail: "forced: \(forced)"))
-                let report = TLSReport(established: false, peerVerified: false, failure: forced, rfc8460ResultType: Self.rfc8460(forced))
-                apply(c, .client, host.endpoint.tlsFinished(report))
-                if !host.closed { close(c, .client, detail: "handshake failed") }
-                return
-            }
-            host.tlsEstablished = true
-            keyLogLines += tls.keyLogLines
-            let verified = details.peerVerified
-            host.peerVerified = verified || details.usedPreSharedKey
-            record(c.id, .tls(side: side.rawValue, ok: true, detail: "\(details.version) \(details.cipherSuite)\(side == .client ? (verified ? ", peer verified" : ", peer NOT verified: \(details.verifyResultText)") : "")"))
-            let report = TLSReport(completed: details, role: side == .client ? .client : .server)
-            apply(c, side, host.endpoint.tlsFinished(report))
-            // Application data may have arrived with the last handshake flight.
-            readPlaintext(c, side)
-        case .failed(let failure):
-            record(c.id, .tls(side: side.rawValue, ok: false, detail: failure.description))
-            apply(c, side, host.endpoint.tlsFinished(TLSReport(failed: failure)))
-            if !host.closed { close(c, side, detail: "handshake failed") }
-        }
-    }
-
     static func rfc8460(_ kind: String) -> String {
         TLSFailure.Kind(rawValue: kind).map { TLSFailure($0, reason: "").rfc8460ResultType ?? "validation-failure" } ?? "validation-failure"
-    }
-
-    /// A side closes: TLS says goodbye, the link carries a FIN after its pending bytes.
-    func close(_ c: Connection, _ side: Side, detail: String) {
-        let host = c.host(side)
-        guard !host.closed else { return }
-        host.closed = true
-        host.timers.removeAll()
-        record(c.id, .closed(side: side.rawValue, detail: detail))
-        if let tls = host.tls, host.tlsEstablished {
-            tls.sendCloseNotify()
-            transmit(c, side.writes, tls.drainCiphertext(), epoch: 1)
-        }
-        let link = c.link(side.writes)
-        scheduler.schedule(at: max(now, link.nextFree), .fin(connection: c.id, side.writes, generation: c.generation))
-        if c.clientHost.closed && c.serverHost.closed { connectionEnded(c) }
     }
 
     /// A side learns its peer is gone.
@@ -255,8 +182,7 @@ extension World {
             return
         }
         record(c.id, .closed(side: side.rawValue == "client" ? "server" : "client", detail: detail))
-        apply(c, side, host.endpoint.peerClosed())
-        if !host.closed { close(c, side, detail: "after the peer closed") }
+        host.peerClosed()
     }
 
     /// The connection breaks: nothing more is delivered; both sides learn it now.
@@ -266,66 +192,46 @@ extension World {
         c.c2s.open = false
         c.s2c.open = false
         for side in Side.allCases where !c.host(side).closed {
-            let host = c.host(side)
             record(c.id, .closed(side: side.rawValue, detail: "connection reset"))
-            let actions = host.endpoint.peerClosed()
-            host.closed = true
-            host.timers.removeAll()
-            for case .note(let text) in actions { record(c.id, .note(side: side.rawValue, text: text)) }
+            for text in c.host(side).reset() { record(c.id, .note(side: side.rawValue, text: text)) }
         }
         connectionEnded(c)
     }
 }
 
-// MARK: - TLS interception (CATALOG C6)
+// MARK: - TLS interception (docs/catalog.md C6)
 
 extension World {
-    func startInterception(_ c: Connection, _ contexts: (facingClient: TLSContext, facingServer: TLSContext), time: Int64) {
+    func startInterception(_ c: Connection, _ contexts: (facingClient: TLSContext, facingServer: TLSContext)) {
         do {
-            let toClient = try TLSConnection(context: contexts.facingClient, verificationTime: time)
-            let toServer = try TLSConnection(context: contexts.facingServer, serverName: configuration.server.configuration.hostname, verificationTime: time)
-            c.interceptor = Interceptor(facingClient: toClient, facingServer: toServer)
-            record(c.id, .attack(name: "intercept-tls", detail: "terminating the client's TLS with the attacker's own certificate"))
-            _ = toServer.advanceHandshake()
-            transmit(c, .clientToServer, toServer.drainCiphertext(), epoch: 1, fromAttacker: true)
+            let interceptor = try TLSInterceptor(
+                facingClient: contexts.facingClient, facingServer: contexts.facingServer,
+                serverName: configuration.server.configuration.hostname, verificationTime: configuration.epoch + now / 1_000_000_000)
+            c.interceptor = interceptor
+            carryOut(c, interceptor.start())
         } catch {
             record(c.id, .attack(name: "intercept-tls", detail: "could not start: \(error)"))
         }
     }
 
-    /// Records from one side reach the attacker's session facing that side.
+    /// Records travelling in `direction` reach the attacker's session facing their sender.
     func intercepted(_ c: Connection, _ direction: Direction, _ bytes: [UInt8]) {
-        guard let i = c.interceptor else { return }
-        let near = direction == .clientToServer ? i.facingClient : i.facingServer
-        near.receiveCiphertext(bytes)
-        if !near.isEstablished {
-            let status = near.advanceHandshake()
-            transmit(c, direction.reversed, near.drainCiphertext(), epoch: 1, fromAttacker: true)
-            switch status {
-            case .needMoreData: return
-            case .failed(let f):
-                record(c.id, .attack(name: "intercept-tls", detail: "\(direction == .clientToServer ? "client-side" : "server-side") handshake failed: \(f.kind.rawValue)"))
-                return
-            case .complete(let d):
-                record(c.id, .attack(name: "intercept-tls", detail: "\(direction == .clientToServer ? "client" : "server") side established (\(d.version))"))
+        guard let interceptor = c.interceptor else { return }
+        carryOut(c, interceptor.receive(bytes, travelling: direction))
+    }
+
+    private func carryOut(_ c: Connection, _ outputs: [TLSInterceptor.Output]) {
+        for output in outputs {
+            switch output {
+            case .send(let direction, let bytes):
+                transmit(c, direction, bytes, epoch: 1, fromAttacker: true)
+            case .note(let text):
+                record(c.id, .attack(name: "intercept-tls", detail: text))
+            case .read(let plain, let fromClient):
+                if fromClient {
+                    record(c.id, .attack(name: "intercept-tls", detail: "read \(plain.count) octets of the client's plaintext: \(BytePreview.text(Array(plain.prefix(60))))"))
+                }
             }
-        }
-        if case .data(let plain) = near.readPlaintext() {
-            if direction == .clientToServer {
-                i.pendingToServer += plain
-                i.relayed.toServer += plain.count
-                record(c.id, .attack(name: "intercept-tls", detail: "read \(plain.count) octets of the client's plaintext: \(TraceEvent.preview(Array(plain.prefix(60)), 0))"))
-            } else if i.facingClient.isEstablished {
-                try? i.facingClient.writePlaintext(plain)
-                i.relayed.toClient += plain.count
-                transmit(c, .serverToClient, i.facingClient.drainCiphertext(), epoch: 1, fromAttacker: true)
-            }
-        }
-        transmit(c, direction.reversed, near.drainCiphertext(), epoch: 1, fromAttacker: true)
-        if i.facingServer.isEstablished, !i.pendingToServer.isEmpty {
-            try? i.facingServer.writePlaintext(i.pendingToServer)
-            i.pendingToServer = []
-            transmit(c, .clientToServer, i.facingServer.drainCiphertext(), epoch: 1, fromAttacker: true)
         }
     }
 }

@@ -42,7 +42,7 @@ public final class World {
         case connect(client: Int)
         case deliver(connection: Int, Direction, [UInt8], epoch: Int, generation: Int)
         case fin(connection: Int, Direction, generation: Int)
-        case timer(connection: Int, Side, String, generation: UInt64)
+        case timer(connection: Int, Side, TimerID, generation: UInt64)
         case flush(connection: Int, Direction)
         case timedFault(connection: Int, rule: Int)
         /// TLS records reaching the intercepting attacker.
@@ -147,7 +147,7 @@ public final class World {
             let c = connections[id - 1]
             guard c.generation == generation, c.link(direction).open else { return }
             record(id, .delivered(direction, epoch: epoch, bytes: bytes))
-            receive(c, at: direction == .clientToServer ? .server : .client, bytes)
+            c.host(direction == .clientToServer ? .server : .client).receive(bytes)
         case .fin(let id, let direction, let generation):
             let c = connections[id - 1]
             guard c.generation == generation, c.link(direction).open else { return }
@@ -155,11 +155,7 @@ public final class World {
             let receiver: Side = direction == .clientToServer ? .server : .client
             peerClosed(c, receiver, detail: "peer closed its side")
         case .timer(let id, let side, let name, let generation):
-            let c = connections[id - 1]
-            let host = c.host(side)
-            guard !host.closed, host.timers[name] == generation else { return }
-            host.timers[name] = nil
-            apply(c, side, host.endpoint.timerFired(name))
+            connections[id - 1].host(side).timerFired(name, generation: generation)
         case .flush(let id, let direction):
             let c = connections[id - 1]
             let link = c.link(direction)
@@ -169,8 +165,7 @@ public final class World {
             if !pending.isEmpty { transmit(c, direction, pending, epoch: link.coalescedEpoch, coalescing: false) }
         case .timedFault(let id, let rule):
             let c = connections[id - 1]
-            guard !c.finished else { return }
-            fire(c, ruleIndex: rule, side: nil)
+            fire(c, ruleIndex: rule)
         case .intercept(let id, let direction, let bytes, let generation):
             let c = connections[id - 1]
             guard c.generation == generation, c.link(direction).open else { return }
@@ -198,12 +193,12 @@ public final class World {
             switch rule.effect {
             case .refuseConnection:
                 record(id, .fault(name: "refuse-connection", detail: "rule \(k)"))
-                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil))
+                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, driver: self))
                 connections[id - 1].finished = true
                 scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection refused"))
                 return
             case .connectTimeout(let after):
-                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil))
+                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, driver: self))
                 connections[id - 1].finished = true
                 scheduler.schedule(at: later(after), .connectTimedOut(client: client, connection: id))
                 return
@@ -215,19 +210,19 @@ public final class World {
         let server = serverProgram.accept(connection: id)
         let c = Connection(
             id: id, client: client, clientEndpoint: endpoint, serverEndpoint: server,
-            attacker: configuration.attacker.isEmpty ? nil : AttackerState(actions: configuration.attacker))
+            attacker: configuration.attacker.isEmpty ? nil : AttackerState(actions: configuration.attacker), faults: configuration.faults, driver: self)
         connections.append(c)
         // Time-triggered and connect-triggered faults.
         for (k, rule) in configuration.faults.enumerated() where rule.applies(to: id) {
             switch rule.at?.resolved {
             case .atTime(let t)?: scheduler.schedule(at: max(now, t), .timedFault(connection: id, rule: k))
-            case .connectionOpened?: fire(c, ruleIndex: k, side: nil)
+            case .connectionOpened?: fire(c, ruleIndex: k)
             case nil, .write?, .tlsStarted?, .handshakeBytes?, .midBody?, .finalReply?, .phase?: break
             }
         }
         if c.finished { return }
-        apply(c, .server, server.start())
-        apply(c, .client, endpoint.start())
+        c.serverHost.start()
+        c.clientHost.start()
     }
 
     /// The client's connection is over: ask its program what next.
@@ -235,13 +230,8 @@ public final class World {
         guard !c.finished else { return }
         c.finished = true
         c.generation += 1
-        for side in Side.allCases {
-            let host = c.host(side)
-            host.timers.removeAll()
-            if !host.closed {
-                host.closed = true
-            }
-        }
+        c.clientHost.markGone()
+        c.serverHost.markGone()
         scheduleNext(c.client, clientPrograms[c.client].connectionFinished(c.clientHost.endpoint))
     }
 

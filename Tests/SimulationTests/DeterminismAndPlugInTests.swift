@@ -97,7 +97,7 @@ final class MinimalClient: SimulatedEndpoint {
         return out
     }
     func tlsFinished(_ report: TLSReport) -> [EndpointAction] { [] }
-    func timerFired(_ id: String) -> [EndpointAction] { [] }
+    func timerFired(_ id: TimerID) -> [EndpointAction] { [] }
     func peerClosed() -> [EndpointAction] { [.close] }
 }
 

@@ -1,0 +1,320 @@
+import SMTPTLS
+
+/// One side of a connection: a byte stream below, an endpoint above, and — from the endpoint's
+/// STARTTLS action on — a TLS engine between them (docs/design.md, "The endpoint host").
+///
+/// The one place that carries out an endpoint's actions: application bytes through TLS when it
+/// is up, the TLS engine inserted at the STARTTLS action and its handshake advanced as ciphertext
+/// arrives, close_notify at close, timers by generation so a stale one is ignored. The simulator
+/// (`World`) and the socket edge (`SocketSession`) are two drivers of it; what differs between
+/// them (virtual or wall-clock time, links with faults or a socket, the trace) is the driver's.
+///
+/// Sans-IO and single-threaded: the host never blocks, reads a clock or touches a socket; every
+/// effect on the outside goes through the driver, synchronously, in order. Calls may nest (an
+/// endpoint's actions can lead to more actions), as in a driver loop that runs to completion.
+public final class EndpointHost {
+    /// Where the TLS engine is.
+    public enum TLSStage {
+        /// No STARTTLS yet: the stream carries plaintext.
+        case none
+        /// The engine is in place; the handshake runs.
+        case handshaking(TLSConnection)
+        /// The handshake completed; `peerVerified` as the endpoint was told.
+        case established(TLSConnection, peerVerified: Bool)
+    }
+
+    /// What the host tells its driver, for traces, logs and bookkeeping.
+    public enum Event {
+        /// A line the endpoint noted.
+        case note(String)
+        /// The TLS engine was inserted (before the first handshake flight).
+        case startingTLS
+        /// The engine could not be made (the endpoint is told `internal-error`).
+        case tlsSetupFailed(String)
+        /// The handshake completed and the endpoint is about to hear of it.
+        case tlsEstablished(TLSSessionDetails)
+        /// The handshake failed (the endpoint is about to hear of it).
+        case tlsFailed(TLSFailure)
+        /// A TLS record could not be read after the handshake; the host closes.
+        case recordFailed(TLSFailure)
+        /// This side closes (`detail` says why); close_notify, if any, follows on the stream.
+        case closing(String)
+        /// This side is closed and its stream should end (a FIN after the pending bytes).
+        case closed
+    }
+
+    /// The TLS a driver gives the host at STARTTLS.
+    public struct TLSSetup {
+        public var context: TLSContext
+        public var serverName: String?
+        /// Seconds since 1970 at which certificates are checked (simulated or wall-clock).
+        public var verificationTime: Int64
+        public init(context: TLSContext, serverName: String?, verificationTime: Int64) {
+            self.context = context
+            self.serverName = serverName
+            self.verificationTime = verificationTime
+        }
+    }
+
+    public let endpoint: SimulatedEndpoint
+    public let side: Side
+    /// The driver's name for the connection (the simulator's connection number).
+    public let connection: Int
+    public private(set) var tls: TLSStage = .none
+    public private(set) var closed = false
+    /// Writes the endpoint made and plaintext octets it received inside TLS (the TLS-boundary
+    /// oracle asks whether a side acted inside TLS before hearing anything there).
+    public var writesInTLS = 0
+    public private(set) var receivedInTLS = 0
+    private var timers: [TimerID: UInt64] = [:]  // lookups only, never iterated
+    private var timerGeneration: UInt64 = 0
+    unowned let driver: EndpointHostDriver
+
+    /// A host for `endpoint` on `side` (the side its role names, unless a driver needs a
+    /// placeholder for a connection that never opened).
+    public init(endpoint: SimulatedEndpoint, side: Side? = nil, connection: Int, driver: EndpointHostDriver) {
+        self.endpoint = endpoint
+        self.side = side ?? (endpoint.role == .server ? .server : .client)
+        self.connection = connection
+        self.driver = driver
+    }
+
+    /// 0 before STARTTLS, 1 once the TLS engine is in place.
+    public var epoch: Int {
+        if case .none = tls { return 0 }
+        return 1
+    }
+
+    public var tlsEstablished: Bool {
+        if case .established = tls { return true }
+        return false
+    }
+
+    /// The endpoint was told the peer's certificate verified (or a PSK authenticated it).
+    public var peerVerified: Bool {
+        if case .established(_, let verified) = tls { return verified }
+        return false
+    }
+
+    public var tlsConnection: TLSConnection? {
+        switch tls {
+        case .none: nil
+        case .handshaking(let t), .established(let t, _): t
+        }
+    }
+
+    // MARK: - Inputs
+
+    /// The connection is open.
+    public func start() { apply(endpoint.start()) }
+
+    /// The operator shuts the service down (async 421).
+    public func shutdown() { apply(endpoint.shutdown()) }
+
+    /// Octets from the stream (ciphertext once TLS is in place).
+    public func receive(_ bytes: [UInt8]) {
+        guard !closed else { return }
+        guard let engine = tlsConnection else {
+            deliver(bytes)
+            return
+        }
+        engine.receiveCiphertext(bytes)
+        if !tlsEstablished {
+            advanceHandshake(engine)
+            guard tlsEstablished else { return }
+        }
+        readPlaintext()
+    }
+
+    /// A timer the driver scheduled for `(id, generation)` ran out.
+    public func timerFired(_ id: TimerID, generation: UInt64) {
+        guard !closed, timers[id] == generation else { return }
+        timers[id] = nil
+        apply(endpoint.timerFired(id))
+    }
+
+    /// The peer closed its side (a FIN) or sent close_notify.
+    public func peerClosed() {
+        guard !closed else { return }
+        apply(endpoint.peerClosed())
+        if !closed { close(detail: "after the peer closed") }
+    }
+
+    /// The connection broke: the endpoint hears that its peer is gone, and nothing it does about
+    /// it reaches the stream. Returns the notes it made.
+    public func reset() -> [String] {
+        guard !closed else { return [] }
+        let actions = endpoint.peerClosed()
+        markGone()
+        var notes: [String] = []
+        for case .note(let text) in actions { notes.append(text) }
+        return notes
+    }
+
+    /// The driver is done with the connection: nothing more is carried out.
+    public func markGone() {
+        closed = true
+        timers.removeAll()
+    }
+
+    /// Carries out the endpoint's actions in order, while the driver's connection is live.
+    public func apply(_ actions: [EndpointAction]) {
+        for action in actions {
+            guard driver.isLive(self) else { return }
+            switch action {
+            case .send(let bytes):
+                guard !closed else { continue }
+                write(bytes)
+            case .startTLS:
+                startTLS()
+            case .close:
+                close(detail: "closed by the endpoint")
+            case .setTimer(let id, let after):
+                timerGeneration += 1
+                timers[id] = timerGeneration
+                driver.host(self, schedule: id, generation: timerGeneration, after: after)
+            case .cancelTimer(let id):
+                timers[id] = nil
+            case .note(let text):
+                driver.host(self, event: .note(text))
+            }
+        }
+    }
+
+    // MARK: - Writing
+
+    private func write(_ original: [UInt8]) {
+        guard let bytes = driver.host(self, writes: original), driver.isLive(self) else { return }
+        switch tls {
+        case .none:
+            driver.host(self, transmit: bytes, epoch: 0, handshake: false)
+        case .handshaking:
+            return  // nothing leaves between the 220 and the end of the handshake
+        case .established(let engine, _):
+            do {
+                try engine.writePlaintext(bytes)
+            } catch {
+                driver.host(self, event: .note("TLS write failed: \(error)"))
+            }
+            driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+        }
+        driver.hostDidWrite(self)
+    }
+
+    /// This side closes: close_notify inside TLS, then the stream ends.
+    public func close(detail: String) {
+        guard !closed else { return }
+        markGone()
+        driver.host(self, event: .closing(detail))
+        if case .established(let engine, _) = tls {
+            engine.sendCloseNotify()
+            driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+        }
+        driver.host(self, event: .closed)
+    }
+
+    // MARK: - TLS
+
+    private func startTLS() {
+        guard case .none = tls, !closed else { return }
+        guard let setup = driver.tlsSetup(for: self) else {
+            driver.host(self, event: .tlsSetupFailed("no TLS configured"))
+            apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: TLSFailure.Kind.internalError.rawValue)))
+            return
+        }
+        let engine: TLSConnection
+        do {
+            engine = try TLSConnection(context: setup.context, serverName: side == .client ? setup.serverName : nil, verificationTime: setup.verificationTime)
+        } catch {
+            driver.host(self, event: .tlsSetupFailed("setup failed: \(error)"))
+            apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: TLSFailure.Kind.internalError.rawValue)))
+            return
+        }
+        tls = .handshaking(engine)
+        driver.host(self, event: .startingTLS)
+        guard driver.isLive(self) else { return }
+        // The client speaks first; the server's next bytes from the stream are the ClientHello.
+        if side == .client { advanceHandshake(engine) }
+    }
+
+    private func advanceHandshake(_ engine: TLSConnection) {
+        let status = engine.advanceHandshake()
+        driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: true)
+        guard driver.isLive(self) else { return }
+        switch status {
+        case .needMoreData:
+            return
+        case .complete(let details):
+            if let forced = driver.host(self, handshakeCompleted: details) {
+                apply(endpoint.tlsFinished(forced))
+                if !closed { close(detail: "handshake failed") }
+                return
+            }
+            let report = TLSReport(completed: details, role: endpoint.role)
+            tls = .established(engine, peerVerified: details.peerVerified || details.usedPreSharedKey)
+            driver.host(self, event: .tlsEstablished(details))
+            apply(endpoint.tlsFinished(report))
+            // Application data may have arrived with the last handshake flight.
+            readPlaintext()
+        case .failed(let failure):
+            driver.host(self, event: .tlsFailed(failure))
+            apply(endpoint.tlsFinished(TLSReport(failed: failure)))
+            if !closed { close(detail: "handshake failed") }
+        }
+    }
+
+    private func readPlaintext() {
+        guard case .established(let engine, _) = tls, !closed else { return }
+        switch engine.readPlaintext() {
+        case .data(let plain):
+            receivedInTLS += plain.count
+            driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+            deliver(plain)
+            if case .closed = engine.state { peerClosedTLS() }
+        case .needMoreData:
+            break
+        case .closed:
+            peerClosedTLS()
+        case .failed(let failure):
+            driver.host(self, event: .recordFailed(failure))
+            driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+            close(detail: "TLS record failure")
+        }
+    }
+
+    private func peerClosedTLS() {
+        guard !closed else { return }
+        driver.hostPeerSentCloseNotify(self)
+    }
+
+    /// Plaintext from the peer to the endpoint, unless the driver holds it back.
+    private func deliver(_ plain: [UInt8]) {
+        guard driver.host(self, willDeliver: plain) else { return }
+        apply(endpoint.receive(plain))
+    }
+}
+
+/// What an `EndpointHost` needs from whoever owns the stream, the clock and the record.
+public protocol EndpointHostDriver: AnyObject {
+    /// False once the connection is gone: the host stops carrying out actions.
+    func isLive(_ host: EndpointHost) -> Bool
+    /// The endpoint writes application bytes (plaintext, before any encryption). Returns what
+    /// to put through (a fault may cut or replace it), or nil for nothing.
+    func host(_ host: EndpointHost, writes bytes: [UInt8]) -> [UInt8]?
+    /// A write's bytes are on their way (a fault waiting for them may strike now).
+    func hostDidWrite(_ host: EndpointHost)
+    /// Octets for the stream: plaintext (epoch 0) or TLS records (epoch 1); `handshake` marks a
+    /// handshake flight.
+    func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool)
+    /// Plaintext from the peer is about to reach the endpoint; false holds it back.
+    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Bool
+    /// The TLS for this side at STARTTLS, or nil when there is none.
+    func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup?
+    /// The handshake completed: a report to give the endpoint instead (a forced failure), or nil.
+    func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport?
+    /// Arm a timer: call `timerFired(id, generation:)` after `after` nanoseconds.
+    func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64)
+    /// The peer ended its TLS session (close_notify).
+    func hostPeerSentCloseNotify(_ host: EndpointHost)
+    func host(_ host: EndpointHost, event: EndpointHost.Event)
+}

@@ -1,0 +1,223 @@
+/// Where a session stands, read off the plaintext both sides write, and which fault triggers
+/// that moment fires (docs/catalog.md, E1). One tracker per connection: the simulated links and
+/// the socket fault injector both consult it, so a trigger strikes at the same protocol point in
+/// the simulator and on a real socket.
+///
+/// Sans-IO: fed every plaintext write of either side (before encryption; on a socket, what smtpsim
+/// writes and what it reads from the peer), every STARTTLS and every octet of server handshake.
+/// Each rule fires at most once per connection; its `fired` flag lives here.
+///
+/// Reading a write is two steps, because the caller acts in between: `firings(…)` decides the
+/// triggers on the landmarks as they were before the write, `advance(…)` then moves the
+/// landmarks past it.
+public struct TriggerTracker: Sendable {
+    /// The session's landmarks.
+    public struct Landmarks: Hashable, Sendable {
+        /// The server has invited message data (a reply line starting `354`).
+        public var saw354 = false
+        /// The client's final dot (`<CRLF>.<CRLF>`, RFC 5321 §4.1.1.4) ended that data.
+        public var sawFinalDot = false
+        /// Ciphertext octets of the server's handshake so far.
+        public var handshakeOctets = 0
+        /// Inside message data: after a 354, before its final dot.
+        public var inData: Bool { saw354 && !sawFinalDot }
+    }
+
+    /// A rule whose trigger the current write (or handshake flight) meets.
+    public struct Firing: Hashable, Sendable {
+        /// Index in the rule list the tracker was made with.
+        public var rule: Int
+        /// Where in the write the fault takes effect: after this many of its octets.
+        public var afterOctets: Int
+    }
+
+    /// What `advance` learnt from a client write.
+    public struct ClientStep: Sendable {
+        /// The write was message data (after a 354, before the final dot), at least at its start.
+        public var wasData: Bool
+        /// Its command lines (without line ends, from the first `commandScanLimit` octets):
+        /// message data up to the final dot and BDAT chunk octets are not commands, whatever they
+        /// hold (RFC 5321 §4.1.1.4, RFC 3030 §2).
+        public var commands: [ArraySlice<UInt8>]
+    }
+
+    /// Command lines are looked for in the first 2 KiB of a write (the commands the oracles read
+    /// are short; RFC 5321 §4.5.3.1.4 caps a command line at 512 octets).
+    public static let commandScanLimit = 2048
+
+    private let triggers: [Trigger?]
+    private var fired: [Bool]
+    public private(set) var landmarks = Landmarks()
+    /// The last octets each side wrote, so that a pattern split across writes is still found:
+    /// as long as the longest pattern less one (never a hidden cap on pattern length).
+    private var clientTail: [UInt8] = []
+    private var serverTail: [UInt8] = []
+    private let tailLength: Int
+    /// BDAT chunk octets the client still has to send (message data, not commands).
+    private var bdatRemaining = 0
+
+    static let line354 = Array("\n354".utf8)
+    static let finalDot = Array("\r\n.\r\n".utf8)
+
+    /// A tracker for the rules that apply to connection `connection` (1-based; nil: every rule).
+    public init(rules: [FaultRule], connection: Int?) {
+        triggers = rules.map { rule in
+            guard connection.map({ rule.applies(to: $0) }) ?? true else { return nil }
+            return rule.at?.resolved
+        }
+        fired = Array(repeating: false, count: rules.count)
+        var longest = max(Self.line354.count, Self.finalDot.count)
+        for case .write(_, let pattern, _, _)? in triggers { longest = max(longest, pattern.utf8.count) }
+        tailLength = longest - 1
+        // The stream starts at a line start.
+        serverTail = [0x0A]
+    }
+
+    /// Marks rule `k` fired; false when it already had (or does not apply here).
+    public mutating func markFired(_ k: Int) -> Bool {
+        guard fired.indices.contains(k), !fired[k], triggers[k] != nil else { return false }
+        fired[k] = true
+        return true
+    }
+
+    /// Rules armed on `event` (`.connectionOpened` or `.tlsStarted`), marked fired, in order.
+    public mutating func firings(at event: Trigger, armed: Bool) -> [Int] {
+        guard armed else { return [] }
+        var out: [Int] = []
+        for k in triggers.indices where !fired[k] && triggers[k] == event {
+            fired[k] = true
+            out.append(k)
+        }
+        return out
+    }
+
+    /// The rules that `bytes`, written by `side` at `epoch` (0 plaintext, 1 inside TLS), fires,
+    /// marked fired, in rule order. Decided on the landmarks before this write.
+    public mutating func firings(_ bytes: [UInt8], by side: Side, epoch: Int, armed: Bool) -> [Firing] {
+        guard armed, !bytes.isEmpty else { return [] }
+        var out: [Firing] = []
+        for k in triggers.indices where !fired[k] {
+            let position: Int
+            switch triggers[k] {
+            case .write(let s, let pattern, let cut, let e)?:
+                guard s == side, e.map({ $0 == epoch }) ?? true,
+                    let end = Self.matchEnd(side == .client ? clientTail : serverTail, bytes, Array(pattern.utf8))
+                else { continue }
+                position = cut == .afterMatch ? end : bytes.count
+            case .midBody?:
+                guard side == .client, landmarks.inData else { continue }
+                position = max(1, bytes.count / 2)
+            case .finalReply?:
+                guard side == .server, landmarks.sawFinalDot else { continue }
+                position = bytes.count
+            case .connectionOpened?, .atTime?, .tlsStarted?, .handshakeBytes?, .phase?, nil:
+                continue
+            }
+            fired[k] = true
+            out.append(Firing(rule: k, afterOctets: position))
+        }
+        return out
+    }
+
+    /// Moves the landmarks past a write of `side`. For a client write, returns what it held.
+    @discardableResult
+    public mutating func advance(past bytes: [UInt8], by side: Side) -> ClientStep? {
+        switch side {
+        case .server:
+            if Self.matchEnd(serverTail, bytes, Self.line354) != nil {
+                landmarks.saw354 = true
+                landmarks.sawFinalDot = false  // a new message's data begins
+            }
+            Self.keep(&serverTail, bytes, tailLength)
+            return nil
+        case .client:
+            let wasData = landmarks.inData
+            let commands = commandLines(bytes, inData: wasData)
+            if wasData, Self.matchEnd(clientTail, bytes, Self.finalDot) != nil { landmarks.sawFinalDot = true }
+            Self.keep(&clientTail, bytes, tailLength)
+            return ClientStep(wasData: wasData, commands: commands)
+        }
+    }
+
+    /// Ciphertext of the server's handshake: the rules this flight reaches, marked fired, each
+    /// with how many of these octets pass before it strikes.
+    public mutating func handshake(octets: Int, armed: Bool) -> [Firing] {
+        let before = landmarks.handshakeOctets
+        landmarks.handshakeOctets += octets
+        guard armed else { return [] }
+        var out: [Firing] = []
+        for k in triggers.indices where !fired[k] {
+            guard case .handshakeBytes(let n)? = triggers[k], landmarks.handshakeOctets >= n else { continue }
+            fired[k] = true
+            out.append(Firing(rule: k, afterOctets: max(0, n - before)))
+        }
+        return out
+    }
+
+    // MARK: - Reading the client's stream
+
+    private mutating func commandLines(_ bytes: [UInt8], inData: Bool) -> [ArraySlice<UInt8>] {
+        var i = 0
+        if inData {
+            // Message data: commands resume after the final dot, if this write holds it.
+            guard let end = Self.matchEnd(clientTail, bytes, Self.finalDot) else { return [] }
+            i = end
+        }
+        var out: [ArraySlice<UInt8>] = []
+        while i < bytes.count {
+            if bdatRemaining > 0 {
+                let skip = min(bdatRemaining, bytes.count - i)
+                bdatRemaining -= skip
+                i += skip
+                continue
+            }
+            let lineEnd = bytes[i...].firstIndex(of: 0x0A).map { $0 + 1 } ?? bytes.count
+            var line = bytes[i..<lineEnd]
+            if line.last == 0x0A { line = line.dropLast() }
+            if line.last == 0x0D { line = line.dropLast() }
+            if !line.isEmpty, i < Self.commandScanLimit { out.append(line) }
+            i = lineEnd
+            if let size = Self.bdatSize(line) { bdatRemaining = size }
+        }
+        return out
+    }
+
+    /// The chunk size of a `BDAT <size> [LAST]` line (RFC 3030 §2).
+    static func bdatSize(_ line: ArraySlice<UInt8>) -> Int? {
+        let words = line.split(separator: 0x20, maxSplits: 2)
+        guard words.count >= 2, words[0].count == 4,
+            words[0].elementsEqual(Array("BDAT".utf8), by: { $0 & 0xDF == $1 }),
+            let size = Int(String(decoding: words[1], as: UTF8.self)), size >= 0
+        else { return nil }
+        return size
+    }
+
+    // MARK: - Matching
+
+    /// End (in `bytes`) of the first match of `pattern` that ends inside `bytes`, looking back
+    /// into `tail` (what the same side wrote before).
+    static func matchEnd(_ tail: [UInt8], _ bytes: [UInt8], _ pattern: [UInt8]) -> Int? {
+        guard let first = pattern.first, tail.count + bytes.count >= pattern.count else { return nil }
+        func at(_ i: Int) -> UInt8 { i < tail.count ? tail[i] : bytes[i - tail.count] }
+        var i = max(0, tail.count - pattern.count + 1)
+        let total = tail.count + bytes.count
+        while i + pattern.count <= total {
+            if at(i) == first {
+                var j = 1
+                while j < pattern.count, at(i + j) == pattern[j] { j += 1 }
+                if j == pattern.count { return i + pattern.count - tail.count }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func keep(_ tail: inout [UInt8], _ bytes: [UInt8], _ length: Int) {
+        if bytes.count >= length {
+            tail = Array(bytes.suffix(length))
+        } else {
+            tail.append(contentsOf: bytes)
+            if tail.count > length { tail.removeFirst(tail.count - length) }
+        }
+    }
+}
