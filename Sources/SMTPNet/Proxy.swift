@@ -122,10 +122,8 @@ struct Relay {
     let clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let log: (Proxy.Event) -> Void
-    /// intercept-tls: the attacker's TLS session with the client and with the server.
-    var facingClient: TLSConnection?
-    var facingServer: TLSConnection?
-    var pendingToServer: [UInt8] = []
+    /// intercept-tls: the attacker's two TLS sessions, once the 220 to STARTTLS has passed.
+    var interceptor: TLSInterceptor?
 
     init(attacker: AttackerState, contexts: Proxy.InterceptContexts?, clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, log: @escaping (Proxy.Event) -> Void) {
         self.attacker = attacker
@@ -145,8 +143,8 @@ struct Relay {
             log(.note("session time limit reached"))
             return false
         case .fromClient(let bytes):
-            if let tls = facingClient {
-                await intercepted(tls, bytes, fromClient: true)
+            if let interceptor {
+                await carryOut(interceptor.receive(bytes, travelling: .clientToServer))
                 return true
             }
             let plaintext = !attacker.clientToServerOpaque
@@ -156,8 +154,8 @@ struct Relay {
             await write(serverOut, toServer)
             await write(clientOut, toClient)
         case .fromServer(let bytes):
-            if let tls = facingServer {
-                await intercepted(tls, bytes, fromClient: false)
+            if let interceptor {
+                await carryOut(interceptor.receive(bytes, travelling: .serverToClient))
                 return true
             }
             let plaintext = !attacker.serverToClientOpaque
@@ -166,7 +164,7 @@ struct Relay {
             effects.forEach { log(.attack($0.name, $0.detail)) }
             await write(clientOut, toClient)
             await write(serverOut, late)
-            if attacker.serverToClientOpaque, facingClient == nil, let contexts {
+            if attacker.serverToClientOpaque, interceptor == nil, let contexts {
                 await startInterception(contexts)
             }
         }
@@ -174,52 +172,33 @@ struct Relay {
     }
 
     private mutating func startInterception(_ contexts: Proxy.InterceptContexts) async {
-        let now = Int64(Date().timeIntervalSince1970)
         do {
-            facingClient = try TLSConnection(context: contexts.facingClient, verificationTime: now)
-            let toServer = try TLSConnection(context: contexts.facingServer, verificationTime: now)
-            facingServer = toServer
-            log(.attack("intercept-tls", "terminating the client's TLS with the attacker's own certificate"))
-            _ = toServer.advanceHandshake()
-            await write(serverOut, toServer.drainCiphertext())
+            let started = try TLSInterceptor(
+                facingClient: contexts.facingClient, facingServer: contexts.facingServer, serverName: nil,
+                verificationTime: Int64(Date().timeIntervalSince1970))
+            interceptor = started
+            await carryOut(started.start())
         } catch {
             log(.attack("intercept-tls", "could not start: \(error)"))
         }
     }
 
-    /// Ciphertext from one side reaches the attacker's TLS session facing that side; plaintext
-    /// is logged and re-encrypted towards the other side.
-    private mutating func intercepted(_ near: TLSConnection, _ bytes: [UInt8], fromClient: Bool) async {
-        let back = fromClient ? clientOut : serverOut
-        near.receiveCiphertext(bytes)
-        if !near.isEstablished {
-            let status = near.advanceHandshake()
-            await write(back, near.drainCiphertext())
-            switch status {
-            case .needMoreData: return
-            case .failed(let f):
-                log(.attack("intercept-tls", "\(fromClient ? "client" : "server")-side handshake failed: \(f.kind.rawValue) (the \(fromClient ? "client refused the attacker's certificate" : "server refused"))"))
-                return
-            case .complete(let d):
-                log(.attack("intercept-tls", "\(fromClient ? "client" : "server") side established (\(d.version))"))
+    /// What the interceptor asks for, in order: records to either side, what it read.
+    private func carryOut(_ outputs: [TLSInterceptor.Output]) async {
+        for output in outputs {
+            switch output {
+            case .send(let direction, let bytes):
+                await write(direction == .clientToServer ? serverOut : clientOut, bytes)
+            case .note(let text):
+                log(.attack("intercept-tls", text))
+            case .read(let plain, let fromClient):
+                if fromClient {
+                    log(.client(plain, tls: true))
+                    log(.attack("intercept-tls", "read \(plain.count) octets of the client's plaintext"))
+                } else {
+                    log(.server(plain, tls: true))
+                }
             }
-        }
-        if case .data(let plain) = near.readPlaintext() {
-            if fromClient {
-                log(.client(plain, tls: true))
-                log(.attack("intercept-tls", "read \(plain.count) octets of the client's plaintext"))
-                pendingToServer += plain
-            } else if let toClient = facingClient, toClient.isEstablished {
-                log(.server(plain, tls: true))
-                try? toClient.writePlaintext(plain)
-                await write(clientOut, toClient.drainCiphertext())
-            }
-        }
-        await write(back, near.drainCiphertext())
-        if let toServer = facingServer, toServer.isEstablished, !pendingToServer.isEmpty {
-            try? toServer.writePlaintext(pendingToServer)
-            pendingToServer = []
-            await write(serverOut, toServer.drainCiphertext())
         }
     }
 

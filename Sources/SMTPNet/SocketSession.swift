@@ -45,11 +45,13 @@ public struct SessionLimits: Hashable, Sendable {
 }
 
 /// Runs one sans-IO endpoint (smtpsim's server or client, or any `SimulatedEndpoint`) over a real
-/// TCP connection: the edge twin of the simulator's connection loop. It owns the socket, the
-/// wall-clock timers and the TLS engine for this connection; the endpoint stays pure.
+/// TCP connection: the edge's driver of the same `EndpointHost` the simulator drives, with the
+/// same `TriggerTracker` deciding where faults strike. It owns the socket, the wall-clock timers
+/// and the TLS context for this connection; the host and the endpoint stay pure.
 ///
 /// One task drives everything (reads arrive through a bounded queue from a reader task), so the
-/// endpoint and the `TLSConnection` are never touched concurrently.
+/// host, the endpoint and the `TLSConnection` are never touched concurrently. What the host
+/// hands over synchronously is queued and written out after each step.
 public final class SocketSession {
     public let endpoint: SimulatedEndpoint
     let tlsContext: TLSContext?
@@ -60,16 +62,16 @@ public final class SocketSession {
 
     public private(set) var tlsDetails: TLSSessionDetails?
 
-    private var tls: TLSConnection?
-    private var tlsEstablished = false
-    private var closed = false
+    private var host: EndpointHost!
+    private var tracker: TriggerTracker
     private var end: SessionEnd?
-    private var timers: [TimerID: (generation: Int, task: Task<Void, Never>)] = [:]
-    private var generation = 0
+    /// How the session ends when the host closes (a failed handshake, the peer's close_notify).
+    private var closeReason: SessionEnd?
+    /// What the host handed over in the current step, written out in order by `flush`.
+    private var outgoing: [Outgoing] = []
+    private var resetAfterWrite: String?
+    private var timers: [TimerID: Task<Void, Never>] = [:]  // lookups only
     private var stalledUntil: ContinuousClock.Instant?
-    private var resetWatch: TriggerWatch?
-    private var stallWatch: TriggerWatch?
-    private var shutdownWatch: TriggerWatch?
     private var outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>?
     private var continuation: AsyncStream<Event>.Continuation?
     private var mySide: Side { endpoint.role == .server ? .server : .client }
@@ -79,9 +81,17 @@ public final class SocketSession {
         case bytes([UInt8])
         case eof
         case failed(String)
-        case timer(TimerID, generation: Int)
+        case timer(TimerID, generation: UInt64)
         case deadline
-        case faultTime
+        /// A time-triggered fault rule.
+        case faultTime(rule: Int)
+    }
+
+    enum Outgoing {
+        case bytes([UInt8])
+        case stall(Int64)
+        case reset
+        case finish
     }
 
     public init(endpoint: SimulatedEndpoint, tlsContext: TLSContext?, serverName: String? = nil, faults: StreamFaults = StreamFaults(), limits: SessionLimits = SessionLimits(), log: @escaping (WireEvent) -> Void) {
@@ -91,10 +101,8 @@ public final class SocketSession {
         self.faults = faults
         self.limits = limits
         self.log = log
-        let side: Side = endpoint.role == .server ? .server : .client
-        resetWatch = faults.resetAt.map { TriggerWatch($0, side: side) }
-        stallWatch = faults.stall.map { TriggerWatch($0.at, side: side) }
-        shutdownWatch = faults.shutdownAt.map { TriggerWatch($0, side: side) }
+        tracker = TriggerTracker(rules: faults.rules, connection: nil)
+        host = EndpointHost(endpoint: endpoint, connection: 1, driver: self)
     }
 
     /// Runs the session to its end; closes the channel.
@@ -128,7 +136,7 @@ public final class SocketSession {
                     group.cancelAll()
                     return end
                 }
-                for (_, t) in timers { t.task.cancel() }
+                for (_, task) in timers { task.cancel() }
                 timers.removeAll()
                 continuation.finish()
                 if result == .resetByFault { await Sockets.arrangeReset(channel) }
@@ -140,129 +148,125 @@ public final class SocketSession {
     }
 
     private func loop(_ events: AsyncStream<Event>, queued: Valve) async -> SessionEnd {
-        if resetWatch?.connectionOpened() == true { return faultReset("at connection open") }
-        if case .atTime(let t)? = faults.resetAt { schedule(after: t, .faultTime) }
-        if stallWatch?.connectionOpened() == true { beginStall() }
-        await perform(endpoint.start())
-        if shutdownWatch?.connectionOpened() == true { await perform(endpoint.shutdown()) }
+        var shutdownAfterStart = false
+        for k in tracker.firings(at: .connectionOpened, armed: true) {
+            if case .async421 = faults.rules[k].effect { shutdownAfterStart = true } else { strike(k, "at connection open") }
+        }
+        for (k, rule) in faults.rules.enumerated() {
+            if case .atTime(let t)? = rule.at?.resolved { schedule(after: t, .faultTime(rule: k)) }
+        }
+        if end == nil {
+            host.start()
+            // The greeting goes out first, then the 421.
+            if shutdownAfterStart { host.shutdown() }
+        }
+        await flush()
         if let end { return end }
         for await event in events {
             switch event {
             case .bytes(let bytes):
                 queued.consumed(bytes.count)
-                await receive(bytes)
+                receive(bytes)
             case .eof:
                 log(.note("the peer closed the connection"))
-                if !closed { await perform(endpoint.peerClosed()) }
+                closeReason = closeReason ?? .peerClosed
+                host.peerClosed()
+                await flush()
                 return end ?? .peerClosed
             case .failed(let why):
                 log(.note("connection failed: \(why)"))
-                if !closed { await perform(endpoint.peerClosed()) }
+                closeReason = closeReason ?? .failed(why)
+                host.peerClosed()
+                await flush()
                 return end ?? .failed(why)
-            case .timer(let id, let g):
-                guard timers[id]?.generation == g else { continue }
-                timers[id] = nil
-                await perform(endpoint.timerFired(id))
+            case .timer(let id, let generation):
+                host.timerFired(id, generation: generation)
             case .deadline:
                 log(.note("session time limit (\(limits.sessionSeconds.formatted1) s) reached"))
                 return end ?? .timedOut(seconds: limits.sessionSeconds)
-            case .faultTime:
-                return faultReset("at the scheduled time")
+            case .faultTime(let k):
+                if tracker.markFired(k) { strike(k, "at the scheduled time") }
             }
+            await flush()
             if let end { return end }
         }
         return end ?? .closed
     }
 
-    // MARK: - Input
-
-    private func receive(_ bytes: [UInt8]) async {
-        guard let tls else {
-            await deliver(bytes, epoch: 0)
-            return
-        }
-        tls.receiveCiphertext(bytes)
-        if !tlsEstablished {
-            let status = tls.advanceHandshake()
-            await writeCiphertext(tls.drainCiphertext(), handshake: true)
+    /// Octets from the socket into the host; a client counts the server's handshake octets for
+    /// handshake-bytes triggers before its engine reads them.
+    private func receive(_ bytes: [UInt8]) {
+        if mySide == .client, host.epoch == 1, !host.tlsEstablished {
+            for firing in tracker.handshake(octets: bytes.count, armed: true) {
+                strike(firing.rule, "after \(firing.afterOctets) more handshake octets from the server")
+            }
             if end != nil { return }
-            switch status {
-            case .needMoreData:
-                return
-            case .complete(let details):
-                tlsEstablished = true
-                tlsDetails = details
-                log(.tls(Self.describe(details, role: endpoint.role)))
-                await perform(endpoint.tlsFinished(TLSReport(completed: details, role: endpoint.role)))
-            case .failed(let failure):
-                log(.tls("handshake failed: \(failure)"))
-                await perform(endpoint.tlsFinished(TLSReport(failed: failure)))
-                finish(.failed("TLS handshake failed: \(failure.kind.rawValue)"))
-                return
-            }
         }
-        guard !closed else { return }
-        switch tls.readPlaintext() {
-        case .data(let plain):
-            await deliver(plain, epoch: 1)
-        case .needMoreData:
-            break
-        case .closed:
-            log(.note("the peer sent close_notify"))
-            await perform(endpoint.peerClosed())
-            finish(.peerClosed)
-        case .failed(let failure):
-            log(.tls("record layer failed: \(failure)"))
-            await perform(endpoint.peerClosed())
-            finish(.failed("TLS failed: \(failure.kind.rawValue)"))
-        }
-        await writeCiphertext(tls.drainCiphertext(), handshake: false)
+        host.receive(bytes)
     }
 
-    /// Plaintext from the peer to the endpoint, unless a fault triggers on it first.
-    private func deliver(_ plain: [UInt8], epoch: Int) async {
-        log(.received(plain, tls: epoch == 1))
-        if case .yes = resetWatch?.plaintext(plain, by: peerSide, epoch: epoch) {
-            _ = faultReset("after the peer wrote \(Self.preview(plain))")
-            return
+    // MARK: - Faults
+
+    /// Carries out rule `k` (already marked fired) on this side's stream.
+    private func strike(_ k: Int, _ when: String) {
+        switch faults.rules[k].effect {
+        case .reset:
+            faultReset(when)
+        case .stall(let duration):
+            log(.fault("stall \(Double(duration) / 1e9) s \(when)"))
+            outgoing.append(.stall(duration))
+        case .async421:
+            host.shutdown()
+        case .latency, .split, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
+            break  // refused by StreamFaults
         }
-        if case .yes = stallWatch?.plaintext(plain, by: peerSide, epoch: epoch) { beginStall() }
-        if case .yes = shutdownWatch?.plaintext(plain, by: peerSide, epoch: epoch) {
-            await perform(endpoint.shutdown())
-            return
-        }
-        await perform(endpoint.receive(plain))
     }
 
-    // MARK: - Actions
+    private func faultReset(_ when: String) {
+        guard end == nil else { return }
+        log(.fault("reset \(when)"))
+        outgoing.append(.reset)
+        end = .resetByFault
+    }
 
-    private func perform(_ actions: [EndpointAction]) async {
-        for action in actions {
-            guard end == nil else { return }
-            switch action {
-            case .send(let bytes):
-                guard !closed else { continue }
-                await send(bytes)
-            case .startTLS:
-                await startTLS()
-            case .close:
-                guard !closed else { continue }
-                if let tls, tlsEstablished {
-                    tls.sendCloseNotify()
-                    await writeCiphertext(tls.drainCiphertext(), handshake: false)
-                }
-                outbound?.finish()
-                finish(.closed)
-            case .setTimer(let id, let after):
-                timers[id]?.task.cancel()
-                generation += 1
-                timers[id] = (generation, schedule(after: after, .timer(id, generation: generation)))
-            case .cancelTimer(let id):
-                timers[id]?.task.cancel()
-                timers[id] = nil
-            case .note(let text):
-                log(.note(text))
+    // MARK: - Output
+
+    /// Writes what the host handed over, with the split, delay and stall faults.
+    private func flush() async {
+        while !outgoing.isEmpty {
+            let next = outgoing.removeFirst()
+            guard let outbound else { continue }
+            switch next {
+            case .bytes(let bytes):
+                await write(bytes, to: outbound)
+            case .stall(let duration):
+                stalledUntil = .now + .nanoseconds(duration)
+            case .reset:
+                outgoing.removeAll()
+            case .finish:
+                outbound.finish()
             }
+        }
+    }
+
+    private func write(_ bytes: [UInt8], to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async {
+        let segment = max(1, faults.maxSegment ?? bytes.count)
+        var offset = 0
+        while offset < bytes.count {
+            if let until = stalledUntil {
+                stalledUntil = nil
+                try? await Task.sleep(until: until)
+            }
+            if faults.delay > 0 { try? await Task.sleep(for: .nanoseconds(faults.delay)) }
+            let chunk = bytes[offset..<min(bytes.count, offset + segment)]
+            do {
+                try await outbound.write(ByteBuffer(bytes: chunk))
+            } catch {
+                if end == nil { end = .failed("write failed: \(Sockets.describe(error))") }
+                outgoing.removeAll()
+                return
+            }
+            offset += chunk.count
         }
     }
 
@@ -275,108 +279,6 @@ public final class SocketSession {
                 continuation?.yield(event)
             } catch {}
         }
-    }
-
-    private func startTLS() async {
-        guard let context = tlsContext else {
-            log(.tls("no TLS configured"))
-            await perform(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: "internal-error")))
-            return
-        }
-        if resetWatch?.tlsStarted() == true {
-            _ = faultReset("when TLS started")
-            return
-        }
-        if stallWatch?.tlsStarted() == true { beginStall() }
-        do {
-            let now = Int64(Date().timeIntervalSince1970)
-            tls = try TLSConnection(context: context, serverName: endpoint.role == .client ? serverName : nil, verificationTime: now)
-        } catch {
-            log(.tls("TLS setup failed: \(error)"))
-            await perform(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: "internal-error")))
-            return
-        }
-        if endpoint.role == .client, let tls {
-            _ = tls.advanceHandshake()
-            await writeCiphertext(tls.drainCiphertext(), handshake: true)
-        }
-    }
-
-    private func send(_ bytes: [UInt8]) async {
-        let epoch = tlsEstablished ? 1 : 0
-        var out = bytes
-        var resetAfter = false
-        if case .yes(let n) = resetWatch?.plaintext(bytes, by: mySide, epoch: epoch) {
-            out = n.map { Array(bytes.prefix($0)) } ?? bytes
-            resetAfter = true
-        }
-        if case .yes = stallWatch?.plaintext(bytes, by: mySide, epoch: epoch) { beginStall() }
-        if case .yes = shutdownWatch?.plaintext(bytes, by: mySide, epoch: epoch) {
-            await perform(endpoint.shutdown())
-            return
-        }
-        log(.sent(out, tls: epoch == 1))
-        if let tls, tlsEstablished {
-            do {
-                try tls.writePlaintext(out)
-            } catch {
-                finish(.failed("TLS write failed: \(error)"))
-                return
-            }
-            await writeCiphertext(tls.drainCiphertext(), handshake: false)
-        } else {
-            await write(out)
-        }
-        if resetAfter { _ = faultReset("after writing \(Self.preview(out))") }
-    }
-
-    private func writeCiphertext(_ bytes: [UInt8], handshake: Bool) async {
-        guard !bytes.isEmpty else { return }
-        if handshake, endpoint.role == .server, case .yes(let n) = resetWatch?.handshake(octets: bytes.count) {
-            await write(Array(bytes.prefix(n ?? bytes.count)))
-            _ = faultReset("after \(n ?? bytes.count) more handshake octets")
-            return
-        }
-        await write(bytes)
-    }
-
-    /// Writes on the socket, with the split, delay and stall faults.
-    private func write(_ bytes: [UInt8]) async {
-        guard let outbound, end == nil, !bytes.isEmpty else { return }
-        let segment = faults.maxSegment ?? bytes.count
-        var offset = 0
-        while offset < bytes.count {
-            if let until = stalledUntil {
-                stalledUntil = nil
-                try? await Task.sleep(until: until)
-            }
-            if faults.delay > 0 { try? await Task.sleep(for: .nanoseconds(faults.delay)) }
-            let chunk = bytes[offset..<min(bytes.count, offset + max(1, segment))]
-            do {
-                try await outbound.write(ByteBuffer(bytes: chunk))
-            } catch {
-                finish(.failed("write failed: \(Sockets.describe(error))"))
-                return
-            }
-            offset += chunk.count
-        }
-    }
-
-    private func beginStall() {
-        guard let stall = faults.stall else { return }
-        log(.fault("stall \(Double(stall.duration) / 1e9) s"))
-        stalledUntil = .now + .nanoseconds(stall.duration)
-    }
-
-    private func faultReset(_ when: String) -> SessionEnd {
-        log(.fault("reset \(when)"))
-        finish(.resetByFault)
-        return .resetByFault
-    }
-
-    private func finish(_ how: SessionEnd) {
-        closed = true
-        if end == nil { end = how }
     }
 
     // MARK: - Descriptions
@@ -395,5 +297,115 @@ public final class SocketSession {
 
     static func preview(_ bytes: [UInt8]) -> String {
         BytePreview.text(Array(bytes.prefix(40)))
+    }
+}
+
+extension SocketSession: EndpointHostDriver {
+    public func isLive(_ host: EndpointHost) -> Bool { end == nil }
+
+    public func host(_ host: EndpointHost, writes bytes: [UInt8]) -> [UInt8]? {
+        let epoch = host.epoch
+        var out = bytes
+        var shutdown = false
+        for firing in tracker.firings(bytes, by: mySide, epoch: epoch, armed: true) {
+            switch faults.rules[firing.rule].effect {
+            case .reset:
+                out = Array(bytes.prefix(firing.afterOctets))
+                resetAfterWrite = "after writing \(Self.preview(out))"
+            case .async421:
+                shutdown = true
+            case .stall:
+                strike(firing.rule, "before writing \(Self.preview(bytes))")
+            case .latency, .split, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
+                break  // refused by StreamFaults
+            }
+        }
+        tracker.advance(past: bytes, by: mySide)
+        if shutdown {
+            host.shutdown()
+            return nil
+        }
+        log(.sent(out, tls: epoch == 1))
+        return out
+    }
+
+    public func hostDidWrite(_ host: EndpointHost) {
+        if let when = resetAfterWrite {
+            resetAfterWrite = nil
+            faultReset(when)
+        }
+    }
+
+    public func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
+        guard !bytes.isEmpty else { return }
+        if handshake, mySide == .server {
+            for firing in tracker.handshake(octets: bytes.count, armed: true) where end == nil {
+                outgoing.append(.bytes(Array(bytes.prefix(firing.afterOctets))))
+                strike(firing.rule, "after \(firing.afterOctets) more handshake octets")
+            }
+            if end != nil { return }
+        }
+        outgoing.append(.bytes(bytes))
+    }
+
+    public func host(_ host: EndpointHost, willDeliver plain: [UInt8]) -> Bool {
+        let epoch = host.epoch
+        log(.received(plain, tls: epoch == 1))
+        var shutdown = false
+        for firing in tracker.firings(plain, by: peerSide, epoch: epoch, armed: true) {
+            if case .async421 = faults.rules[firing.rule].effect { shutdown = true } else { strike(firing.rule, "after the peer wrote \(Self.preview(plain))") }
+        }
+        tracker.advance(past: plain, by: peerSide)
+        guard end == nil else { return false }
+        if shutdown {
+            host.shutdown()
+            return false
+        }
+        return true
+    }
+
+    public func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {
+        guard let tlsContext else { return nil }
+        return EndpointHost.TLSSetup(context: tlsContext, serverName: serverName, verificationTime: Int64(Date().timeIntervalSince1970))
+    }
+
+    public func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
+        tlsDetails = details
+        return nil
+    }
+
+    public func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) {
+        timers[id]?.cancel()
+        timers[id] = schedule(after: after, .timer(id, generation: generation))
+    }
+
+    public func hostPeerSentCloseNotify(_ host: EndpointHost) {
+        log(.note("the peer sent close_notify"))
+        closeReason = closeReason ?? .peerClosed
+        host.peerClosed()
+    }
+
+    public func host(_ host: EndpointHost, event: EndpointHost.Event) {
+        switch event {
+        case .note(let text):
+            log(.note(text))
+        case .startingTLS:
+            for k in tracker.firings(at: .tlsStarted, armed: true) { strike(k, "when TLS started") }
+        case .tlsSetupFailed(let why):
+            log(.tls(why))
+        case .tlsEstablished(let details):
+            log(.tls(Self.describe(details, role: endpoint.role)))
+        case .tlsFailed(let failure):
+            log(.tls("handshake failed: \(failure)"))
+            closeReason = closeReason ?? .failed("TLS handshake failed: \(failure.kind.rawValue)")
+        case .recordFailed(let failure):
+            log(.tls("record layer failed: \(failure)"))
+            closeReason = closeReason ?? .failed("TLS failed: \(failure.kind.rawValue)")
+        case .closing:
+            break
+        case .closed:
+            outgoing.append(.finish)
+            if end == nil { end = closeReason ?? .closed }
+        }
     }
 }
