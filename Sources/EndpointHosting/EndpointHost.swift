@@ -287,10 +287,11 @@ public final class EndpointHost {
         driver.hostPeerSentCloseNotify(self)
     }
 
-    /// Plaintext from the peer to the endpoint, unless the driver holds it back.
+    /// Plaintext from the peer to the endpoint, as much of it as the driver lets through.
     private func deliver(_ plain: [UInt8]) {
-        guard driver.host(self, willDeliver: plain) else { return }
-        apply(endpoint.receive(plain))
+        let count = min(plain.count, max(0, driver.host(self, willDeliver: plain)))
+        if count > 0 { apply(endpoint.receive(count == plain.count ? plain : Array(plain.prefix(count)))) }
+        driver.hostDidDeliver(self)
     }
 }
 
@@ -306,8 +307,11 @@ public protocol EndpointHostDriver: AnyObject {
     /// Octets for the stream: plaintext (epoch 0) or TLS records (epoch 1); `handshake` marks a
     /// handshake flight.
     func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool)
-    /// Plaintext from the peer is about to reach the endpoint; false holds it back.
-    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Bool
+    /// Plaintext from the peer is about to reach the endpoint: how many of its octets to hand
+    /// over (a fault may cut it, or hold it all back with 0).
+    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int
+    /// What was handed over has been read by the endpoint (a fault waiting for it may strike).
+    func hostDidDeliver(_ host: EndpointHost)
     /// The TLS for this side at STARTTLS, or nil when there is none.
     func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup?
     /// The handshake completed: a report to give the endpoint instead (a forced failure), or nil.

@@ -125,10 +125,15 @@ public struct FaultRule: Hashable, Sendable, Codable, CustomStringConvertible {
     public var connections: [Int]?
     /// Directions a link fault applies to; nil for both.
     public var direction: Direction?
+    /// Strike the Nth time the trigger is met on a connection (nil: the first). Phases are met
+    /// once per occurrence in the session: `mid-body` once per message's data, `after-final-reply`
+    /// once per final dot; a write trigger once per matching write.
+    public var occurrence: Int?
 
-    public init(_ effect: FaultEffect, at: Trigger? = nil, connections: [Int]? = nil, direction: Direction? = nil) {
+    public init(_ effect: FaultEffect, at: Trigger? = nil, occurrence: Int? = nil, connections: [Int]? = nil, direction: Direction? = nil) {
         self.effect = effect
         self.at = at
+        self.occurrence = occurrence
         self.connections = connections
         self.direction = direction
     }

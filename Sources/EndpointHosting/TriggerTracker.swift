@@ -19,6 +19,9 @@ public struct TriggerTracker: Sendable {
         public var sawFinalDot = false
         /// Ciphertext octets of the server's handshake so far.
         public var handshakeOctets = 0
+        /// Data sections invited (354s) and final dots seen, for `occurrence`.
+        public var dataSections = 0
+        public var finalDots = 0
         /// Inside message data: after a 354, before its final dot.
         public var inData: Bool { saw354 && !sawFinalDot }
     }
@@ -47,6 +50,10 @@ public struct TriggerTracker: Sendable {
 
     private let triggers: [Trigger?]
     private var fired: [Bool]
+    /// Times each rule's trigger must still be met before it fires (`FaultRule.occurrence`).
+    private var remaining: [Int]
+    /// The data section (or final dot) in which a phase trigger was last met: met once each.
+    private var metIn: [Int]
     public private(set) var landmarks = Landmarks()
     /// The last octets each side wrote, so that a pattern split across writes is still found:
     /// as long as the longest pattern less one (never a hidden cap on pattern length).
@@ -66,6 +73,8 @@ public struct TriggerTracker: Sendable {
             return rule.at?.resolved
         }
         fired = Array(repeating: false, count: rules.count)
+        remaining = rules.map { max(1, $0.occurrence ?? 1) }
+        metIn = Array(repeating: 0, count: rules.count)
         var longest = max(Self.line354.count, Self.finalDot.count)
         for case .write(_, let pattern, _, _)? in triggers { longest = max(longest, pattern.utf8.count) }
         tailLength = longest - 1
@@ -84,10 +93,7 @@ public struct TriggerTracker: Sendable {
     public mutating func firings(at event: Trigger, armed: Bool) -> [Int] {
         guard armed else { return [] }
         var out: [Int] = []
-        for k in triggers.indices where !fired[k] && triggers[k] == event {
-            fired[k] = true
-            out.append(k)
-        }
+        for k in triggers.indices where !fired[k] && triggers[k] == event && met(k) { out.append(k) }
         return out
     }
 
@@ -105,18 +111,29 @@ public struct TriggerTracker: Sendable {
                 else { continue }
                 position = cut == .afterMatch ? end : bytes.count
             case .midBody?:
-                guard side == .client, landmarks.inData else { continue }
+                guard side == .client, landmarks.inData, metIn[k] != landmarks.dataSections else { continue }
+                metIn[k] = landmarks.dataSections
                 position = max(1, bytes.count / 2)
             case .finalReply?:
-                guard side == .server, landmarks.sawFinalDot else { continue }
+                guard side == .server, landmarks.sawFinalDot, metIn[k] != landmarks.finalDots else { continue }
+                metIn[k] = landmarks.finalDots
                 position = bytes.count
             case .connectionOpened?, .atTime?, .tlsStarted?, .handshakeBytes?, .phase?, nil:
                 continue
             }
-            fired[k] = true
+            guard met(k) else { continue }
             out.append(Firing(rule: k, afterOctets: position))
         }
         return out
+    }
+
+    /// Rule `k`'s trigger is met once more: true (and marked fired) when that was the last time
+    /// it had to be.
+    private mutating func met(_ k: Int) -> Bool {
+        remaining[k] -= 1
+        guard remaining[k] <= 0 else { return false }
+        fired[k] = true
+        return true
     }
 
     /// Moves the landmarks past a write of `side`. For a client write, returns what it held.
@@ -127,13 +144,17 @@ public struct TriggerTracker: Sendable {
             if Self.matchEnd(serverTail, bytes, Self.line354) != nil {
                 landmarks.saw354 = true
                 landmarks.sawFinalDot = false  // a new message's data begins
+                landmarks.dataSections += 1
             }
             Self.keep(&serverTail, bytes, tailLength)
             return nil
         case .client:
             let wasData = landmarks.inData
             let commands = commandLines(bytes, inData: wasData)
-            if wasData, Self.matchEnd(clientTail, bytes, Self.finalDot) != nil { landmarks.sawFinalDot = true }
+            if wasData, Self.matchEnd(clientTail, bytes, Self.finalDot) != nil {
+                landmarks.sawFinalDot = true
+                landmarks.finalDots += 1
+            }
             Self.keep(&clientTail, bytes, tailLength)
             return ClientStep(wasData: wasData, commands: commands)
         }
@@ -148,7 +169,7 @@ public struct TriggerTracker: Sendable {
         var out: [Firing] = []
         for k in triggers.indices where !fired[k] {
             guard case .handshakeBytes(let n)? = triggers[k], landmarks.handshakeOctets >= n else { continue }
-            fired[k] = true
+            fired[k] = true  // one handshake per connection: occurrence does not apply
             out.append(Firing(rule: k, afterOctets: max(0, n - before)))
         }
         return out

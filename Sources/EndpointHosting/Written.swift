@@ -123,6 +123,7 @@ extension FaultRule: ScenarioWritable {
         let (name, own) = effect.nameAndSettings
         var settings = own
         if let at { settings.append(.init("at", at.written)) }
+        if let occurrence { settings.append(.init("occurrence", .number(occurrence))) }
         if let connections { settings.append(.init("connections", .list(connections.map { .number($0) }))) }
         if let direction { settings.append(.init("direction", direction.written)) }
         return .named(name, settings)

@@ -70,6 +70,9 @@ public final class SocketSession {
     /// What the host handed over in the current step, written out in order by `flush`.
     private var outgoing: [Outgoing] = []
     private var resetAfterWrite: String?
+    /// A reset waiting until the endpoint has read the peer's bytes up to the cut; what the
+    /// endpoint writes meanwhile never leaves (the connection is already broken there).
+    private var resetAfterDelivery = false
     private var timers: [TimerID: Task<Void, Never>] = [:]  // lookups only
     private var stalledUntil: ContinuousClock.Instant?
     private var outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>?
@@ -304,6 +307,7 @@ extension SocketSession: EndpointHostDriver {
     public func isLive(_ host: EndpointHost) -> Bool { end == nil }
 
     public func host(_ host: EndpointHost, writes bytes: [UInt8]) -> [UInt8]? {
+        guard !resetAfterDelivery else { return nil }
         let epoch = host.epoch
         var out = bytes
         var shutdown = false
@@ -337,7 +341,7 @@ extension SocketSession: EndpointHostDriver {
     }
 
     public func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
-        guard !bytes.isEmpty else { return }
+        guard !bytes.isEmpty, !resetAfterDelivery else { return }
         if handshake, mySide == .server {
             for firing in tracker.handshake(octets: bytes.count, armed: true) where end == nil {
                 outgoing.append(.bytes(Array(bytes.prefix(firing.afterOctets))))
@@ -348,20 +352,44 @@ extension SocketSession: EndpointHostDriver {
         outgoing.append(.bytes(bytes))
     }
 
-    public func host(_ host: EndpointHost, willDeliver plain: [UInt8]) -> Bool {
+    /// The peer's plaintext meets triggers where the peer wrote it: a reset cut after the
+    /// match lets the endpoint read up to the cut and silences what it answers, as in the
+    /// simulator, where the bytes before the cut arrive and the reply is lost.
+    public func host(_ host: EndpointHost, willDeliver plain: [UInt8]) -> Int {
         let epoch = host.epoch
         log(.received(plain, tls: epoch == 1))
         var shutdown = false
+        var count = plain.count
         for firing in tracker.firings(plain, by: peerSide, epoch: epoch, armed: true) {
-            if case .async421 = faults.rules[firing.rule].effect { shutdown = true } else { strike(firing.rule, "after the peer wrote \(Self.preview(plain))") }
+            switch faults.rules[firing.rule].effect {
+            case .reset:
+                count = min(count, firing.afterOctets)
+                if !resetAfterDelivery {
+                    // Logged where it strikes; carried out once the endpoint has read up to the cut.
+                    log(.fault("reset after the peer wrote \(Self.preview(Array(plain.prefix(firing.afterOctets))))"))
+                    resetAfterDelivery = true
+                }
+            case .async421:
+                shutdown = true
+            case .stall:
+                strike(firing.rule, "after the peer wrote \(Self.preview(plain))")
+            case .latency, .split, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
+                break  // refused by StreamFaults
+            }
         }
         tracker.advance(past: plain, by: peerSide)
-        guard end == nil else { return false }
+        guard end == nil else { return 0 }
         if shutdown {
             host.shutdown()
-            return false
+            return 0
         }
-        return true
+        return count
+    }
+
+    public func hostDidDeliver(_ host: EndpointHost) {
+        guard resetAfterDelivery, end == nil else { return }
+        outgoing.append(.reset)
+        end = .resetByFault
     }
 
     public func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {

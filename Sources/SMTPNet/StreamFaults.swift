@@ -25,12 +25,18 @@ public struct StreamFaults: Hashable, Sendable {
             case .split(let n): maxSegment = n
             case .latency(let lo, let hi): delay = (lo + hi) / 2
             case .stall, .reset:
-                rules.append(FaultRule(rule.effect, at: rule.at ?? .connectionOpened))
+                rules.append(Self.placed(rule))
             case .async421 where side == .server:
-                rules.append(FaultRule(rule.effect, at: rule.at ?? .connectionOpened))
+                rules.append(Self.placed(rule))
             case .async421, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
                 throw .setup("fault '\(rule)' is simulation-only; over a real socket smtpsim can split, delay (latency), stall, reset\(side == .server ? " and send 421 (async-421)" : "")")
             }
         }
+    }
+
+    /// The rule as this stream carries it out: at its trigger (connection-opened when it names
+    /// none), its occurrence kept; connections and direction were settled when it was chosen.
+    static func placed(_ rule: FaultRule) -> FaultRule {
+        FaultRule(rule.effect, at: rule.at ?? .connectionOpened, occurrence: rule.occurrence)
     }
 }

@@ -307,7 +307,7 @@ public enum ScenarioLoader {
 
     static func readFault(_ r: YAMLReader) throws(ScenarioError) -> FaultRule {
         let (kind, value) = try r.tagged(faultKinds)
-        let common = ["at", "connections", "direction"]
+        let common = ["at", "occurrence", "connections", "direction"]
         func object(_ extra: [String]) throws(ScenarioError) -> YAMLObject? { try value?.object(extra + common) }
         let effect: FaultEffect
         let o: YAMLObject?
@@ -359,6 +359,10 @@ public enum ScenarioLoader {
         }
         var rule = FaultRule(effect)
         if let at = o?["at"] { rule.at = try readTrigger(at) }
+        if let n = o?["occurrence"] {
+            guard rule.at != nil else { throw n.error("occurrence counts the times a trigger is met: give at as well") }
+            rule.occurrence = try n.int(in: 1...1_000_000)
+        }
         if let c = o?["connections"] { rule.connections = try c.listOrOne().map { x throws(ScenarioError) in try x.int(in: 1...1_000_000) } }
         if let d = o?["direction"], kind != "half-close", kind != "truncate" { rule.direction = try readDirection(d) }
         switch effect {

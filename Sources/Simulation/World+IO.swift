@@ -52,7 +52,9 @@ extension World: EndpointHostDriver {
         }
     }
 
-    public func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Bool { true }
+    public func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int { bytes.count }
+
+    public func hostDidDeliver(_ host: EndpointHost) {}
 
     public func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {
         let c = connection(host)
