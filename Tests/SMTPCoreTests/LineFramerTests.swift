@@ -67,8 +67,8 @@ final class LineFramerTests: XCTestCase {
     }
 
     func testOneByteAtATimeIsLinear() {
-        // 64 KiB of a line fed one byte at a time: each byte is scanned once, so the framer's
-        // work (and this test) stays fast; a rescanning framer would do 2 G byte visits here.
+        // 64 KiB of a line fed one byte at a time: the framer examines each octet once (counted),
+        // where a rescanning framer would examine about 2 G; the same holds for a rejected line.
         var framer = LineFramer(maximumLineLength: 1 << 17)
         for _ in 0..<(1 << 16) {
             framer.append(CollectionOfOne(0x61))
@@ -76,6 +76,16 @@ final class LineFramerTests: XCTestCase {
         }
         framer.append([0x0D, 0x0A])
         XCTAssertEqual(try framer.next()?.count, 1 << 16)
+        XCTAssertEqual(framer.octetsExamined, (1 << 16) + 2, "each octet examined exactly once")
+
+        var rejecting = LineFramer(maximumLineLength: 512)
+        var errors = 0
+        for _ in 0..<(1 << 16) {
+            rejecting.append(CollectionOfOne(0x61))
+            do { _ = try rejecting.next() } catch { errors += 1 }
+        }
+        XCTAssertEqual(errors, 1, "the oversized line is reported once")
+        XCTAssertLessThanOrEqual(rejecting.octetsExamined, (1 << 16) + 512, "discarding is linear too")
     }
 
     func testHostileBytesNeverCrash() {

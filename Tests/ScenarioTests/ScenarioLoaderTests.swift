@@ -72,9 +72,12 @@ final class ScenarioLoaderTests: XCTestCase {
         XCTAssertNotNil(error("just a string"))
     }
 
-    func testMutatedFilesNeverCrash() {
-        // Random single-byte edits of a valid file: every outcome is a scenario or a clear error.
+    func testMutatedFilesNeverCrashAndEveryErrorSaysWhere() {
+        // Random single-byte edits of a valid file: every outcome is a scenario or an error that
+        // names file:line:column and the key path (a YAML syntax error has no key path yet).
         var rng = SplitMix64(seed: 17)
+        var errors = 0
+        var loaded = 0
         let bytes = Array(valid.utf8)
         let alphabet = Array(" :-[]{}\n\"'#&*!|>%@`x1".utf8)
         for _ in 0..<400 {
@@ -83,11 +86,31 @@ final class ScenarioLoaderTests: XCTestCase {
                 let i = Int.random(in: 0..<mutated.count, using: &rng)
                 mutated[i] = alphabet[Int.random(in: 0..<alphabet.count, using: &rng)]
             }
+            let text = String(decoding: mutated, as: UTF8.self)
             do {
-                _ = try ScenarioLoader.parse(String(decoding: mutated, as: UTF8.self), file: "m.yaml")
+                _ = try ScenarioLoader.parse(text, file: "m.yaml")
+                loaded += 1
             } catch {
-                XCTAssertFalse(error.description.isEmpty)
+                errors += 1
+                let place = "\(error) for:\n\(text)"
+                XCTAssertEqual(error.file, "m.yaml", place)
+                XCTAssertNotNil(error.line, place)
+                XCTAssertNotNil(error.column, place)
+                XCTAssertTrue(!error.keyPath.isEmpty || error.message.hasPrefix("YAML syntax"), place)
+                XCTAssertTrue(error.description.hasPrefix("m.yaml:\(error.line ?? 0):\(error.column ?? 0): "), place)
             }
         }
+        XCTAssertGreaterThan(errors, 100, "the edits must break files")
+        XCTAssertGreaterThan(loaded, 10, "and leave some valid")
+    }
+
+    func testOccurrenceLoadsWritesAndNeedsATrigger() throws {
+        let s = try ScenarioLoader.parse(valid + "\nfaults:\n  - reset: {at: mid-body, occurrence: 2, connections: [1]}\n", file: "t.yaml")
+        let rule = try XCTUnwrap(s.configuration.faults.first)
+        XCTAssertEqual(rule.occurrence, 2)
+        XCTAssertEqual(rule.description, "{reset: {at: mid-body, occurrence: 2, connections: [1]}}")
+        let e = try XCTUnwrap(error(valid + "\nfaults:\n  - reset: {occurrence: 2}\n"))
+        XCTAssertEqual(e.keyPath, "faults[0].reset.occurrence")
+        XCTAssertTrue(e.message.contains("give at as well"), e.message)
     }
 }

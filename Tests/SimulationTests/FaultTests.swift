@@ -80,13 +80,35 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(truncated.statuses, [.delivered], "the client's timeout ends the silent connection")
     }
 
-    func testCorruption() throws {
+    func testCorruptionChangesTheOctetThePeerReads() throws {
+        // Every plaintext segment from client to server on connection 1 has one octet changed:
+        // the server reads the changed octet, not the one the client wrote, and acts on it; the
+        // retry on the clean connection 2 delivers.
         let r = try simulate(scenario {
             $0.clients[0].configuration.policy = .plaintext
-            $0.faults = [FaultRule(.corrupt(Ratio(1, 1)), connections: [1])]
+            $0.clients[0].configuration.retry = RetryPolicy(delay: 1_800_000_000_000, maximumAttempts: 2)
+            $0.faults = [FaultRule(.corrupt(Ratio(1, 1)), connections: [1], direction: .clientToServer)]
         })
-        XCTAssertTrue(r.has("corrupt"))
-        XCTAssertEqual(r.outcomes.count, 1)
+        let events = r.trace.events.filter { $0.connection == 1 }
+        guard let k = events.firstIndex(where: { if case .fault("corrupt", _) = $0.kind { true } else { false } }),
+            case .fault(_, let detail) = events[k].kind
+        else { return XCTFail("no corruption in the trace") }
+        // "c>s byte N of a segment: OLD -> NEW"
+        let words = detail.split(separator: " ")
+        let at = try XCTUnwrap(Int(words[2])), old = try XCTUnwrap(UInt8(words[6])), new = try XCTUnwrap(UInt8(words[8]))
+        XCTAssertNotEqual(old, new)
+        guard case .plaintext(.clientToServer, _, let written)? = events[..<k].last(where: { if case .plaintext(.clientToServer, _, _) = $0.kind { true } else { false } })?.kind,
+            case .delivered(.clientToServer, _, let read)? = events[k...].first(where: { if case .delivered(.clientToServer, _, _) = $0.kind { true } else { false } })?.kind
+        else { return XCTFail("no client write and server read around the corruption") }
+        XCTAssertEqual(written[at], old, "the octet the client wrote")
+        XCTAssertEqual(read[at], new, "is not the octet the server read")
+        XCTAssertEqual(Array(read[..<at]) + Array(read[(at + 1)...]), Array(written[..<at]) + Array(written[(at + 1)...]), "and nothing else changed")
+        // The server acted on what it read: its first command note is not the client's first line.
+        let firstLine = String(decoding: written.prefix { $0 != 0x0D }, as: UTF8.self)
+        let serverNotes = events.compactMap { if case .note("server", let t) = $0.kind, t.hasPrefix("command ") || t.hasPrefix("protocol error") { t } else { nil } }
+        XCTAssertNotEqual(serverNotes.first, "command \(firstLine)", "\(serverNotes)")
+        XCTAssertEqual(r.statuses, [.delivered], "the clean retry delivers")
+        XCTAssertEqual(r.connections, 2)
     }
 
     func testBadReplyAndAsync421() throws {

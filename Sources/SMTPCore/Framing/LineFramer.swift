@@ -25,6 +25,9 @@ public struct LineFramer: Sendable {
     /// Stream offset of `buffer[0]`.
     private var base = 0
     private var mode: Mode = .framing
+    /// Octets examined for line ends so far: each octet of the stream is examined once, which a
+    /// test proves by counting (a rescanning framer would examine a partial line again and again).
+    public private(set) var octetsExamined = 0
 
     private enum Mode: Sendable {
         case framing
@@ -89,6 +92,7 @@ public struct LineFramer: Sendable {
 
     private mutating func frameLine() throws(SMTPError) -> ArraySlice<UInt8>? {
         let end = buffer.count
+        let scannedBefore = scanned
         let outcome: FrameOutcome = buffer.withUnsafeBufferPointer { buf in
             let p = buf.baseAddress!
             guard let lf = ByteSearch.first(ASCII.lf, in: p, from: scanned, to: end) else {
@@ -108,6 +112,11 @@ public struct LineFramer: Sendable {
             guard lf > lineStart, p[lf - 1] == ASCII.cr else { return .bareLF(lf) }
             if lf + 1 - lineStart > maximumLineLength { return .tooLongFinished(lf) }
             return .line(lf)
+        }
+        switch outcome {
+        case .line(let lf), .bareLF(let lf), .tooLongFinished(let lf): octetsExamined += lf + 1 - scannedBefore
+        case .bareCR(let at): octetsExamined += at + 1 - scannedBefore
+        case .needMore, .tooLongUnfinished: octetsExamined += end - scannedBefore
         }
         switch outcome {
         case .line(let lf):
@@ -181,6 +190,7 @@ public struct LineFramer: Sendable {
             }
             return nil
         }
+        octetsExamined += (found.map { $0 + 1 } ?? end) - lineStart
         if let lf = found {
             lineStart = lf + 1
             scanned = lineStart
