@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // smtpsim: a deterministic SMTP/STARTTLS protocol simulator and fuzzing harness.
-// Module layout and dependency rules: see README.md ("Architecture") and docs/.
+// Module layout and dependency rules: docs/design.md ("Modules", "Dependency arrows").
 import PackageDescription
 
 /// Fuzz targets: Fuzz/<Name>/<Name>.swift, seeds and kept crashes in Corpus/<Name>/.

@@ -21,7 +21,7 @@ case "$SANITIZER" in
   *) echo "unsupported SANITIZER=$SANITIZER" >&2; exit 2 ;;
 esac
 for t in "${targets[@]}"; do
-  # One product per build call (RECIPES.md); swift-driver keeps only the last -sanitize=, hence the joined list.
+  # One product per build call (docs/design.md, "Facts the code relies on"); swift-driver keeps only the last -sanitize=, hence the joined list.
   swift build -c release --scratch-path .build-fuzz --product "Fuzz$t" "${flags[@]}" \
     -Xswiftc "-sanitize=$swiftc_sanitizers" -Xswiftc -DFUZZING >&2
   name=$(snake "$t")

@@ -1,6 +1,6 @@
 import SMTPCore
 
-/// What the on-path attacker does (CATALOG B1–B4, D1–D5). Each action is a value; the attacker
+/// What the on-path attacker does (docs/catalog.md B1–B4, D1–D5). Each action is a value; the attacker
 /// works on the plaintext part of a connection, line by line, and lets TLS records pass.
 public enum AttackAction: Hashable, Sendable, Codable {
     public enum StripMode: String, Hashable, Sendable, Codable {

@@ -13,7 +13,7 @@ public enum Side: String, Hashable, Sendable, Codable, CaseIterable {
     public var writes: Direction { self == .client ? .clientToServer : .serverToClient }
 }
 
-/// A point in a session where a fault can strike (CATALOG E1), mapped onto what the sides write.
+/// A point in a session where a fault can strike (docs/catalog.md E1), mapped onto what the sides write.
 public enum ProtocolPhase: String, CaseIterable, Hashable, Sendable, Codable {
     case beforeGreeting = "before-greeting"
     case midGreeting = "mid-greeting"

@@ -60,21 +60,21 @@ public struct MTASTSPolicy: Hashable, Sendable {
     }
 }
 
-/// Known client bug classes, reproducible on purpose (CATALOG.md). All off by default.
+/// Known client bug classes, reproducible on purpose (docs/catalog.md). All off by default.
 public enum ClientFlaw: String, CaseIterable, Hashable, Sendable, Codable {
     /// Keeps reply bytes buffered at the 220 to STARTTLS and reads them after the handshake as if
-    /// the TLS server sent them (response injection, CATALOG D3; Mutt #248, CVE-2021-38371 class).
+    /// the TLS server sent them (response injection, docs/catalog.md D3; Mutt #248, CVE-2021-38371 class).
     case keepsBufferedRepliesAcrossStartTLS = "keeps-buffered-replies-across-starttls"
-    /// Keeps using the capability list learnt before TLS (RFC 3207 §4.2, CATALOG D4).
+    /// Keeps using the capability list learnt before TLS (RFC 3207 §4.2, docs/catalog.md D4).
     case keepsPreTLSCapabilities = "keeps-pre-tls-capabilities"
     /// Goes on in plaintext when STARTTLS is missing or refused even under a required policy
-    /// (CATALOG B1/B2).
+    /// (docs/catalog.md B1/B2).
     case fallsBackToPlaintext = "falls-back-to-plaintext"
-    /// Authenticates before STARTTLS when AUTH is offered in plaintext (CATALOG H6).
+    /// Authenticates before STARTTLS when AUTH is offered in plaintext (docs/catalog.md H6).
     case sendsAuthBeforeTLS = "sends-auth-before-tls"
-    /// Accepts an unverified certificate under a policy that requires one (CATALOG C1–C3).
+    /// Accepts an unverified certificate under a policy that requires one (docs/catalog.md C1–C3).
     case ignoresCertificateErrors = "ignores-certificate-errors"
-    /// Sends bare LF line endings from the message as they are (outbound smuggling, CATALOG G3).
+    /// Sends bare LF line endings from the message as they are (outbound smuggling, docs/catalog.md G3).
     case emitsBareLF = "emits-bare-lf"
 }
 
@@ -144,9 +144,9 @@ public struct ClientConfiguration: Hashable, Sendable {
     /// Use BDAT when CHUNKING is offered (RFC 3030).
     public var useChunking = false
     /// Fall back to HELO when EHLO is refused (never under a policy that demands TLS: HELO has no
-    /// STARTTLS, CATALOG B3).
+    /// STARTTLS, docs/catalog.md B3).
     public var allowHELOFallback = true
-    /// How bare CR/LF in a message are sent: normalised by default (CATALOG G3).
+    /// How bare CR/LF in a message are sent: normalised by default (docs/catalog.md G3).
     public var lineEndings: DotStuffer.LineEndingPolicy = .normalize
     public var timeouts = ClientTimeouts()
     public var retry = RetryPolicy()

@@ -52,7 +52,7 @@ extension SMTPClientConnection {
                 return sendQuit()
             }
             if configuration.policy.demandsVerifiedTLS && !configuration.has(.fallsBackToPlaintext) {
-                // CATALOG B3: HELO has no STARTTLS; a required policy cannot go on.
+                // docs/catalog.md B3: HELO has no STARTTLS; a required policy cannot go on.
                 failRemaining(.temporaryFailure, "EHLO refused, so STARTTLS is impossible: \(reply)", reply: reply, tls: "starttls-not-supported")
                 return sendQuit()
             }

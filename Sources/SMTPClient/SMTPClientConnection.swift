@@ -11,7 +11,7 @@ import SMTPCore
 /// Rules:
 /// - No I/O, clock or randomness; replies arrive as bytes, time as `timerFired`.
 /// - A policy that demands TLS never lets AUTH or envelope bytes go out in plaintext, and never
-///   falls back to HELO (CATALOG B1–B3); a failure there defers the messages with the RFC 8460
+///   falls back to HELO (docs/catalog.md B1–B3); a failure there defers the messages with the RFC 8460
 ///   result type.
 /// - At the 220 to STARTTLS every buffered reply byte is dropped and counted; after the
 ///   handshake the client forgets the capabilities it learnt in plaintext and sends EHLO again
@@ -19,7 +19,7 @@ import SMTPCore
 /// - Every reply in a pipelined group is checked; a 354 with no accepted recipient gets a lone
 ///   "." (RFC 2920 §3.1).
 /// - A reply the grammar rejects (mixed multiline codes, codes outside 2xx–5xx) is fatal: the
-///   connection is closed and undecided messages are deferred (RFC 5321 §4.2, CATALOG F1).
+///   connection is closed and undecided messages are deferred (RFC 5321 §4.2, docs/catalog.md F1).
 /// - A connection lost before a final reply counts as a temporary failure (RFC 5321 §3.8); after
 ///   the final dot it may duplicate the message (§4.5.3.2.6), which the outcome says.
 public struct SMTPClientConnection: Sendable {

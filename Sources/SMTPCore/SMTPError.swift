@@ -1,4 +1,4 @@
-/// The one error type of SMTPCore (DESIGN.md rule 4).
+/// The one error type of SMTPCore (docs/design.md rule 4).
 ///
 /// Compared on `code` alone, so tests and callers match on what went wrong, not on the wording.
 /// `fault` keeps the peer's mistakes (bad bytes on the wire) apart from the caller's (asking the

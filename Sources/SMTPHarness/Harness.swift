@@ -4,7 +4,7 @@ import SMTPServer
 import Scenario
 import Simulation
 
-/// One entry function per fuzz target (DESIGN.md rule 9), shared by the libFuzzer executables in
+/// One entry function per fuzz target (docs/design.md rule 9), shared by the libFuzzer executables in
 /// Fuzz/ and by the XCTest that replays every file under Corpus/. Expected protocol errors are
 /// swallowed; a broken invariant traps (`check`), which libFuzzer reports as a crash.
 public enum Harness {

@@ -1,6 +1,6 @@
 import SMTPCore
 
-/// `smtpsim probe`: the server-facing checks of CATALOG.md against a real server, each on a fresh
+/// `smtpsim probe`: the server-facing checks of docs/catalog.md against a real server, each on a fresh
 /// connection (21 in all), every wait bounded by `timeout` and every check by 4 × `timeout`.
 public struct Probe: Sendable {
     public var server: HostPort
@@ -19,7 +19,7 @@ public struct Probe: Sendable {
 
     public enum Verdict: String, Codable, Sendable {
         case pass, fail
-        /// Allowed by the RFC, but not what CATALOG.md expects of a careful server.
+        /// Allowed by the RFC, but not what docs/catalog.md expects of a careful server.
         case warn
         /// The check needs something the server does not offer (e.g. STARTTLS).
         case notApplicable = "n/a"
@@ -28,7 +28,7 @@ public struct Probe: Sendable {
     }
 
     public struct Result: Codable, Sendable, Equatable {
-        /// CATALOG row.
+        /// docs/catalog.md row.
         public var id: String
         public var check: String
         public var verdict: Verdict
@@ -216,7 +216,7 @@ public struct Probe: Sendable {
             let after = try await c.reply()
             let alive = after.map { "; NOOP afterwards: \(Self.show($0))" } ?? "; closed afterwards"
             if r.n / 100 == 2 {
-                // RFC 5321 §4.5.3.1 asks servers to tolerate what they can; CATALOG F2 expects 500.
+                // RFC 5321 §4.5.3.1 asks servers to tolerate what they can; docs/catalog.md F2 expects 500.
                 return (after == nil ? .fail : .warn, "a \(length + 7)-octet command line accepted (\(Self.show(r)); 512 is the limit of §4.5.3.1.4)\(alive)")
             }
             return (.pass, "\(Self.show(r))\(alive)")

@@ -1,19 +1,19 @@
 import SMTPCore
 
 /// Known bug classes the server can reproduce on purpose, so oracles and scenarios can prove they
-/// catch them. All off by default; each cites what it reproduces (CATALOG.md).
+/// catch them. All off by default; each cites what it reproduces (docs/catalog.md).
 public enum ServerFlaw: String, CaseIterable, Hashable, Sendable, Codable {
     /// Keeps plaintext pipelined behind STARTTLS and executes it inside TLS (CVE-2011-0411,
-    /// CATALOG D1/D2).
+    /// docs/catalog.md D1/D2).
     case keepsPlaintextAcrossStartTLS = "keeps-plaintext-across-starttls"
     /// Ends DATA at `<LF>.<LF>`, `<LF>.<CR><LF>` or `<CR><LF>.<LF>` (SMTP smuggling,
-    /// CVE-2023-51764 class, CATALOG G2).
+    /// CVE-2023-51764 class, docs/catalog.md G2).
     case acceptsBareLFEndOfData = "accepts-bare-lf-end-of-data"
-    /// Keeps the AUTH identity across the STARTTLS reset (session fixation, CATALOG D5).
+    /// Keeps the AUTH identity across the STARTTLS reset (session fixation, docs/catalog.md D5).
     case keepsAuthAcrossStartTLS = "keeps-auth-across-starttls"
-    /// Lists STARTTLS again in the EHLO reply inside TLS (RFC 3207 §4.2, CATALOG B6).
+    /// Lists STARTTLS again in the EHLO reply inside TLS (RFC 3207 §4.2, docs/catalog.md B6).
     case advertisesStartTLSAfterTLS = "advertises-starttls-after-tls"
-    /// Offers and accepts AUTH PLAIN/LOGIN before TLS (RFC 4954 §4 note, CATALOG H6).
+    /// Offers and accepts AUTH PLAIN/LOGIN before TLS (RFC 4954 §4 note, docs/catalog.md H6).
     case offersAuthPlainBeforeTLS = "offers-auth-plain-before-tls"
 
     /// The data terminators a server with `acceptsBareLFEndOfData` honours.

@@ -30,7 +30,7 @@ public struct TLSIdentity: Sendable, Hashable {
 }
 
 /// Makes certificates in-process, deterministically from a seed: a root CA, an intermediate CA,
-/// and server or client leaves in every variant the scenarios need (CATALOG C1–C3, C6).
+/// and server or client leaves in every variant the scenarios need (docs/catalog.md C1–C3, C6).
 ///
 /// The same seed gives the same keys and the same DER bytes in every process. Keys are P-256 by
 /// default (about a millisecond for CA plus leaf); RSA keys cost about 235 ms for 2048 bits, so

@@ -1,6 +1,6 @@
 import CTLSShim
 
-/// Makes OpenSSL's randomness a function of a seed, per thread (DESIGN.md rule 5).
+/// Makes OpenSSL's randomness a function of a seed, per thread (docs/design.md rule 5).
 ///
 /// Deterministic mode needs three things, all provided by SMTPTLS:
 /// 1. randomness: `seed(_:)` routes every random byte OpenSSL draws on this thread (key shares,

@@ -8,7 +8,7 @@ public struct OpenSSLErrorEntry: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// Drains the calling thread's OpenSSL error queue (RECIPES.md: a stale queue turns the next
+    /// Drains the calling thread's OpenSSL error queue (docs/design.md, "Facts the code relies on": a stale queue turns the next
     /// WANT_READ into SSL_ERROR_SSL, so every failure path drains it).
     static func drain() -> [OpenSSLErrorEntry] {
         var out: [OpenSSLErrorEntry] = []

@@ -83,7 +83,7 @@ public struct TLSConfiguration: Hashable, Sendable {
     public var minimumVersion: TLSVersion = .tls12
     public var maximumVersion: TLSVersion = .tls13
     /// Key-exchange groups in preference order. X25519 with P-256 also lets TLS 1.2 with an ECDSA
-    /// P-256 certificate negotiate (RECIPES.md).
+    /// P-256 certificate negotiate (docs/design.md, "Facts the code relies on").
     public var groups: [String] = ["X25519", "P-256"]
     /// TLS 1.3 cipher suites (OpenSSL syntax), `nil` for OpenSSL's default.
     public var cipherSuites: String?

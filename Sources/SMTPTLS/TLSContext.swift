@@ -4,7 +4,7 @@ import CTLSShim
 /// One side's TLS configuration made into an OpenSSL `SSL_CTX`. Create contexts after seeding
 /// (`DeterministicRandom.seed`): `SSL_CTX_new` draws random bytes.
 ///
-/// Fixed rules (deterministic mode, DESIGN.md rule 5): session tickets are off
+/// Fixed rules (deterministic mode, docs/design.md rule 5): session tickets are off
 /// (`SSL_OP_NO_TICKET`, `SSL_CTX_set_num_tickets(0)`: tickets embed the wall clock), there is no
 /// session cache, no compression, no renegotiation.
 public final class TLSContext: @unchecked Sendable {

@@ -1,7 +1,7 @@
 import EndpointHosting
 import Simulation
 
-/// Shrinks a failing run (DESIGN.md rule 7; TigerBeetle's VOPR): fewer faults, fewer attacker
+/// Shrinks a failing run (docs/design.md rule 7; TigerBeetle's VOPR): fewer faults, fewer attacker
 /// actions, fewer messages and clients, earlier fault points — while it still fails the same way.
 public enum Shrinker {
     public struct Result: Sendable {

@@ -39,7 +39,7 @@ final class Connection {
     var serverTLSText: [UInt8] = []
     var clientTLSText: [UInt8] = []
     var serverSent235InTLS = false
-    /// The TLS-intercepting attacker, once the client started TLS (CATALOG C6).
+    /// The TLS-intercepting attacker, once the client started TLS (docs/catalog.md C6).
     var interceptor: TLSInterceptor?
     /// The first EHLO reply inside TLS, once seen.
     var postTLSCapabilities: EHLOCapabilities?

@@ -1,4 +1,4 @@
-/// The oracles checked on every run (DESIGN.md "Oracles").
+/// The oracles checked on every run (docs/design.md "Oracles").
 public enum Oracle: String, CaseIterable, Hashable, Sendable, Codable {
     /// No AUTH, envelope or message byte in plaintext under a policy that requires TLS.
     case plaintextExposure = "plaintext-exposure"

@@ -3,7 +3,7 @@ import SMTPClient
 import SMTPCore
 import SMTPServer
 
-/// How a run ended, and the exit code it maps to (DESIGN.md rule 8).
+/// How a run ended, and the exit code it maps to (docs/design.md rule 8).
 public struct RunResult: Sendable {
     public var seed: UInt64
     public var trace: Trace
@@ -46,7 +46,7 @@ extension World {
                 caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) })
             {
                 flag(c, .plaintextExposure, "the server offers a plaintext password mechanism (AUTH \(caps.authMechanisms.joined(separator: " "))) before TLS",
-                     "RFC 4954 §4 note; CATALOG H6")
+                     "RFC 4954 §4 note; docs/catalog.md H6")
             }
             guard host.tlsEstablished else { return }
             if host.receivedInTLS == 0 {
@@ -66,7 +66,7 @@ extension World {
             let commands = step?.commands ?? []
             if step?.wasData == true, Self.hasBareLineEnding(bytes) {
                 flag(c, .transactionCount, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
-                     "RFC 5321 §2.3.8; CATALOG G3")
+                     "RFC 5321 §2.3.8; docs/catalog.md G3")
             }
             let unprotected = host.epoch == 0 || (host.tlsEstablished && !host.peerVerified)
             if unprotected {
@@ -75,26 +75,26 @@ extension World {
                     let verb = String(decoding: line.prefix(4), as: UTF8.self).uppercased()
                     if verb == "AUTH", line.split(separator: 0x20).count > 2 || String(decoding: line, as: UTF8.self).uppercased().hasPrefix("AUTH LOGIN") {
                         flag(c, .plaintextExposure, "the client sent credentials \(host.epoch == 0 ? "in plaintext" : "to an unverified TLS peer")",
-                             "RFC 4954 §4 note, §15; CATALOG H6")
+                             "RFC 4954 §4 note, §15; docs/catalog.md H6")
                     }
                     if demands, ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"].contains(verb) {
                         flag(c, .plaintextExposure,
                              "\(verb) sent \(host.epoch == 0 ? "in plaintext" : "over TLS with an unverified certificate") under a policy that requires verified TLS",
-                             "RFC 3207 §6; RFC 8461 §5; CATALOG B1/C1")
+                             "RFC 3207 §6; RFC 8461 §5; docs/catalog.md B1/C1")
                     }
                 }
             }
             guard host.tlsEstablished else { return }
             if host.receivedInTLS == 0 && host.writesInTLS >= 1 {
                 flag(c, .tlsBoundary, "the client sent a second command inside TLS before receiving anything inside TLS: it acted on replies from before the handshake",
-                     "RFC 3207 §4.2; CATALOG D3 (response injection)")
+                     "RFC 3207 §4.2; docs/catalog.md D3 (response injection)")
             }
             host.writesInTLS += 1
             if let caps = c.postTLSCapabilities {
                 for line in commands where line.count > 5 && String(decoding: line.prefix(5), as: UTF8.self).uppercased() == "AUTH " {
                     let mechanism = line.dropFirst(5).split(separator: 0x20).first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
                     if !caps.authMechanisms.contains(mechanism) {
-                        flag(c, .stateReset, "the client used AUTH \(mechanism), which the server did not offer inside TLS", "RFC 3207 §4.2; CATALOG D4")
+                        flag(c, .stateReset, "the client used AUTH \(mechanism), which the server did not offer inside TLS", "RFC 3207 §4.2; docs/catalog.md D4")
                     }
                 }
             }
@@ -153,7 +153,7 @@ extension World {
                     outcomes.append(o)
                     record(0, .outcome(message: message.id, status: o.status.rawValue, detail: o.reason + (o.tlsResultType.map { " [\($0)]" } ?? "")))
                 } else if !program.outcomes.isEmpty || program is BuiltInClientProgram {
-                    report(Finding(oracle: .liveness, eventIndex: trace.events.count, explanation: "client \(index): message \(message.id) has no outcome", reference: "DESIGN.md rule 8"))
+                    report(Finding(oracle: .liveness, eventIndex: trace.events.count, explanation: "client \(index): message \(message.id) has no outcome", reference: "docs/design.md rule 8"))
                 }
             }
         }
@@ -163,7 +163,7 @@ extension World {
                 : "a session never ended"
             report(Finding(oracle: .liveness, eventIndex: trace.events.count,
                            explanation: why,
-                           reference: "RFC 5321 §4.5.3.2; CATALOG C5"))
+                           reference: "RFC 5321 §4.5.3.2; docs/catalog.md C5"))
         }
         checkTransactions(accepted: accepted, outcomes: outcomes)
         checkAuthenticationReset(accepted)
@@ -173,7 +173,7 @@ extension World {
     }
 
     /// A message accepted inside TLS as an AUTH identity needs an AUTH that succeeded inside TLS:
-    /// anything else is knowledge kept from plaintext (session fixation, CATALOG D5). Messages are
+    /// anything else is knowledge kept from plaintext (session fixation, docs/catalog.md D5). Messages are
     /// tied to connections by their queue ID (`C<connection>.<n>`).
     private func checkAuthenticationReset(_ accepted: [AcceptedMessage]) {
         for message in accepted where message.overTLS && message.authenticatedAs != nil {
@@ -183,7 +183,7 @@ extension World {
             let c = connections[id - 1]
             if !c.serverSent235InTLS {
                 flag(c, .stateReset, "message \(message.queueID) was accepted inside TLS as \(message.authenticatedAs!), but nobody authenticated inside TLS: the server kept AUTH from plaintext",
-                     "RFC 3207 §4.2; CATALOG D5")
+                     "RFC 3207 §4.2; docs/catalog.md D5")
             }
         }
     }
@@ -252,7 +252,7 @@ extension World {
             guard let match else {
                 report(Finding(oracle: .transactionCount, eventIndex: trace.events.count,
                                explanation: "the server accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
-                               reference: "CATALOG G2; CVE-2023-51764"))
+                               reference: "docs/catalog.md G2; CVE-2023-51764"))
                 continue
             }
             acceptedCount[match.id, default: 0] += 1

@@ -1,5 +1,5 @@
 /// The event queue: ordered by (instant, sequence), so ties in virtual time break on insertion
-/// order (STYLE.md: NIO's EmbeddedScheduledTask). A binary heap; no Dictionary anywhere near it.
+/// order (as swift-nio's EmbeddedScheduledTask does). A binary heap; no Dictionary anywhere near it.
 struct Scheduler<Payload> {
     struct Entry {
         let time: Int64

@@ -1,6 +1,6 @@
 import EndpointHosting
 
-/// The run's seeded generator (DESIGN.md rule 5): one per run, children derived by name so adding
+/// The run's seeded generator (docs/design.md rule 5): one per run, children derived by name so adding
 /// a consumer in one place never shifts the numbers another place sees.
 ///
 /// xoshiro256** (Blackman, Vigna 2018), seeded through SplitMix64 as its authors recommend.

@@ -60,7 +60,7 @@ public struct SimulationConfiguration: Hashable, Sendable {
     public var faults: [FaultRule] = []
     public var attacker: [AttackAction] = []
     /// Faults strike only before this many simulated nanoseconds; afterwards the run is in its
-    /// liveness phase (DESIGN.md rule 8).
+    /// liveness phase (docs/design.md rule 8).
     public var faultWindow: Int64 = 24 * 3600 * 1_000_000_000
     /// Events the run may process before the liveness oracle gives up.
     public var eventBudget = 200_000

@@ -99,7 +99,7 @@ public struct Trace: Sendable {
 
     public var text: String { events.map(\.text).joined(separator: "\n") }
 
-    /// The first event where two traces differ (DESIGN.md: "the check names the first divergent
+    /// The first event where two traces differ (docs/design.md: "the check names the first divergent
     /// event"), or nil when they are identical.
     public static func firstDivergence(_ a: Trace, _ b: Trace) -> (index: Int, left: String?, right: String?)? {
         let n = max(a.events.count, b.events.count)

@@ -9,7 +9,7 @@ import Synchronization
 /// and the connections between client programs and the server program, each a pair of links
 /// with faults and, optionally, an on-path attacker.
 ///
-/// Rules (DESIGN.md 5–8): nothing here reads a clock, a file or system randomness; OpenSSL draws
+/// Rules (docs/design.md 5–8): nothing here reads a clock, a file or system randomness; OpenSSL draws
 /// from the run's seed; nothing that shapes behaviour or the trace iterates a Dictionary or Set;
 /// faults are values and strike only inside the fault window; then the run must reach an outcome
 /// within the event budget.
@@ -35,7 +35,7 @@ public final class World {
     let clientContexts: [TLSContext]
     let factory: CertificateFactory?
     let serverIdentity: TLSIdentity?
-    /// The attacker's contexts for TLS interception (CATALOG C6).
+    /// The attacker's contexts for TLS interception (docs/catalog.md C6).
     let attackerContexts: (facingClient: TLSContext, facingServer: TLSContext)?
 
     enum Event {

@@ -23,7 +23,7 @@ struct Faults: ParsableCommand {
     ]
 
     static let attacks: [(String, String, String)] = [
-        ("strip-starttls", "mode: overwrite | delete", "hide STARTTLS in the EHLO reply (CATALOG B1)"),
+        ("strip-starttls", "mode: overwrite | delete", "hide STARTTLS in the EHLO reply (docs/catalog.md B1)"),
         ("replace-starttls-reply", "with: TEXT", "answer STARTTLS itself: 454, or a bogus 220 (B2, B4)"),
         ("inject-to-server", "bytes: TEXT, same-segment: BOOL", "commands after STARTTLS (D1, D2; CVE-2011-0411)"),
         ("inject-to-client", "bytes: TEXT", "reply lines after the 220 (D3)"),

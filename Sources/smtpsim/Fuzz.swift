@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// `smtpsim fuzz`: builds the libFuzzer targets with the only flags that give coverage
-/// (RECIPES.md), runs them with the dictionary, shows progress, merges new coverage into
+/// (docs/design.md, "Facts the code relies on"), runs them with the dictionary, shows progress, merges new coverage into
 /// Corpus/<Target>/, and keeps each crash there, minimised, under a readable name.
 struct Fuzz: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -55,18 +55,18 @@ struct ProxyCommand: AsyncParsableCommand {
 
 extension Simulate.Attack: @unchecked Sendable {}
 
-/// `smtpsim probe`: CATALOG's server-facing checks against a real server.
+/// `smtpsim probe`: docs/catalog.md's server-facing checks against a real server.
 struct ProbeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
-        abstract: "Check a real SMTP server for STARTTLS injection, smuggling and other CATALOG flaws.",
+        abstract: "Check a real SMTP server for STARTTLS injection, smuggling and other docs/catalog.md flaws.",
         discussion: """
             Checks (each on a fresh connection; 21 connections in all, each check within 4 × --timeout):
             D1/D2 command injection across STARTTLS (CVE-2011-0411), B5 STARTTLS with a parameter
             and inside TLS, H6 AUTH before TLS, F6 command sequencing, F2 oversized command lines,
             G2 each SMTP-smuggling end-of-data variant (sends up to two small test messages to
             --rcpt). Exit status: 0 no check failed, 1 some check failed, 3 the server could not
-            be reached. A warn is allowed by the RFC but not what CATALOG.md expects.
+            be reached. A warn is allowed by the RFC but not what docs/catalog.md expects.
             """
     )
 

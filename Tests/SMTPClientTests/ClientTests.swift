@@ -25,7 +25,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testSubmissionWithSTARTTLSAndAuth() throws {
-        // CATALOG A1: EHLO → STARTTLS → EHLO again → AUTH → MAIL/RCPT/DATA → QUIT.
+        // docs/catalog.md A1: EHLO → STARTTLS → EHLO again → AUTH → MAIL/RCPT/DATA → QUIT.
         let p = run(Pair(client: .with { $0.policy = .required; $0.credentials = credentials }, server: serverWithAuth, messages: [message()]))
         XCTAssertEqual(p.outcomes.map(\.status), [.delivered])
         XCTAssertEqual(p.outcomes.first?.overTLS, true)
@@ -62,7 +62,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testAllRecipientsRefusedGetsALoneDot() {
-        // CATALOG A2 variant, RFC 2920 §3.1.
+        // docs/catalog.md A2 variant, RFC 2920 §3.1.
         // Our server answers DATA with 503 when no recipient was accepted; a server that says 354
         // anyway must get a lone dot.
         var pair = Pair(client: ClientConfiguration(), server: .with { $0.rejectedRecipients = ["bob@example.net"] }, messages: [message()])
@@ -83,7 +83,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testStrippedSTARTTLSUnderEachPolicy() {
-        // CATALOG B1: the attacker overwrites STARTTLS, keeping the length.
+        // docs/catalog.md B1: the attacker overwrites STARTTLS, keeping the length.
         let strip: (Int, [UInt8]) -> [UInt8] = { _, b in Attack.replace(b, "250-STARTTLS", "250-XXXXXXXX") }
         var required = Pair(client: .with { $0.policy = .required; $0.credentials = credentials }, server: serverWithAuth, messages: [message()])
         required.toClient = strip
@@ -107,7 +107,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testSTARTTLSRefusedOrBogus() {
-        // CATALOG B2: 454; B4: a bogus 220 followed by plaintext.
+        // docs/catalog.md B2: 454; B4: a bogus 220 followed by plaintext.
         let refusing = ServerConfiguration.with { $0.tlsAvailable = false }
         let required = run(Pair(client: .with { $0.policy = .required }, server: refusing, messages: [message()]))
         XCTAssertEqual(required.outcomes.first?.tlsResultType, "starttls-not-supported")
@@ -123,7 +123,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testResponseInjectionAfter220() throws {
-        // CATALOG D3: reply lines injected after the 220 in the same segment.
+        // docs/catalog.md D3: reply lines injected after the 220 in the same segment.
         let inject: (Int, [UInt8]) -> [UInt8] = { _, b in
             Attack.replace(b, "220 2.0.0 Ready to start TLS\r\n", "220 2.0.0 Ready to start TLS\r\n250-evil.example\r\n250 AUTH PLAIN LOGIN\r\n")
         }
@@ -144,7 +144,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testPreTLSCapabilitiesAreForgotten() {
-        // CATALOG D4: the attacker adds CHUNKING to the plaintext list only.
+        // docs/catalog.md D4: the attacker adds CHUNKING to the plaintext list only.
         let tamper: (Int, [UInt8]) -> [UInt8] = { epoch, b in epoch == 0 ? Attack.replace(b, "250-PIPELINING", "250-X-INJECTED\r\n250-PIPELINING") : b }
         var compliant = Pair(client: ClientConfiguration(), messages: [message()])
         compliant.toClient = tamper
@@ -194,11 +194,11 @@ final class ClientTests: XCTestCase {
         required.toClient = refuse
         let r = run(required)
         XCTAssertEqual(r.outcomes.first?.tlsResultType, "starttls-not-supported")
-        XCTAssertFalse(r.clientPlaintext.contains("HELO"), "CATALOG B3: no HELO fallback under a required policy")
+        XCTAssertFalse(r.clientPlaintext.contains("HELO"), "docs/catalog.md B3: no HELO fallback under a required policy")
     }
 
     func testMalformedRepliesAreFatal() {
-        // CATALOG F1: a multiline reply with mixed codes.
+        // docs/catalog.md F1: a multiline reply with mixed codes.
         var p = Pair(client: ClientConfiguration(), messages: [message()])
         p.toClient = { _, b in Attack.replace(b, "250-PIPELINING", "521 PIPELINING") }
         let r = run(p)
@@ -208,7 +208,7 @@ final class ClientTests: XCTestCase {
     }
 
     func testAuthBeforeTLSOnlyWithTheFlaw() {
-        // CATALOG H6.
+        // docs/catalog.md H6.
         let server = ServerConfiguration.with { $0.credentials = ["alice": "secret"]; $0.flaws = [.offersAuthPlainBeforeTLS] }
         let compliant = run(Pair(client: .with { $0.credentials = credentials }, server: server, messages: [message()]))
         XCTAssertFalse(compliant.clientPlaintext.contains("AUTH"))

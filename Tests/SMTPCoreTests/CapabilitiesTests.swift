@@ -41,7 +41,7 @@ final class CapabilitiesTests: XCTestCase {
     }
 
     func testStrippedStartTLSIsAnUnknownKeyword() throws {
-        // CATALOG B1: the "250-XXXXXXXX" fingerprint of a stripping middlebox.
+        // docs/catalog.md B1: the "250-XXXXXXXX" fingerprint of a stripping middlebox.
         let caps = try capabilities("250-mx\r\n250-XXXXXXXX\r\n250 PIPELINING\r\n")
         XCTAssertFalse(caps.startTLS)
         XCTAssertEqual(caps.extensions.first, .other(keyword: "XXXXXXXX", parameters: []))

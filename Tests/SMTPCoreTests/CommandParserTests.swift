@@ -125,7 +125,7 @@ final class CommandParserTests: XCTestCase {
     }
 
     func testMalformedAndDuplicateParameters() {
-        // CATALOG F5: SIZE=20 SIZE=20, SIZE=2a, BODY=foo, AUTH=.
+        // docs/catalog.md F5: SIZE=20 SIZE=20, SIZE=2a, BODY=foo, AUTH=.
         assertError("MAIL FROM:<a@x.test> SIZE=20 SIZE=20", .duplicateParameter, reply: 501)
         assertError("MAIL FROM:<a@x.test> SIZE=20 size=30", .duplicateParameter, reply: 501)
         assertError("MAIL FROM:<a@x.test> SIZE=2a", .invalidParameter, reply: 501)

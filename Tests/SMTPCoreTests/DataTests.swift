@@ -7,7 +7,7 @@ final class DotStufferTests: XCTestCase {
     }
 
     func testStuffingAndTerminator() throws {
-        // CATALOG G1 vectors: ".", "..", ". x", body without final CRLF, empty body.
+        // docs/catalog.md G1 vectors: ".", "..", ". x", body without final CRLF, empty body.
         XCTAssertEqual(try encode(""), ".\r\n")
         XCTAssertEqual(try encode("hi"), "hi\r\n.\r\n")
         XCTAssertEqual(try encode("hi\r\n"), "hi\r\n.\r\n")
@@ -125,7 +125,7 @@ final class DataDecoderTests: XCTestCase {
     }
 
     func testEverySmugglingVariantIsReportedDistinctly() {
-        // CATALOG §1.8 / G2: each sequence followed by a smuggled transaction.
+        // docs/catalog.md §1.8 / G2: each sequence followed by a smuggled transaction.
         let smuggled = "MAIL FROM:<ceo@bank.example>\r\nRCPT TO:<victim@x.test>\r\nDATA\r\nspoofed\r\n"
         for variant in SmugglingVariant.allCases {
             let payload = Array("Subject: a\r\n\r\nhello".utf8) + variant.bytes + Array(smuggled.utf8) + Array(".\r\n".utf8)

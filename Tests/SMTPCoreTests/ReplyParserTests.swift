@@ -53,7 +53,7 @@ final class ReplyParserTests: XCTestCase {
     }
 
     func testInconsistentMultilineCodesAreFatal() {
-        // CATALOG F1: "250-…" then "521 …".
+        // docs/catalog.md F1: "250-…" then "521 …".
         let r = replies("250-mx.example.test\r\n521 oops\r\n220 next\r\n")
         XCTAssertEqual(r.count, 2)
         guard case .failure(let e) = r[0] else { return XCTFail() }
@@ -86,7 +86,7 @@ final class ReplyParserTests: XCTestCase {
     }
 
     func testMalformedEnhancedCodesStayText() throws {
-        // CATALOG F4: "5.7", leading zeros, class 3, four-digit subjects.
+        // docs/catalog.md F4: "5.7", leading zeros, class 3, four-digit subjects.
         for text in ["5.7 x", "5.07.1 x", "3.0.0 x", "5.1234.1 x", "05.1.1 x", "5..1 x"] {
             let r = try replies("550 \(text)\r\n")[0].get()
             XCTAssertNil(r.enhancedCode, text)
@@ -113,7 +113,7 @@ final class ReplyParserTests: XCTestCase {
     }
 
     func testHugeReplyIsBounded() {
-        // CATALOG F2 (CPython TooLongLineTests): far more than 2 x 8192 octets of reply.
+        // docs/catalog.md F2 (CPython TooLongLineTests): far more than 2 x 8192 octets of reply.
         var parser = ReplyParser()
         var errors: [SMTPError.Code] = []
         for _ in 0..<2048 {

@@ -112,7 +112,7 @@ final class RoundTripTests: XCTestCase {
     }
 
     func testSerialiserRefusesLineBreaksInArguments() {
-        // CATALOG F3: API inputs with CR/LF are refused, never sent.
+        // docs/catalog.md F3: API inputs with CR/LF are refused, never sent.
         for command: SMTPCommand in [
             .ehlo("x\r\nMAIL FROM:<a@b>"), .helo("x\n"), .noop("a\rb"), .vrfy("\u{0}"), .unknown(verb: "X", arguments: "a\r\nQUIT"),
             .auth(mechanism: "PLAIN", initialResponse: "a\r\nb"),

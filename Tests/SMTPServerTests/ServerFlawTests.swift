@@ -3,14 +3,14 @@ import SMTPServer
 import XCTest
 
 /// Every server flaw profile is observably different from the compliant server in the attack it
-/// exists for (CATALOG.md references on `ServerFlaw`).
+/// exists for (docs/catalog.md references on `ServerFlaw`).
 final class ServerFlawTests: XCTestCase {
     private func driver(_ flaws: Set<ServerFlaw>, credentials: [String: String] = [:]) -> ServerDriver {
         ServerDriver(.with { $0.flaws = flaws; $0.credentials = credentials })
     }
 
     func testKeepsPlaintextAcrossStartTLS() {
-        // CATALOG D1 / CVE-2011-0411.
+        // docs/catalog.md D1 / CVE-2011-0411.
         for flawed in [false, true] {
             var d = driver(flawed ? [.keepsPlaintextAcrossStartTLS] : [])
             d.send("EHLO c\r\nSTARTTLS\r\nRSET\r\n")
@@ -28,7 +28,7 @@ final class ServerFlawTests: XCTestCase {
     }
 
     func testAcceptsBareLFEndOfData() {
-        // CATALOG G2 / CVE-2023-51764: the smuggled second message.
+        // docs/catalog.md G2 / CVE-2023-51764: the smuggled second message.
         let script = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\n.\nMAIL FROM:<ceo@bank.example>\r\n"
             + "RCPT TO:<victim@y.test>\r\nDATA\r\nspoofed\r\n.\r\n"
         var compliant = driver([])
@@ -42,7 +42,7 @@ final class ServerFlawTests: XCTestCase {
     }
 
     func testKeepsAuthAcrossStartTLS() {
-        // CATALOG D5: an attacker's AUTH before STARTTLS survives the reset.
+        // docs/catalog.md D5: an attacker's AUTH before STARTTLS survives the reset.
         let plain = try! SASL.PlainCredentials(username: "mallory", password: "pw").encoded()
         for keep in [false, true] {
             var flaws: Set<ServerFlaw> = [.offersAuthPlainBeforeTLS]

@@ -60,7 +60,7 @@ final class ServerTests: XCTestCase {
     }
 
     func testSTARTTLSDiscardsPipelinedPlaintextAndResets() throws {
-        // CATALOG D1: injected commands in the STARTTLS segment are dropped and counted.
+        // docs/catalog.md D1: injected commands in the STARTTLS segment are dropped and counted.
         let d = run("EHLO c.test\r\nSTARTTLS\r\nRSET\r\nMAIL FROM:<evil@x.test>\r\n", tlsAfterStartTLS: "MAIL FROM:<a@x.test>\r\nEHLO c.test\r\n")
         XCTAssertEqual(d.discarded, [31], "fed whole: the injected RSET and MAIL came in the STARTTLS segment")
         XCTAssertEqual(d.codes, [250, 220, 503, 250], "MAIL before the new EHLO is out of sequence: the state was reset")
@@ -115,7 +115,7 @@ final class ServerTests: XCTestCase {
     }
 
     func testSequencingErrorsLeaveStateUnchanged() {
-        // CATALOG F6.
+        // docs/catalog.md F6.
         XCTAssertEqual(run("MAIL FROM:<a@x.test>\r\n").codes, [503])
         XCTAssertEqual(run("EHLO c\r\nRCPT TO:<b@y.test>\r\n").codes, [250, 503])
         XCTAssertEqual(run("EHLO c\r\nDATA\r\n").codes, [250, 503])
@@ -147,7 +147,7 @@ final class ServerTests: XCTestCase {
     }
 
     func testBareLineEndingsInDataAreRefused() {
-        // CATALOG G2: every smuggling sequence; exactly one message or none, never two.
+        // docs/catalog.md G2: every smuggling sequence; exactly one message or none, never two.
         for variant in SmugglingVariant.allCases {
             let body = "Subject: a\r\n\r\nhi" + String(decoding: variant.bytes, as: UTF8.self)
                 + "MAIL FROM:<ceo@bank.example>\r\nRCPT TO:<v@y.test>\r\nDATA\r\nspoofed\r\n.\r\n"

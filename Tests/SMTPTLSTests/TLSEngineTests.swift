@@ -191,7 +191,7 @@ final class TLSEngineTests: XCTestCase {
     }
 
     func testGarbageInsteadOfTLSIsAMalformedRecord() throws {
-        // CATALOG B4: a bogus 220 followed by plaintext where the ServerHello should be.
+        // docs/catalog.md B4: a bogus 220 followed by plaintext where the ServerHello should be.
         let client = try TLSConnection(context: TLSContext(.client(trusting: factory.trustAnchors)), serverName: Self.host, verificationTime: Self.now)
         _ = client.advanceHandshake()
         XCTAssertGreaterThan(client.drainCiphertext().count, 100)  // the ClientHello

@@ -115,7 +115,7 @@ final class PlugInTests: XCTestCase {
     }
 
     func testScriptedServerWithMixedMultilineCodes() throws {
-        // CATALOG F1: "250-…" then "521 …": the client treats it as fatal; the reply-grammar
+        // docs/catalog.md F1: "250-…" then "521 …": the client treats it as fatal; the reply-grammar
         // oracle names the server.
         let server = ScriptedServerProgram(steps: [
             .sendLine("220 mx.example.test ESMTP"), .expect("EHLO"), .send("250-mx.example.test\r\n521 oops\r\n"), .expect("QUIT"), .close,
@@ -129,7 +129,7 @@ final class PlugInTests: XCTestCase {
     }
 
     func testScriptedBogusSTARTTLS() throws {
-        // CATALOG B4 by a server script: 220 to STARTTLS, then plaintext instead of a ServerHello.
+        // docs/catalog.md B4 by a server script: 220 to STARTTLS, then plaintext instead of a ServerHello.
         let server = ScriptedServerProgram(steps: [
             .sendLine("220 mx.example.test ESMTP"), .expect("EHLO"), .send("250-mx.example.test\r\n250 STARTTLS\r\n"),
             .expect("STARTTLS"), .send("220 EHLO client!\r\n250 fine\r\n"), .pause(1_000_000_000), .sendLine("250 more plaintext"), .close,

@@ -32,7 +32,7 @@ final class FaultTests: XCTestCase {
     }
 
     func testResetAtEveryPhaseEndsInAnOutcome() throws {
-        // CATALOG E1: a reset at each phase of the first connection; the retry delivers.
+        // docs/catalog.md E1: a reset at each phase of the first connection; the retry delivers.
         for phase in ProtocolPhase.allCases {
             let r = try run([FaultRule(.reset, at: .phase(phase), connections: [1])], {
                 $0.server.configuration.credentials = ["alice": "secret"]

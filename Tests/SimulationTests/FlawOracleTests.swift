@@ -87,7 +87,7 @@ final class FlawOracleTests: XCTestCase {
     }
 
     func testServerAcceptingBareLFEndOfDataIsCaught() throws {
-        // CATALOG G2: a malicious sender (a script, not the honest client) smuggles a second
+        // docs/catalog.md G2: a malicious sender (a script, not the honest client) smuggles a second
         // message behind "\n.\r\n"; the honest intent is the first message only.
         let honest = message(body: "Subject: hi\r\n\r\nhello\r\n")
         func run(_ flaws: Set<ServerFlaw>) throws -> RunResult {
@@ -106,7 +106,7 @@ final class FlawOracleTests: XCTestCase {
         }
         let compliant = try run([])
         XCTAssertEqual(compliant.accepted.count, 0, "refused: bare LF in the data")
-        // (The sender's own bare LF is reported, CATALOG G3; no smuggled message is.)
+        // (The sender's own bare LF is reported, docs/catalog.md G3; no smuggled message is.)
         XCTAssertFalse(compliant.findings.contains { $0.explanation.contains("no client sent") }, compliant.trace.text)
         let flawed = try run([.acceptsBareLFEndOfData])
         XCTAssertEqual(flawed.accepted.count, 2, flawed.trace.text)

@@ -1,4 +1,4 @@
-/// Shared by every test target: the seeded generator and the three feeding modes of DESIGN.md
+/// Shared by every test target: the seeded generator and the three feeding modes of docs/design.md
 /// rule 10. Tests never use the system generator, so every failure replays from its seed.
 
 /// SplitMix64 (Steele, Lea, Flood 2014).

@@ -3,7 +3,7 @@
 // When a thread has a seed, every random byte OpenSSL draws on that thread (key shares, client
 // and server randoms, ECDSA nonces, key generation, ticket keys) comes from a SplitMix64 stream
 // of that seed; threads without a seed use OpenSSL's own generator. OpenSSL types stay out of
-// this header (RECIPES.md: two Clang modules must not both own the OpenSSL typedefs).
+// this header (docs/design.md, "Facts the code relies on": two Clang modules must not both own the OpenSSL typedefs).
 #ifndef SMTPSIM_CTLSSHIM_H
 #define SMTPSIM_CTLSSHIM_H
 

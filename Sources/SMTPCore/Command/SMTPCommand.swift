@@ -50,7 +50,7 @@ public enum SMTPCommand: Hashable, Sendable {
     }
 
     /// Appends the command line, CRLF included. Throws (`fault: .local`) when a value would break
-    /// the grammar on the wire: a CR, LF or NUL inside an argument (CATALOG F3; RFC 5321 §2.3.8),
+    /// the grammar on the wire: a CR, LF or NUL inside an argument (docs/catalog.md F3; RFC 5321 §2.3.8),
     /// or an argument the verb does not allow.
     public func write(into out: inout [UInt8]) throws(SMTPError) {
         let start = out.count

@@ -7,7 +7,7 @@
 /// - Transparency: a "." starting a line is removed (§4.5.2). "Line" means after a real CRLF; a
 ///   "." after a bare LF is ordinary text.
 /// - Bare CR, bare LF and NUL are kept in the body as they came and counted in `findings`; the
-///   server decides whether to refuse the message (RFC 5321 §2.3.8, CATALOG G2).
+///   server decides whether to refuse the message (RFC 5321 §2.3.8, docs/catalog.md G2).
 /// - Every SMTP-smuggling pseudo-terminator (`SmugglingVariant`) is reported as its own finding
 ///   with its offset, never silently normalised. A decoder configured with
 ///   `acceptedPseudoTerminators` (a flaw profile reproducing CVE-2023-51764 and kin) ends the data

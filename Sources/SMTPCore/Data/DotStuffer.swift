@@ -1,7 +1,7 @@
 /// Encodes a message body for DATA (RFC 5321 §4.5.2, §4.1.1.4): doubles a leading "." on every
 /// line, ends the body with CRLF when it does not, and appends the end-of-data line ".\r\n".
 ///
-/// What happens to a bare CR or LF in the body (the root of outbound SMTP smuggling, CATALOG G3)
+/// What happens to a bare CR or LF in the body (the root of outbound SMTP smuggling, docs/catalog.md G3)
 /// is the caller's choice, `LineEndingPolicy`:
 /// - `.reject` (strict, the default): an error with the offset (RFC 5321 §2.3.8: clients "MUST NOT
 ///   transmit" them);

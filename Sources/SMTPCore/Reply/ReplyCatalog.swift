@@ -1,6 +1,6 @@
 /// The replies smtpsim's server sends, with the codes and enhanced codes their RFCs give.
 ///
-/// One place for reply texts (STYLE.md counter-example: inline reply strings in aiosmtpd).
+/// One place for reply texts (not inline strings scattered through the machine).
 /// Enhanced codes are attached here; a server that has not negotiated ENHANCEDSTATUSCODES sends
 /// `withoutEnhancedCodes`. RFC 2034 §4 exempts the greeting and EHLO/HELO replies, and 354/334
 /// are intermediate replies, so those carry none.

@@ -10,7 +10,7 @@
 ///   is split off into `Line.enhancedCode`, line by line (RFC 2034 §4).
 /// - At most `limits.replyLines` lines per reply, so memory stays bounded.
 /// - Text may hold any byte but CR and LF; it is decoded leniently (8-bit and NUL tolerated,
-///   CATALOG F1) because clients act on the code, not the text.
+///   docs/catalog.md F1) because clients act on the code, not the text.
 /// After an error the partial reply is dropped; the client is expected to treat it as fatal.
 public struct ReplyParser: Sendable {
     public var limits: SMTPLimits

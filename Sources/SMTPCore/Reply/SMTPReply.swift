@@ -36,7 +36,7 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
     public var enhancedCode: EnhancedStatusCode? { lines.first?.enhancedCode }
 
     /// True when an enhanced code's class contradicts the basic code's first digit (`550 2.0.0`):
-    /// RFC 3463 §2 requires them to agree; clients decide on the basic code (CATALOG F4).
+    /// RFC 3463 §2 requires them to agree; clients decide on the basic code (docs/catalog.md F4).
     public var hasEnhancedClassMismatch: Bool {
         lines.contains { $0.enhancedCode.map { Int($0.codeClass) != Int(code.value / 100) } ?? false }
     }
