@@ -17,8 +17,8 @@ extension Bench {
         @Option(help: "Repetitions; the median is reported.") var repetitions: Int = 3
         @Option(help: "Concurrent sessions for the memory measurement: plaintext.") var concurrentPlaintext: Int = 10_000
         @Option(help: "Concurrent sessions for the memory measurement: TLS.") var concurrentTLS: Int = 1000
-        @Option(help: "The C baseline's source; skipped when missing.")
-        var baseline = "../shared/baselines/tls_mem_bench.c"
+        @Option(help: "The C baseline's source (the repo's own, run from the checkout); skipped when missing.")
+        var baseline = CBaseline.defaultSource
         @Option(help: "Only this measurement: throughput, memory-plaintext, memory-tls (memory figures need their own process).")
         var only: String?
 

@@ -4,7 +4,7 @@ import SMTPTLS
 
 extension Bench {
     /// `smtpsim bench tls`: full in-memory TLS sessions per second through SMTPTLS, beside the C
-    /// baseline (`../shared/baselines/tls_mem_bench.c`) built and run in the same invocation with
+    /// baseline (`Benchmarks/tls_session_baseline.c`) built and run in the same invocation with
     /// the same certificates.
     struct TLSHandshakes: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -14,8 +14,8 @@ extension Bench {
 
         @Option(help: "Seconds per measurement.") var seconds: Double = 3
         @Option(help: "Repetitions; the median is reported.") var repetitions: Int = 3
-        @Option(help: "The C baseline's source; skipped when missing.")
-        var baseline = "../shared/baselines/tls_mem_bench.c"
+        @Option(help: "The C baseline's source (the repo's own, run from the checkout); skipped when missing.")
+        var baseline = CBaseline.defaultSource
 
         func run() throws {
             #if DEBUG
@@ -124,9 +124,12 @@ func shell(_ arguments: [String]) throws -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
-/// The C baseline of ../shared/baselines/tls_mem_bench.c: full in-memory OpenSSL sessions per
+/// The C baseline of Benchmarks/tls_session_baseline.c: full in-memory OpenSSL sessions per
 /// second, built and run here with certificates written by the factory.
 enum CBaseline {
+    /// The baseline's source in the repository (`bench` runs from the checkout).
+    static let defaultSource = "Benchmarks/tls_session_baseline.c"
+
     /// Writes `ca-<kind>.pem`, `<kind>.pem`, `<kind>.key` for "localhost" into `dir`.
     static func writeCertificates(into dir: URL, kind: String, keyType: CertificateFactory.KeyType) throws {
         let factory = try CertificateFactory(seed: 1, keyType: keyType)
@@ -139,7 +142,7 @@ enum CBaseline {
     /// Median sessions/s of the baseline, or nil when its source is not there.
     static func sessionsPerSecond(source: String, certificates dir: URL, kind: String, seconds: Double, repetitions: Int) throws -> Double? {
         guard FileManager.default.fileExists(atPath: source) else { return nil }
-        let binary = dir.appendingPathComponent("tls_mem_bench").path
+        let binary = dir.appendingPathComponent("tls_session_baseline").path
         if !FileManager.default.isExecutableFile(atPath: binary) {
             try shell(["cc", "-O2", "-o", binary, source, "-lssl", "-lcrypto"])
         }

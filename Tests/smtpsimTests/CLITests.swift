@@ -41,6 +41,15 @@ final class CLITests: XCTestCase {
         )
     }
 
+    func testBenchTLSBuildsAndRunsTheRepositorysOwnCBaseline() throws {
+        // A fresh clone has Benchmarks/ and nothing beside it: the baseline must come from there.
+        let r = try run(["bench", "tls", "--seconds", "0.05", "--repetitions", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stdout.contains("not found"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("C baseline"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("% of it"), r.stdout)
+    }
+
     func testBinaryIsBuilt() {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), Self.binary.path)
     }
