@@ -75,6 +75,7 @@ let package = Package(
                 "Simulation",
                 "Scenario",
                 "SMTPNet",
+                "SMTPHarness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

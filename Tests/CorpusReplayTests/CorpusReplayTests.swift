@@ -24,10 +24,25 @@ final class CorpusReplayTests: XCTestCase {
         XCTAssertGreaterThan(total, 50)
     }
 
-    func testEveryFuzzTargetHasAnEntryAndAFolder() {
-        for (name, _) in Harness.targets {
-            XCTAssertNotNil(Harness.entry(named: name))
-            XCTAssertTrue(FileManager.default.fileExists(atPath: Self.corpus.appendingPathComponent(name).path), name)
+    /// Package.swift's fuzz list, the harness's list, the folders of Fuzz/ and of Corpus/ name
+    /// the same targets, and each target's source is Fuzz/<Name>/<Name>.swift.
+    func testEveryListOfFuzzTargetsAgrees() throws {
+        let root = Self.corpus.deletingLastPathComponent()
+        let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let start = try XCTUnwrap(manifest.range(of: "let fuzzTargets = [")).upperBound
+        let end = try XCTUnwrap(manifest[start...].firstIndex(of: "]"))
+        let declared = manifest[start..<end].split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }.filter { !$0.isEmpty }
+        let harness = Harness.targets.map(\.name) + [Harness.canary.name]
+        func folders(_ name: String) throws -> [String] {
+            try FileManager.default.contentsOfDirectory(at: root.appendingPathComponent(name), includingPropertiesForKeys: [.isDirectoryKey])
+                .filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }.map(\.lastPathComponent)
+        }
+        XCTAssertEqual(declared.sorted(), harness.sorted(), "Package.swift against Harness.targets")
+        XCTAssertEqual(try folders("Fuzz").sorted(), harness.sorted(), "Fuzz/ against Harness.targets")
+        XCTAssertEqual(try folders("Corpus").sorted(), harness.sorted(), "Corpus/ against Harness.targets")
+        for name in harness {
+            XCTAssertNotNil(Harness.entry(named: name), name)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("Fuzz/\(name)/\(name).swift").path), name)
         }
     }
 }
