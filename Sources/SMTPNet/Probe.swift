@@ -1,7 +1,8 @@
 import SMTPCore
 
 /// `smtpsim probe`: the server-facing checks of docs/catalog.md against a real server, each on a fresh
-/// connection (21 in all), every wait bounded by `timeout` and every check by 4 × `timeout`.
+/// connection (`checkCount` in all), every wait bounded by `timeout` and every check by
+/// 4 × `timeout`.
 public struct Probe: Sendable {
     public var server: HostPort
     /// Seconds per wait (connect, each reply, the TLS handshake).
@@ -35,27 +36,34 @@ public struct Probe: Sendable {
         public var detail: String
     }
 
+    /// Every check in the order it runs: its docs/catalog.md row, its name, its script.
+    var checks: [(id: String, name: String, script: Script)] {
+        var list: [(id: String, name: String, script: Script)] = [
+            ("D1", "command-injection-same-segment", injection(late: false)),
+            ("D2", "command-injection-late-bytes", injection(late: true)),
+            ("B5", "starttls-with-parameters", starttlsWithParameters),
+            ("B5", "starttls-twice", starttlsTwice),
+            ("H6", "auth-before-tls", authBeforeTLS),
+        ]
+        list += sequencing.map { ("F6", $0.0, $0.1) }
+        list += [("F2", "command-line-over-512", longLine(600)), ("F2", "command-line-20000", longLine(20_000))]
+        list += SmugglingVariant.allCases.map { ("G2", "smuggling-\($0.rawValue)", smuggling($0)) }
+        return list
+    }
+
+    /// How many checks (and connections) a probe makes.
+    public static var checkCount: Int { Probe(server: HostPort(host: "localhost", port: 25)).checks.count }
+
     /// Runs every check in order; `progress` sees each result as it comes. Throws when the
     /// first connection cannot be made (nothing is probed then); later connection failures are
     /// inconclusive results.
     public func run(progress: (Result) -> Void = { _ in }) async throws(NetError) -> [Result] {
         var results: [Result] = []
-        func record(_ r: Result) {
-            results.append(r)
-            progress(r)
-        }
-        let first = await attempt("D1", "command-injection-same-segment", injection(late: false))
-        if let unreachable = first.unreachable { throw unreachable }
-        record(first.result)
-        record(await check("D2", "command-injection-late-bytes", injection(late: true)))
-        record(await check("B5", "starttls-with-parameters", starttlsWithParameters))
-        record(await check("B5", "starttls-twice", starttlsTwice))
-        record(await check("H6", "auth-before-tls", authBeforeTLS))
-        for (name, script) in sequencing { record(await check("F6", name, script)) }
-        record(await check("F2", "command-line-over-512", longLine(600)))
-        record(await check("F2", "command-line-20000", longLine(20_000)))
-        for variant in SmugglingVariant.allCases {
-            record(await check("G2", "smuggling-\(variant.rawValue)", smuggling(variant)))
+        for (k, check) in checks.enumerated() {
+            let outcome = await attempt(check.id, check.name, check.script)
+            if k == 0, let unreachable = outcome.unreachable { throw unreachable }
+            results.append(outcome.result)
+            progress(outcome.result)
         }
         return results
     }

@@ -8,10 +8,10 @@ import SMTPHarness
 struct Fuzz: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run libFuzzer targets (overnight or briefly), merge coverage, keep minimised crashes in Corpus/.",
-        discussion: """
+        discussion: Help.reflow("""
             Targets: \(targets.joined(separator: ", ")) (and Canary, which only proves a crash is caught).
             Run from the package root. Crash files in Corpus/<Target>/ are replayed by `swift test`.
-            """
+            """)
     )
 
     /// The harness's list (one entry function per target), so the CLI never disagrees with it.

@@ -7,14 +7,14 @@ import SMTPCore
 struct Parse: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode a raw SMTP byte stream (what a client sent, or what a server sent).",
-        discussion: """
+        discussion: Help.reflow("""
             The file holds raw bytes. For --side client, command lines are parsed; after DATA the
             bytes up to <CRLF>.<CRLF> are decoded as message data (354 assumed), reporting bare
             CR/LF and every SMTP-smuggling sequence; BDAT chunks are skipped by size; bytes that
             follow STARTTLS in the stream are reported (a compliant server discards them).
             For --side server, replies are assembled (multiline, enhanced codes) and EHLO replies
             are read as capability lists.
-            """
+            """)
     )
 
     enum Side: String, ExpressibleByArgument, CaseIterable {

@@ -9,12 +9,12 @@ struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxy",
         abstract: "Sit between a real SMTP client and server as an on-path attacker.",
-        discussion: """
+        discussion: Help.reflow("""
             Attacks are the simulator's: \(Simulate.Attack.allCases.map(\.rawValue).joined(separator: ", ")).
             intercept-tls shows the client a certificate from an untrusted test CA (a client that
             verifies refuses it) and relays the plaintext it reads. Listens on loopback unless told
             otherwise; prints what each side sent and every attack as it happens.
-            """
+            """)
     )
 
     @Option(help: "Where to listen, HOST:PORT.") var listen = "127.0.0.1:2526"
@@ -60,14 +60,14 @@ struct ProbeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
         abstract: "Check a real SMTP server for STARTTLS injection, smuggling and other docs/catalog.md flaws.",
-        discussion: """
-            Checks (each on a fresh connection; 21 connections in all, each check within 4 × --timeout):
+        discussion: Help.reflow("""
+            Checks (each on a fresh connection; \(Probe.checkCount) connections in all, each check within 4 × --timeout):
             D1/D2 command injection across STARTTLS (CVE-2011-0411), B5 STARTTLS with a parameter
             and inside TLS, H6 AUTH before TLS, F6 command sequencing, F2 oversized command lines,
             G2 each SMTP-smuggling end-of-data variant (sends up to two small test messages to
             --rcpt). Exit status: 0 no check failed, 1 some check failed, 3 the server could not
             be reached. A warn is allowed by the RFC but not what docs/catalog.md expects.
-            """
+            """)
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }

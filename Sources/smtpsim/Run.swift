@@ -7,11 +7,11 @@ import Simulation
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run scenario files (or every *.yaml in folders) and check their expectations.",
-        discussion: """
+        discussion: Help.reflow("""
             Each scenario is simulated at its seed (or --seed) with every oracle, then judged
             against its `expect` section. The format is documented in docs/scenario-format.md.
             Exit status: 0 every scenario passed, 1 a scenario failed, 2 a file could not be read.
-            """
+            """)
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, junit }

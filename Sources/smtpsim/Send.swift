@@ -10,12 +10,12 @@ import Simulation
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Deliver messages to a real SMTP server with smtpsim's client (STARTTLS by OpenSSL).",
-        discussion: """
+        discussion: Help.reflow("""
             Prints the dialogue, the capabilities before and after TLS, the TLS details and each
             message's outcome. Exit status as for `run`: 0 delivered, 3 deferred (or the server
             could not be reached), 4 refused, 2 bad arguments. MESSAGE files are sent as they are
             (line endings normalised to CRLF, dot-stuffed); with none, a short test message.
-            """
+            """)
     )
 
     enum StartTLS: String, ExpressibleByArgument, CaseIterable {

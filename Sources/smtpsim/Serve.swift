@@ -11,7 +11,7 @@ import Simulation
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run smtpsim's SMTP server on a real socket (STARTTLS by OpenSSL) and keep what it accepts.",
-        discussion: """
+        discussion: Help.reflow("""
             Each accepted message is written to --maildir as NAME.eml (the body as received) with
             NAME.json beside it (envelope, TLS, AUTH identity, smuggling findings). Without --cert,
             the certificate comes from smtpsim's factory (a test CA: --write-ca saves it for your
@@ -19,7 +19,7 @@ struct Serve: AsyncParsableCommand {
             only). A --scenario file supplies the server section (configuration, flaw
             profiles, certificate) and the faults a real socket can carry out.
             Listens on loopback unless told otherwise.
-            """
+            """)
     )
 
     @Option(help: "Where to listen, HOST:PORT (port 0 picks one; it is printed).") var listen = "127.0.0.1:2525"

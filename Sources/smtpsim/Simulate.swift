@@ -12,12 +12,12 @@ import Simulation
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Simulate an SMTP/STARTTLS delivery with faults, attacks and flaw profiles; check every oracle.",
-        discussion: """
+        discussion: Help.reflow("""
             Same seed, same run: the trace digest printed at the end is identical on every machine
             and in every process, TLS bytes included. The replay line reruns exactly this run.
             Exit status: 0 delivered with no finding, 1 an oracle found something, 3 deferred,
             4 refused, 2 bad arguments.
-            """
+            """)
     )
 
     enum Attack: String, ExpressibleByArgument, CaseIterable {

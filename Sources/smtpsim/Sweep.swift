@@ -8,15 +8,15 @@ import Simulation
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a scenario over many seeds in parallel; shrink the first failure to a minimal reproducer.",
-        discussion: """
+        discussion: Help.reflow("""
             Seeds come from --seeds or the file's `sweep.seeds`; each seed also picks faults from the
             file's `sweep.swarm`. Exit status: 0 every seed passed, 1 a seed failed, 2 a bad file.
-            """
+            """)
     )
 
     @Argument(help: "The scenario file.") var file: String
     @Option(help: "Seeds, A..B (inclusive).") var seeds: String?
-    @Option(help: "Parallel jobs (threads).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Parallel jobs: processes (threads with --threads).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Run only shard i of n (i/n, 1-based): seeds A+i-1, A+i-1+n, …") var shard: String?
     @Option(help: "Folder for minimal reproducers.") var out: String = "sweep-failures"
     @Flag(help: "Do not shrink failures.") var noShrink = false

@@ -7,12 +7,12 @@ import SMTPTLS
 struct TLS: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one deterministic in-memory TLS handshake and classify its outcome.",
-        discussion: """
+        discussion: Help.reflow("""
             The server presents a certificate from the factory (or your PEM files); the client trusts
             the factory's CA, pins the server certificate, or trusts nothing. Same seed, same bytes:
             the transcript digest printed last is identical on every run and in every process.
             Exit status: 0 when the handshake completes, 1 when it fails (the failure is classified).
-            """
+            """)
     )
 
     enum Trust: String, ExpressibleByArgument, CaseIterable {

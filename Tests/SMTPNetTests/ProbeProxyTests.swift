@@ -14,14 +14,14 @@ import XCTest
 final class ProbeProxyTests: XCTestCase {
     private func probe(_ flaws: Set<ServerFlaw>) async throws -> [String: Probe.Verdict] {
         var server = Loopback.server(flaws: flaws)
-        server.maximumConnections = 21
+        server.maximumConnections = Probe.checkCount
         let (results, _) = try await Loopback.with(server) { port in
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.timeout = 5
             probe.quietWindow = 0.3
             return try await probe.run()
         }
-        XCTAssertEqual(results.count, 21)
+        XCTAssertEqual(results.count, Probe.checkCount)
         return Dictionary(uniqueKeysWithValues: results.map { ("\($0.id) \($0.check)", $0.verdict) })
     }
 
@@ -42,7 +42,7 @@ final class ProbeProxyTests: XCTestCase {
     func testProbeOfAServerWithoutSTARTTLSSaysNotApplicable() async throws {
         var server = Loopback.server(tls: false)
         server.configuration.extensionsBeforeTLS.removeAll { $0 == .startTLS }
-        server.maximumConnections = 21
+        server.maximumConnections = Probe.checkCount
         let (results, _) = try await Loopback.with(server) { port in
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.quietWindow = 0.3

@@ -50,6 +50,35 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("% of it"), r.stdout)
     }
 
+    /// Every subcommand's help: the files it names exist in the repository, and its paragraphs
+    /// reach the wrapper as one line each (a hard line break shows as a short line followed by
+    /// one that goes on mid-sentence).
+    func testEveryHelpNamesRealFilesAndWrapsCleanly() throws {
+        let top = try run(["--help"]).stdout
+        let names = top.components(separatedBy: "SUBCOMMANDS:").last!.split(separator: "\n")
+            .compactMap { line -> String? in
+                guard line.hasPrefix("  "), !line.hasPrefix("   ") else { return nil }
+                return line.split(separator: " ").first.map(String.init)
+            }
+        XCTAssertGreaterThan(names.count, 10, top)
+        let path = try NSRegularExpression(pattern: "(?:docs|Scenarios|Fuzz|Corpus|Benchmarks|Tests|scripts)/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
+        for name in [""] + names {
+            let help = try run(name.isEmpty ? ["--help"] : [name, "--help"]).stdout
+            XCTAssertFalse(help.isEmpty, name)
+            let range = NSRange(help.startIndex..., in: help)
+            for match in path.matches(in: help, range: range) {
+                let file = String(help[Range(match.range, in: help)!])
+                guard !file.contains("<"), !file.hasSuffix("Target") else { continue }
+                XCTAssertTrue(FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(file).path), "\(name) --help names \(file), which is not in the repository")
+            }
+            let prose = help.components(separatedBy: "USAGE:").first!.split(separator: "\n", omittingEmptySubsequences: false)
+            for (a, b) in zip(prose, prose.dropFirst()) where !a.isEmpty && !b.isEmpty && !b.hasPrefix(" ") && !b.hasPrefix("-") {
+                let startsLower = b.first.map { $0.isLowercase } ?? false
+                XCTAssertFalse(a.count < 60 && startsLower && !a.hasSuffix(":"), "\(name) --help breaks a sentence: \"\(a)\" / \"\(b)\"")
+            }
+        }
+    }
+
     func testBinaryIsBuilt() {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), Self.binary.path)
     }
