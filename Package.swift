@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPCore", "SMTPServer", "TestSupport"]),
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPCore", "SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "TestSupport"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(
             name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet"]
         ),

@@ -28,15 +28,54 @@ public enum AttackAction: Hashable, Sendable, Codable {
     /// client does not trust) and open a second TLS session to the server; relay the plaintext.
     case interceptTLS
 
-    public var name: String {
+    public var kind: AttackKind {
         switch self {
-        case .stripStartTLS: "strip-starttls"
-        case .replaceStartTLSReply: "replace-starttls-reply"
-        case .injectToServer: "inject-to-server"
-        case .injectToClient: "inject-to-client"
-        case .tamperCapabilities: "tamper-capabilities"
-        case .injectAuth: "inject-auth"
-        case .interceptTLS: "intercept-tls"
+        case .stripStartTLS: .stripStartTLS
+        case .replaceStartTLSReply: .replaceStartTLSReply
+        case .injectToServer: .injectToServer
+        case .injectToClient: .injectToClient
+        case .tamperCapabilities: .tamperCapabilities
+        case .injectAuth: .injectAuth
+        case .interceptTLS: .interceptTLS
+        }
+    }
+
+    /// Its name in a scenario file and in the trace.
+    public var name: String { kind.rawValue }
+}
+
+/// Every attacker action a scenario file can name, with its settings and what it does (the one
+/// table the loader, the writer, `smtpsim faults` and the schema test read).
+public enum AttackKind: String, CaseIterable, Hashable, Sendable {
+    case stripStartTLS = "strip-starttls"
+    case replaceStartTLSReply = "replace-starttls-reply"
+    case injectToServer = "inject-to-server"
+    case injectToClient = "inject-to-client"
+    case tamperCapabilities = "tamper-capabilities"
+    case injectAuth = "inject-auth"
+    case interceptTLS = "intercept-tls"
+
+    public var parameters: String {
+        switch self {
+        case .stripStartTLS: "mode: overwrite | delete"
+        case .replaceStartTLSReply: "with: TEXT"
+        case .injectToServer: "bytes: TEXT, same-segment: BOOL"
+        case .injectToClient: "bytes: TEXT"
+        case .tamperCapabilities: "add: [..], remove: [..]"
+        case .injectAuth: "user, password"
+        case .interceptTLS: ""
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case .stripStartTLS: "hide STARTTLS in the EHLO reply (docs/catalog.md B1)"
+        case .replaceStartTLSReply: "answer STARTTLS itself: 454, or a bogus 220 (B2, B4)"
+        case .injectToServer: "commands after STARTTLS (D1, D2; CVE-2011-0411)"
+        case .injectToClient: "reply lines after the 220 (D3)"
+        case .tamperCapabilities: "edit the plaintext EHLO reply (D4)"
+        case .injectAuth: "log in before the client's STARTTLS, hide the reply (D5)"
+        case .interceptTLS: "terminate TLS with the attacker's own certificate (C6)"
         }
     }
 }

@@ -75,7 +75,7 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
     public func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
         map(machine.tlsHandshakeFinished(TLSHandshakeResult(
             established: report.established, peerVerified: report.peerVerified, version: report.version,
-            failure: report.failure, rfc8460ResultType: report.rfc8460ResultType)))
+            failure: report.failure?.rawValue, rfc8460ResultType: report.rfc8460ResultType)))
     }
     public func timerFired(_ id: TimerID) -> [EndpointAction] {
         guard case .client(let timer) = id else { return [] }

@@ -48,10 +48,10 @@ public struct TLSReport: Hashable, Sendable {
     public var version: String?
     public var cipherSuite: String?
     /// Failure class (`certificate-expired`, `malformed-record`, …).
-    public var failure: String?
-    public var rfc8460ResultType: String?
+    public var failure: TLSFailure.Kind?
+    public var rfc8460ResultType: TLSResultType?
 
-    public init(established: Bool, peerVerified: Bool, version: String? = nil, cipherSuite: String? = nil, failure: String? = nil, rfc8460ResultType: String? = nil) {
+    public init(established: Bool, peerVerified: Bool, version: String? = nil, cipherSuite: String? = nil, failure: TLSFailure.Kind? = nil, rfc8460ResultType: TLSResultType? = nil) {
         self.established = established
         self.peerVerified = peerVerified
         self.version = version
@@ -67,19 +67,47 @@ extension TLSReport {
     /// class with its RFC 8460 result type.
     public init(completed details: TLSSessionDetails, role: EndpointRole) {
         let verified = details.peerVerified || details.usedPreSharedKey
-        var failure: String?
-        var rfc: String?
-        if role == .client, !verified {
-            let kind = TLSFailure.kind(forVerifyResult: details.verifyResult)
-            failure = kind.rawValue
-            rfc = TLSFailure(kind, reason: "").rfc8460ResultType
-        }
-        self.init(established: true, peerVerified: verified, version: details.version, cipherSuite: details.cipherSuite, failure: failure, rfc8460ResultType: rfc)
+        let failure = role == .client && !verified ? TLSFailure.kind(forVerifyResult: details.verifyResult) : nil
+        self.init(established: true, peerVerified: verified, version: details.version, cipherSuite: details.cipherSuite,
+                  failure: failure, rfc8460ResultType: failure.map { TLSResultType($0) })
     }
 
     /// A handshake (or record layer) that failed.
     public init(failed failure: TLSFailure) {
-        self.init(established: false, peerVerified: false, failure: failure.kind.rawValue, rfc8460ResultType: failure.rfc8460ResultType)
+        self.init(established: false, peerVerified: false, failure: failure.kind, rfc8460ResultType: TLSResultType(failure))
+    }
+
+    /// A handshake that fails with `kind` whatever OpenSSL said (the fail-handshake fault).
+    public init(forced kind: TLSFailure.Kind) {
+        self.init(established: false, peerVerified: false, failure: kind, rfc8460ResultType: TLSResultType(kind))
+    }
+}
+
+extension TLSResultType {
+    /// The RFC 8460 §4.3 result type a sending MTA reports for a TLS failure: the four
+    /// certificate results where they apply, `validation-failure` (§4.3.3, the general result)
+    /// for everything else.
+    public init(_ failure: TLSFailure) {
+        if failure.kind == .peerAlert, let alert = failure.alertReceived?.code {
+            switch alert {
+            case 48: self = .certificateNotTrusted  // unknown_ca
+            case 45: self = .certificateExpired
+            default: self = .validationFailure
+            }
+            return
+        }
+        self.init(failure.kind)
+    }
+
+    public init(_ kind: TLSFailure.Kind) {
+        switch kind {
+        case .certificateHostMismatch: self = .certificateHostMismatch
+        case .certificateExpired: self = .certificateExpired
+        case .certificateNotTrusted, .pinnedCertificateMismatch: self = .certificateNotTrusted
+        case .certificateNotYetValid, .weakKey, .validationFailure, .peerAlert, .protocolVersionMismatch, .noSharedCipher,
+            .clientCertificateRequired, .clientCertificateRejected, .malformedRecord, .pskMismatch, .unexpectedEOF, .internalError:
+            self = .validationFailure
+        }
     }
 }
 

@@ -219,7 +219,7 @@ public final class EndpointHost {
         guard case .none = tls, !closed else { return }
         guard let setup = driver.tlsSetup(for: self) else {
             driver.host(self, event: .tlsSetupFailed("no TLS configured"))
-            apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: TLSFailure.Kind.internalError.rawValue)))
+            apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: .internalError)))
             return
         }
         let engine: TLSConnection
@@ -227,7 +227,7 @@ public final class EndpointHost {
             engine = try TLSConnection(context: setup.context, serverName: side == .client ? setup.serverName : nil, verificationTime: setup.verificationTime)
         } catch {
             driver.host(self, event: .tlsSetupFailed("setup failed: \(error)"))
-            apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: TLSFailure.Kind.internalError.rawValue)))
+            apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: .internalError)))
             return
         }
         tls = .handshaking(engine)

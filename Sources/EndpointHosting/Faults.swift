@@ -1,3 +1,5 @@
+import SMTPTLS
+
 /// Which way bytes travel.
 public enum Direction: String, Hashable, Sendable, Codable {
     case clientToServer = "c>s"
@@ -84,6 +86,56 @@ public indirect enum Trigger: Hashable, Sendable, Codable {
     }
 }
 
+/// Every fault a scenario file can name, with its settings and what it does: the one table the
+/// loader, the writer, the trace, `smtpsim faults` and the schema test read.
+public enum FaultKind: String, CaseIterable, Hashable, Sendable {
+    case latency, split, coalesce, stall, reset
+    case halfClose = "half-close"
+    case truncate, corrupt
+    case replaceReply = "replace-reply"
+    case failHandshake = "fail-handshake"
+    case async421 = "async-421"
+    case refuseConnection = "refuse-connection"
+    case connectTimeout = "connect-timeout"
+
+    /// Its own settings as a file writes them (the common `at`, `occurrence`, `connections`,
+    /// `direction` aside).
+    public var parameters: String {
+        switch self {
+        case .latency: "ms: N | [MIN, MAX]"
+        case .split: "every: N"
+        case .coalesce: "window: DURATION"
+        case .stall: "for: DURATION, at: TRIGGER"
+        case .reset: "at: TRIGGER | probability: RATIO"
+        case .halfClose, .truncate: "direction, at: TRIGGER"
+        case .corrupt: "probability: RATIO"
+        case .replaceReply: "with: TEXT, at: TRIGGER"
+        case .failHandshake: "class: FAILURE"
+        case .async421: "at: TRIGGER"
+        case .refuseConnection: ""
+        case .connectTimeout: "after: DURATION"
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case .latency: "every segment waits a uniform time; TCP order is kept"
+        case .split: "segments of at most N octets (1: one byte per segment)"
+        case .coalesce: "writes within the window leave as one segment"
+        case .stall: "the link holds its bytes for a while"
+        case .reset: "the connection breaks; nothing more is delivered"
+        case .halfClose: "one direction closes in order (FIN)"
+        case .truncate: "bytes in one direction vanish from then on, without a close"
+        case .corrupt: "one byte of a plaintext segment changes (a broken middlebox)"
+        case .replaceReply: "the server's write is replaced (bad replies)"
+        case .failHandshake: "the client's TLS handshake fails with that class (\(TLSFailure.Kind.allCases.map(\.rawValue).joined(separator: ", ")))"
+        case .async421: "the server sends 421 and closes (RFC 5321 §3.8)"
+        case .refuseConnection: "the connection is refused"
+        case .connectTimeout: "the connection attempt times out"
+        }
+    }
+}
+
 /// What a fault does.
 public enum FaultEffect: Hashable, Sendable, Codable {
     /// Every segment waits a uniform time in [min, max] nanoseconds (TCP order kept).
@@ -107,13 +159,33 @@ public enum FaultEffect: Hashable, Sendable, Codable {
     /// The server's write is replaced by these bytes.
     case replaceReply(String)
     /// The client's TLS handshake fails with this failure class, whatever OpenSSL says.
-    case failHandshake(String)
+    case failHandshake(TLSFailure.Kind)
     /// The server sends 421 and closes (RFC 5321 §3.8).
     case async421
     /// The connection is refused outright.
     case refuseConnection
     /// The connection attempt times out after this long.
     case connectTimeout(Int64)
+}
+
+extension FaultEffect {
+    public var kind: FaultKind {
+        switch self {
+        case .latency: .latency
+        case .split: .split
+        case .coalesce: .coalesce
+        case .stall: .stall
+        case .reset, .resetProbability: .reset
+        case .halfClose: .halfClose
+        case .truncate: .truncate
+        case .corrupt: .corrupt
+        case .replaceReply: .replaceReply
+        case .failHandshake: .failHandshake
+        case .async421: .async421
+        case .refuseConnection: .refuseConnection
+        case .connectTimeout: .connectTimeout
+        }
+    }
 }
 
 /// One fault: what, when, and on which connection attempts.

@@ -48,7 +48,7 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
         framer = LineFramer(maximumLineLength: 1 << 16)
         guard report.established else {
             closed = true
-            return [.note("script: TLS failed (\(report.failure ?? "?"))"), .close]
+            return [.note("script: TLS failed (\(report.failure?.rawValue ?? "?"))"), .close]
         }
         return advance()
     }

@@ -96,37 +96,33 @@ extension Trigger: ScenarioWritable {
 }
 
 extension FaultEffect {
-    /// The fault's name in a scenario file and its own settings (without `at`, `connections`,
-    /// `direction`, which belong to the rule).
-    public var nameAndSettings: (name: String, settings: [Written.Entry]) {
+    /// The fault's own settings as a file writes them (without `at`, `occurrence`,
+    /// `connections`, `direction`, which belong to the rule); its name is `kind.rawValue`.
+    public var settings: [Written.Entry] {
         switch self {
-        case .latency(let lo, let hi): ("latency", [.init("ms", .list([.number(lo / 1_000_000), .number(hi / 1_000_000)]))])
-        case .split(let n): ("split", [.init("every", .number(n))])
-        case .coalesce(let w): ("coalesce", [.init("window", .duration(w))])
-        case .stall(let d): ("stall", [.init("for", .duration(d))])
-        case .reset: ("reset", [])
-        case .resetProbability(let r): ("reset", [.init("probability", .word(r.description))])
-        case .halfClose(let d): ("half-close", [.init("direction", d.written)])
-        case .truncate(let d): ("truncate", [.init("direction", d.written)])
-        case .corrupt(let r): ("corrupt", [.init("probability", .word(r.description))])
-        case .replaceReply(let text): ("replace-reply", [.init("with", .text(text))])
-        case .failHandshake(let kind): ("fail-handshake", [.init("class", .word(kind))])
-        case .async421: ("async-421", [])
-        case .refuseConnection: ("refuse-connection", [])
-        case .connectTimeout(let after): ("connect-timeout", [.init("after", .duration(after))])
+        case .latency(let lo, let hi): [.init("ms", .list([.number(lo / 1_000_000), .number(hi / 1_000_000)]))]
+        case .split(let n): [.init("every", .number(n))]
+        case .coalesce(let w): [.init("window", .duration(w))]
+        case .stall(let d): [.init("for", .duration(d))]
+        case .reset, .async421, .refuseConnection: []
+        case .resetProbability(let r): [.init("probability", .word(r.description))]
+        case .halfClose(let d), .truncate(let d): [.init("direction", d.written)]
+        case .corrupt(let r): [.init("probability", .word(r.description))]
+        case .replaceReply(let text): [.init("with", .text(text))]
+        case .failHandshake(let kind): [.init("class", .word(kind.rawValue))]
+        case .connectTimeout(let after): [.init("after", .duration(after))]
         }
     }
 }
 
 extension FaultRule: ScenarioWritable {
     public var written: Written {
-        let (name, own) = effect.nameAndSettings
-        var settings = own
+        var settings = effect.settings
         if let at { settings.append(.init("at", at.written)) }
         if let occurrence { settings.append(.init("occurrence", .number(occurrence))) }
         if let connections { settings.append(.init("connections", .list(connections.map { .number($0) }))) }
         if let direction { settings.append(.init("direction", direction.written)) }
-        return .named(name, settings)
+        return .named(effect.kind.rawValue, settings)
     }
 }
 

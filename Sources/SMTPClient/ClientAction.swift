@@ -11,15 +11,34 @@ public struct TLSHandshakeResult: Hashable, Sendable {
     /// certificate did not verify.
     public var failure: String?
     /// RFC 8460 §4.3 result type of `failure`.
-    public var rfc8460ResultType: String?
+    public var rfc8460ResultType: TLSResultType?
 
-    public init(established: Bool, peerVerified: Bool, version: String? = nil, failure: String? = nil, rfc8460ResultType: String? = nil) {
+    public init(established: Bool, peerVerified: Bool, version: String? = nil, failure: String? = nil, rfc8460ResultType: TLSResultType? = nil) {
         self.established = established
         self.peerVerified = peerVerified
         self.version = version
         self.failure = failure
         self.rfc8460ResultType = rfc8460ResultType
     }
+}
+
+/// The result types of SMTP TLS Reporting (RFC 8460 §4.3): what a sending MTA reports about a
+/// TLS failure it met.
+public enum TLSResultType: String, CaseIterable, Hashable, Sendable, Codable {
+    /// §4.3.1 (negotiation): the server did not offer STARTTLS, or refused it.
+    case starttlsNotSupported = "starttls-not-supported"
+    case certificateHostMismatch = "certificate-host-mismatch"
+    case certificateExpired = "certificate-expired"
+    case certificateNotTrusted = "certificate-not-trusted"
+    /// §4.3.3 (general): any other failure to validate or negotiate.
+    case validationFailure = "validation-failure"
+    /// §4.3.2 (policy): DANE and MTA-STS.
+    case tlsaInvalid = "tlsa-invalid"
+    case dnssecInvalid = "dnssec-invalid"
+    case daneRequired = "dane-required"
+    case stsPolicyFetchError = "sts-policy-fetch-error"
+    case stsPolicyInvalid = "sts-policy-invalid"
+    case stsWebpkiInvalid = "sts-webpki-invalid"
 }
 
 public enum ClientTimer: String, Hashable, Sendable {
@@ -72,7 +91,7 @@ public struct MessageOutcome: Hashable, Sendable {
     /// The reply that decided it, if a reply did.
     public var reply: SMTPReply?
     /// RFC 8460 result type when TLS decided it (`starttls-not-supported`, `certificate-expired`…).
-    public var tlsResultType: String?
+    public var tlsResultType: TLSResultType?
     /// The connection broke after the final dot and before the reply: the server may have the
     /// message (RFC 5321 §4.5.3.2.6); a retry may duplicate it.
     public var possibleDuplicate = false
@@ -82,7 +101,7 @@ public struct MessageOutcome: Hashable, Sendable {
     public var overTLS = false
     public var attempt = 1
 
-    public init(messageID: String, status: DeliveryStatus, reason: String, reply: SMTPReply? = nil, tlsResultType: String? = nil) {
+    public init(messageID: String, status: DeliveryStatus, reason: String, reply: SMTPReply? = nil, tlsResultType: TLSResultType? = nil) {
         self.messageID = messageID
         self.status = status
         self.reason = reason

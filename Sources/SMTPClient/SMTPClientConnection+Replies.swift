@@ -53,7 +53,7 @@ extension SMTPClientConnection {
             }
             if configuration.policy.demandsVerifiedTLS && !configuration.has(.fallsBackToPlaintext) {
                 // docs/catalog.md B3: HELO has no STARTTLS; a required policy cannot go on.
-                failRemaining(.temporaryFailure, "EHLO refused, so STARTTLS is impossible: \(reply)", reply: reply, tls: "starttls-not-supported")
+                failRemaining(.temporaryFailure, "EHLO refused, so STARTTLS is impossible: \(reply)", reply: reply, tls: .starttlsNotSupported)
                 return sendQuit()
             }
             guard configuration.allowHELOFallback else {
@@ -99,7 +99,7 @@ extension SMTPClientConnection {
                     return
                 }
                 if policy.demandsVerifiedTLS && !configuration.has(.fallsBackToPlaintext) {
-                    failRemaining(.temporaryFailure, "the server does not offer STARTTLS", tls: "starttls-not-supported")
+                    failRemaining(.temporaryFailure, "the server does not offer STARTTLS", tls: .starttlsNotSupported)
                     return sendQuit()
                 }
                 emit(.note(.downgrade("the server does not offer STARTTLS; continuing in plaintext")))
@@ -125,7 +125,7 @@ extension SMTPClientConnection {
     private mutating func startTLSReply(_ reply: SMTPReply) {
         guard reply.code.value == 220 else {
             if configuration.policy.demandsVerifiedTLS && !configuration.has(.fallsBackToPlaintext) {
-                failRemaining(.temporaryFailure, "STARTTLS refused: \(reply)", reply: reply, tls: "starttls-not-supported")
+                failRemaining(.temporaryFailure, "STARTTLS refused: \(reply)", reply: reply, tls: .starttlsNotSupported)
                 return sendQuit()
             }
             emit(.note(.downgrade("STARTTLS refused (\(reply.code)); continuing in plaintext")))

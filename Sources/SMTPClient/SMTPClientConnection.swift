@@ -98,7 +98,7 @@ public struct SMTPClientConnection: Sendable {
         guard case .notStarted = phase else { return [] }
         if case .mtaSTS(let policy) = configuration.policy, policy.mode == .enforce, !policy.matches(configuration.serverName) {
             // RFC 8461 §4.1: never deliver to an MX the policy does not name.
-            failRemaining(.temporaryFailure, "MX \(configuration.serverName) does not match the MTA-STS policy", tls: "validation-failure")
+            failRemaining(.temporaryFailure, "MX \(configuration.serverName) does not match the MTA-STS policy", tls: .validationFailure)
             phase = .closed
             emit(.close)
             return takeActions()
@@ -128,7 +128,7 @@ public struct SMTPClientConnection: Sendable {
         guard result.established else {
             // RFC 3207 §4: "SHOULD abort the connection"; never resume plaintext on it.
             failRemaining(.temporaryFailure, "TLS handshake failed: \(result.failure ?? "unknown")",
-                          tls: result.rfc8460ResultType ?? "validation-failure")
+                          tls: result.rfc8460ResultType ?? .validationFailure)
             phase = .closed
             emit(.close)
             return takeActions()
@@ -139,7 +139,7 @@ public struct SMTPClientConnection: Sendable {
             let reason = "certificate not verified: \(result.failure ?? "no verification")"
             if configuration.policy.demandsVerifiedTLS && !configuration.has(.ignoresCertificateErrors) {
                 // RFC 3207 §4.1: the client SHOULD QUIT when the security is not sufficient.
-                failRemaining(.temporaryFailure, reason, tls: result.rfc8460ResultType ?? "validation-failure")
+                failRemaining(.temporaryFailure, reason, tls: result.rfc8460ResultType ?? .validationFailure)
                 sendQuit()
                 return takeActions()
             }
@@ -163,7 +163,7 @@ public struct SMTPClientConnection: Sendable {
         case .notStarted, .closed: return []
         case .handshake:
             guard timer == .handshake else { return [] }
-            failRemaining(.temporaryFailure, "TLS handshake timed out", tls: "validation-failure")
+            failRemaining(.temporaryFailure, "TLS handshake timed out", tls: .validationFailure)
         case .greeting, .ehlo, .helo, .startTLS, .auth, .transaction, .rset, .quit:
             guard timer == .reply else { return [] }
             failRemaining(.temporaryFailure, "timed out waiting for a reply (\(phaseName))")
@@ -289,7 +289,7 @@ public struct SMTPClientConnection: Sendable {
     }
 
     /// Defers (or fails) every message not decided yet.
-    mutating func failRemaining(_ status: DeliveryStatus, _ reason: String, reply: SMTPReply? = nil, tls: String? = nil, possibleDuplicate: Bool = false) {
+    mutating func failRemaining(_ status: DeliveryStatus, _ reason: String, reply: SMTPReply? = nil, tls: TLSResultType? = nil, possibleDuplicate: Bool = false) {
         var current: Int?
         switch phase {
         case .transaction(let t), .dataEnd(let t): current = t.index

@@ -46,8 +46,8 @@ public struct TLSAlert: Hashable, Sendable, CustomStringConvertible {
     public var description: String { name }
 }
 
-/// Why a TLS handshake or record failed: one classified value (issue: "every failure maps to one
-/// value"), with the RFC 8460 §4.3 result type where one applies.
+/// Why a TLS handshake or record failed: one classified value. (Its RFC 8460 result type is an
+/// SMTP matter: `TLSResultType.init(_:)` in EndpointHosting.)
 ///
 /// Equality compares `kind` only; the rest is diagnostic.
 public struct TLSFailure: Error, Hashable, Sendable, CustomStringConvertible {
@@ -108,28 +108,6 @@ public struct TLSFailure: Error, Hashable, Sendable, CustomStringConvertible {
         self.alertSent = alertSent
         self.verifyResult = verifyResult
         self.openSSL = openSSL
-    }
-
-    /// The RFC 8460 §4.3.1 result type a sending MTA reports for this failure; `nil` for failures
-    /// that are not about validating the server (e.g. version mismatch: §4.3.3 general failures
-    /// use `validation-failure` with a reason code, which `reason` carries).
-    public var rfc8460ResultType: String? {
-        switch kind {
-        case .certificateHostMismatch: "certificate-host-mismatch"
-        case .certificateExpired: "certificate-expired"
-        case .certificateNotTrusted, .pinnedCertificateMismatch: "certificate-not-trusted"
-        case .certificateNotYetValid, .weakKey, .validationFailure: "validation-failure"
-        case .peerAlert:
-            switch alertReceived?.code {
-            case 48: "certificate-not-trusted"
-            case 45: "certificate-expired"
-            case 42, 43, 46: "validation-failure"
-            default: nil
-            }
-        case .protocolVersionMismatch, .noSharedCipher, .clientCertificateRequired, .clientCertificateRejected,
-            .malformedRecord, .pskMismatch, .unexpectedEOF, .internalError:
-            "validation-failure"
-        }
     }
 
     public static func == (a: TLSFailure, b: TLSFailure) -> Bool { a.kind == b.kind }

@@ -63,7 +63,7 @@ public struct Expectations: Hashable, Sendable {
     /// Reply codes (or text) that must start some server reply line the client saw.
     public var repliesSeen: [String] = []
     /// The RFC 8460 result type of the first message that has one.
-    public var tlsResult: String?
+    public var tlsResult: TLSResultType?
     /// Accepted messages arrived inside TLS.
     public var overTLS: Bool?
     public var findings: Findings = .none

@@ -302,58 +302,56 @@ public enum ScenarioLoader {
 
     // MARK: - Faults
 
-    static let faultKinds = ["latency", "split", "coalesce", "stall", "reset", "half-close", "truncate", "corrupt", "replace-reply",
-                             "fail-handshake", "async-421", "refuse-connection", "connect-timeout"]
-
     static func readFault(_ r: YAMLReader) throws(ScenarioError) -> FaultRule {
-        let (kind, value) = try r.tagged(faultKinds)
+        let (name, value) = try r.tagged(FaultKind.allCases.map(\.rawValue))
+        guard let kind = FaultKind(rawValue: name) else { throw r.error("unknown fault '\(name)'") }
         let common = ["at", "occurrence", "connections", "direction"]
         func object(_ extra: [String]) throws(ScenarioError) -> YAMLObject? { try value?.object(extra + common) }
         let effect: FaultEffect
         let o: YAMLObject?
         switch kind {
-        case "latency":
+        case .latency:
             o = try object(["ms"])
             let ms = try (o?.required("ms").listOrOne() ?? []).map { x throws(ScenarioError) in Int64(try x.int(in: 0...86_400_000)) }
             guard let lo = ms.first else { throw r.error("latency needs ms: N or ms: [MIN, MAX]") }
             effect = .latency(min: lo * 1_000_000, max: (ms.last ?? lo) * 1_000_000)
-        case "split":
+        case .split:
             o = try object(["every"])
             effect = .split(maxSegment: try o?.required("every").int(in: 1...1_000_000) ?? 1)
-        case "coalesce":
+        case .coalesce:
             o = try object(["window"])
             effect = .coalesce(window: try o?.required("window").duration() ?? 1_000_000)
-        case "stall":
+        case .stall:
             o = try object(["for"])
             guard let o else { throw r.error("stall needs for: DURATION") }
             effect = .stall(duration: try o.required("for").duration())
-        case "reset":
+        case .reset:
             o = try object(["probability"])
             if let p = o?["probability"] { effect = .resetProbability(try readRatio(p)) } else { effect = .reset }
-        case "half-close":
+        case .halfClose:
             o = try object([])
             effect = .halfClose(try o?["direction"].map { x throws(ScenarioError) in try readDirection(x) } ?? .serverToClient)
-        case "truncate":
+        case .truncate:
             o = try object([])
             effect = .truncate(try o?["direction"].map { x throws(ScenarioError) in try readDirection(x) } ?? .clientToServer)
-        case "corrupt":
+        case .corrupt:
             o = try object(["probability"])
             effect = .corrupt(try o?["probability"].map { x throws(ScenarioError) in try readRatio(x) } ?? .always)
-        case "replace-reply":
+        case .replaceReply:
             o = try object(["with"])
             guard let o else { throw r.error("replace-reply needs with: TEXT") }
             effect = .replaceReply(try o.required("with").string())
-        case "fail-handshake":
+        case .failHandshake:
             o = try object(["class"])
             guard let o else { throw r.error("fail-handshake needs class: FAILURE") }
-            effect = .failHandshake(try o.required("class").enumeration(TLSFailure.Kind.self, TLSFailure.Kind.allCases).rawValue)
-        case "async-421":
+            effect = .failHandshake(try o.required("class").enumeration(TLSFailure.Kind.self, TLSFailure.Kind.allCases))
+        case .async421:
             o = try object([])
             effect = .async421
-        case "refuse-connection":
+        case .refuseConnection:
             o = try object([])
             effect = .refuseConnection
-        default:
+        case .connectTimeout:
             o = try object(["after"])
             effect = .connectTimeout(try o?["after"]?.duration() ?? 30_000_000_000)
         }
@@ -364,11 +362,11 @@ public enum ScenarioLoader {
             rule.occurrence = try n.int(in: 1...1_000_000)
         }
         if let c = o?["connections"] { rule.connections = try c.listOrOne().map { x throws(ScenarioError) in try x.int(in: 1...1_000_000) } }
-        if let d = o?["direction"], kind != "half-close", kind != "truncate" { rule.direction = try readDirection(d) }
+        if let d = o?["direction"], kind != .halfClose, kind != .truncate { rule.direction = try readDirection(d) }
         switch effect {
         case .stall, .reset, .halfClose, .truncate, .replaceReply, .async421:
             if rule.at == nil {
-                throw r.error("'\(kind)' needs at: a phase (\(ProtocolPhase.allCases.map(\.rawValue).joined(separator: ", "))) or a trigger")
+                throw r.error("'\(kind.rawValue)' needs at: a phase (\(ProtocolPhase.allCases.map(\.rawValue).joined(separator: ", "))) or a trigger")
             }
         case .latency, .split, .coalesce, .corrupt, .resetProbability, .failHandshake, .refuseConnection, .connectTimeout:
             break
@@ -415,32 +413,31 @@ public enum ScenarioLoader {
 
     // MARK: - Attacker
 
-    static let attackKinds = ["strip-starttls", "replace-starttls-reply", "inject-to-server", "inject-to-client", "tamper-capabilities",
-                              "inject-auth", "intercept-tls"]
-
     static func readAttack(_ r: YAMLReader) throws(ScenarioError) -> AttackAction {
-        let (kind, value) = try r.tagged(attackKinds)
+        let (name, value) = try r.tagged(AttackKind.allCases.map(\.rawValue))
+        guard let kind = AttackKind(rawValue: name) else { throw r.error("unknown attacker action '\(name)'") }
         switch kind {
-        case "strip-starttls":
+        case .stripStartTLS:
             let o = try value?.object(["mode"])
             return .stripStartTLS(try o?["mode"]?.enumeration(AttackAction.StripMode.self, [.overwrite, .delete]) ?? .overwrite)
-        case "replace-starttls-reply":
-            let o = try need(value, r, kind).object(["with"])
+        case .replaceStartTLSReply:
+            let o = try need(value, r, kind.rawValue).object(["with"])
             return .replaceStartTLSReply(try o.required("with").string())
-        case "inject-to-server":
-            let o = try need(value, r, kind).object(["bytes", "same-segment"])
+        case .injectToServer:
+            let o = try need(value, r, kind.rawValue).object(["bytes", "same-segment"])
             return .injectToServer(bytes: try o.required("bytes").string(), sameSegment: try o["same-segment"]?.bool() ?? true)
-        case "inject-to-client":
-            let o = try need(value, r, kind).object(["bytes"])
+        case .injectToClient:
+            let o = try need(value, r, kind.rawValue).object(["bytes"])
             return .injectToClient(bytes: try o.required("bytes").string())
-        case "tamper-capabilities":
-            let o = try need(value, r, kind).object(["add", "remove"])
+        case .tamperCapabilities:
+            let o = try need(value, r, kind.rawValue).object(["add", "remove"])
             return .tamperCapabilities(add: try o["add"]?.list().map { x throws(ScenarioError) in try x.string() } ?? [],
                                        remove: try o["remove"]?.list().map { x throws(ScenarioError) in try x.string() } ?? [])
-        case "inject-auth":
-            let o = try need(value, r, kind).object(["user", "password"])
+        case .injectAuth:
+            let o = try need(value, r, kind.rawValue).object(["user", "password"])
             return .injectAuth(username: try o.required("user").string(), password: try o.required("password").string())
-        default:
+        case .interceptTLS:
+            _ = try value?.object([])
             return .interceptTLS
         }
     }
@@ -487,7 +484,7 @@ public enum ScenarioLoader {
         }
         if let a = o["accepted"] { e.accepted = try a.int(in: 0...1_000_000) }
         if let d = o["duplicates"] { e.duplicates = try d.enumeration(Expectations.Duplicates.self, [.none, .atMostOne]) }
-        if let t = o["tls-result"] { e.tlsResult = try t.string() }
+        if let t = o["tls-result"] { e.tlsResult = try t.enumeration(TLSResultType.self, TLSResultType.allCases) }
         if let b = o["accepted-bodies"] { e.acceptedBodies = try b.listOrOne().map { x throws(ScenarioError) in Array(try x.string().replacingLF().utf8) } }
         if let r = o["replies-seen"] { e.repliesSeen = try r.listOrOne().map { x throws(ScenarioError) in try x.string() } }
         if let b = o["over-tls"] { e.overTLS = try b.bool() }

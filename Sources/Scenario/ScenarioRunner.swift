@@ -71,7 +71,7 @@ public enum ScenarioRunner {
         }
         if let t = e.tlsResult {
             let got = r.outcomes.first { $0.tlsResultType != nil }?.tlsResultType
-            if got != t { failures.append("tls-result: expected \(t), got \(got ?? "none")") }
+            if got != t { failures.append("tls-result: expected \(t.rawValue), got \(got?.rawValue ?? "none")") }
         }
         if let tls = e.overTLS, !r.accepted.isEmpty, r.accepted.contains(where: { $0.overTLS != tls }) {
             failures.append("over-tls: expected every accepted message \(tls ? "inside" : "outside") TLS")

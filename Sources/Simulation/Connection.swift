@@ -46,7 +46,7 @@ final class Connection {
     /// Effects to carry out once the current write has been put on the link.
     var pendingEffects: [FaultEffect] = []
     /// A forced TLS failure class for the client's handshake.
-    var forcedHandshakeFailure: String?
+    var forcedHandshakeFailure: TLSFailure.Kind?
     /// Findings already reported on this connection, by oracle.
     var reported: [Oracle] = []
 

@@ -151,7 +151,7 @@ extension World {
             for message in program.intendedMessages {
                 if let o = results[message.id] {
                     outcomes.append(o)
-                    record(0, .outcome(message: message.id, status: o.status.rawValue, detail: o.reason + (o.tlsResultType.map { " [\($0)]" } ?? "")))
+                    record(0, .outcome(message: message.id, status: o.status.rawValue, detail: o.reason + (o.tlsResultType.map { " [\($0.rawValue)]" } ?? "")))
                 } else if !program.outcomes.isEmpty || program is BuiltInClientProgram {
                     report(Finding(oracle: .liveness, eventIndex: trace.events.count, explanation: "client \(index): message \(message.id) has no outcome", reference: "docs/design.md rule 8"))
                 }

@@ -1,4 +1,5 @@
 import EndpointHosting
+import SMTPTLS
 
 /// Where faults strike: pattern and phase triggers on what the sides write, TLS start,
 /// handshake progress, time.
@@ -12,7 +13,7 @@ extension World {
         for firing in c.tracker.firings(bytes, by: side, epoch: c.host(side).epoch, armed: faultsActive) {
             let rule = configuration.faults[firing.rule]
             let at = firing.afterOctets
-            record(c.id, .fault(name: rule.effect.nameAndSettings.name, detail: "at \(rule.at?.written.description ?? "") on the \(side.rawValue)'s write"))
+            record(c.id, .fault(name: rule.effect.kind.rawValue, detail: "at \(rule.at?.written.description ?? "") on the \(side.rawValue)'s write"))
             switch rule.effect {
             case .replaceReply(let text):
                 bytes = Array(text.utf8)
@@ -43,7 +44,7 @@ extension World {
         for k in c.tracker.firings(at: .tlsStarted, armed: faultsActive) { strike(c, ruleIndex: k) }
     }
 
-    func forcedHandshakeFailure(_ c: Connection) -> String? {
+    func forcedHandshakeFailure(_ c: Connection) -> TLSFailure.Kind? {
         if let forced = c.forcedHandshakeFailure { return forced }
         guard faultsActive else { return nil }
         for rule in configuration.faults where rule.applies(to: c.id) && rule.at == nil {
@@ -63,7 +64,7 @@ extension World {
     func strike(_ c: Connection, ruleIndex k: Int) {
         guard !c.finished else { return }
         let rule = configuration.faults[k]
-        record(c.id, .fault(name: rule.effect.nameAndSettings.name, detail: rule.at.map { "at \($0.written)" } ?? "always"))
+        record(c.id, .fault(name: rule.effect.kind.rawValue, detail: rule.at.map { "at \($0.written)" } ?? "always"))
         fire(c, effect: rule.effect, direction: rule.direction)
     }
 

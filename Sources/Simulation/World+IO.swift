@@ -67,9 +67,9 @@ extension World: EndpointHostDriver {
     public func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
         let c = connection(host)
         guard host.side == .client, let forced = forcedHandshakeFailure(c) else { return nil }
-        record(c.id, .fault(name: "fail-handshake", detail: forced))
-        record(c.id, .tls(side: "client", ok: false, detail: "forced: \(forced)"))
-        return TLSReport(established: false, peerVerified: false, failure: forced, rfc8460ResultType: Self.rfc8460(forced))
+        record(c.id, .fault(name: "fail-handshake", detail: forced.rawValue))
+        record(c.id, .tls(side: "client", ok: false, detail: "forced: \(forced.rawValue)"))
+        return TLSReport(forced: forced)
     }
 
     public func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) {
@@ -170,10 +170,6 @@ extension World: EndpointHostDriver {
                 scheduler.schedule(at: due, .deliver(connection: c.id, direction, segment, epoch: epoch, generation: c.generation))
             }
         }
-    }
-
-    static func rfc8460(_ kind: String) -> String {
-        TLSFailure.Kind(rawValue: kind).map { TLSFailure($0, reason: "").rfc8460ResultType ?? "validation-failure" } ?? "validation-failure"
     }
 
     /// A side learns its peer is gone.

@@ -99,7 +99,7 @@ struct Run: ParsableCommand {
         var lines = ["\(r.passed ? "PASS" : "FAIL")  \(r.scenario.file) — \(r.scenario.name) (seed \(r.seed), \(TraceEvent.formatTime(r.result.duration)) simulated)"]
         if !r.passed {
             for o in r.result.outcomes {
-                lines.append("      \(o.messageID): \(o.status.rawValue) — \(o.reason)\(o.tlsResultType.map { " [\($0)]" } ?? "")")
+                lines.append("      \(o.messageID): \(o.status.rawValue) — \(o.reason)\(o.tlsResultType.map { " [\($0.rawValue)]" } ?? "")")
             }
             lines += r.failures.map { "      ✗ \($0)" }
             lines.append("      replay: \(r.replayLine) --trace")
@@ -114,7 +114,7 @@ struct Run: ParsableCommand {
                 "file": r.scenario.file, "name": r.scenario.name, "seed": r.seed, "passed": r.passed, "failures": r.failures,
                 "digest": r.result.digest, "replay": r.replayLine, "acceptedMessages": r.result.accepted.count,
                 "outcomes": r.result.outcomes.map { o -> [String: Any] in
-                    ["message": o.messageID, "status": o.status.rawValue, "reason": o.reason, "attempt": o.attempt, "tlsResultType": o.tlsResultType ?? NSNull()]
+                    ["message": o.messageID, "status": o.status.rawValue, "reason": o.reason, "attempt": o.attempt, "tlsResultType": o.tlsResultType?.rawValue ?? NSNull()]
                 },
                 "findings": r.result.findings.map { ["oracle": $0.oracle.rawValue, "event": $0.eventIndex, "explanation": $0.explanation, "reference": $0.reference] },
             ]

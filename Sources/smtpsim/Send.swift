@@ -95,7 +95,7 @@ struct Send: AsyncParsableCommand {
             NetCLI.say("TLS: not used")
         }
         for o in report.outcomes {
-            NetCLI.say("\(o.messageID): \(o.status.rawValue)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0)]" } ?? "")")
+            NetCLI.say("\(o.messageID): \(o.status.rawValue)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0.rawValue)]" } ?? "")")
         }
         if report.outcomes.contains(where: { $0.status == .permanentFailure }) { throw ExitCode(4) }
         if report.outcomes.contains(where: { $0.status == .temporaryFailure }) { throw ExitCode(3) }

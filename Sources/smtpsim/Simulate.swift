@@ -120,7 +120,7 @@ struct Simulate: ParsableCommand {
         if trace { print(result.trace.text) }
         print("seed \(seed): \(result.connections) connection(s), \(result.events) events, \(TraceEvent.formatTime(result.duration)) simulated")
         for o in result.outcomes {
-            print("  \(o.messageID): \(o.status.rawValue) on attempt \(o.attempt)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0)]" } ?? "")")
+            print("  \(o.messageID): \(o.status.rawValue) on attempt \(o.attempt)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0.rawValue)]" } ?? "")")
         }
         print("  server accepted \(result.accepted.count) message(s)")
         if result.findings.isEmpty {

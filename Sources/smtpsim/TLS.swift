@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import EndpointHosting
+import SMTPClient
 import SMTPTLS
 
 /// `smtpsim tls`: one in-memory TLS handshake between smtpsim's client and server engines,
@@ -90,7 +92,7 @@ struct TLS: ParsableCommand {
             default:
                 for (side, state) in [("client", c.state), ("server", s.state)] {
                     if case .failed(let f) = state {
-                        print("\(side): failed, \(f.kind.rawValue) (RFC 8460: \(f.rfc8460ResultType ?? "-")): \(f.reason)")
+                        print("\(side): failed, \(f.kind.rawValue) (RFC 8460: \(TLSResultType(f).rawValue)): \(f.reason)")
                     } else {
                         print("\(side): \(state)")
                     }

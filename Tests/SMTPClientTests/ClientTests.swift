@@ -89,7 +89,7 @@ final class ClientTests: XCTestCase {
         required.toClient = strip
         let r = run(required)
         XCTAssertEqual(r.outcomes.map(\.status), [.temporaryFailure])
-        XCTAssertEqual(r.outcomes.first?.tlsResultType, "starttls-not-supported")
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, .starttlsNotSupported)
         XCTAssertFalse(r.clientPlaintext.contains("MAIL"), "no envelope in plaintext")
         XCTAssertFalse(r.clientPlaintext.contains("AUTH"), "no credentials in plaintext")
         XCTAssertEqual(r.maildrop.count, 0)
@@ -110,7 +110,7 @@ final class ClientTests: XCTestCase {
         // docs/catalog.md B2: 454; B4: a bogus 220 followed by plaintext.
         let refusing = ServerConfiguration.with { $0.tlsAvailable = false }
         let required = run(Pair(client: .with { $0.policy = .required }, server: refusing, messages: [message()]))
-        XCTAssertEqual(required.outcomes.first?.tlsResultType, "starttls-not-supported")
+        XCTAssertEqual(required.outcomes.first?.tlsResultType, .starttlsNotSupported)
         XCTAssertEqual(required.outcomes.first?.reply?.code.value, 454)
         let opportunistic = run(Pair(client: ClientConfiguration(), server: refusing, messages: [message()]))
         XCTAssertEqual(opportunistic.outcomes.map(\.status), [.delivered])
@@ -159,17 +159,17 @@ final class ClientTests: XCTestCase {
 
     func testHandshakeFailureAndUnverifiedCertificates() {
         var failing = Pair(client: .with { $0.policy = .opportunistic }, messages: [message()])
-        failing.handshake = TLSHandshakeResult(established: false, peerVerified: false, failure: "malformed-record", rfc8460ResultType: "validation-failure")
+        failing.handshake = TLSHandshakeResult(established: false, peerVerified: false, failure: "malformed-record", rfc8460ResultType: .validationFailure)
         let f = run(failing)
         XCTAssertEqual(f.outcomes.map(\.status), [.temporaryFailure])
         XCTAssertEqual(f.fromClient.filter { $0.epoch == 1 }.count, 0)
 
-        let expired = TLSHandshakeResult(established: true, peerVerified: false, version: "TLSv1.3", failure: "certificate-expired", rfc8460ResultType: "certificate-expired")
+        let expired = TLSHandshakeResult(established: true, peerVerified: false, version: "TLSv1.3", failure: "certificate-expired", rfc8460ResultType: .certificateExpired)
         var required = Pair(client: .with { $0.policy = .required }, messages: [message()])
         required.handshake = expired
         let r = run(required)
         XCTAssertEqual(r.outcomes.first?.status, .temporaryFailure)
-        XCTAssertEqual(r.outcomes.first?.tlsResultType, "certificate-expired")
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, .certificateExpired)
         XCTAssertEqual(String(decoding: r.fromClient.filter { $0.epoch == 1 }.flatMap(\.bytes), as: UTF8.self), "QUIT\r\n")
 
         var opportunistic = Pair(client: ClientConfiguration(), messages: [message()])
@@ -193,7 +193,7 @@ final class ClientTests: XCTestCase {
         var required = Pair(client: .with { $0.policy = .required }, messages: [message()])
         required.toClient = refuse
         let r = run(required)
-        XCTAssertEqual(r.outcomes.first?.tlsResultType, "starttls-not-supported")
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, .starttlsNotSupported)
         XCTAssertFalse(r.clientPlaintext.contains("HELO"), "docs/catalog.md B3: no HELO fallback under a required policy")
     }
 
@@ -271,7 +271,7 @@ final class ClientTests: XCTestCase {
         XCTAssertFalse(policy.matches("example.net"))
         var c = SMTPClientConnection(configuration: .with { $0.policy = .mtaSTS(MTASTSPolicy(mode: .enforce, mxPatterns: ["*.example.net"])) }, messages: [message()])
         XCTAssertTrue(c.start().contains(.close))
-        XCTAssertEqual(c.outcomes.first?.tlsResultType, "validation-failure")
+        XCTAssertEqual(c.outcomes.first?.tlsResultType, .validationFailure)
         XCTAssertEqual(run(Pair(client: .with { $0.policy = .mtaSTS(MTASTSPolicy(mode: .enforce, mxPatterns: ["mx.example.test"])) }, messages: [message()])).outcomes.map(\.status), [.delivered])
     }
 

@@ -86,7 +86,7 @@ final class ProbeProxyTests: XCTestCase {
     func testStrippingMakesARequiredClientRefuse() async throws {
         let (report, serverLog, proxyLog) = try await throughProxy([.stripStartTLS(.overwrite)], policy: .required)
         XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
-        XCTAssertEqual(report.outcomes[0].tlsResultType, "starttls-not-supported")
+        XCTAssertEqual(report.outcomes[0].tlsResultType, .starttlsNotSupported)
         XCTAssertFalse(serverLog.contains { $0.contains("C: MAIL FROM") }, "no envelope may leave in plaintext")
         XCTAssertTrue(proxyLog.contains { $0.contains("strip-starttls") })
     }
@@ -109,7 +109,7 @@ final class ProbeProxyTests: XCTestCase {
     func testInterceptionIsRefusedByAVerifyingClient() async throws {
         let (report, serverLog, proxyLog) = try await throughProxy([.interceptTLS], policy: .required)
         XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
-        XCTAssertEqual(report.outcomes[0].tlsResultType, "certificate-not-trusted")
+        XCTAssertEqual(report.outcomes[0].tlsResultType, .certificateNotTrusted)
         XCTAssertFalse(serverLog.contains { $0.contains("accepted") })
         XCTAssertTrue(proxyLog.contains { $0.contains("terminating the client's TLS") }, "\(proxyLog)")
     }

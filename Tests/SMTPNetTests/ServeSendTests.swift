@@ -50,7 +50,7 @@ final class ServeSendTests: XCTestCase {
             return try await Loopback.client(port: port, policy: .required, trust: .anchors(other.trustAnchors)).deliver([Loopback.message()]) { _ in }
         }
         XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
-        XCTAssertEqual(report.outcomes[0].tlsResultType, "certificate-not-trusted")
+        XCTAssertEqual(report.outcomes[0].tlsResultType, .certificateNotTrusted)
     }
 
     func testServerWithoutTLSDefersRequiredAndDeliversOpportunistic() async throws {

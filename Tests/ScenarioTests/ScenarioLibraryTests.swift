@@ -1,3 +1,4 @@
+import EndpointHosting
 import Foundation
 import SMTPClient
 import SMTPServer
@@ -80,5 +81,29 @@ final class ScenarioSchemaTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, text)
         XCTAssertTrue(text.contains(", 0 invalid"), text)
+    }
+}
+
+/// The JSON Schema in docs/ names exactly the fault kinds, attacker actions and phases of the
+/// tables the loader reads (`FaultKind`, `AttackKind`, `ProtocolPhase`).
+final class ScenarioSchemaVocabularyTests: XCTestCase {
+    func testTheSchemaNamesEveryFaultActionAndPhaseOfTheTables() throws {
+        let url = ScenarioLibraryTests.folder.deletingLastPathComponent().appendingPathComponent("docs/scenario.schema.json")
+        let schema = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let properties = try XCTUnwrap(schema["properties"] as? [String: Any])
+        func kinds(_ key: String) throws -> Set<String> {
+            let items = try XCTUnwrap(((properties[key] as? [String: Any])?["items"] as? [String: Any])?["oneOf"] as? [[String: Any]], key)
+            var names = Set<String>()
+            for item in items {
+                for name in (item["required"] as? [String]) ?? [] { names.insert(name) }
+                for name in (item["enum"] as? [String]) ?? [] { names.insert(name) }
+            }
+            return names
+        }
+        XCTAssertEqual(try kinds("faults"), Set(FaultKind.allCases.map(\.rawValue)))
+        XCTAssertEqual(try kinds("attacker"), Set(AttackKind.allCases.map(\.rawValue)))
+        // Every phase the loader takes is an `at` value the schema allows, and no other.
+        let text = try String(contentsOf: url, encoding: .utf8)
+        for phase in ProtocolPhase.allCases { XCTAssertTrue(text.contains("\"\(phase.rawValue)\""), phase.rawValue) }
     }
 }

@@ -15,7 +15,7 @@ final class AttackerTests: XCTestCase {
                 $0.attacker = [.stripStartTLS(mode)]
             })
             XCTAssertEqual(required.statuses, [.temporaryFailure], "\(mode)")
-            XCTAssertEqual(required.outcomes.first?.tlsResultType, "starttls-not-supported")
+            XCTAssertEqual(required.outcomes.first?.tlsResultType, .starttlsNotSupported)
             XCTAssertEqual(required.findings, [], required.trace.text)
             XCTAssertTrue(required.has("strip-starttls"))
 
@@ -146,7 +146,7 @@ final class InterceptionTests: XCTestCase {
             $0.attacker = [.interceptTLS]
         })
         XCTAssertEqual(required.statuses, [.temporaryFailure], required.trace.text)
-        XCTAssertEqual(required.outcomes.first?.tlsResultType, "certificate-not-trusted")
+        XCTAssertEqual(required.outcomes.first?.tlsResultType, .certificateNotTrusted)
         XCTAssertEqual(required.findings, [])
         XCTAssertTrue(required.has("intercept-tls"))
 

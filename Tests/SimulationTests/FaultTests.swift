@@ -124,10 +124,10 @@ final class FaultTests: XCTestCase {
         let r = try simulate(scenario {
             $0.clients[0].configuration.policy = .required
             $0.clients[0].configuration.retry = RetryPolicy(delay: 1, maximumAttempts: 1)
-            $0.faults = [FaultRule(.failHandshake("certificate-expired"))]
+            $0.faults = [FaultRule(.failHandshake(.certificateExpired))]
         })
         XCTAssertEqual(r.statuses, [.temporaryFailure])
-        XCTAssertEqual(r.outcomes.first?.tlsResultType, "certificate-expired")
+        XCTAssertEqual(r.outcomes.first?.tlsResultType, .certificateExpired)
         XCTAssertEqual(r.findings, [])
     }
 
