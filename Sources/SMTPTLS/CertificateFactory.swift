@@ -60,7 +60,7 @@ public final class CertificateFactory: @unchecked Sendable {
         case weakKey = "weak-key"
     }
 
-    public enum KeyType: String, Hashable, Sendable, Codable {
+    public enum KeyType: String, CaseIterable, Hashable, Sendable, Codable {
         case p256 = "p256"
         case rsa2048 = "rsa2048"
     }

@@ -43,7 +43,7 @@ public enum ClientAuthentication: String, Hashable, Sendable, Codable {
 /// A pre-shared key for the cheap-handshake profile: real TLS with no certificate and no
 /// signature, for fuzzing and large sweeps.
 public struct PreSharedKey: Hashable, Sendable {
-    public enum Mode: String, Hashable, Sendable, Codable {
+    public enum Mode: String, CaseIterable, Hashable, Sendable, Codable {
         /// TLS 1.3 external PSK with (EC)DHE key exchange over X25519 (`psk_dhe_ke`,
         /// RFC 8446 §4.2.9). OpenSSL 3.0 clients always offer it, so this is TLS 1.3's cheapest.
         case tls13 = "tls13-psk-dhe"

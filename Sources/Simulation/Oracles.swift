@@ -3,38 +3,6 @@ import SMTPClient
 import SMTPCore
 import SMTPServer
 
-/// How a run ended, and the exit code it maps to (docs/design.md rule 8).
-public struct RunResult: Sendable {
-    public var seed: UInt64
-    public var trace: Trace
-    public var findings: [Finding]
-    /// Final outcome per intended message, in client order.
-    public var outcomes: [MessageOutcome]
-    /// Messages the server accepted.
-    public var accepted: [AcceptedMessage]
-    public var events: Int
-    /// Simulated nanoseconds when the run ended.
-    public var duration: Int64
-    public var connections: Int
-    public var keyLogLines: [String]
-
-    public var digest: String { trace.digest }
-    public var passed: Bool { findings.isEmpty }
-
-    public enum Verdict: String, Sendable {
-        case delivered, temporaryFailure = "temporary-failure", permanentFailure = "permanent-failure", findings
-    }
-
-    /// Exit codes: 0 every message delivered and no finding; 3 some message deferred; 4 some
-    /// message refused for good; 1 an oracle found something (whatever the messages did).
-    public var exitCode: Int32 {
-        if !findings.isEmpty { return 1 }
-        if outcomes.contains(where: { $0.status == .permanentFailure }) { return 4 }
-        if outcomes.contains(where: { $0.status == .temporaryFailure }) { return 3 }
-        return 0
-    }
-}
-
 extension World {
     /// Online checks on each write (plaintext exposure, TLS boundary, state reset) and the
     /// session landmarks used by phase triggers. Byte-level: this runs on every write.

@@ -43,7 +43,7 @@ struct Fuzz: ParsableCommand {
         }
         print("\n== summary")
         for line in summary { print(line) }
-        if summary.contains(where: { $0.contains("crash(es) kept") }) { throw ExitCode(1) }
+        if summary.contains(where: { $0.contains("crash(es) kept") }) { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 
     static func parseTime(_ text: String) throws -> Int {

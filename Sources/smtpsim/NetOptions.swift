@@ -12,8 +12,8 @@ import Simulation
 struct StreamFaultOptions: ParsableArguments {
     @Option(help: "Write in segments of at most this many octets (1: one byte each).") var split: Int?
     @Option(help: "Wait this many milliseconds before each segment.") var delayMs: Int?
-    @Option(help: "Reset the connection (TCP RST) at a phase: \(ProtocolPhase.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var resetAt: String?
+    @Option(help: "Reset the connection (TCP RST) at a phase: \(listed(ProtocolPhase.self)).")
+    var resetAt: ProtocolPhase?
     @Option(help: "Stall writes at a phase, PHASE:MILLISECONDS.") var stallAt: String?
 
     func faults(adding rules: [FaultRule] = [], side: Side) throws -> StreamFaults {
@@ -29,7 +29,7 @@ struct StreamFaultOptions: ParsableArguments {
             rules.append(FaultRule(.split(maxSegment: split)))
         }
         if let delayMs { rules.append(FaultRule(.latency(min: Int64(delayMs) * 1_000_000, max: Int64(delayMs) * 1_000_000))) }
-        if let resetAt { rules.append(FaultRule(.reset, at: .phase(try Self.phase(resetAt)))) }
+        if let resetAt { rules.append(FaultRule(.reset, at: .phase(resetAt))) }
         if let stallAt {
             let parts = stallAt.split(separator: ":").map(String.init)
             guard parts.count == 2, let ms = Int64(parts[1]) else { throw ValidationError("--stall-at takes PHASE:MILLISECONDS") }
@@ -45,7 +45,7 @@ struct StreamFaultOptions: ParsableArguments {
 
     static func phase(_ name: String) throws -> ProtocolPhase {
         guard let p = ProtocolPhase(rawValue: name) else {
-            throw ValidationError("unknown phase '\(name)'; phases: \(ProtocolPhase.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError("unknown phase '\(name)'; phases: \(listed(ProtocolPhase.self))")
         }
         return p
     }
@@ -53,7 +53,6 @@ struct StreamFaultOptions: ParsableArguments {
 
 enum NetCLI {
     /// Exit status when the peer cannot be reached (as `run` for a deferred message).
-    static let unreachable: Int32 = 3
 
     static func address(_ text: String, defaultPort: Int? = nil) throws -> HostPort {
         do {
@@ -83,10 +82,10 @@ enum NetCLI {
         fflush(nil)
     }
 
-    /// Prints a one-line network error and exits with `unreachable`.
+    /// Prints a one-line network error and exits as deferred (the peer could not be reached).
     static func fail(_ error: NetError) -> ExitCode {
         FileHandle.standardError.write(Data("smtpsim: \(error)\n".utf8))
-        return ExitCode(unreachable)
+        return ExitCode(ExitStatus.deferred.rawValue)
     }
 
     static func today() -> Int64 {

@@ -35,7 +35,7 @@ struct Parse: ParsableCommand {
         for path in files {
             guard let data = FileManager.default.contents(atPath: path) else {
                 FileHandle.standardError.write(Data("smtpsim: cannot read \(path)\n".utf8))
-                throw ExitCode(2)
+                throw ExitCode(ExitStatus.badInput.rawValue)
             }
             print("== \(path) (\(data.count) octets, \(side.rawValue) side)")
             let bytes = [UInt8](data)
@@ -44,7 +44,7 @@ struct Parse: ParsableCommand {
             case .server: problems += ServerStreamReport(bytes: bytes).run()
             }
         }
-        if strict && problems > 0 { throw ExitCode(1) }
+        if strict && problems > 0 { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 }
 

@@ -102,7 +102,7 @@ struct ProbeCommand: AsyncParsableCommand {
             let counts = Dictionary(grouping: results, by: \.verdict).mapValues(\.count)
             NetCLI.say("\(results.count) checks: \(counts[.pass] ?? 0) pass, \(counts[.fail] ?? 0) fail, \(counts[.warn] ?? 0) warn, \(counts[.notApplicable] ?? 0) n/a, \(counts[.inconclusive] ?? 0) inconclusive")
         }
-        if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
+        if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 
     static func row(_ r: Probe.Result) -> String {

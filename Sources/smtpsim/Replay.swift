@@ -19,7 +19,7 @@ struct Replay: ParsableCommand {
             scenario = try ScenarioLoader.load(path: file)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.badInput.rawValue)
         }
         scenario.configuration.keyLog = keylog != nil
         let report = try ScenarioRunner.run(scenario, seed: seed)
@@ -27,8 +27,7 @@ struct Replay: ParsableCommand {
         print(Run.text(report, trace: false))
         print("faults: \(scenario.configuration(seed: seed).faults.map(\.description).joined(separator: "; "))")
         print("trace sha256: \(report.result.digest)")
-        if let pcap { try Data(PcapWriter(epoch: scenario.configuration.epoch).pcap(report.result.trace)).write(to: URL(fileURLWithPath: pcap)) }
-        if let keylog { try (report.result.keyLogLines.joined(separator: "\n") + "\n").write(toFile: keylog, atomically: true, encoding: .utf8) }
-        if !report.passed { throw ExitCode(1) }
+        try RunFiles(pcap: pcap, keylog: keylog).write(report.result, epoch: scenario.configuration.epoch)
+        if !report.passed { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 }

@@ -35,20 +35,7 @@ struct Run: ParsableCommand {
                 var scenario = try ScenarioLoader.load(path: file)
                 scenario.configuration.keyLog = keylog != nil
                 let report = try ScenarioRunner.run(scenario, seed: seed)
-                if let pcap {
-                    let path = files.count == 1 ? pcap : ((pcap as NSString).deletingPathExtension + "-\(reports.count + 1).pcap")
-                    try Data(PcapWriter(epoch: scenario.configuration.epoch).pcap(report.result.trace)).write(to: URL(fileURLWithPath: path))
-                }
-                if let keylog {
-                    let line = report.result.keyLogLines.joined(separator: "\n") + "\n"
-                    if let handle = FileHandle(forWritingAtPath: keylog), reports.count > 0 {
-                        handle.seekToEndOfFile()
-                        handle.write(Data(line.utf8))
-                        handle.closeFile()
-                    } else {
-                        try line.write(toFile: keylog, atomically: true, encoding: .utf8)
-                    }
-                }
+                try RunFiles(pcap: pcap, keylog: keylog).write(report.result, epoch: scenario.configuration.epoch, index: reports.count, of: files.count)
                 reports.append(report)
                 if format == .text { print(Self.text(report, trace: trace)) }
             } catch let e as ScenarioError {
@@ -62,8 +49,7 @@ struct Run: ParsableCommand {
         }
         let elapsed = clock.now - start
         if let html {
-            try HTMLReport.render(reports, errors: errors, title: "smtpsim: \(files.count) scenario\(files.count == 1 ? "" : "s")")
-                .write(toFile: html, atomically: true, encoding: .utf8)
+            try RunFiles.write(HTMLReport.render(reports, errors: errors, title: "smtpsim: \(files.count) scenario\(files.count == 1 ? "" : "s")"), to: html)
         }
         switch format {
         case .text:
@@ -74,8 +60,8 @@ struct Run: ParsableCommand {
         case .junit:
             print(Self.junit(reports, errors))
         }
-        if !errors.isEmpty { throw ExitCode(2) }
-        if reports.contains(where: { !$0.passed }) { throw ExitCode(1) }
+        if !errors.isEmpty { throw ExitCode(ExitStatus.badInput.rawValue) }
+        if reports.contains(where: { !$0.passed }) { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 
     static func expand(_ paths: [String]) throws -> [String] {

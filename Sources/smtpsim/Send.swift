@@ -32,8 +32,8 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Envelope recipient (repeatable).") var to: [String] = []
     @Option(help: "Name sent in EHLO.") var helo = "client.example.test"
     @Flag(help: "Use BDAT when the server offers CHUNKING.") var chunking = false
-    @Option(help: "Client flaw profile (repeatable): \(ClientFlaw.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var clientFlaw: [String] = []
+    @Option(help: "Client flaw profile (repeatable): \(listed(ClientFlaw.self)).")
+    var clientFlaw: [ClientFlaw] = []
     @OptionGroup var faultOptions: StreamFaultOptions
     @Option(help: "Seconds to wait for the connection and for each reply.") var timeout: Double = 30
     @Flag(help: "Print only the summary.") var quiet = false
@@ -54,10 +54,7 @@ struct Send: AsyncParsableCommand {
             let (user, password) = try NetCLI.credentials(auth)
             configuration.credentials = Credentials(username: user, password: password)
         }
-        for name in clientFlaw {
-            guard let flaw = ClientFlaw(rawValue: name) else { throw ValidationError("unknown client flaw \(name)") }
-            configuration.flaws.insert(flaw)
-        }
+        configuration.flaws.formUnion(clientFlaw)
         configuration.timeouts = ClientTimeouts(uniform: Int64(timeout * 1e9))
         var client = NetClient(server: address, configuration: configuration)
         client.connectTimeout = timeout
@@ -97,8 +94,7 @@ struct Send: AsyncParsableCommand {
         for o in report.outcomes {
             NetCLI.say("\(o.messageID): \(o.status.rawValue)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0.rawValue)]" } ?? "")")
         }
-        if report.outcomes.contains(where: { $0.status == .permanentFailure }) { throw ExitCode(4) }
-        if report.outcomes.contains(where: { $0.status == .temporaryFailure }) { throw ExitCode(3) }
+        try ExitStatus(findings: false, outcomes: report.outcomes).exitIfFailed()
     }
 
     static func list(_ c: EHLOCapabilities) -> String {

@@ -28,14 +28,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Host name in the greeting, EHLO reply and the factory certificate.") var hostname: String?
     @Option(help: "Certificate chain (PEM) to present; with --key.") var cert: String?
     @Option(help: "Private key (PEM) of --cert.") var key: String?
-    @Option(help: "Factory certificate variant: \(CertificateFactory.Variant.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var certificate: String?
+    @Option(help: "Factory certificate variant: \(listed(CertificateFactory.Variant.self)).")
+    var certificate: CertificateFactory.Variant?
     @Option(help: "Write the factory's root CA certificate (PEM) here, for clients to trust.") var writeCA: String?
     @Flag(help: "Offer no STARTTLS (454 to STARTTLS).") var noTLS = false
     @Flag(help: "Refuse mail before STARTTLS (530 5.7.0).") var requireTLS = false
     @Option(help: "Accept AUTH for user:password (repeatable).") var auth: [String] = []
-    @Option(help: "Server flaw profile (repeatable): \(ServerFlaw.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var serverFlaw: [String] = []
+    @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).")
+    var serverFlaw: [ServerFlaw] = []
     @OptionGroup var faultOptions: StreamFaultOptions
     @Option(help: "Exit after serving this many connections.") var maxConnections: Int?
     @Option(help: "Longest session, seconds.") var sessionTimeout: Double = 300
@@ -62,14 +62,8 @@ struct Serve: AsyncParsableCommand {
             let (user, password) = try NetCLI.credentials(entry)
             configuration.credentials[user] = password
         }
-        for name in serverFlaw {
-            guard let flaw = ServerFlaw(rawValue: name) else { throw ValidationError("unknown server flaw \(name)") }
-            configuration.flaws.insert(flaw)
-        }
-        if let certificate {
-            guard let v = CertificateFactory.Variant(rawValue: certificate) else { throw ValidationError("unknown certificate \(certificate)") }
-            spec.certificate = v
-        }
+        configuration.flaws.formUnion(serverFlaw)
+        if let certificate { spec.certificate = certificate }
         let identity = noTLS ? nil : try makeIdentity(spec, hostname: configuration.hostname)
         var server = NetServer(listen: try NetCLI.address(listen), configuration: configuration, identity: identity)
         server.faultRules = try faultOptions.rules(adding: rules, side: .server)

@@ -56,18 +56,18 @@ struct Simulate: ParsableCommand {
 
     @Option(help: "The run's seed.") var seed: UInt64 = 1
     @Option(help: "Client TLS policy: plaintext, opportunistic, required, pinned.") var policy: Policy = .required
-    @Option(help: "Server certificate: \(CertificateFactory.Variant.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var certificate: String = "valid"
+    @Option(help: "Server certificate: \(listed(CertificateFactory.Variant.self)).")
+    var certificate: CertificateFactory.Variant = .valid
     @Option(help: "Attacker action (repeatable): \(Attack.allCases.map(\.rawValue).joined(separator: ", ")).")
     var attack: [Attack] = []
-    @Option(help: "Reset the first connection at a phase (repeatable): \(ProtocolPhase.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var resetAt: [String] = []
+    @Option(help: "Reset the first connection at a phase (repeatable): \(listed(ProtocolPhase.self)).")
+    var resetAt: [ProtocolPhase] = []
     @Option(help: "Latency per segment, milliseconds, e.g. 1-40.") var latencyMs: String?
     @Option(help: "Split segments to at most this many octets (1: one byte each).") var split: Int?
-    @Option(help: "Server flaw profile (repeatable): \(ServerFlaw.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var serverFlaw: [String] = []
-    @Option(help: "Client flaw profile (repeatable): \(ClientFlaw.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var clientFlaw: [String] = []
+    @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).")
+    var serverFlaw: [ServerFlaw] = []
+    @Option(help: "Client flaw profile (repeatable): \(listed(ClientFlaw.self)).")
+    var clientFlaw: [ClientFlaw] = []
     @Option(help: "Authenticate as user:password (the server gets the same credential).") var auth: String?
     @Option(help: "Messages to send.") var messages: Int = 1
     @Flag(help: "Use the cheap TLS profile (TLS 1.3 external PSK) instead of certificates.") var cheap = false
@@ -77,18 +77,11 @@ struct Simulate: ParsableCommand {
 
     func run() throws {
         var config = SimulationConfiguration(seed: seed)
-        guard let variant = CertificateFactory.Variant(rawValue: certificate) else { throw ValidationError("unknown certificate \(certificate)") }
-        config.server.certificate = variant
-        config.server.configuration.flaws = Set(try serverFlaw.map { name in
-            guard let f = ServerFlaw(rawValue: name) else { throw ValidationError("unknown server flaw \(name)") }
-            return f
-        })
+        config.server.certificate = certificate
+        config.server.configuration.flaws = Set(serverFlaw)
         var client = ClientConfiguration()
         client.policy = policy.value
-        client.flaws = Set(try clientFlaw.map { name in
-            guard let f = ClientFlaw(rawValue: name) else { throw ValidationError("unknown client flaw \(name)") }
-            return f
-        })
+        client.flaws = Set(clientFlaw)
         if let auth {
             let parts = auth.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { throw ValidationError("--auth takes user:password") }
@@ -103,8 +96,7 @@ struct Simulate: ParsableCommand {
         spec.configuration.serverName = config.server.configuration.hostname
         config.clients = [spec]
         config.attacker = attack.map(\.action)
-        for name in resetAt {
-            guard let phase = ProtocolPhase(rawValue: name) else { throw ValidationError("unknown phase \(name)") }
+        for phase in resetAt {
             config.faults.append(FaultRule(.reset, at: .phase(phase), connections: [1]))
         }
         if let latencyMs {
@@ -131,15 +123,8 @@ struct Simulate: ParsableCommand {
         }
         print("trace sha256: \(result.digest)")
         print("replay: \(Self.replayLine())")
-        if let pcap {
-            try Data(PcapWriter(epoch: config.epoch).pcap(result.trace)).write(to: URL(fileURLWithPath: pcap))
-            print("wrote \(pcap)")
-        }
-        if let keylog {
-            try (result.keyLogLines.joined(separator: "\n") + "\n").write(toFile: keylog, atomically: true, encoding: .utf8)
-            print("wrote \(keylog)")
-        }
-        if result.exitCode != 0 { throw ExitCode(result.exitCode) }
+        for path in try RunFiles(pcap: pcap, keylog: keylog).write(result, epoch: config.epoch) { print("wrote \(path)") }
+        try ExitStatus(result).exitIfFailed()
     }
 
     static func replayLine() -> String {

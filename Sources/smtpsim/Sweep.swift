@@ -31,7 +31,7 @@ struct Sweep: ParsableCommand {
             scenario = try ScenarioLoader.load(path: file)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.badInput.rawValue)
         }
         guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? .some(1...100) else {
             throw ValidationError("--seeds takes A..B")
@@ -128,7 +128,7 @@ struct Sweep: ParsableCommand {
             for failure in shrunk.report.failures { print("  ✗ \(failure)") }
             print("replay: smtpsim run \(path) --trace")
         }
-        throw ExitCode(1)
+        throw ExitCode(ExitStatus.finding.rawValue)
     }
 
     private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }

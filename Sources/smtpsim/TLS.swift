@@ -29,21 +29,18 @@ struct TLS: ParsableCommand {
     @Option(help: "The run's seed.") var seed: UInt64 = 1
     @Option(help: "Server host name (SNI and certificate check).") var host = "mx.example.test"
     @Option(help: "Certificate variant: \(CertificateFactory.Variant.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var variant: String = "valid"
-    @Option(help: "Key type: p256 or rsa2048.") var key: String = "p256"
+    var variant: CertificateFactory.Variant = .valid
+    @Option(help: "Key type: \(listed(CertificateFactory.KeyType.self)).") var key: CertificateFactory.KeyType = .p256
     @Option(help: "TLS version: 1.2 or 1.3.") var version: Version = .v13
     @Option(help: "Client trust: factory-ca, pinned or none.") var trust: Trust = .factoryCA
-    @Option(help: "Cheap-handshake profile instead of certificates: tls13-psk-dhe or tls12-psk.") var cheap: String?
+    @Option(help: "Cheap-handshake profile instead of certificates: \(listed(PreSharedKey.Mode.self)).") var cheap: PreSharedKey.Mode?
     @Option(help: "Server certificate chain (PEM, leaf first) instead of the factory's.") var certificate: String?
     @Option(help: "Server private key (PEM), with --certificate.") var privateKey: String?
     @Option(help: "Write the factory's CA, the server chain and key as PEM files into this folder.") var pemOut: String?
     @Option(help: "Write the client's NSS key-log lines (SSLKEYLOGFILE format) to this file.") var keylog: String?
 
     func run() throws {
-        guard let variant = CertificateFactory.Variant(rawValue: variant) else {
-            throw ValidationError("unknown variant \(variant)")
-        }
-        guard let keyType = CertificateFactory.KeyType(rawValue: key) else { throw ValidationError("unknown key type \(key)") }
+        let keyType = key
         let result: Int32 = try DeterministicRandom.with(seed: seed) {
             let factory = try CertificateFactory(seed: seed, keyType: keyType)
             var identity = try factory.serverIdentity(hostname: host, variant: variant)
@@ -67,8 +64,7 @@ struct TLS: ParsableCommand {
             case .pinned: client.trust = .pinned(identity.leaf)
             case .none: client.trust = .none
             }
-            if let cheap {
-                guard let mode = PreSharedKey.Mode(rawValue: cheap) else { throw ValidationError("unknown profile \(cheap)") }
+            if let mode = cheap {
                 let psk = PreSharedKey.derived(seed: seed, mode: mode)
                 client = .cheap(role: .client, psk: psk)
                 server = .cheap(role: .server, psk: psk)
@@ -81,7 +77,7 @@ struct TLS: ParsableCommand {
             let c = try TLSConnection(context: TLSContext(client), serverName: host, verificationTime: factory.epoch)
             let s = try TLSConnection(context: TLSContext(server), verificationTime: factory.epoch)
             let run = TLSPump.handshake(client: c, server: s)
-            print("seed \(seed): \(cheap ?? "certificate \(variant.rawValue) (\(keyType.rawValue))"), client trust \(trust.rawValue), host \(host)")
+            print("seed \(seed): \(cheap?.rawValue ?? "certificate \(variant.rawValue) (\(keyType.rawValue))"), client trust \(trust.rawValue), host \(host)")
             switch (c.state, s.state) {
             case (.established(let d), .established):
                 print("handshake: complete, \(d.version) \(d.cipherSuite)\(d.group.map { " " + $0 } ?? "")")

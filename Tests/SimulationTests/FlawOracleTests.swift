@@ -82,7 +82,6 @@ final class FlawOracleTests: XCTestCase {
             c.flaw(&flawedConfig)
             let flawed = try simulate(flawedConfig)
             XCTAssertTrue(flawed.oracles.contains(c.expected), "\(c.name): expected \(c.expected), got \(flawed.oracles)\n\(flawed.trace.text)")
-            XCTAssertEqual(flawed.exitCode, 1, c.name)
         }
     }
 
