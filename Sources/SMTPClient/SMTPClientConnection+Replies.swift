@@ -345,32 +345,9 @@ extension SMTPClientConnection {
         startNextMessage()
     }
 
-    /// The BDAT payload: the message with a final CRLF, bare line endings handled as configured.
+    /// The BDAT payload: the message with a final CRLF, bare line endings handled as configured
+    /// (`LineEndings`, as DATA does); nil when the policy refuses them.
     private func chunkBody(_ message: OutgoingMessage) -> [UInt8]? {
-        var body: [UInt8] = []
-        body.reserveCapacity(message.body.count + 2)
-        let b = message.body
-        var i = 0
-        let policy = configuration.has(.emitsBareLF) ? .passThrough : configuration.lineEndings
-        while i < b.count {
-            let c = b[i]
-            if c == 0x0D, i + 1 < b.count, b[i + 1] == 0x0A {
-                body += [0x0D, 0x0A]
-                i += 2
-                continue
-            }
-            if c == 0x0D || c == 0x0A {
-                switch policy {
-                case .reject: return nil
-                case .normalize: body += [0x0D, 0x0A]
-                case .passThrough: body.append(c)
-                }
-            } else {
-                body.append(c)
-            }
-            i += 1
-        }
-        if body.count < 2 || body[body.count - 2] != 0x0D || body[body.count - 1] != 0x0A { body += [0x0D, 0x0A] }
-        return body
+        try? LineEndings.canonical(message.body, policy: configuration.has(.emitsBareLF) ? .passThrough : configuration.lineEndings)
     }
 }

@@ -268,22 +268,6 @@ extension World {
 
     /// What a compliant client delivers for `body`: bare CR/LF made CRLF, CRLF at the end.
     static func expectedBody(_ body: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        var i = 0
-        while i < body.count {
-            let b = body[i]
-            if b == 0x0D, i + 1 < body.count, body[i + 1] == 0x0A {
-                out += [0x0D, 0x0A]
-                i += 2
-            } else if b == 0x0D || b == 0x0A {
-                out += [0x0D, 0x0A]
-                i += 1
-            } else {
-                out.append(b)
-                i += 1
-            }
-        }
-        if !out.isEmpty, !(out.count >= 2 && out[out.count - 2] == 0x0D && out[out.count - 1] == 0x0A) { out += [0x0D, 0x0A] }
-        return out
+        (try? LineEndings.canonical(body, policy: .normalize)) ?? body  // .normalize never throws
     }
 }

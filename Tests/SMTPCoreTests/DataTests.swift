@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import SMTPCore
 
@@ -25,6 +26,34 @@ final class DotStufferTests: XCTestCase {
         XCTAssertEqual(try encode("a\n.\nb", .normalize), "a\r\n..\r\nb\r\n.\r\n")
         XCTAssertEqual(try encode("a\r.\rb\r", .normalize), "a\r\n..\r\nb\r\n.\r\n")
         XCTAssertEqual(try encode("a\n.\r\nb", .passThrough), "a\n.\r\nb\r\n.\r\n")
+    }
+
+    func testCanonicalBodiesByPolicy() throws {
+        func canonical(_ s: String, _ policy: LineEndings.Policy) throws -> String {
+            String(decoding: try LineEndings.canonical(Array(s.utf8), policy: policy), as: UTF8.self)
+        }
+        XCTAssertEqual(try canonical("", .normalize), "", "an empty body stays empty (BDAT 0 LAST)")
+        XCTAssertEqual(try canonical("hi", .normalize), "hi\r\n")
+        XCTAssertEqual(try canonical("a\nb\rc\r\n", .normalize), "a\r\nb\r\nc\r\n")
+        XCTAssertEqual(try canonical("a\nb", .passThrough), "a\nb\r\n")
+        XCTAssertEqual(try canonical("a\r", .passThrough), "a\r\r\n")
+        XCTAssertThrowsError(try canonical("a\nb", .reject)) { XCTAssertEqual(($0 as? SMTPError)?.offset, 1) }
+        XCTAssertEqual(try canonical(".x\r\n", .reject), ".x\r\n", "no dot-stuffing: this is the message")
+    }
+
+    func testDATAAndBDATCarryTheSameMessage() throws {
+        // What the DATA path delivers (stuffed, then unstuffed by the decoder) is what the BDAT
+        // path sends and what the oracles expect: one reading of line endings for all three.
+        var rng = SplitMix64(seed: 5)
+        let alphabet = Array("ab.\r\n \u{0}".utf8)
+        for _ in 0..<500 {
+            let body = (0..<Int.random(in: 0...40, using: &rng)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }
+            let wire = try DotStuffer(lineEndings: .normalize, textLineLimit: nil).encode(body)
+            var decoder = DataDecoder()
+            XCTAssertEqual(decoder.decode(wire), wire.count)
+            XCTAssertTrue(decoder.isComplete)
+            XCTAssertEqual(decoder.body, try LineEndings.canonical(body, policy: .normalize), "\(body)")
+        }
     }
 
     func testNormalizedBodiesNeverCarrySmugglingSequences() throws {
