@@ -67,7 +67,7 @@ extension SMTPServerConnection {
         reply(.readyToStartTLS)
         // Everything the client sent after STARTTLS, in this segment or earlier ones, is plaintext
         // an attacker may have injected: drop it (or, under the flaw, keep it for later).
-        let buffered = framer.takeBufferedBytes()
+        let buffered = stream.takeBufferedBytes()
         if configuration.has(.keepsPlaintextAcrossStartTLS) {
             phase = .tlsHandshake(kept: buffered)
             if !buffered.isEmpty { emit(.note(.keptPlaintextAcrossStartTLS(octets: buffered.count))) }
@@ -215,33 +215,44 @@ extension SMTPServerConnection {
     }
 
     private mutating func data() {
-        guard let transaction = session.transaction, !transaction.recipients.isEmpty, !transaction.usedBDAT else {
+        guard let transaction = session.transaction, !transaction.recipients.isEmpty, case .notStarted = transaction.body else {
             return reply(.badSequence)
         }
         reply(.startMailInput)
         var terminators: [SmugglingVariant] = []
         if configuration.has(.acceptsBareLFEndOfData) { terminators = ServerFlaw.lenientTerminators }
-        phase = .data(DataDecoder(configuration: .init(
+        phase = .data
+        stream.beginData(.init(
             textLineLimit: configuration.limits.textLine, maximumMessageSize: configuration.maximumMessageSize,
-            acceptedPseudoTerminators: terminators)))
+            acceptedPseudoTerminators: terminators))
     }
 
     private mutating func bdat(size: UInt64, last: Bool) {
-        let reader = ChunkReader(size: size, last: last)
-        guard var transaction = session.transaction, !transaction.recipients.isEmpty, !transaction.bdatFailed else {
-            // RFC 3030 §2: the chunk's octets are read and dropped; the command gets 503.
+        // RFC 3030 §2: the chunk's octets are read whatever the answer; refused ones are dropped.
+        stream.beginChunk(size: size, last: last)
+        guard var transaction = session.transaction, !transaction.recipients.isEmpty else {
             reply(.badSequence)
-            phase = .chunk(reader, accepted: false)
+            phase = .chunk(accepted: false)
             return
         }
-        transaction.usedBDAT = true
-        session.transaction = transaction
-        if UInt64(transaction.chunkOctets) + size > UInt64(configuration.maximumMessageSize) {
-            session.transaction?.bdatFailed = true
+        let octets: Int
+        switch transaction.body {
+        case .chunksRefused:
+            reply(.badSequence)
+            phase = .chunk(accepted: false)
+            return
+        case .notStarted: octets = 0
+        case .chunks(_, let counted): octets = counted
+        }
+        if UInt64(octets) + size > UInt64(configuration.maximumMessageSize) {
+            transaction.body = .chunksRefused
+            session.transaction = transaction
             reply(.messageTooBig)
-            phase = .chunk(reader, accepted: false)
+            phase = .chunk(accepted: false)
             return
         }
-        phase = .chunk(reader, accepted: true)
+        if case .notStarted = transaction.body { transaction.body = .chunks(stored: [], octets: 0) }
+        session.transaction = transaction
+        phase = .chunk(accepted: true)
     }
 }

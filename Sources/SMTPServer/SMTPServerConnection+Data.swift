@@ -18,12 +18,11 @@ extension SMTPServerConnection {
         accept(transaction, body: decoder.body, findings: findings, viaBDAT: false)
     }
 
-    mutating func appendChunk(_ octets: ArraySlice<UInt8>) {
-        guard var transaction = session.transaction else { return }
-        let room = configuration.maximumMessageSize - transaction.chunks.count
-        transaction.chunks += octets.prefix(max(0, room))
-        transaction.chunkOctets += octets.count
-        session.transaction = transaction
+    mutating func appendChunk(_ octets: [UInt8]) {
+        guard case .chunks(var stored, let counted)? = session.transaction?.body else { return }
+        session.transaction?.body = .notStarted  // `stored` is then the only reference while it grows
+        stored += octets.prefix(max(0, configuration.maximumMessageSize - stored.count))
+        session.transaction?.body = .chunks(stored: stored, octets: counted + octets.count)
     }
 
     mutating func finishChunk(_ reader: ChunkReader, accepted: Bool) {
@@ -31,7 +30,8 @@ extension SMTPServerConnection {
         guard accepted, let transaction = session.transaction else { return }  // the refusal was already sent
         guard reader.isLast else { return reply(.chunkAccepted(octets: Int(reader.size))) }
         session.transaction = nil
-        accept(transaction, body: transaction.chunks, findings: DataFindings(), viaBDAT: true)
+        guard case .chunks(let stored, _) = transaction.body else { return }
+        accept(transaction, body: stored, findings: DataFindings(), viaBDAT: true)
     }
 
     private mutating func accept(_ transaction: Transaction, body: [UInt8], findings: DataFindings, viaBDAT: Bool) {

@@ -25,7 +25,8 @@ public struct SMTPServerConnection: Sendable {
 
     var phase: Phase = .notStarted
     var session = Session()
-    var framer: LineFramer
+    /// Everything the client sends is read here: lines, message data, BDAT chunks.
+    var stream: ClientStream
     let parser: CommandParser
     var output: [UInt8] = []
     var actions: [ServerAction] = []
@@ -39,11 +40,11 @@ public struct SMTPServerConnection: Sendable {
         case greetingDelay(early: [UInt8])
         /// Command lines.
         case commands
-        /// Message data after 354.
-        case data(DataDecoder)
+        /// Message data after 354 (the stream decodes it).
+        case data
         /// The octets of a BDAT chunk; `accepted` false when the command was refused (the octets
         /// are still read, RFC 3030 §2).
-        case chunk(ChunkReader, accepted: Bool)
+        case chunk(accepted: Bool)
         /// An AUTH exchange waiting for the client's next line.
         case auth(AuthStep)
         /// 220 sent to STARTTLS; the driver runs the handshake. `kept` holds plaintext retained by
@@ -73,12 +74,17 @@ public struct SMTPServerConnection: Sendable {
         var reversePath: ReversePath
         var parameters: MailParameters
         var recipients: [ForwardPath] = []
-        /// BDAT octets so far (bounded by the message size limit).
-        var chunks: [UInt8] = []
-        var chunkOctets = 0
-        var usedBDAT = false
-        /// A BDAT chunk was refused: the rest of the BDAT sequence is refused too (RFC 3030 §2).
-        var bdatFailed = false
+        var body: Body = .notStarted
+    }
+
+    /// A transaction's message body as far as BDAT goes (DATA reads its body in one phase).
+    enum Body: Sendable {
+        /// No BDAT yet: DATA is still allowed.
+        case notStarted
+        /// BDAT chunks so far: stored up to the message size limit, every octet counted.
+        case chunks(stored: [UInt8], octets: Int)
+        /// A chunk was refused: the rest of the BDAT sequence is refused too (RFC 3030 §2).
+        case chunksRefused
     }
 
     public init(configuration: ServerConfiguration, connectionID: String = "C1") {
@@ -86,7 +92,7 @@ public struct SMTPServerConnection: Sendable {
         self.connectionID = connectionID
         // The framer's hard bound is the longest legal line (AUTH, RFC 4954 §4); the parser
         // enforces 512 for every other command.
-        framer = LineFramer(maximumLineLength: max(configuration.limits.authLine, configuration.limits.commandLine))
+        stream = ClientStream(maximumLineLength: max(configuration.limits.authLine, configuration.limits.commandLine))
         parser = CommandParser(limits: configuration.limits)
     }
 
@@ -127,7 +133,7 @@ public struct SMTPServerConnection: Sendable {
         guard case .tlsHandshake(let kept) = phase else { return [] }
         let keptAuth = configuration.has(.keepsAuthAcrossStartTLS) ? session.authenticatedAs : nil
         session = Session(tls: true, authenticatedAs: keptAuth)
-        framer = LineFramer(maximumLineLength: framer.maximumLineLength)
+        stream.reset()
         phase = .commands
         emit(.note(.resetAfterTLS(keptAuthentication: keptAuth)))
         if !kept.isEmpty { process(kept[...]) }  // the CVE-2011-0411 flaw: old plaintext runs inside TLS
@@ -190,7 +196,7 @@ public struct SMTPServerConnection: Sendable {
     public var authenticatedAs: String? { session.authenticatedAs }
     public var hasOpenTransaction: Bool { session.transaction != nil }
     /// Plaintext bytes held but not yet parsed.
-    public var bufferedByteCount: Int { framer.bufferedByteCount }
+    public var bufferedByteCount: Int { stream.bufferedByteCount }
 
     /// The phase as a short name.
     public var phaseName: String {
@@ -208,58 +214,19 @@ public struct SMTPServerConnection: Sendable {
 
     // MARK: - Input processing
 
-    /// Runs the input through whichever reader the phase needs, switching readers as commands
-    /// demand, until the input is used up or the phase stops reading plaintext.
+    /// Reads the input as the phase needs (lines, message data, chunk octets), switching as
+    /// commands demand, until it is used up or the phase stops reading plaintext.
     mutating func process(_ input: ArraySlice<UInt8>) {
-        var pending = input
-        while true {
-            switch phase {
-            case .notStarted, .greetingDelay, .tlsHandshake, .closed:
-                return
-            case .data(var decoder):
-                let used = decoder.decode(pending)
-                pending = pending.dropFirst(used)
-                guard decoder.isComplete else {
-                    phase = .data(decoder)
-                    return
+        stream.append(input)
+        while readsInput, let item = stream.next() {
+            switch item {
+            case .line(let line, _):
+                if case .auth(let step) = phase {
+                    handleAuthResponse(line, step: step)
+                } else {
+                    handleCommandLine(line)
                 }
-                finishData(decoder)
-            case .chunk(var reader, let accepted):
-                let octets = reader.consume(pending)
-                pending = pending.dropFirst(octets.count)
-                if accepted { appendChunk(octets) }
-                guard reader.isComplete else {
-                    phase = .chunk(reader, accepted: accepted)
-                    return
-                }
-                finishChunk(reader, accepted: accepted)
-            case .commands, .auth:
-                framer.append(pending)
-                pending = []
-                readLines()
-                switch phase {
-                case .data, .chunk:
-                    // The rest of the input is message data.
-                    pending = framer.takeBufferedBytes()[...]
-                case .commands, .auth, .notStarted, .greetingDelay, .tlsHandshake, .closed:
-                    return
-                }
-            }
-        }
-    }
-
-    /// Handles every complete line while the phase reads lines.
-    private mutating func readLines() {
-        while true {
-            switch phase {
-            case .commands, .auth: break
-            case .notStarted, .greetingDelay, .data, .chunk, .tlsHandshake, .closed: return
-            }
-            let line: ArraySlice<UInt8>
-            do {
-                guard let next = try framer.next() else { return }
-                line = next
-            } catch {
+            case .lineError(let error):
                 emit(.note(.protocolError(error)))
                 if case .auth = phase {
                     phase = .commands
@@ -267,13 +234,21 @@ public struct SMTPServerConnection: Sendable {
                 } else {
                     reply(error.reply ?? .syntaxError)
                 }
-                continue
+            case .endOfData(let decoder, _):
+                finishData(decoder)
+            case .chunkOctets(let octets):
+                if case .chunk(accepted: true) = phase { appendChunk(octets) }
+            case .endOfChunk(let reader):
+                guard case .chunk(let accepted) = phase else { continue }
+                finishChunk(reader, accepted: accepted)
             }
-            if case .auth(let step) = phase {
-                handleAuthResponse(line, step: step)
-            } else {
-                handleCommandLine(line)
-            }
+        }
+    }
+
+    private var readsInput: Bool {
+        switch phase {
+        case .commands, .auth, .data, .chunk: true
+        case .notStarted, .greetingDelay, .tlsHandshake, .closed: false
         }
     }
 
