@@ -1,3 +1,5 @@
+import SMTPCore
+
 /// Where a session stands, read off the plaintext both sides write, and which fault triggers
 /// that moment fires (docs/catalog.md, E1). One tracker per connection: the simulated links and
 /// the socket fault injector both consult it, so a trigger strikes at the same protocol point in
@@ -60,11 +62,14 @@ public struct TriggerTracker: Sendable {
     private var clientTail: [UInt8] = []
     private var serverTail: [UInt8] = []
     private let tailLength: Int
-    /// BDAT chunk octets the client still has to send (message data, not commands).
-    private var bdatRemaining = 0
+    /// The client's stream, read as the server reads it (lines, data after a 354, BDAT chunks).
+    private var client = ClientStream(maximumLineLength: SMTPLimits.rfcAuthLine)
+    /// Total octets the client wrote, for offsets within a write.
+    private var clientOctets = 0
 
     static let line354 = Array("\n354".utf8)
-    static let finalDot = Array("\r\n.\r\n".utf8)
+    /// The client's message data is only read for its end: nothing stored, no finding kept.
+    static let dataReading = DataDecoder.Configuration(textLineLimit: Int.max, maximumMessageSize: 0, maximumRecordedFindings: 0)
 
     /// A tracker for the rules that apply to connection `connection` (1-based; nil: every rule).
     public init(rules: [FaultRule], connection: Int?) {
@@ -75,7 +80,7 @@ public struct TriggerTracker: Sendable {
         fired = Array(repeating: false, count: rules.count)
         remaining = rules.map { max(1, $0.occurrence ?? 1) }
         metIn = Array(repeating: 0, count: rules.count)
-        var longest = max(Self.line354.count, Self.finalDot.count)
+        var longest = Self.line354.count
         for case .write(_, let pattern, _, _)? in triggers { longest = max(longest, pattern.utf8.count) }
         tailLength = longest - 1
         // The stream starts at a line start.
@@ -145,15 +150,27 @@ public struct TriggerTracker: Sendable {
                 landmarks.saw354 = true
                 landmarks.sawFinalDot = false  // a new message's data begins
                 landmarks.dataSections += 1
+                if !client.isInData { client.beginData(Self.dataReading) }
             }
             Self.keep(&serverTail, bytes, tailLength)
             return nil
         case .client:
             let wasData = landmarks.inData
-            let commands = commandLines(bytes, inData: wasData)
-            if wasData, Self.matchEnd(clientTail, bytes, Self.finalDot) != nil {
-                landmarks.sawFinalDot = true
-                landmarks.finalDots += 1
+            let start = clientOctets
+            clientOctets += bytes.count
+            client.append(bytes)
+            var commands: [ArraySlice<UInt8>] = []
+            while let item = client.next() {
+                switch item {
+                case .line(let line, let offset):
+                    if offset - start < Self.commandScanLimit { commands.append(line) }
+                    if let size = Self.bdatSize(line) { client.beginChunk(size: UInt64(size), last: false) }
+                case .endOfData:
+                    landmarks.sawFinalDot = true
+                    landmarks.finalDots += 1
+                case .lineError, .chunkOctets, .endOfChunk:
+                    break
+                }
             }
             Self.keep(&clientTail, bytes, tailLength)
             return ClientStep(wasData: wasData, commands: commands)
@@ -176,32 +193,6 @@ public struct TriggerTracker: Sendable {
     }
 
     // MARK: - Reading the client's stream
-
-    private mutating func commandLines(_ bytes: [UInt8], inData: Bool) -> [ArraySlice<UInt8>] {
-        var i = 0
-        if inData {
-            // Message data: commands resume after the final dot, if this write holds it.
-            guard let end = Self.matchEnd(clientTail, bytes, Self.finalDot) else { return [] }
-            i = end
-        }
-        var out: [ArraySlice<UInt8>] = []
-        while i < bytes.count {
-            if bdatRemaining > 0 {
-                let skip = min(bdatRemaining, bytes.count - i)
-                bdatRemaining -= skip
-                i += skip
-                continue
-            }
-            let lineEnd = bytes[i...].firstIndex(of: 0x0A).map { $0 + 1 } ?? bytes.count
-            var line = bytes[i..<lineEnd]
-            if line.last == 0x0A { line = line.dropLast() }
-            if line.last == 0x0D { line = line.dropLast() }
-            if !line.isEmpty, i < Self.commandScanLimit { out.append(line) }
-            i = lineEnd
-            if let size = Self.bdatSize(line) { bdatRemaining = size }
-        }
-        return out
-    }
 
     /// The chunk size of a `BDAT <size> [LAST]` line (RFC 3030 §2).
     static func bdatSize(_ line: ArraySlice<UInt8>) -> Int? {

@@ -59,22 +59,32 @@ struct ClientStreamReport {
 
     func run() -> Int {
         var problems = 0
-        var framer = LineFramer(maximumLineLength: SMTPLimits.rfcAuthLine)
+        var stream = ClientStream(maximumLineLength: SMTPLimits.rfcAuthLine)
         let parser = CommandParser()
-        var position = 0  // stream offset of framer's first byte
-        framer.append(bytes)
+        stream.append(bytes)
         var smtpUTF8 = false
-        while true {
-            let lineStart = position + framer.streamOffset
-            let lineSlice: ArraySlice<UInt8>?
-            do {
-                lineSlice = try framer.next()
-            } catch {
+        var readerStart = 0  // where the current message data or chunk began
+        while let item = stream.next() {
+            let lineStart: Int
+            let raw: ArraySlice<UInt8>
+            switch item {
+            case .lineError(let error):
                 problems += 1
-                line(error.offset ?? lineStart, "error", describe(error))
+                line(error.offset ?? 0, "error", describe(error))
                 continue
+            case .endOfData(let decoder, _):
+                problems += reportData(decoder, start: readerStart)
+                smtpUTF8 = false
+                continue
+            case .chunkOctets:
+                continue
+            case .endOfChunk(let reader):
+                line(readerStart, "chunk", "\(reader.size) of \(reader.size) octets\(reader.isLast ? " (LAST)" : "")")
+                continue
+            case .line(let text, let offset):
+                lineStart = offset
+                raw = text
             }
-            guard let raw = lineSlice else { break }
             let command: SMTPCommand
             do {
                 command = try parser.parse(raw, smtpUTF8: smtpUTF8)
@@ -88,60 +98,42 @@ struct ClientStreamReport {
             } else {
                 line(lineStart, "command", command.description)
             }
+            let afterLine = lineStart + raw.count + 2
             switch command {
             case .mail(_, let params):
                 smtpUTF8 = params.smtpUTF8
             case .unknown:
                 problems += 1
             case .data:
-                let rest = framer.takeBufferedBytes()
-                let dataStart = position + framer.streamOffset - rest.count
-                position = dataStart
-                var decoder = DataDecoder()
-                let consumed = decoder.decode(rest)
-                problems += reportData(decoder, start: dataStart)
-                guard decoder.isComplete else {
-                    line(dataStart + consumed, "end", "stream ended inside message data")
-                    return problems
-                }
-                position = dataStart + consumed
-                framer = LineFramer(maximumLineLength: SMTPLimits.rfcAuthLine)
-                framer.append(rest[consumed...])
-                smtpUTF8 = false
+                // 354 assumed: what follows is message data.
+                readerStart = afterLine
+                stream.beginData()
             case .bdat(let size, let last):
-                let rest = framer.takeBufferedBytes()
-                let chunkStart = position + framer.streamOffset - rest.count
-                var reader = ChunkReader(size: size, last: last)
-                let chunk = reader.consume(rest[...])
-                line(chunkStart, "chunk", "\(chunk.count) of \(size) octets\(last ? " (LAST)" : "")")
-                guard reader.isComplete else {
-                    line(chunkStart + chunk.count, "end", "stream ended inside a BDAT chunk")
-                    return problems
-                }
-                position = chunkStart + chunk.count
-                framer = LineFramer(maximumLineLength: SMTPLimits.rfcAuthLine)
-                framer.append(rest[chunk.count...])
+                readerStart = afterLine
+                stream.beginChunk(size: size, last: last)
             case .startTLS:
-                let after = framer.bufferedByteCount
+                let after = stream.bufferedByteCount
                 if after > 0 {
                     problems += 1
-                    line(
-                        position + framer.streamOffset, "finding",
-                        "\(after) octets follow STARTTLS before any TLS handshake: a compliant server discards them (RFC 3207 §4.2, CVE-2011-0411)"
-                    )
+                    line(afterLine, "finding",
+                         "\(after) octets follow STARTTLS before any TLS handshake: a compliant server discards them (RFC 3207 §4.2, CVE-2011-0411)")
                 }
                 return problems
             case .quit:
-                if framer.bufferedByteCount > 0 {
-                    line(position + framer.streamOffset, "note", "\(framer.bufferedByteCount) octets after QUIT")
-                }
+                if stream.bufferedByteCount > 0 { line(afterLine, "note", "\(stream.bufferedByteCount) octets after QUIT") }
                 return problems
             case .ehlo, .helo, .rcpt, .rset, .noop, .vrfy, .help, .auth:
                 break
             }
         }
-        if framer.bufferedByteCount > 0 {
-            line(position + framer.streamOffset, "end", "\(framer.bufferedByteCount) octets without CRLF at the end")
+        if let decoder = stream.currentData {
+            problems += reportData(decoder, start: readerStart)
+            line(readerStart + decoder.bodySize, "end", "stream ended inside message data")
+        } else if let reader = stream.currentChunk {
+            line(readerStart, "chunk", "\(reader.received) of \(reader.size) octets\(reader.isLast ? " (LAST)" : "")")
+            line(readerStart + Int(reader.received), "end", "stream ended inside a BDAT chunk")
+        } else if stream.bufferedByteCount > 0 {
+            line(bytes.count - stream.bufferedByteCount, "end", "\(stream.bufferedByteCount) octets without CRLF at the end")
         }
         return problems
     }

@@ -57,6 +57,18 @@ public struct ClientStream: Sendable {
         return true
     }
 
+    /// The message data being read, while it has not ended.
+    public var currentData: DataDecoder? {
+        if case .data(let decoder) = mode { return decoder }
+        return nil
+    }
+
+    /// The BDAT chunk being read, while its octets have not all been handed over.
+    public var currentChunk: ChunkReader? {
+        if case .chunk(let reader) = mode { return reader }
+        return nil
+    }
+
     /// Octets of the framer's work so far (see `LineFramer.octetsExamined`).
     public var octetsExamined: Int { framer.octetsExamined }
 
