@@ -17,6 +17,13 @@ public protocol ClientProgram: AnyObject {
     var outcomes: [String: MessageOutcome] { get }
     /// The TLS policy, for the plaintext-exposure oracle.
     var policy: TLSPolicy { get }
+    /// The program gives every message an outcome, so one without is a liveness finding.
+    var reportsOutcomes: Bool { get }
+}
+
+extension ClientProgram {
+    /// A program that reported some outcome reports them all.
+    public var reportsOutcomes: Bool { !outcomes.isEmpty }
 }
 
 /// A source of server connections.
@@ -65,6 +72,7 @@ public final class BuiltInClientProgram: ClientProgram {
     public var intendedMessages: [OutgoingMessage] { queue.messages }
     public var outcomes: [String: MessageOutcome] { queue.results }
     public var policy: TLSPolicy { queue.configuration.policy }
+    public var reportsOutcomes: Bool { true }
 }
 
 /// One connection of any client endpoint, run once (for implementations without a queue).

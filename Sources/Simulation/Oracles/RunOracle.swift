@@ -1,0 +1,92 @@
+import EndpointHosting
+import SMTPClient
+import SMTPCore
+import SMTPServer
+
+/// One of the checks every simulated run passes through (docs/design.md, "Oracles";
+/// docs/catalog.md §5). An oracle watches each side's writes as they happen and may conclude at
+/// the end of the run; it reports through `World.flag` / `World.report`, which keep the first
+/// finding of each oracle per connection.
+protocol RunOracle: Sendable {
+    /// A side wrote `bytes` on `connection` (what it wrote, before any fault); `client` is what
+    /// the tracker read of a client write.
+    func observe(_ connection: Connection, _ side: Side, _ bytes: [UInt8], _ client: TriggerTracker.ClientStep?, in world: World)
+    /// The run is over and every outcome is known.
+    func finish(outcomes: [MessageOutcome], accepted: [AcceptedMessage], in world: World)
+}
+
+extension RunOracle {
+    func observe(_ connection: Connection, _ side: Side, _ bytes: [UInt8], _ client: TriggerTracker.ClientStep?, in world: World) {}
+    func finish(outcomes: [MessageOutcome], accepted: [AcceptedMessage], in world: World) {}
+}
+
+extension World {
+    /// Every oracle, in the order they look at a write and conclude.
+    static let oracles: [RunOracle] = [TransactionCountOracle(), PlaintextExposureOracle(), TLSBoundaryOracle(), StateResetOracle(), LivenessOracle()]
+
+    /// Online checks on each write. Byte-level: this runs on every write.
+    func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?) {
+        for oracle in Self.oracles { oracle.observe(c, side, bytes, step, in: self) }
+        // What later checks need to know of this write.
+        let host = c.host(side)
+        guard host.tlsEstablished else { return }
+        switch side {
+        case .client: host.writesInTLS += 1
+        case .server: if bytes.starts(with: Self.code235) || Self.find(bytes, Self.lineCode235) { c.serverSent235InTLS = true }
+        }
+    }
+
+    /// End-of-run oracles, outcomes, the result.
+    func finish() -> RunResult {
+        ReplyGrammarOracle().check(in: self)
+        let accepted = serverProgram.accepted
+        var outcomes: [MessageOutcome] = []
+        for (index, program) in clientPrograms.enumerated() {
+            let results = program.outcomes
+            for message in program.intendedMessages {
+                if let o = results[message.id] {
+                    outcomes.append(o)
+                    record(0, .outcome(message: message.id, status: o.status.rawValue, detail: o.reason + (o.tlsResultType.map { " [\($0.rawValue)]" } ?? "")))
+                } else if program.reportsOutcomes {
+                    report(LivenessOracle.missingOutcome(client: index, message: message.id, at: trace.events.count))
+                }
+            }
+        }
+        for oracle in Self.oracles { oracle.finish(outcomes: outcomes, accepted: accepted, in: self) }
+        return RunResult(
+            seed: configuration.seed, trace: trace, findings: findings, outcomes: outcomes, accepted: accepted,
+            events: processedEvents, duration: now, connections: connections.count, keyLogLines: keyLogLines)
+    }
+
+    func flag(_ c: Connection, _ oracle: Oracle, _ explanation: String, _ reference: String) {
+        guard !c.reported.contains(oracle) else { return }
+        c.reported.append(oracle)
+        report(Finding(oracle: oracle, eventIndex: max(0, trace.events.count - 1), explanation: "connection \(c.id): \(explanation)", reference: reference))
+    }
+
+    static let code235 = Array("235".utf8), lineCode235 = Array("\r\n235".utf8)
+    static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
+
+    /// Index just past the first occurrence of `needle`.
+    static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count, let first = needle.first else { return nil }
+        var i = 0
+        while i + needle.count <= haystack.count {
+            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return i + needle.count }
+            i += 1
+        }
+        return nil
+    }
+
+    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { end(of: needle, in: haystack) != nil }
+
+    /// The first multiline 250 reply in a server stream, as capabilities.
+    static func firstEHLO(_ stream: [UInt8]) -> EHLOCapabilities? {
+        var parser = ReplyParser()
+        parser.append(stream)
+        while let reply = try? parser.next() {
+            if reply.code.value == 250, reply.lines.count > 1 { return try? EHLOCapabilities(reply: reply) }
+        }
+        return nil
+    }
+}

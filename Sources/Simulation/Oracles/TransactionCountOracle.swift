@@ -1,0 +1,115 @@
+import EndpointHosting
+import SMTPClient
+import SMTPCore
+import SMTPServer
+
+/// The server accepts exactly the messages the honest clients sent (no smuggled message, no
+/// duplicate a lost reply does not explain), each byte for byte (round trip, RFC 5321 §4.5.2),
+/// and each message's outcome agrees with what the server did (outcome classification); the
+/// client never sends a bare CR or LF in message data (docs/catalog.md G2, G3).
+struct TransactionCountOracle: RunOracle {
+    func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?, in world: World) {
+        guard side == .client, step?.wasData == true, Self.hasBareLineEnding(bytes) else { return }
+        world.flag(c, .transactionCount, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
+                   "RFC 5321 §2.3.8; docs/catalog.md G3")
+    }
+
+    static func hasBareLineEnding(_ bytes: [UInt8]) -> Bool {
+        for i in bytes.indices {
+            if bytes[i] == 0x0A, i == 0 || bytes[i - 1] != 0x0D { return true }
+            if bytes[i] == 0x0D, i + 1 < bytes.count, bytes[i + 1] != 0x0A { return true }
+        }
+        return false
+    }
+
+    /// The server accepts exactly what the honest clients sent, byte for byte; outcomes agree.
+    func finish(outcomes: [MessageOutcome], accepted: [AcceptedMessage], in world: World) {
+        let intended = world.clientPrograms.flatMap(\.intendedMessages)
+        guard !intended.isEmpty else { return }
+        var acceptedCount: [String: Int] = [:]  // lookups only; never iterated
+        // Intended messages by sender and expected body, in client order (lookups only).
+        var index: [String: [Int]] = [:]
+        var cursor: [String: Int] = [:]
+        let expectedBodies = intended.map { Self.expectedBody($0.body) }
+        var intendedIndex: [String: Int] = [:]  // message id → index in `intended`; lookups only
+        for (i, m) in intended.enumerated() {
+            index[Self.key(m.reversePath, expectedBodies[i]), default: []].append(i)
+            intendedIndex[m.id] = i
+        }
+        for message in accepted {
+            // Same sender and body, recipients among the intended ones; clients may send identical
+            // messages, so take the first not matched yet, else the least matched.
+            let key = Self.key(message.reversePath, message.body)
+            let list = index[key] ?? []
+            // Skip the candidates already matched (amortised: identical messages stay linear).
+            var position = cursor[key] ?? 0
+            while position < list.count, acceptedCount[intended[list[position]].id] != nil { position += 1 }
+            cursor[key] = position
+            var match: OutgoingMessage?
+            for i in list[position...] where acceptedCount[intended[i].id] == nil && Self.sameEnvelope(intended[i], message) {
+                match = intended[i]
+                break
+            }
+            if match == nil {
+                // Every candidate was matched already: a duplicate of the least matched one.
+                match = list.map { intended[$0] }.filter { Self.sameEnvelope($0, message) }
+                    .min { (acceptedCount[$0.id] ?? 0) < (acceptedCount[$1.id] ?? 0) }
+            }
+            if match == nil {
+                // Same envelope, other body: a round-trip failure rather than a stranger.
+                match = intended.first { Self.sameEnvelope($0, message) }
+            }
+            guard let match else {
+                world.report(Finding(oracle: .transactionCount, eventIndex: world.trace.events.count,
+                               explanation: "the server accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
+                               reference: "docs/catalog.md G2; CVE-2023-51764"))
+                continue
+            }
+            acceptedCount[match.id, default: 0] += 1
+            let expected = intendedIndex[match.id].map { expectedBodies[$0] } ?? Self.expectedBody(match.body)
+            if message.body != expected {
+                world.report(Finding(oracle: .roundTrip, eventIndex: world.trace.events.count,
+                               explanation: "message \(match.id) arrived as \(message.body.count) octets that differ from the \(expected.count) sent",
+                               reference: "RFC 5321 §4.5.2"))
+            }
+        }
+        var outcomeByID: [String: MessageOutcome] = [:]  // lookups only
+        for o in outcomes { outcomeByID[o.messageID] = o }
+        for message in intended {
+            let count = acceptedCount[message.id] ?? 0
+            let outcome = outcomeByID[message.id]
+            let duplicateExplained = outcome.map { $0.possibleDuplicate || $0.attempt > 1 } ?? false
+            if count > 1 && !duplicateExplained {
+                world.report(Finding(oracle: .transactionCount, eventIndex: world.trace.events.count,
+                               explanation: "message \(message.id) was accepted \(count) times", reference: "RFC 5321 §4.5.3.2.6"))
+            }
+            guard let o = outcome else { continue }
+            switch o.status {
+            case .delivered where count == 0:
+                world.report(Finding(oracle: .outcomeClassification, eventIndex: world.trace.events.count,
+                               explanation: "message \(message.id) counted as delivered but the server never accepted it", reference: "RFC 5321 §4.2.5"))
+            case .permanentFailure where count > 0:
+                world.report(Finding(oracle: .outcomeClassification, eventIndex: world.trace.events.count,
+                               explanation: "message \(message.id) counted as refused but the server accepted it", reference: "RFC 5321 §4.2.5"))
+            case .temporaryFailure where count > 0 && !o.possibleDuplicate:
+                world.report(Finding(oracle: .outcomeClassification, eventIndex: world.trace.events.count,
+                               explanation: "message \(message.id) counted as deferred but the server accepted it (a retry would duplicate it)", reference: "RFC 5321 §4.2.5"))
+            case .delivered, .permanentFailure, .temporaryFailure:
+                break
+            }
+        }
+    }
+
+    static func key(_ path: ReversePath, _ body: [UInt8]) -> String {
+        "\(path)|\(body.count)|" + String(decoding: body.prefix(256), as: UTF8.self)
+    }
+
+    static func sameEnvelope(_ m: OutgoingMessage, _ a: AcceptedMessage) -> Bool {
+        m.reversePath == a.reversePath && !a.recipients.isEmpty && a.recipients.allSatisfy { m.recipients.contains($0) }
+    }
+
+    /// What a compliant client delivers for `body`: bare CR/LF made CRLF, CRLF at the end.
+    static func expectedBody(_ body: [UInt8]) -> [UInt8] {
+        (try? LineEndings.canonical(body, policy: .normalize)) ?? body  // .normalize never throws
+    }
+}
