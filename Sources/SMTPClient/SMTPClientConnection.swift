@@ -31,12 +31,7 @@ public struct SMTPClientConnection: Sendable {
 
     var phase: Phase = .notStarted
     var replies: ReplyParser
-    var capabilities = EHLOCapabilities(domain: "")
-    var preTLSCapabilities: EHLOCapabilities?
-    var tlsActive = false
-    var tlsVerified = false
-    var authenticated = false
-    var authAttempted = false
+    var session = Session()
     var nextMessage = 0
     var decided: [String: MessageOutcome] = [:]
     var actions: [ClientAction] = []
@@ -70,12 +65,46 @@ public struct SMTPClientConnection: Sendable {
         case bdat
     }
 
+    /// What this connection knows of its session. At the end of the TLS handshake it starts over
+    /// as one value (RFC 3207 §4.2: forget what the server said in plaintext).
+    struct Session: Sendable {
+        enum Security: Sendable {
+            case plaintext
+            /// Inside TLS; whether the server's certificate verified (a PSK counts as verified).
+            case tls(peerVerified: Bool)
+        }
+
+        enum Authentication: Sendable, Equatable {
+            case none
+            /// AUTH was sent (and has not succeeded, or has not been answered yet).
+            case attempted
+            case succeeded
+        }
+
+        var security: Security = .plaintext
+        var authentication: Authentication = .none
+        /// The capabilities the client acts on now.
+        var capabilities = EHLOCapabilities(domain: "")
+        /// The capabilities learnt in plaintext, once STARTTLS replaced them.
+        var preTLSCapabilities: EHLOCapabilities?
+
+        var inTLS: Bool {
+            if case .tls = security { return true }
+            return false
+        }
+    }
+
+    /// The answer to MAIL FROM.
+    enum MailReply: Sendable, Equatable {
+        case awaited, accepted, refused
+    }
+
     struct Transaction: Sendable {
         var index: Int
         var pipelined: Bool
         var chunking: Bool
         var expected: [Expect] = []
-        var mailAccepted: Bool?
+        var mail: MailReply = .awaited
         var accepted: [ForwardPath] = []
         var refused: [ForwardPath] = []
         var lastRefusal: SMTPReply?
@@ -121,43 +150,6 @@ public struct SMTPClientConnection: Sendable {
         }
     }
 
-    /// The driver's TLS handshake finished (or failed).
-    public mutating func tlsHandshakeFinished(_ result: TLSHandshakeResult) -> [ClientAction] {
-        guard case .handshake = phase else { return [] }
-        emit(.cancelTimer(.handshake))
-        guard result.established else {
-            // RFC 3207 §4: "SHOULD abort the connection"; never resume plaintext on it.
-            failRemaining(.temporaryFailure, "TLS handshake failed: \(result.failure ?? "unknown")",
-                          tls: result.rfc8460ResultType ?? .validationFailure)
-            phase = .closed
-            emit(.close)
-            return takeActions()
-        }
-        tlsActive = true
-        tlsVerified = result.peerVerified
-        if !result.peerVerified {
-            let reason = "certificate not verified: \(result.failure ?? "no verification")"
-            if configuration.policy.demandsVerifiedTLS && !configuration.has(.ignoresCertificateErrors) {
-                // RFC 3207 §4.1: the client SHOULD QUIT when the security is not sufficient.
-                failRemaining(.temporaryFailure, reason, tls: result.rfc8460ResultType ?? .validationFailure)
-                sendQuit()
-                return takeActions()
-            }
-            emit(.note(.downgrade(reason)))
-        }
-        // RFC 3207 §4.2: forget what the server said in plaintext; ask again.
-        preTLSCapabilities = capabilities
-        capabilities = EHLOCapabilities(domain: "")
-        authenticated = false
-        authAttempted = false
-        send(.ehlo(configuration.heloName), timeout: configuration.timeouts.command)
-        phase = .ehlo(afterTLS: true)
-        // Under the response-injection flaw, bytes kept from plaintext are read now as if the
-        // TLS server had sent them.
-        processReplies()
-        return takeActions()
-    }
-
     public mutating func timerFired(_ timer: ClientTimer) -> [ClientAction] {
         switch phase {
         case .notStarted, .closed: return []
@@ -200,12 +192,12 @@ public struct SMTPClientConnection: Sendable {
         return false
     }
 
-    public var isTLSActive: Bool { tlsActive }
-    public var isAuthenticated: Bool { authenticated }
+    public var isTLSActive: Bool { session.inTLS }
+    public var isAuthenticated: Bool { session.authentication == .succeeded }
     /// The capabilities the client acts on now.
-    public var currentCapabilities: EHLOCapabilities { capabilities }
+    public var currentCapabilities: EHLOCapabilities { session.capabilities }
     /// The capabilities learnt in plaintext, once STARTTLS replaced them (nil before).
-    public var capabilitiesBeforeTLS: EHLOCapabilities? { preTLSCapabilities }
+    public var capabilitiesBeforeTLS: EHLOCapabilities? { session.preTLSCapabilities }
     /// Outcomes decided so far, in message order.
     public var outcomes: [MessageOutcome] { messages.compactMap { decided[$0.id] } }
 
@@ -283,7 +275,7 @@ public struct SMTPClientConnection: Sendable {
         guard decided[outcome.messageID] == nil else { return }
         var o = outcome
         o.attempt = attempt
-        o.overTLS = tlsActive
+        o.overTLS = session.inTLS
         decided[o.messageID] = o
         emit(.outcome(o))
     }

@@ -1,0 +1,166 @@
+import SMTPCore
+
+/// One mail transaction per message: MAIL, RCPT, DATA or BDAT, pipelined when offered (RFC 5321
+/// §3.3, RFC 2920, RFC 3030), and the final reply that decides the message.
+extension SMTPClientConnection {
+    // MARK: Transactions
+
+    mutating func startNextMessage() {
+        guard nextMessage < messages.count else { return sendQuit() }
+        let index = nextMessage
+        nextMessage += 1
+        let message = messages[index]
+        guard decided[message.id] == nil else { return startNextMessage() }
+        var t = Transaction(
+            index: index, pipelined: configuration.usePipelining && session.capabilities.pipelining,
+            chunking: configuration.useChunking && session.capabilities.chunking)
+        var bytes: [UInt8] = []
+        func append(_ command: SMTPCommand) { bytes += (try? command.wire()) ?? [] }
+        append(.mail(message.reversePath, message.parameters))
+        t.expected = [.mail]
+        if t.pipelined {
+            for (i, r) in message.recipients.enumerated() {
+                append(.rcpt(r, RcptParameters()))
+                t.expected.append(.rcpt(i))
+            }
+            if t.chunking {
+                guard let body = chunkBody(message) else { return refuseBody(index) }
+                append(.bdat(size: UInt64(body.count), last: true))
+                bytes += body
+                t.expected.append(.bdat)
+            } else {
+                append(.data)
+                t.expected.append(.data)
+            }
+        }
+        emit(.send(bytes))
+        emit(.setTimer(.reply, after: configuration.timeouts.mailOrRcpt))
+        phase = .transaction(t)
+    }
+
+    mutating func transactionReply(_ reply: SMTPReply, _ t: inout Transaction) {
+        guard !t.expected.isEmpty else { return }
+        let expect = t.expected.removeFirst()
+        let message = messages[t.index]
+        let ok = reply.code.replyClass == .positiveCompletion
+        switch expect {
+        case .mail:
+            t.mail = ok ? .accepted : .refused
+            if !ok { t.failure = t.failure ?? failure(message, "MAIL refused", reply) }
+            if !t.pipelined {
+                if ok, !message.recipients.isEmpty {
+                    send(.rcpt(message.recipients[0], RcptParameters()), timeout: configuration.timeouts.mailOrRcpt)
+                    t.expected = [.rcpt(0)]
+                } else {
+                    return finishTransaction(t)
+                }
+            }
+        case .rcpt(let i):
+            if ok {
+                t.accepted.append(message.recipients[i])
+            } else {
+                t.refused.append(message.recipients[i])
+                t.lastRefusal = reply
+            }
+            if !t.pipelined {
+                if i + 1 < message.recipients.count {
+                    send(.rcpt(message.recipients[i + 1], RcptParameters()), timeout: configuration.timeouts.mailOrRcpt)
+                    t.expected = [.rcpt(i + 1)]
+                } else if t.accepted.isEmpty {
+                    t.failure = failure(message, "every recipient refused", t.lastRefusal ?? reply)
+                    return finishTransaction(t)
+                } else if t.chunking {
+                    guard let body = chunkBody(message) else { return refuseBody(t.index) }
+                    emit(.send(((try? SMTPCommand.bdat(size: UInt64(body.count), last: true).wire()) ?? []) + body))
+                    emit(.setTimer(.reply, after: configuration.timeouts.dataTermination))
+                    t.expected = [.bdat]
+                } else {
+                    send(.data, timeout: configuration.timeouts.dataInitiation)
+                    t.expected = [.data]
+                }
+            }
+        case .data:
+            if reply.code.value == 354 {
+                if t.accepted.isEmpty || t.mail != .accepted {
+                    // RFC 2920 §3.1: DATA accepted with nothing to deliver: end it at once.
+                    if t.failure == nil { t.failure = failure(message, "every recipient refused", t.lastRefusal ?? reply) }
+                    emit(.send([0x2E, 0x0D, 0x0A]))
+                } else {
+                    let stuffer = DotStuffer(
+                        lineEndings: configuration.has(.emitsBareLF) ? .passThrough : configuration.lineEndings,
+                        textLineLimit: nil)
+                    guard let payload = try? stuffer.encode(message.body) else {
+                        t.failure = MessageOutcome(messageID: message.id, status: .permanentFailure,
+                                                   reason: "the message holds a bare CR or LF (RFC 5321 §2.3.8)")
+                        emit(.send([0x2E, 0x0D, 0x0A]))
+                        emit(.setTimer(.reply, after: configuration.timeouts.dataTermination))
+                        phase = .dataEnd(t)
+                        return
+                    }
+                    emit(.send(payload))
+                }
+                emit(.setTimer(.reply, after: configuration.timeouts.dataTermination))
+                phase = .dataEnd(t)
+                return
+            }
+            if t.failure == nil {
+                t.failure = failure(message, t.accepted.isEmpty ? "every recipient refused" : "DATA refused",
+                                    t.accepted.isEmpty ? (t.lastRefusal ?? reply) : reply)
+            }
+        case .bdat:
+            return finalReply(reply, t)
+        }
+        if t.expected.isEmpty {
+            finishTransaction(t)
+        } else {
+            phase = .transaction(t)
+        }
+    }
+
+    /// The reply to the final dot (or to BDAT LAST).
+    mutating func finalReply(_ reply: SMTPReply, _ t: Transaction) {
+        var t = t
+        let message = messages[t.index]
+        if t.failure == nil {
+            if reply.code.replyClass == .positiveCompletion, !t.accepted.isEmpty, t.mail == .accepted {
+                var o = MessageOutcome(messageID: message.id, status: .delivered, reason: "accepted: \(reply)", reply: reply)
+                o.refusedRecipients = t.refused
+                decide(o)
+            } else {
+                t.failure = failure(message, "message refused", reply)
+            }
+        }
+        t.mail = .refused  // the transaction is over either way (RFC 5321 §4.1.1.4)
+        finishTransaction(t)
+    }
+
+    mutating func finishTransaction(_ t: Transaction) {
+        if var failure = t.failure {
+            failure.refusedRecipients = t.refused
+            decide(failure)
+        }
+        if t.mail == .accepted {
+            // MAIL was accepted but the transaction did not complete: reset it.
+            send(.rset, timeout: configuration.timeouts.command)
+            phase = .rset
+        } else {
+            startNextMessage()
+        }
+    }
+
+    func failure(_ message: OutgoingMessage, _ what: String, _ reply: SMTPReply) -> MessageOutcome {
+        MessageOutcome(messageID: message.id, status: Self.status(of: reply), reason: "\(what): \(reply)", reply: reply)
+    }
+
+    mutating func refuseBody(_ index: Int) {
+        decide(MessageOutcome(messageID: messages[index].id, status: .permanentFailure,
+                              reason: "the message holds a bare CR or LF (RFC 5321 §2.3.8)"))
+        startNextMessage()
+    }
+
+    /// The BDAT payload: the message with a final CRLF, bare line endings handled as configured
+    /// (`LineEndings`, as DATA does); nil when the policy refuses them.
+    func chunkBody(_ message: OutgoingMessage) -> [UInt8]? {
+        try? LineEndings.canonical(message.body, policy: configuration.has(.emitsBareLF) ? .passThrough : configuration.lineEndings)
+    }
+}
