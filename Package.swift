@@ -85,6 +85,7 @@ let package = Package(
         .testTarget(name: "SMTPTLSTests", dependencies: ["SMTPTLS", "TestSupport"]),
         .testTarget(name: "SMTPServerTests", dependencies: ["SMTPCore", "SMTPServer", "TestSupport"]),
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPCore", "SMTPClient", "SMTPServer", "TestSupport"]),
+        .testTarget(name: "EndpointHostingTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "TestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(

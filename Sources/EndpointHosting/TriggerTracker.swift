@@ -34,6 +34,11 @@ public struct TriggerTracker: Sendable {
         public var rule: Int
         /// Where in the write the fault takes effect: after this many of its octets.
         public var afterOctets: Int
+
+        public init(rule: Int, afterOctets: Int) {
+            self.rule = rule
+            self.afterOctets = afterOctets
+        }
     }
 
     /// What `advance` learnt from a client write.

@@ -80,6 +80,15 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(truncated.statuses, [.delivered], "the client's timeout ends the silent connection")
     }
 
+    func testTheSeventiethRuleFiresLikeTheFirst() throws {
+        // No hidden cap: 69 rules that do nothing on this connection, then a reset that does.
+        let idle = (0..<69).map { _ in FaultRule(.stall(duration: 1), at: .phase(.afterMAIL), connections: [99]) }
+        let r = try run(idle + [FaultRule(.reset, at: .phase(.afterMAIL), connections: [1])])
+        XCTAssertTrue(r.has("reset"), "rule 70 struck")
+        XCTAssertEqual(r.connections, 2, "the reset broke the first connection; the retry delivered")
+        XCTAssertEqual(r.statuses, [.delivered])
+    }
+
     func testCorruptionChangesTheOctetThePeerReads() throws {
         // Every plaintext segment from client to server on connection 1 has one octet changed:
         // the server reads the changed octet, not the one the client wrote, and acts on it; the
