@@ -24,8 +24,10 @@ final class Link {
 final class Connection {
     let id: Int
     let client: Int
-    let clientHost: EndpointHost
-    let serverHost: EndpointHost
+    /// The two sides; this connection is their driver (it hands over to the world).
+    private(set) var clientHost: EndpointHost!
+    private(set) var serverHost: EndpointHost!
+    unowned let world: World
     let c2s = Link(direction: .clientToServer)
     let s2c = Link(direction: .serverToClient)
     var attacker: AttackerState?
@@ -50,15 +52,36 @@ final class Connection {
     /// Findings already reported on this connection, by oracle.
     var reported: [Oracle] = []
 
-    init(id: Int, client: Int, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?, attacker: AttackerState?, faults: [FaultRule], driver: EndpointHostDriver) {
+    init(id: Int, client: Int, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?, attacker: AttackerState?, faults: [FaultRule], world: World) {
         self.id = id
         self.client = client
-        clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, connection: id, driver: driver)
-        serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, connection: id, driver: driver)
+        self.world = world
         self.attacker = attacker
         tracker = TriggerTracker(rules: faults, connection: id)
+        clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, connection: id, driver: self)
+        serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, connection: id, driver: self)
     }
 
     func host(_ side: Side) -> EndpointHost { side == .client ? clientHost : serverHost }
     func link(_ d: Direction) -> Link { d == .clientToServer ? c2s : s2c }
+}
+
+extension Connection: EndpointHostDriver {
+    func isLive(_ host: EndpointHost) -> Bool { !finished }
+    func host(_ host: EndpointHost, writes bytes: [UInt8]) -> [UInt8]? { world.host(self, host, writes: bytes) }
+    func hostDidWrite(_ host: EndpointHost) { world.hostDidWrite(self, host) }
+    func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
+        world.host(self, host, transmit: bytes, epoch: epoch, handshake: handshake)
+    }
+    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int { bytes.count }
+    func hostDidDeliver(_ host: EndpointHost) {}
+    func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? { world.tlsSetup(self, for: host) }
+    func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
+        world.host(self, host, handshakeCompleted: details)
+    }
+    func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) {
+        world.host(self, schedule: id, generation: generation, after: after, side: host.side)
+    }
+    func hostPeerSentCloseNotify(_ host: EndpointHost) { world.peerClosed(self, host.side, detail: "close_notify") }
+    func host(_ host: EndpointHost, event: EndpointHost.Event) { world.host(self, host, event: event) }
 }

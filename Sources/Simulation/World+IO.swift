@@ -1,18 +1,14 @@
 import EndpointHosting
 import SMTPTLS
 
-/// The world drives every connection's two `EndpointHost`s: what they write goes through fault
-/// triggers, the trace and the oracles onto links (through the attacker before TLS); what links
-/// deliver goes back into them.
-extension World: EndpointHostDriver {
-    func connection(_ host: EndpointHost) -> Connection { connections[host.connection - 1] }
-
-    public func isLive(_ host: EndpointHost) -> Bool { !connection(host).finished }
+/// The world drives every connection's two `EndpointHost`s (each connection is its hosts' driver
+/// and hands over to these): what they write goes through fault triggers, the trace and the
+/// oracles onto links (through the attacker before TLS); what links deliver goes back into them.
+extension World {
 
     /// Application bytes written by a side: triggers may replace or cut them; the trace and the
     /// oracles see what the side wrote.
-    public func host(_ host: EndpointHost, writes original: [UInt8]) -> [UInt8]? {
-        let c = connection(host)
+    func host(_ c: Connection, _ host: EndpointHost, writes original: [UInt8]) -> [UInt8]? {
         let side = host.side
         var bytes = original
         let cut = checkWriteTriggers(c, side, &bytes)
@@ -22,13 +18,11 @@ extension World: EndpointHostDriver {
         return cut.map { Array(bytes.prefix($0)) } ?? bytes
     }
 
-    public func hostDidWrite(_ host: EndpointHost) {
-        let c = connection(host)
+    func hostDidWrite(_ c: Connection, _ host: EndpointHost) {
         if !c.pendingEffects.isEmpty { firePendingCut(c, after: host.side.writes) }
     }
 
-    public func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
-        let c = connection(host)
+    func host(_ c: Connection, _ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
         let side = host.side
         guard epoch == 0, var attacker = c.attacker else {
             let reached = handshake && side == .server ? c.tracker.handshake(octets: bytes.count, armed: faultsActive) : []
@@ -52,36 +46,25 @@ extension World: EndpointHostDriver {
         }
     }
 
-    public func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int { bytes.count }
-
-    public func hostDidDeliver(_ host: EndpointHost) {}
-
-    public func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {
-        let c = connection(host)
+    func tlsSetup(_ c: Connection, for host: EndpointHost) -> EndpointHost.TLSSetup? {
         let context = host.side == .server ? serverContext : clientContexts.isEmpty ? nil : clientContexts[min(c.client, clientContexts.count - 1)]
         guard let context else { return nil }
         let serverName = configuration.clients.indices.contains(c.client) ? configuration.clients[c.client].configuration.serverName : nil
         return EndpointHost.TLSSetup(context: context, serverName: serverName, verificationTime: configuration.epoch + now / 1_000_000_000)
     }
 
-    public func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
-        let c = connection(host)
+    func host(_ c: Connection, _ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
         guard host.side == .client, let forced = forcedHandshakeFailure(c) else { return nil }
         record(c.id, .fault(name: "fail-handshake", detail: forced.rawValue))
         record(c.id, .tls(side: "client", ok: false, detail: "forced: \(forced.rawValue)"))
         return TLSReport(forced: forced)
     }
 
-    public func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) {
-        scheduler.schedule(at: later(after), .timer(connection: host.connection, host.side, id, generation: generation))
+    func host(_ c: Connection, schedule id: TimerID, generation: UInt64, after: Int64, side: Side) {
+        scheduler.schedule(at: later(after), .timer(connection: c.id, side, id, generation: generation))
     }
 
-    public func hostPeerSentCloseNotify(_ host: EndpointHost) {
-        peerClosed(connection(host), host.side, detail: "close_notify")
-    }
-
-    public func host(_ host: EndpointHost, event: EndpointHost.Event) {
-        let c = connection(host)
+    func host(_ c: Connection, _ host: EndpointHost, event: EndpointHost.Event) {
         let side = host.side.rawValue
         switch event {
         case .note(let text):

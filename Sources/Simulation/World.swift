@@ -193,12 +193,12 @@ public final class World {
             switch rule.effect {
             case .refuseConnection:
                 record(id, .fault(name: "refuse-connection", detail: "rule \(k)"))
-                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, driver: self))
+                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, world: self))
                 connections[id - 1].finished = true
                 scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection refused"))
                 return
             case .connectTimeout(let after):
-                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, driver: self))
+                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, world: self))
                 connections[id - 1].finished = true
                 scheduler.schedule(at: later(after), .connectTimedOut(client: client, connection: id))
                 return
@@ -210,7 +210,7 @@ public final class World {
         let server = serverProgram.accept(connection: id)
         let c = Connection(
             id: id, client: client, clientEndpoint: endpoint, serverEndpoint: server,
-            attacker: configuration.attacker.isEmpty ? nil : AttackerState(actions: configuration.attacker), faults: configuration.faults, driver: self)
+            attacker: configuration.attacker.isEmpty ? nil : AttackerState(actions: configuration.attacker), faults: configuration.faults, world: self)
         connections.append(c)
         // Time-triggered and connect-triggered faults.
         for (k, rule) in configuration.faults.enumerated() where rule.applies(to: id) {

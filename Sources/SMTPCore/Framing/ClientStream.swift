@@ -72,14 +72,20 @@ public struct ClientStream: Sendable {
     /// Octets of the framer's work so far (see `LineFramer.octetsExamined`).
     public var octetsExamined: Int { framer.octetsExamined }
 
-    public mutating func append<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    /// Bytes from the client. Message data and chunk octets are read straight from `bytes`
+    /// (no copy); lines are framed.
+    public mutating func append(_ bytes: ArraySlice<UInt8>) {
         switch mode {
         case .lines:
             framer.append(bytes)
         case .data, .chunk:
-            feed(Array(bytes)[...], streamOffset: readerOffset)
+            feed(bytes, streamOffset: readerOffset)
         }
     }
+
+    public mutating func append(_ bytes: [UInt8]) { append(bytes[...]) }
+
+    public mutating func append<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 { append(Array(bytes)[...]) }
 
     /// The next item; nil when more bytes are needed.
     public mutating func next() -> Item? {
