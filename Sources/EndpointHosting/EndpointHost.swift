@@ -68,7 +68,9 @@ public final class EndpointHost {
     public private(set) var receivedInTLS = 0
     private var timers: [TimerID: UInt64] = [:]  // lookups only, never iterated
     private var timerGeneration: UInt64 = 0
-    unowned let driver: EndpointHostDriver
+    /// The driver owns its hosts and outlives them (the contract of `EndpointHostDriver`), so
+    /// the hot path pays no reference counting for it.
+    unowned(unsafe) let driver: EndpointHostDriver
 
     /// A host for `endpoint` on `side` (the side its role names, unless a driver needs a
     /// placeholder for a connection that never opened).
@@ -295,7 +297,8 @@ public final class EndpointHost {
     }
 }
 
-/// What an `EndpointHost` needs from whoever owns the stream, the clock and the record.
+/// What an `EndpointHost` needs from whoever owns the stream, the clock and the record. The
+/// driver owns the hosts it drives and must outlive them.
 public protocol EndpointHostDriver: AnyObject {
     /// False once the connection is gone: the host stops carrying out actions.
     func isLive(_ host: EndpointHost) -> Bool

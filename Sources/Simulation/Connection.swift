@@ -27,7 +27,8 @@ final class Connection {
     /// The two sides; this connection is their driver (it hands over to the world).
     private(set) var clientHost: EndpointHost!
     private(set) var serverHost: EndpointHost!
-    unowned let world: World
+    /// The world owns its connections, so it outlives them.
+    unowned(unsafe) let world: World
     let c2s = Link(direction: .clientToServer)
     let s2c = Link(direction: .serverToClient)
     var attacker: AttackerState?
