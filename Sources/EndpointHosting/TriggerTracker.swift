@@ -151,7 +151,7 @@ public struct TriggerTracker: Sendable {
     public mutating func advance(past bytes: [UInt8], by side: Side) -> ClientStep? {
         switch side {
         case .server:
-            if Self.matchEnd(serverTail, bytes, Self.line354) != nil {
+            if Self.opens354Line(serverTail, bytes) {
                 landmarks.saw354 = true
                 landmarks.sawFinalDot = false  // a new message's data begins
                 landmarks.dataSections += 1
@@ -211,6 +211,22 @@ public struct TriggerTracker: Sendable {
 
     // MARK: - Matching
 
+    /// A line of the server's stream that starts with `354` ends inside `bytes` (the tail holds
+    /// the octets before them). Crosses the write at the speed of a search for "3".
+    static func opens354Line(_ tail: [UInt8], _ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        // A match that begins in the tail.
+        if Self.matchEnd(tail, Array(bytes.prefix(line354.count - 1)), line354) != nil { return true }
+        return bytes.withUnsafeBufferPointer { b in
+            var i = 0
+            while let k = b[i...].firstIndex(of: 0x33) {  // "3"
+                if k >= 1, k + 2 < b.count, b[k - 1] == 0x0A, b[k + 1] == 0x35, b[k + 2] == 0x34 { return true }
+                i = k + 1
+            }
+            return false
+        }
+    }
+
     /// End (in `bytes`) of the first match of `pattern` that ends inside `bytes`, looking back
     /// into `tail` (what the same side wrote before).
     static func matchEnd(_ tail: [UInt8], _ bytes: [UInt8], _ pattern: [UInt8]) -> Int? {
@@ -231,7 +247,9 @@ public struct TriggerTracker: Sendable {
 
     private static func keep(_ tail: inout [UInt8], _ bytes: [UInt8], _ length: Int) {
         if bytes.count >= length {
-            tail = Array(bytes.suffix(length))
+            // In place: the tail's storage is reused write after write.
+            tail.removeAll(keepingCapacity: true)
+            tail.append(contentsOf: bytes[(bytes.count - length)...])
         } else {
             tail.append(contentsOf: bytes)
             if tail.count > length { tail.removeFirst(tail.count - length) }
