@@ -58,8 +58,6 @@ public final class EndpointHost {
 
     public let endpoint: SimulatedEndpoint
     public let side: Side
-    /// The driver's name for the connection (the simulator's connection number).
-    public let connection: Int
     public private(set) var tls: TLSStage = .none
     public private(set) var closed = false
     /// Writes the endpoint made and plaintext octets it received inside TLS (the TLS-boundary
@@ -74,10 +72,9 @@ public final class EndpointHost {
 
     /// A host for `endpoint` on `side` (the side its role names, unless a driver needs a
     /// placeholder for a connection that never opened).
-    public init(endpoint: SimulatedEndpoint, side: Side? = nil, connection: Int, driver: EndpointHostDriver) {
+    public init(endpoint: SimulatedEndpoint, side: Side? = nil, driver: EndpointHostDriver) {
         self.endpoint = endpoint
         self.side = side ?? (endpoint.role == .server ? .server : .client)
-        self.connection = connection
         self.driver = driver
     }
 

@@ -105,7 +105,7 @@ public final class SocketSession {
         self.limits = limits
         self.log = log
         tracker = TriggerTracker(rules: faults.rules, connection: nil)
-        host = EndpointHost(endpoint: endpoint, connection: 1, driver: self)
+        host = EndpointHost(endpoint: endpoint, driver: self)
     }
 
     /// Runs the session to its end; closes the channel.
@@ -153,7 +153,7 @@ public final class SocketSession {
     private func loop(_ events: AsyncStream<Event>, queued: Valve) async -> SessionEnd {
         var shutdownAfterStart = false
         for k in tracker.firings(at: .connectionOpened, armed: true) {
-            if case .async421 = faults.rules[k].effect { shutdownAfterStart = true } else { strike(k, "at connection open") }
+            if case .shutdown = faults.actions[k] { shutdownAfterStart = true } else { strike(k, "at connection open") }
         }
         for (k, rule) in faults.rules.enumerated() {
             if case .atTime(let t)? = rule.at?.resolved { schedule(after: t, .faultTime(rule: k)) }
@@ -212,16 +212,14 @@ public final class SocketSession {
 
     /// Carries out rule `k` (already marked fired) on this side's stream.
     private func strike(_ k: Int, _ when: String) {
-        switch faults.rules[k].effect {
+        switch faults.actions[k] {
         case .reset:
             faultReset(when)
         case .stall(let duration):
             log(.fault("stall \(Double(duration) / 1e9) s \(when)"))
             outgoing.append(.stall(duration))
-        case .async421:
+        case .shutdown:
             host.shutdown()
-        case .latency, .split, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
-            break  // refused by StreamFaults
         }
     }
 
@@ -312,16 +310,14 @@ extension SocketSession: EndpointHostDriver {
         var out = bytes
         var shutdown = false
         for firing in tracker.firings(bytes, by: mySide, epoch: epoch, armed: true) {
-            switch faults.rules[firing.rule].effect {
+            switch faults.actions[firing.rule] {
             case .reset:
                 out = Array(bytes.prefix(firing.afterOctets))
                 resetAfterWrite = "after writing \(Self.preview(out))"
-            case .async421:
+            case .shutdown:
                 shutdown = true
             case .stall:
                 strike(firing.rule, "before writing \(Self.preview(bytes))")
-            case .latency, .split, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
-                break  // refused by StreamFaults
             }
         }
         tracker.advance(past: bytes, by: mySide)
@@ -361,7 +357,7 @@ extension SocketSession: EndpointHostDriver {
         var shutdown = false
         var count = plain.count
         for firing in tracker.firings(plain, by: peerSide, epoch: epoch, armed: true) {
-            switch faults.rules[firing.rule].effect {
+            switch faults.actions[firing.rule] {
             case .reset:
                 count = min(count, firing.afterOctets)
                 if !resetAfterDelivery {
@@ -369,12 +365,10 @@ extension SocketSession: EndpointHostDriver {
                     log(.fault("reset after the peer wrote \(Self.preview(Array(plain.prefix(firing.afterOctets))))"))
                     resetAfterDelivery = true
                 }
-            case .async421:
+            case .shutdown:
                 shutdown = true
             case .stall:
                 strike(firing.rule, "after the peer wrote \(Self.preview(plain))")
-            case .latency, .split, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
-                break  // refused by StreamFaults
             }
         }
         tracker.advance(past: plain, by: peerSide)

@@ -9,8 +9,19 @@ public struct StreamFaults: Hashable, Sendable {
     /// Wait this long (nanoseconds) before each segment.
     public var delay: Int64 = 0
     /// The triggered faults (stall, reset, async-421), in the order given; each strikes once, at
-    /// its trigger (connection-opened when it names none).
+    /// its trigger (connection-opened when it names none). `actions[k]` is what `rules[k]` does.
     public private(set) var rules: [FaultRule] = []
+    public private(set) var actions: [Action] = []
+
+    /// What a triggered fault does on one end of a real stream.
+    public enum Action: Hashable, Sendable {
+        /// A TCP RST.
+        case reset
+        /// Writes wait this many nanoseconds.
+        case stall(duration: Int64)
+        /// The server sends 421 and closes (RFC 5321 §3.8).
+        case shutdown
+    }
 
     public init() {}
 
@@ -24,10 +35,12 @@ public struct StreamFaults: Hashable, Sendable {
             switch rule.effect {
             case .split(let n): maxSegment = n
             case .latency(let lo, let hi): delay = (lo + hi) / 2
-            case .stall, .reset:
-                rules.append(Self.placed(rule))
+            case .stall(let duration):
+                add(rule, .stall(duration: duration))
+            case .reset:
+                add(rule, .reset)
             case .async421 where side == .server:
-                rules.append(Self.placed(rule))
+                add(rule, .shutdown)
             case .async421, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
                 throw .setup("fault '\(rule)' is simulation-only; over a real socket smtpsim can split, delay (latency), stall, reset\(side == .server ? " and send 421 (async-421)" : "")")
             }
@@ -36,7 +49,8 @@ public struct StreamFaults: Hashable, Sendable {
 
     /// The rule as this stream carries it out: at its trigger (connection-opened when it names
     /// none), its occurrence kept; connections and direction were settled when it was chosen.
-    static func placed(_ rule: FaultRule) -> FaultRule {
-        FaultRule(rule.effect, at: rule.at ?? .connectionOpened, occurrence: rule.occurrence)
+    private mutating func add(_ rule: FaultRule, _ action: Action) {
+        rules.append(FaultRule(rule.effect, at: rule.at ?? .connectionOpened, occurrence: rule.occurrence))
+        actions.append(action)
     }
 }

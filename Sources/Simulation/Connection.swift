@@ -40,7 +40,6 @@ final class Connection {
     var tracker: TriggerTracker
     /// For oracles: server replies inside TLS, in order.
     var serverTLSText: [UInt8] = []
-    var clientTLSText: [UInt8] = []
     var serverSent235InTLS = false
     /// The TLS-intercepting attacker, once the client started TLS (docs/catalog.md C6).
     var interceptor: TLSInterceptor?
@@ -59,8 +58,8 @@ final class Connection {
         self.world = world
         self.attacker = attacker
         tracker = TriggerTracker(rules: faults, connection: id)
-        clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, connection: id, driver: self)
-        serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, connection: id, driver: self)
+        clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, driver: self)
+        serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, driver: self)
     }
 
     func host(_ side: Side) -> EndpointHost { side == .client ? clientHost : serverHost }

@@ -78,7 +78,7 @@ final class EndpointHostTests: XCTestCase {
         let driver = DirectDriver(contexts: contexts)
         let server = BuiltInServerEndpoint(configuration: serverConfiguration, connectionID: "C1")
         let client = BuiltInClientEndpoint(machine: SMTPClientConnection(configuration: clientConfiguration, messages: [Self.message]))
-        driver.hosts = [EndpointHost(endpoint: client, connection: 1, driver: driver), EndpointHost(endpoint: server, connection: 1, driver: driver)]
+        driver.hosts = [EndpointHost(endpoint: client, driver: driver), EndpointHost(endpoint: server, driver: driver)]
         return (driver, server, client)
     }
 
