@@ -338,14 +338,19 @@ extension SocketSession: EndpointHostDriver {
 
     public func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
         guard !bytes.isEmpty, !resetAfterDelivery else { return }
+        var sent = 0
         if handshake, mySide == .server {
-            for firing in tracker.handshake(octets: bytes.count, armed: true) where end == nil {
-                outgoing.append(.bytes(Array(bytes.prefix(firing.afterOctets))))
-                strike(firing.rule, "after \(firing.afterOctets) more handshake octets")
+            // Handshake-bytes triggers strike at their octet: what comes before leaves first.
+            let firings = tracker.handshake(octets: bytes.count, armed: true).sorted { $0.afterOctets < $1.afterOctets }
+            for firing in firings where end == nil {
+                let cut = min(bytes.count, max(sent, firing.afterOctets))
+                if cut > sent { outgoing.append(.bytes(Array(bytes[sent..<cut]))) }
+                sent = cut
+                strike(firing.rule, "after \(cut) octets of this handshake flight")
             }
             if end != nil { return }
         }
-        outgoing.append(.bytes(bytes))
+        if sent < bytes.count { outgoing.append(.bytes(sent == 0 ? bytes : Array(bytes[sent...]))) }
     }
 
     /// The peer's plaintext meets triggers where the peer wrote it: a reset cut after the
