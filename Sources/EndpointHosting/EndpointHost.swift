@@ -62,7 +62,7 @@ public final class EndpointHost {
     public private(set) var closed = false
     /// Writes the endpoint made and plaintext octets it received inside TLS (the TLS-boundary
     /// oracle asks whether a side acted inside TLS before hearing anything there).
-    public var writesInTLS = 0
+    public private(set) var writesInTLS = 0
     public private(set) var receivedInTLS = 0
     private var timers: [TimerID: UInt64] = [:]  // lookups only, never iterated
     private var timerGeneration: UInt64 = 0
@@ -183,7 +183,9 @@ public final class EndpointHost {
     // MARK: - Writing
 
     private func write(_ original: [UInt8]) {
-        guard let bytes = driver.host(self, writes: original), driver.isLive(self) else { return }
+        guard let bytes = driver.host(self, writes: original) else { return }
+        if tlsEstablished { writesInTLS += 1 }
+        guard driver.isLive(self) else { return }
         switch tls {
         case .none:
             driver.host(self, transmit: bytes, epoch: 0, handshake: false)

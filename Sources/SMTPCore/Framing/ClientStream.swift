@@ -69,9 +69,6 @@ public struct ClientStream: Sendable {
         return nil
     }
 
-    /// Octets of the framer's work so far (see `LineFramer.octetsExamined`).
-    public var octetsExamined: Int { framer.octetsExamined }
-
     /// Bytes from the client. Message data and chunk octets are read straight from `bytes`
     /// (no copy); lines are framed.
     public mutating func append(_ bytes: ArraySlice<UInt8>) {

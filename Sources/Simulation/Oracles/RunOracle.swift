@@ -27,17 +27,15 @@ extension World {
     /// Online checks on each write. Byte-level: this runs on every write.
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?) {
         for oracle in Self.oracles { oracle.observe(c, side, bytes, step, in: self) }
-        // What later checks need to know of this write.
-        let host = c.host(side)
-        guard host.tlsEstablished else { return }
-        switch side {
-        case .client: host.writesInTLS += 1
-        case .server: if bytes.starts(with: Self.code235) || Self.find(bytes, Self.lineCode235) { c.serverSent235InTLS = true }
+        // What the end-of-run state-reset check needs to know of this write.
+        if side == .server, c.serverHost.tlsEstablished, bytes.starts(with: Self.code235) || Self.find(bytes, Self.lineCode235) {
+            c.serverSent235InTLS = true
         }
     }
 
     /// End-of-run oracles, outcomes, the result.
     func finish() -> RunResult {
+        // The reply grammar is judged on the trace before the outcomes are recorded into it.
         ReplyGrammarOracle().check(in: self)
         let accepted = serverProgram.accepted
         var outcomes: [MessageOutcome] = []
