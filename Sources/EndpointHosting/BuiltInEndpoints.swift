@@ -10,6 +10,9 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
     public private(set) var machine: SMTPServerConnection
     /// Called for every accepted message (a driver outside the simulator keeps its own maildrop).
     public var onDeliver: ((AcceptedMessage) -> Void)?
+    /// Called with the machine's own actions before they become endpoint actions (a test that
+    /// reads the typed notes).
+    public var onActions: (([ServerAction]) -> Void)?
 
     public init(configuration: ServerConfiguration, connectionID: String) {
         machine = SMTPServerConnection(configuration: configuration, connectionID: connectionID)
@@ -28,6 +31,7 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
     public func shutdown() -> [EndpointAction] { map(machine.shutdown()) }
 
     private func map(_ actions: [ServerAction]) -> [EndpointAction] {
+        onActions?(actions)
         var out: [EndpointAction] = []
         for action in actions {
             switch action {
@@ -65,6 +69,9 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
 public final class BuiltInClientEndpoint: SimulatedEndpoint {
     public let role = EndpointRole.client
     public private(set) var machine: SMTPClientConnection
+    /// Called with the machine's own actions before they become endpoint actions (a test that
+    /// reads the typed notes and outcomes).
+    public var onActions: (([ClientAction]) -> Void)?
 
     public init(machine: SMTPClientConnection) {
         self.machine = machine
@@ -84,6 +91,7 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
     public func peerClosed() -> [EndpointAction] { map(machine.peerClosed()) }
 
     private func map(_ actions: [ClientAction]) -> [EndpointAction] {
+        onActions?(actions)
         var out: [EndpointAction] = []
         for action in actions {
             switch action {

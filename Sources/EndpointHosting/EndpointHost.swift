@@ -18,9 +18,9 @@ public final class EndpointHost {
         /// No STARTTLS yet: the stream carries plaintext.
         case none
         /// The engine is in place; the handshake runs.
-        case handshaking(TLSConnection)
+        case handshaking(any TLSEngine)
         /// The handshake completed; `peerVerified` as the endpoint was told.
-        case established(TLSConnection, peerVerified: Bool)
+        case established(any TLSEngine, peerVerified: Bool)
     }
 
     /// What the host tells its driver, for traces, logs and bookkeeping.
@@ -44,16 +44,12 @@ public final class EndpointHost {
     }
 
     /// The TLS a driver gives the host at STARTTLS.
-    public struct TLSSetup {
-        public var context: TLSContext
-        public var serverName: String?
-        /// Seconds since 1970 at which certificates are checked (simulated or wall-clock).
-        public var verificationTime: Int64
-        public init(context: TLSContext, serverName: String?, verificationTime: Int64) {
-            self.context = context
-            self.serverName = serverName
-            self.verificationTime = verificationTime
-        }
+    public enum TLSSetup {
+        /// OpenSSL with this context; `verificationTime` is the second since 1970 at which
+        /// certificates are checked (simulated or wall-clock).
+        case openSSL(context: TLSContext, serverName: String?, verificationTime: Int64)
+        /// An engine the driver made (a `PassThroughTLS` where only the SMTP matters).
+        case engine(any TLSEngine)
     }
 
     public let endpoint: SimulatedEndpoint
@@ -95,7 +91,7 @@ public final class EndpointHost {
         return false
     }
 
-    public var tlsConnection: TLSConnection? {
+    public var tlsEngine: (any TLSEngine)? {
         switch tls {
         case .none: nil
         case .handshaking(let t), .established(let t, _): t
@@ -113,7 +109,7 @@ public final class EndpointHost {
     /// Octets from the stream (ciphertext once TLS is in place).
     public func receive(_ bytes: [UInt8]) {
         guard !closed else { return }
-        guard let engine = tlsConnection else {
+        guard let engine = tlsEngine else {
             deliver(bytes)
             return
         }
@@ -223,13 +219,18 @@ public final class EndpointHost {
             apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: .internalError)))
             return
         }
-        let engine: TLSConnection
-        do {
-            engine = try TLSConnection(context: setup.context, serverName: side == .client ? setup.serverName : nil, verificationTime: setup.verificationTime)
-        } catch {
-            driver.host(self, event: .tlsSetupFailed("setup failed: \(error)"))
-            apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: .internalError)))
-            return
+        let engine: any TLSEngine
+        switch setup {
+        case .engine(let given):
+            engine = given
+        case .openSSL(let context, let serverName, let verificationTime):
+            do {
+                engine = try TLSConnection(context: context, serverName: side == .client ? serverName : nil, verificationTime: verificationTime)
+            } catch {
+                driver.host(self, event: .tlsSetupFailed("setup failed: \(error)"))
+                apply(endpoint.tlsFinished(TLSReport(established: false, peerVerified: false, failure: .internalError)))
+                return
+            }
         }
         tls = .handshaking(engine)
         driver.host(self, event: .startingTLS)
@@ -238,7 +239,7 @@ public final class EndpointHost {
         if side == .client { advanceHandshake(engine) }
     }
 
-    private func advanceHandshake(_ engine: TLSConnection) {
+    private func advanceHandshake(_ engine: any TLSEngine) {
         let status = engine.advanceHandshake()
         driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: true)
         guard driver.isLive(self) else { return }
@@ -246,13 +247,13 @@ public final class EndpointHost {
         case .needMoreData:
             return
         case .complete(let details):
-            if let forced = driver.host(self, handshakeCompleted: details) {
-                apply(endpoint.tlsFinished(forced))
+            let report = driver.host(self, handshakeCompleted: details) ?? TLSReport(completed: details, role: endpoint.role)
+            guard report.established else {
+                apply(endpoint.tlsFinished(report))
                 if !closed { close(detail: "handshake failed") }
                 return
             }
-            let report = TLSReport(completed: details, role: endpoint.role)
-            tls = .established(engine, peerVerified: details.peerVerified || details.usedPreSharedKey)
+            tls = .established(engine, peerVerified: report.peerVerified)
             driver.host(self, event: .tlsEstablished(details))
             apply(endpoint.tlsFinished(report))
             // Application data may have arrived with the last handshake flight.
@@ -271,7 +272,7 @@ public final class EndpointHost {
             receivedInTLS += plain.count
             driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
             deliver(plain)
-            if case .closed = engine.state { peerClosedTLS() }
+            if engine.receivedCloseNotify { peerClosedTLS() }
         case .needMoreData:
             break
         case .closed:
@@ -316,7 +317,8 @@ public protocol EndpointHostDriver: AnyObject {
     func hostDidDeliver(_ host: EndpointHost)
     /// The TLS for this side at STARTTLS, or nil when there is none.
     func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup?
-    /// The handshake completed: a report to give the endpoint instead (a forced failure), or nil.
+    /// The handshake completed: a report to give the endpoint instead (a forced failure, or a
+    /// stand-in engine's made-up certificate result), or nil for what the engine established.
     func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport?
     /// Arm a timer: call `timerFired(id, generation:)` after `after` nanoseconds.
     func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64)

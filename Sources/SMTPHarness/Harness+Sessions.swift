@@ -6,9 +6,11 @@ import Scenario
 import Simulation
 
 extension Harness {
-    /// Bytes from a hostile client into the server, cut where the first byte says; the server's
-    /// replies must all parse, nothing buffers past the limits, and the same bytes fed whole give
-    /// the same replies. A byte 0xFF in the stream stands for "the TLS handshake completed here".
+    /// Bytes from a hostile client into the server (behind the endpoint host), cut where the
+    /// first byte says; the server's replies must all parse, nothing buffers past the limits, and
+    /// the same bytes fed whole give the same replies. A byte 0xFF in the stream stands for the
+    /// client's TLS hello (a `PassThroughTLS` handshake); bytes while the hello is awaited are
+    /// dropped (StartTLSBoundary is the target that puts plaintext there).
     public static func serverSession(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
         var config = ServerConfiguration()
@@ -16,37 +18,27 @@ extension Harness {
         if first & 0x80 != 0 { config.flaws = [.offersAuthPlainBeforeTLS] }
         let input = Array(bytes.dropFirst())
         func run(step: Int) -> [UInt8] {
-            var server = SMTPServerConnection(configuration: config)
-            var out: [UInt8] = []
-            var inTLS = false
-            func take(_ actions: [ServerAction]) {
-                for action in actions {
-                    switch action {
-                    case .send(let b): out += b
-                    case .startTLS: inTLS = true
-                    case .close, .setTimer, .cancelTimer, .deliver, .note: break
-                    }
-                }
-            }
-            take(server.start())
+            let server = BuiltInServerEndpoint(configuration: config, connectionID: "F1")
+            let connection = DirectConnection(server: server)
+            connection.server?.start()
             var segment: [UInt8] = []
             func flush() {
                 guard !segment.isEmpty else { return }
-                if !inTLS { take(server.receive(segment)) }
+                if let host = connection.server, case .none = host.tls { connection.deliver(segment, to: .server) }
                 segment = []
             }
             for b in input {
                 if b == 0xFF {
                     flush()
-                    if inTLS { inTLS = false; take(server.tlsEstablished()) }
+                    if let host = connection.server, case .handshaking = host.tls { connection.deliver(PassThroughTLS.clientHello, to: .server) }
                     continue
                 }
                 segment.append(b)
                 if segment.count >= step { flush() }
-                check(server.bufferedByteCount <= SMTPLimits.rfcAuthLine + 4096, "server buffers \(server.bufferedByteCount) octets")
+                check(server.machine.bufferedByteCount <= SMTPLimits.rfcAuthLine + 4096, "server buffers \(server.machine.bufferedByteCount) octets")
             }
             flush()
-            return out
+            return connection.writes.flatMap(\.bytes)
         }
         let replies = run(step: Int(first & 0x7F) % 32 + 1)
         var parser = ReplyParser()
@@ -63,8 +55,10 @@ extension Harness {
         check(run(step: Int.max) == replies, "segmentation changed the server's replies")
     }
 
-    /// Bytes as a server's stream into the client (0xFF: the handshake completed); every message
-    /// ends with an outcome, and nothing the client sends holds a bare line ending.
+    /// Bytes as a server's stream into the client (behind the endpoint host; 0xFF: the server's
+    /// TLS hello, a `PassThroughTLS` handshake whose certificate verified unless the settings
+    /// byte says not); every message ends with an outcome, and nothing of the envelope or AUTH
+    /// goes out in plaintext under a policy that requires TLS.
     public static func clientSession(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
         var config = ClientConfiguration()
@@ -74,41 +68,32 @@ extension Harness {
         config.useChunking = first & 16 != 0
         let messages = [OutgoingMessage(id: "m1", from: .null, to: [.postmaster], body: Array("hi\r\n.x\r\n".utf8)),
                         OutgoingMessage(id: "m2", from: .null, to: [.postmaster, .postmaster], body: [])]
-        var client = SMTPClientConnection(configuration: config, messages: messages)
-        var handshaking = false
-        var sentPlaintextEnvelope = false
-        func take(_ actions: [ClientAction]) {
-            for action in actions {
-                switch action {
-                case .send(let b):
-                    if !client.isTLSActive && config.policy.demandsVerifiedTLS {
-                        let text = String(decoding: b, as: UTF8.self)
-                        if text.hasPrefix("MAIL") || text.hasPrefix("RCPT") || text.hasPrefix("AUTH") { sentPlaintextEnvelope = true }
-                    }
-                case .startTLS: handshaking = true
-                case .close, .setTimer, .cancelTimer, .outcome, .note: break
-                }
-            }
+        let client = BuiltInClientEndpoint(machine: SMTPClientConnection(configuration: config, messages: messages))
+        let connection = DirectConnection(client: client)
+        let verified = first & 32 == 0
+        connection.handshakeReport = { _ in
+            TLSReport(established: true, peerVerified: verified, version: PassThroughTLS.details.version,
+                      failure: verified ? nil : .certificateNotTrusted, rfc8460ResultType: verified ? nil : .certificateNotTrusted)
         }
-        take(client.start())
-        var segment: [UInt8] = []
-        for b in bytes.dropFirst() {
-            if b == 0xFF {
-                if !segment.isEmpty, !handshaking { take(client.receive(segment)) }
-                segment = []
-                if handshaking {
-                    handshaking = false
-                    take(client.tlsHandshakeFinished(TLSHandshakeResult(established: true, peerVerified: first & 32 == 0)))
-                }
-                continue
-            }
-            segment.append(b)
+        connection.client?.start()
+        func handshaking() -> Bool {
+            guard let host = connection.client, case .handshaking = host.tls else { return false }
+            return true
         }
-        if !segment.isEmpty, !handshaking { take(client.receive(segment)) }
-        if handshaking { take(client.tlsHandshakeFinished(TLSHandshakeResult(established: false, peerVerified: false))) }
-        take(client.peerClosed())
-        check(client.outcomes.count == messages.count, "a message without an outcome")
-        check(!sentPlaintextEnvelope, "envelope or AUTH in plaintext under a policy that requires TLS")
+        for part in bytes.dropFirst().split(separator: 0xFF, omittingEmptySubsequences: false).enumerated() {
+            if part.offset > 0, handshaking() { connection.deliver(PassThroughTLS.serverHello, to: .client) }
+            // Bytes while the hello is awaited are dropped (StartTLSBoundary puts plaintext there).
+            if !part.element.isEmpty, !handshaking() { connection.deliver(Array(part.element), to: .client) }
+        }
+        connection.end(to: .client)
+        check(client.machine.outcomes.count == messages.count, "a message without an outcome")
+        if config.policy.demandsVerifiedTLS {
+            let exposed = connection.writes.contains { write in
+                let text = String(decoding: write.bytes, as: UTF8.self)
+                return write.epoch == 0 && (text.hasPrefix("MAIL") || text.hasPrefix("RCPT") || text.hasPrefix("AUTH"))
+            }
+            check(!exposed, "envelope or AUTH in plaintext under a policy that requires TLS")
+        }
     }
 
     /// Structure-aware whole simulations: the bytes choose the seed, faults and attacker actions;

@@ -1,3 +1,4 @@
+import EndpointHosting
 import Foundation
 import NIOCore
 import SMTPCore
@@ -81,22 +82,45 @@ final class Inbox: Sendable {
 
 /// A hand-driven SMTP connection for `probe`: write exactly the bytes a check needs (pipelined,
 /// malformed, oversized), read replies with timeouts, upgrade to TLS on demand. Real sockets,
-/// real OpenSSL; every wait bounded.
-final class ScriptedConnection {
+/// real OpenSSL through the endpoint host (the script is its endpoint); every wait bounded.
+final class ScriptedConnection: EndpointHostDriver {
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let inbox: Inbox
     let timeout: Double
     /// No check may outlast this, whatever it waits for: the probe's bound per connection.
     let deadline: Date
-    private var replies = ReplyParser()
-    private var tls: TLSConnection?
+    private let script = Script()
+    private var host: EndpointHost!
+    private var unsent: [UInt8] = []
+    private var tlsFailure: TLSFailure?
     private(set) var peerClosed = false
+
+    /// The endpoint the host drives: what arrives goes to the reply parser; the handshake's end
+    /// is remembered for `handshake(before:)`.
+    private final class Script: SimulatedEndpoint {
+        let role = EndpointRole.client
+        var replies = ReplyParser()
+        var handshake: TLSReport?
+        func start() -> [EndpointAction] { [] }
+        func receive(_ bytes: [UInt8]) -> [EndpointAction] {
+            replies.append(bytes)
+            return []
+        }
+        func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
+            handshake = report
+            if report.established { replies = ReplyParser() }  // RFC 3207 §4.2: nothing from before counts
+            return []
+        }
+        func timerFired(_ id: TimerID) -> [EndpointAction] { [] }
+        func peerClosed() -> [EndpointAction] { [] }
+    }
 
     init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbox: Inbox, timeout: Double) {
         self.outbound = outbound
         self.inbox = inbox
         self.timeout = timeout
         deadline = Date().addingTimeInterval(timeout * Double(ScriptedConnection.waitsPerCheck))
+        host = EndpointHost(endpoint: script, driver: self)
     }
 
     /// A check's time budget, in `timeout`s.
@@ -123,20 +147,19 @@ final class ScriptedConnection {
 
     func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
+    /// Writes `bytes` as they are (encrypted once TLS is up).
     func send(_ bytes: [UInt8]) async throws {
-        if let tls {
-            try tls.writePlaintext(bytes)
-            try await outbound.write(ByteBuffer(bytes: tls.drainCiphertext()))
-        } else {
-            try await outbound.write(ByteBuffer(bytes: bytes))
-        }
+        // The host closed after a TLS failure: a write has nowhere to go.
+        if host.closed { throw tlsFailure ?? TLSFailure(.unexpectedEOF, reason: "the TLS session has ended") }
+        host.apply([.send(bytes)])
+        try await flush()
     }
 
     /// The next complete reply, or nil when none came in time or the peer closed.
     func reply(timeout: Double? = nil) async throws -> SMTPReply? {
         let deadline = min(self.deadline, Date().addingTimeInterval(timeout ?? self.timeout))
         while true {
-            if let r = try replies.next() { return r }
+            if let r = try script.replies.next() { return r }
             let left = deadline.timeIntervalSinceNow
             guard left > 0, !peerClosed else { return nil }
             await pull(timeout: left)
@@ -154,33 +177,30 @@ final class ScriptedConnection {
     /// the server's SMTP, not its PKI), after sending `extra` in plaintext. False when the
     /// handshake failed or the peer closed.
     func handshake(before extra: [UInt8] = []) async throws -> Bool {
-        let context = try TLSContext(TLSConfiguration(role: .client))
-        let tls = try TLSConnection(context: context, verificationTime: Int64(Date().timeIntervalSince1970))
-        self.tls = tls
-        _ = tls.advanceHandshake()
+        if !extra.isEmpty { host.apply([.send(extra)]) }
+        host.apply([.startTLS])
         do {
-            if !extra.isEmpty { try await outbound.write(ByteBuffer(bytes: extra)) }
-            try await outbound.write(ByteBuffer(bytes: tls.drainCiphertext()))
+            try await flush()
         } catch {
             return false  // the peer closed at once: no handshake
         }
         let deadline = min(self.deadline, Date().addingTimeInterval(timeout))
         while deadline.timeIntervalSinceNow > 0 {
+            if let report = script.handshake { return report.established }
             let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
-            tls.receiveCiphertext(bytes)
-            let status = tls.advanceHandshake()
-            let out = tls.drainCiphertext()
-            if !out.isEmpty { try? await outbound.write(ByteBuffer(bytes: out)) }
-            switch status {
-            case .complete:
-                replies = ReplyParser()
-                readPlaintext()
-                return true
-            case .failed: return false
-            case .needMoreData: if eof { return false }
-            }
+            host.receive(bytes)
+            try? await flush()
+            if let report = script.handshake { return report.established }
+            if eof { return false }
         }
         return false
+    }
+
+    private func flush() async throws {
+        guard !unsent.isEmpty else { return }
+        let bytes = unsent
+        unsent = []
+        try await outbound.write(ByteBuffer(bytes: bytes))
     }
 
     private func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool) {
@@ -197,19 +217,30 @@ final class ScriptedConnection {
 
     private func pull(timeout: Double) async {
         let (bytes, eof) = await take(timeout: timeout)
-        if let tls {
-            tls.receiveCiphertext(bytes)
-            readPlaintext()
-        } else {
-            replies.append(bytes)
-        }
+        host.receive(bytes)
+        try? await flush()  // a record the engine answers (a TLS 1.3 KeyUpdate)
         if eof { peerClosed = true }
     }
 
-    private func readPlaintext() {
-        guard let tls else { return }
-        if case .data(let plain) = tls.readPlaintext() {
-            replies.append(plain)
+    // MARK: EndpointHostDriver
+
+    func isLive(_ host: EndpointHost) -> Bool { true }
+    func host(_ host: EndpointHost, writes bytes: [UInt8]) -> [UInt8]? { bytes }
+    func hostDidWrite(_ host: EndpointHost) {}
+    func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) { unsent += bytes }
+    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int { bytes.count }
+    func hostDidDeliver(_ host: EndpointHost) {}
+    func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {
+        guard let context = try? TLSContext(TLSConfiguration(role: .client)) else { return nil }
+        return .openSSL(context: context, serverName: nil, verificationTime: Int64(Date().timeIntervalSince1970))
+    }
+    func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? { nil }
+    func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) {}
+    func hostPeerSentCloseNotify(_ host: EndpointHost) { peerClosed = true }
+    func host(_ host: EndpointHost, event: EndpointHost.Event) {
+        switch event {
+        case .tlsFailed(let failure), .recordFailed(let failure): tlsFailure = failure
+        case .note, .startingTLS, .tlsSetupFailed, .tlsEstablished, .closing, .closed: break
         }
     }
 }

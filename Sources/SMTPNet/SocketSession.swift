@@ -393,7 +393,7 @@ extension SocketSession: EndpointHostDriver {
 
     public func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {
         guard let tlsContext else { return nil }
-        return EndpointHost.TLSSetup(context: tlsContext, serverName: serverName, verificationTime: Int64(Date().timeIntervalSince1970))
+        return .openSSL(context: tlsContext, serverName: serverName, verificationTime: Int64(Date().timeIntervalSince1970))
     }
 
     public func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {

@@ -20,6 +20,18 @@ public struct TLSSessionDetails: Hashable, Sendable {
     public var usedPreSharedKey: Bool
 
     public var peerVerified: Bool { verifyResult == 0 && !peerCertificates.isEmpty }
+
+    public init(version: String, cipherSuite: String, group: String? = nil, peerCertificates: [Certificate] = [], verifyResult: Int = 0,
+                verifyResultText: String = "ok", serverName: String? = nil, usedPreSharedKey: Bool = false) {
+        self.version = version
+        self.cipherSuite = cipherSuite
+        self.group = group
+        self.peerCertificates = peerCertificates
+        self.verifyResult = verifyResult
+        self.verifyResultText = verifyResultText
+        self.serverName = serverName
+        self.usedPreSharedKey = usedPreSharedKey
+    }
 }
 
 /// A sans-IO TLS endpoint over two OpenSSL memory BIOs (like swift-nio-ssl's `SSLConnection`):

@@ -50,7 +50,7 @@ extension World {
         let context = host.side == .server ? serverContext : clientContexts.isEmpty ? nil : clientContexts[min(c.client, clientContexts.count - 1)]
         guard let context else { return nil }
         let serverName = configuration.clients.indices.contains(c.client) ? configuration.clients[c.client].configuration.serverName : nil
-        return EndpointHost.TLSSetup(context: context, serverName: serverName, verificationTime: configuration.epoch + now / 1_000_000_000)
+        return .openSSL(context: context, serverName: serverName, verificationTime: configuration.epoch + now / 1_000_000_000)
     }
 
     func host(_ c: Connection, _ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
@@ -81,7 +81,7 @@ extension World {
         case .tlsSetupFailed(let why):
             record(c.id, .tls(side: side, ok: false, detail: why))
         case .tlsEstablished(let details):
-            if let engine = host.tlsConnection { keyLogLines += engine.keyLogLines }
+            if let engine = host.tlsEngine as? TLSConnection { keyLogLines += engine.keyLogLines }
             let verified = details.peerVerified
             record(c.id, .tls(side: side, ok: true, detail: "\(details.version) \(details.cipherSuite)\(host.side == .client ? (verified ? ", peer verified" : ", peer NOT verified: \(details.verifyResultText)") : "")"))
         case .tlsFailed(let failure), .recordFailed(let failure):

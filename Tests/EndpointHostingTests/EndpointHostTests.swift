@@ -5,66 +5,14 @@ import SMTPServer
 import SMTPTLS
 import XCTest
 
-/// Two hosts joined by a perfect in-memory stream: the smallest driver, which shows what the
-/// host does by itself (TLS at STARTTLS, close_notify, timers by generation, stopping when the
-/// driver says the connection is gone).
-final class DirectDriver: EndpointHostDriver {
-    var hosts: [EndpointHost] = []
-    var queue: [(to: Int, bytes: [UInt8])] = []
-    var timers: [(host: Int, id: TimerID, generation: UInt64)] = []
-    var events: [String] = []
-    var live = true
-    var wire: [(from: Side, epoch: Int, bytes: [UInt8])] = []
-    let contexts: (client: TLSContext, server: TLSContext)?
-
-    init(contexts: (client: TLSContext, server: TLSContext)?) { self.contexts = contexts }
-
-    func index(_ host: EndpointHost) -> Int { host.side == .client ? 0 : 1 }
-
-    func run() {
-        hosts[1].start()
-        hosts[0].start()
-        var steps = 0
-        while !queue.isEmpty, steps < 10_000 {
-            steps += 1
-            let (to, bytes) = queue.removeFirst()
-            hosts[to].receive(bytes)
-        }
-    }
-
-    func isLive(_ host: EndpointHost) -> Bool { live }
-    func host(_ host: EndpointHost, writes bytes: [UInt8]) -> [UInt8]? { bytes }
-    func hostDidWrite(_ host: EndpointHost) {}
-    func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
-        guard !bytes.isEmpty else { return }
-        wire.append((host.side, epoch, bytes))
-        queue.append((1 - index(host), bytes))
-    }
-    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int { bytes.count }
-    func hostDidDeliver(_ host: EndpointHost) {}
-    func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? {
-        guard let contexts else { return nil }
-        return EndpointHost.TLSSetup(context: host.side == .client ? contexts.client : contexts.server, serverName: "mx.example.test",
-                                     verificationTime: CertificateFactory.defaultEpoch + 3600)
-    }
-    func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? { nil }
-    func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) { timers.append((index(host), id, generation)) }
-    func hostPeerSentCloseNotify(_ host: EndpointHost) { events.append("\(host.side.rawValue) got close_notify"); host.peerClosed() }
-    func host(_ host: EndpointHost, event: EndpointHost.Event) {
-        switch event {
-        case .startingTLS: events.append("\(host.side.rawValue) starting TLS")
-        case .tlsEstablished: events.append("\(host.side.rawValue) TLS established")
-        case .closed: events.append("\(host.side.rawValue) closed")
-        case .note, .tlsSetupFailed, .tlsFailed, .recordFailed, .closing: break
-        }
-    }
-}
-
 final class EndpointHostTests: XCTestCase {
     static let message = OutgoingMessage(id: "m1", from: .mailbox(try! Mailbox("alice@example.test")), to: [.mailbox(try! Mailbox("bob@example.net"))],
                                          body: Array("Subject: hi\r\n\r\nhello\r\n".utf8))
 
-    private func pair(policy: TLSPolicy, tls: Bool) throws -> (DirectDriver, BuiltInServerEndpoint, BuiltInClientEndpoint) {
+    /// Two hosts joined by a perfect in-memory stream (`DirectConnection`, with OpenSSL or
+    /// without TLS): what the host does by itself (TLS at STARTTLS, close_notify, timers by
+    /// generation, stopping when the driver says the connection is gone).
+    private func pair(policy: TLSPolicy, tls: Bool) throws -> (DirectConnection, BuiltInServerEndpoint, BuiltInClientEndpoint) {
         var contexts: (client: TLSContext, server: TLSContext)?
         if tls {
             let factory = try CertificateFactory(seed: 3)
@@ -75,10 +23,13 @@ final class EndpointHostTests: XCTestCase {
         var clientConfiguration = ClientConfiguration()
         clientConfiguration.serverName = "mx.example.test"
         clientConfiguration.policy = policy
-        let driver = DirectDriver(contexts: contexts)
         let server = BuiltInServerEndpoint(configuration: serverConfiguration, connectionID: "C1")
         let client = BuiltInClientEndpoint(machine: SMTPClientConnection(configuration: clientConfiguration, messages: [Self.message]))
-        driver.hosts = [EndpointHost(endpoint: client, driver: driver), EndpointHost(endpoint: server, driver: driver)]
+        let driver = DirectConnection(client: client, server: server)
+        driver.tls = { host in
+            contexts.map { .openSSL(context: host.side == .client ? $0.client : $0.server, serverName: "mx.example.test",
+                                    verificationTime: CertificateFactory.defaultEpoch + 3600) }
+        }
         return (driver, server, client)
     }
 
@@ -88,12 +39,20 @@ final class EndpointHostTests: XCTestCase {
         server.onDeliver = { accepted.append($0) }
         driver.run()
         XCTAssertEqual(client.machine.outcomes.map(\.status), [.delivered], "\(driver.events)")
+        let events = driver.events.compactMap { side, event -> String? in
+            switch event {
+            case .startingTLS: "\(side.rawValue) starting TLS"
+            case .tlsEstablished: "\(side.rawValue) TLS established"
+            case .closed: "\(side.rawValue) closed"
+            case .note, .tlsSetupFailed, .tlsFailed, .recordFailed, .closing: nil
+            }
+        }
         XCTAssertEqual(accepted.first?.overTLS, true)
-        XCTAssertTrue(driver.hosts[0].tlsEstablished && driver.hosts[1].tlsEstablished)
-        XCTAssertTrue(driver.hosts[0].peerVerified)
+        XCTAssertTrue(driver.client!.tlsEstablished && driver.server!.tlsEstablished)
+        XCTAssertTrue(driver.client!.peerVerified)
         // The server inserts its engine at its 220, the client at reading it; TLS 1.3 completes
         // on the client first.
-        XCTAssertEqual(driver.events, ["server starting TLS", "client starting TLS", "client TLS established", "server TLS established",
+        XCTAssertEqual(events, ["server starting TLS", "client starting TLS", "client TLS established", "server TLS established",
                                        "server closed", "client closed"])
         // Each side's last record is its close_notify (a TLS 1.3 alert record: 24 octets).
         for side in [Side.client, .server] {
@@ -112,32 +71,69 @@ final class EndpointHostTests: XCTestCase {
         driver.run()
         XCTAssertEqual(client.machine.outcomes.map(\.status), [.delivered])
         XCTAssertTrue(driver.wire.allSatisfy { $0.epoch == 0 })
-        XCTAssertEqual(driver.hosts[0].epoch, 0)
+        XCTAssertEqual(driver.client!.epoch, 0)
     }
 
     func testAStaleTimerIsIgnoredAndTheLatestFiresOnce() throws {
         let (driver, _, client) = try pair(policy: .plaintext, tls: false)
-        driver.hosts[0].start()  // the client arms its greeting timer
-        driver.hosts[0].apply([.setTimer(.client(.reply), after: 1)])  // armed again: a new generation
-        let armed = driver.timers.filter { $0.host == 0 }
+        driver.client!.start()  // the client arms its greeting timer
+        driver.client!.apply([.setTimer(.client(.reply), after: 1)])  // armed again: a new generation
+        let armed = driver.timers.filter { $0.side == .client }
         XCTAssertEqual(armed.count, 2)
-        driver.hosts[0].timerFired(armed[0].id, generation: armed[0].generation)
+        driver.client!.timerFired(armed[0].id, generation: armed[0].generation)
         XCTAssertTrue(client.machine.outcomes.isEmpty, "the replaced timer does nothing")
-        driver.hosts[0].timerFired(armed[1].id, generation: armed[1].generation)
+        driver.client!.timerFired(armed[1].id, generation: armed[1].generation)
         XCTAssertEqual(client.machine.outcomes.map(\.status), [.temporaryFailure], "the live one times the greeting out")
-        driver.hosts[0].timerFired(armed[1].id, generation: armed[1].generation)
+        driver.client!.timerFired(armed[1].id, generation: armed[1].generation)
         XCTAssertEqual(client.machine.outcomes.count, 1, "and only once")
     }
 
     func testNothingIsCarriedOutOnceTheDriverSaysTheConnectionIsGone() throws {
         let (driver, _, _) = try pair(policy: .plaintext, tls: false)
-        driver.live = false
-        driver.hosts[1].start()
+        driver.isOpen = false
+        driver.server!.start()
         XCTAssertTrue(driver.wire.isEmpty, "no greeting on a dead connection")
-        driver.live = true
-        XCTAssertEqual(driver.hosts[1].reset(), [])
-        XCTAssertTrue(driver.hosts[1].closed)
-        driver.hosts[1].receive(Array("EHLO x\r\n".utf8))
+        driver.isOpen = true
+        XCTAssertEqual(driver.server!.reset(), [])
+        XCTAssertTrue(driver.server!.closed)
+        driver.server!.receive(Array("EHLO x\r\n".utf8))
         XCTAssertTrue(driver.wire.isEmpty, "a reset host reads nothing")
+    }
+
+    // MARK: - The pass-through engine
+
+    func testPassThroughTLSGoesThroughTheHostsTLSPath() throws {
+        let server = BuiltInServerEndpoint(configuration: ServerConfiguration(), connectionID: "C1")
+        var configuration = ClientConfiguration()
+        configuration.policy = .required
+        let client = BuiltInClientEndpoint(machine: SMTPClientConnection(configuration: configuration, messages: [Self.message]))
+        var accepted: [AcceptedMessage] = []
+        server.onDeliver = { accepted.append($0) }
+        let connection = DirectConnection(client: client, server: server)
+        connection.run()
+        XCTAssertEqual(client.machine.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(accepted.first?.overTLS, true)
+        XCTAssertTrue(connection.client!.tlsEstablished && connection.server!.tlsEstablished)
+        // The hellos are the only handshake bytes; after them, the writes cross as they are.
+        let tls = connection.wire.filter { $0.epoch == 1 }
+        XCTAssertEqual(tls.first?.bytes, PassThroughTLS.clientHello)
+        XCTAssertEqual(tls.dropFirst().first?.bytes, PassThroughTLS.serverHello)
+        XCTAssertTrue(tls.contains { String(decoding: $0.bytes, as: UTF8.self).hasPrefix("MAIL FROM:<alice@example.test>") })
+    }
+
+    func testPassThroughTLSIsStrictAboutTheHello() {
+        let server = PassThroughTLS(side: .server)
+        server.receiveCiphertext(Array(PassThroughTLS.clientHello.prefix(5)))
+        XCTAssertEqual(server.advanceHandshake(), .needMoreData, "a hello cut short waits for the rest")
+        server.receiveCiphertext(Array(PassThroughTLS.clientHello.dropFirst(5)) + Array("EHLO".utf8))
+        XCTAssertEqual(server.advanceHandshake(), .complete(PassThroughTLS.details))
+        XCTAssertEqual(server.drainCiphertext(), PassThroughTLS.serverHello)
+        XCTAssertEqual(server.readPlaintext(), .data(Array("EHLO".utf8)), "what came behind the hello is application data")
+
+        let strict = PassThroughTLS(side: .server)
+        strict.receiveCiphertext(Array("RSET\r\n".utf8))
+        guard case .failed(let failure) = strict.advanceHandshake() else { return XCTFail("plaintext where the hello belongs") }
+        XCTAssertEqual(failure.kind, .malformedRecord)
+        XCTAssertThrowsError(try strict.writePlaintext([1]))
     }
 }

@@ -1,3 +1,4 @@
+import EndpointHosting
 import SMTPClient
 import SMTPCore
 import SMTPServer
@@ -159,12 +160,12 @@ final class ClientTests: XCTestCase {
 
     func testHandshakeFailureAndUnverifiedCertificates() {
         var failing = Pair(client: .with { $0.policy = .opportunistic }, messages: [message()])
-        failing.handshake = TLSHandshakeResult(established: false, peerVerified: false, failure: "malformed-record", rfc8460ResultType: .validationFailure)
+        failing.handshake = TLSReport(established: false, peerVerified: false, failure: .malformedRecord, rfc8460ResultType: .validationFailure)
         let f = run(failing)
         XCTAssertEqual(f.outcomes.map(\.status), [.temporaryFailure])
         XCTAssertEqual(f.fromClient.filter { $0.epoch == 1 }.count, 0)
 
-        let expired = TLSHandshakeResult(established: true, peerVerified: false, version: "TLSv1.3", failure: "certificate-expired", rfc8460ResultType: .certificateExpired)
+        let expired = TLSReport(established: true, peerVerified: false, version: "TLSv1.3", failure: .certificateExpired, rfc8460ResultType: .certificateExpired)
         var required = Pair(client: .with { $0.policy = .required }, messages: [message()])
         required.handshake = expired
         let r = run(required)

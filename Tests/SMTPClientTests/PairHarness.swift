@@ -1,128 +1,63 @@
+import EndpointHosting
 import Foundation
 import SMTPClient
 import SMTPCore
 import SMTPServer
 @_exported import TestSupport
 
-/// A perfect in-memory link between the client and server machines, with a pretend TLS layer
-/// (a handshake "succeeds" when both sides asked for it) and hooks for an on-path attacker.
-/// The real simulator (issue 5) replaces this with faulty links and OpenSSL.
+/// smtpsim's client and server joined by the endpoint host's `DirectConnection`: a perfect
+/// in-memory pipe, STARTTLS through a `PassThroughTLS` (so the host's TLS path runs, without
+/// OpenSSL's cost), and hooks for an on-path attacker. The simulator adds faults and OpenSSL.
 struct Pair {
-    var client: SMTPClientConnection
-    var server: SMTPServerConnection
+    private(set) var client: SMTPClientConnection
+    private(set) var server: SMTPServerConnection
     var maildrop = Maildrop()
     var clientActions: [ClientAction] = []
     var serverActions: [ServerAction] = []
-    /// Every byte each side sent, with the TLS epoch (0 plaintext, 1 inside TLS).
+    /// Every write each side made, with its TLS epoch (0 plaintext, 1 inside TLS).
     var fromClient: [(epoch: Int, bytes: [UInt8])] = []
     var fromServer: [(epoch: Int, bytes: [UInt8])] = []
     var feeding: Feeding = .whole
-    /// What the pretend handshake reports to the client.
-    var handshake = TLSHandshakeResult(established: true, peerVerified: true, version: "TLSv1.3")
+    /// What the handshake reports to the client instead of the pass-through engine's result.
+    var handshake: TLSReport?
     /// Rewrites server→client bytes (epoch given); the attacker.
     var toClient: (Int, [UInt8]) -> [UInt8] = { $1 }
     /// Rewrites client→server bytes.
     var toServer: (Int, [UInt8]) -> [UInt8] = { $1 }
 
-    private var epoch = 0
-    private var clientWantsTLS = false
-    private var serverWantsTLS = false
-    private var clientClosed = false
-    private var serverClosed = false
-    private var queueToClient: [[UInt8]] = []
-    private var queueToServer: [[UInt8]] = []
+    private let clientConfiguration: ClientConfiguration
+    private let serverConfiguration: ServerConfiguration
+    private let messages: [OutgoingMessage]
 
     init(client: ClientConfiguration, server: ServerConfiguration = ServerConfiguration(), messages: [OutgoingMessage]) {
+        clientConfiguration = client
+        serverConfiguration = server
+        self.messages = messages
         self.client = SMTPClientConnection(configuration: client, messages: messages)
         self.server = SMTPServerConnection(configuration: server)
     }
 
+    /// Runs the session to its end with fresh machines (a copy of a pair runs on its own).
     mutating func run() {
-        take(server.start())
-        take(client.start())
-        for _ in 0..<10_000 {
-            if !queueToServer.isEmpty {
-                let bytes = toServer(epoch, queueToServer.removeFirst())
-                if serverWantsTLS {
-                    // Bytes where a ClientHello belongs: the handshake fails (a compliant client
-                    // sends nothing here).
-                    take(server.tlsFailed())
-                    continue
-                }
-                for segment in segments(bytes) where !serverClosed {
-                    if serverWantsTLS {
-                        take(server.tlsFailed())
-                        break
-                    }
-                    take(server.receive(segment))
-                }
-                continue
-            }
-            if !queueToClient.isEmpty {
-                let bytes = toClient(epoch, queueToClient.removeFirst())
-                if clientWantsTLS { continue }  // TLS bytes: the pretend engine swallows them
-                for segment in segments(bytes) where !clientClosed {
-                    // Once the client started TLS, later bytes belong to the TLS engine.
-                    if clientWantsTLS { break }
-                    take(client.receive(segment))
-                }
-                continue
-            }
-            if clientWantsTLS {
-                clientWantsTLS = false
-                if serverWantsTLS && handshake.established {
-                    serverWantsTLS = false
-                    epoch = 1
-                    take(server.tlsEstablished())
-                    take(client.tlsHandshakeFinished(handshake))
-                } else {
-                    var failed = handshake
-                    failed.established = false
-                    failed.failure = failed.failure ?? "malformed-record"
-                    take(client.tlsHandshakeFinished(failed))
-                    if serverWantsTLS { serverWantsTLS = false; take(server.tlsFailed()) }
-                }
-                continue
-            }
-            break
-        }
-    }
-
-    private func segments(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
-        feeding.segments(bytes)
-    }
-
-    mutating func take(_ actions: [ServerAction]) {
-        serverActions += actions
-        maildrop.record(actions)
-        for action in actions {
-            switch action {
-            case .send(let b):
-                fromServer.append((epoch, b))
-                queueToClient.append(b)
-            case .startTLS: serverWantsTLS = true
-            case .close:
-                serverClosed = true
-                if !clientClosed { clientClosed = true; take(client.peerClosed()) }
-            case .setTimer, .cancelTimer, .deliver, .note: break
-            }
-        }
-    }
-
-    mutating func take(_ actions: [ClientAction]) {
-        clientActions += actions
-        for action in actions {
-            switch action {
-            case .send(let b):
-                fromClient.append((epoch, b))
-                queueToServer.append(b)
-            case .startTLS: clientWantsTLS = true
-            case .close:
-                clientClosed = true
-                if !serverClosed { serverClosed = true; take(server.peerClosed()) }
-            case .setTimer, .cancelTimer, .outcome, .note: break
-            }
-        }
+        let clientEndpoint = BuiltInClientEndpoint(machine: SMTPClientConnection(configuration: clientConfiguration, messages: messages))
+        let serverEndpoint = BuiltInServerEndpoint(configuration: serverConfiguration, connectionID: "C1")
+        var clientActions: [ClientAction] = []
+        var serverActions: [ServerAction] = []
+        clientEndpoint.onActions = { clientActions += $0 }
+        serverEndpoint.onActions = { serverActions += $0 }
+        let connection = DirectConnection(client: clientEndpoint, server: serverEndpoint)
+        let (toClient, toServer, feeding, handshake) = (self.toClient, self.toServer, self.feeding, self.handshake)
+        connection.rewrite = { from, epoch, bytes in from == .client ? toServer(epoch, bytes) : toClient(epoch, bytes) }
+        connection.segments = { feeding.segments($0) }
+        connection.handshakeReport = { $0.side == .client ? handshake : nil }
+        connection.run()
+        self.clientActions = clientActions
+        self.serverActions = serverActions
+        maildrop.record(serverActions)
+        fromClient = connection.writes.filter { $0.side == .client }.map { ($0.epoch, $0.bytes) }
+        fromServer = connection.writes.filter { $0.side == .server }.map { ($0.epoch, $0.bytes) }
+        client = clientEndpoint.machine
+        server = serverEndpoint.machine
     }
 
     var outcomes: [MessageOutcome] { client.outcomes }

@@ -1,39 +1,45 @@
+import EndpointHosting
 import SMTPCore
 import SMTPServer
 @_exported import TestSupport
 
-/// Drives a server connection like a driver would, with a pretend TLS layer: after
-/// `.startTLS`, `tls()` completes the "handshake" and later bytes count as decrypted.
+/// smtpsim's server behind the endpoint host (`DirectConnection`, this test as its peer). After
+/// `.startTLS`, `tls()` sends the `PassThroughTLS` client hello, and later bytes cross the
+/// pass-through session; bytes sent while the handshake is awaited are dropped here, as a
+/// compliant client sends none.
 struct ServerDriver {
-    var server: SMTPServerConnection
+    private let endpoint: BuiltInServerEndpoint
+    private let connection: DirectConnection
+    private let recorder = Recorder()
     var replyParser = ReplyParser()
     var replies: [SMTPReply] = []
-    var actions: [ServerAction] = []
-    var maildrop = Maildrop()
-    var discarded: [Int] = []
-    var closed = false
-    var awaitingHandshake = false
+    private var readWrites = 0
 
-    init(_ configuration: ServerConfiguration = ServerConfiguration()) {
-        server = SMTPServerConnection(configuration: configuration)
-        absorb(server.start())
+    private final class Recorder {
+        var actions: [ServerAction] = []
     }
 
-    mutating func absorb(_ list: [ServerAction]) {
-        actions += list
-        maildrop.record(list)
-        for action in list {
-            switch action {
-            case .send(let bytes):
-                replyParser.append(bytes)
-                while let r = try? replyParser.next() { replies.append(r) }
-            case .startTLS(let n):
-                discarded.append(n)
-                awaitingHandshake = true
-            case .close: closed = true
-            case .setTimer, .cancelTimer, .deliver, .note: break
-            }
-        }
+    init(_ configuration: ServerConfiguration = ServerConfiguration()) {
+        endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: "C1")
+        connection = DirectConnection(server: endpoint)
+        let recorder = recorder
+        endpoint.onActions = { recorder.actions += $0 }
+        connection.server?.start()
+        readReplies()
+    }
+
+    var server: SMTPServerConnection { endpoint.machine }
+    var actions: [ServerAction] { recorder.actions }
+    var maildrop: Maildrop {
+        var drop = Maildrop()
+        drop.record(actions)
+        return drop
+    }
+    var discarded: [Int] { actions.compactMap { if case .startTLS(let n) = $0 { n } else { nil } } }
+    var closed: Bool { connection.server?.closed ?? true }
+    var awaitingHandshake: Bool {
+        guard let host = connection.server, case .handshaking = host.tls else { return false }
+        return !host.closed
     }
 
     mutating func send(_ text: String, feeding: Feeding = .whole) {
@@ -42,15 +48,35 @@ struct ServerDriver {
 
     mutating func send(_ bytes: [UInt8], feeding: Feeding = .whole) {
         for segment in feeding.segments(bytes) {
-            if awaitingHandshake || closed { return }
-            absorb(server.receive(segment))
+            if awaitingHandshake || closed { break }
+            connection.deliver(Array(segment), to: .server)
         }
+        readReplies()
     }
 
     mutating func tls() {
         precondition(awaitingHandshake)
-        awaitingHandshake = false
-        absorb(server.tlsEstablished())
+        connection.deliver(PassThroughTLS.clientHello, to: .server)
+        readReplies()
+    }
+
+    /// The server's timer `timer` runs out (the latest time it was armed).
+    mutating func fire(_ timer: ServerTimer) {
+        guard let armed = connection.timers.last(where: { $0.id == .server(timer) }) else { return }
+        connection.server?.timerFired(armed.id, generation: armed.generation)
+        readReplies()
+    }
+
+    /// The operator shuts the service down.
+    mutating func shutdown() {
+        connection.server?.shutdown()
+        readReplies()
+    }
+
+    private mutating func readReplies() {
+        for write in connection.writes[readWrites...] { replyParser.append(write.bytes) }
+        readWrites = connection.writes.count
+        while let r = try? replyParser.next() { replies.append(r) }
     }
 
     /// Reply codes after the greeting.

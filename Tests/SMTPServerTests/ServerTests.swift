@@ -183,7 +183,7 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(d.actions, [.setTimer(.greeting, after: 20_000_000_000)])
         d.send("EHLO early\r\n")
         XCTAssertTrue(d.notes.contains(.earlyTalker(octets: 12)))
-        d.absorb(d.server.timerFired(.greeting))
+        d.fire(.greeting)
         XCTAssertEqual(d.replies.map(\.code.value), [220, 250])
         XCTAssertEqual(d.replies[0].lines.count, 2)
     }
@@ -192,11 +192,11 @@ final class ServerTests: XCTestCase {
         var d = ServerDriver()
         d.send("EHLO c\r\n")
         XCTAssertTrue(d.actions.contains(.setTimer(.idle, after: 300_000_000_000)))
-        d.absorb(d.server.timerFired(.idle))
+        d.fire(.idle)
         XCTAssertEqual(d.replies.last?.code.value, 421)
         XCTAssertTrue(d.closed)
         var e = ServerDriver()
-        e.absorb(e.server.shutdown())
+        e.shutdown()
         XCTAssertEqual(e.replies.last?.code.value, 421)
         XCTAssertTrue(e.closed)
     }

@@ -1,0 +1,28 @@
+/// What the endpoint host needs of a TLS engine (docs/design.md, "The endpoint host"): ciphertext
+/// in and out, the handshake advanced as it arrives, plaintext read and written, close_notify.
+///
+/// `TLSConnection` (OpenSSL) is the engine everywhere smtpsim tests TLS. EndpointHosting's
+/// `PassThroughTLS` stands in where a test or a fuzz target exercises the SMTP machines and the
+/// TLS bytes would only cost time.
+public protocol TLSEngine: AnyObject {
+    /// Feeds bytes received from the peer.
+    func receiveCiphertext(_ bytes: [UInt8])
+    /// Takes every byte waiting to be sent.
+    func drainCiphertext() -> [UInt8]
+    /// Advances the handshake as far as the fed bytes allow.
+    func advanceHandshake() -> TLSConnection.HandshakeStatus
+    /// Queues application data (only after the handshake).
+    func writePlaintext(_ bytes: [UInt8]) throws(TLSFailure)
+    /// Whatever application data has arrived, or why there is none.
+    func readPlaintext() -> TLSConnection.ReadStatus
+    /// Queues a close_notify alert (RFC 8446 §6.1).
+    func sendCloseNotify()
+    /// True once the peer's close_notify has been read.
+    var receivedCloseNotify: Bool { get }
+}
+
+extension TLSConnection: TLSEngine {
+    public func receiveCiphertext(_ bytes: [UInt8]) {
+        receiveCiphertext(bytes[...])
+    }
+}
