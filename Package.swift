@@ -62,7 +62,7 @@ let package = Package(
             ]
         ),
         // One entry function per fuzz target, shared by Fuzz/ and the corpus replay in Tests/.
-        .target(name: "SMTPHarness", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario"]),
+        .target(name: "SMTPHarness", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "Scenario"]),
         // The command-line tool, one subcommand per file.
         .executableTarget(
             name: "smtpsim",
@@ -86,13 +86,13 @@ let package = Package(
         .testTarget(name: "SMTPServerTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "TestSupport"]),
         .testTarget(name: "SMTPClientTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "EndpointHostingTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
-        .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "TestSupport"]),
+        .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "TestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(
             name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet"]
         ),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
-        .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPHarness"]),
+        .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPHarness", "Simulation"]),
     ] + fuzzTargets.map { name -> Target in
         // libFuzzer executables (see Fuzz/README.md); plain builds get a replay driver instead.
         .executableTarget(name: "Fuzz\(name)", dependencies: ["SMTPHarness"], path: "Fuzz/\(name)")

@@ -29,6 +29,7 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
     }
     public func peerClosed() -> [EndpointAction] { map(machine.peerClosed()) }
     public func shutdown() -> [EndpointAction] { map(machine.shutdown()) }
+    public func tlsEnded(_ end: TLSEnd) -> [EndpointAction] { map(machine.tlsSessionEnded(byAlert: end.byAlert)) }
 
     private func map(_ actions: [ServerAction]) -> [EndpointAction] {
         onActions?(actions)
@@ -46,6 +47,8 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
                 onDeliver?(m)
                 out.append(.note("accepted \(m.queueID) from \(m.reversePath) for \(m.recipients.count) recipient(s), \(m.body.count) octets\(m.overTLS ? " over TLS" : "")"))
             case .note(let n): out.append(.note(Self.describe(n)))
+            case .resumePlaintext:
+                out.append(.resumePlaintext)
             }
         }
         return out
@@ -89,6 +92,7 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
         return map(machine.timerFired(timer))
     }
     public func peerClosed() -> [EndpointAction] { map(machine.peerClosed()) }
+    public func tlsEnded(_ end: TLSEnd) -> [EndpointAction] { map(machine.tlsSessionEnded(byAlert: end.byAlert)) }
 
     private func map(_ actions: [ClientAction]) -> [EndpointAction] {
         onActions?(actions)
@@ -104,6 +108,8 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
             case .cancelTimer(let t): out.append(.cancelTimer(.client(t)))
             case .outcome(let o): out.append(.note("outcome \(o.messageID): \(o.status.rawValue) (\(o.reason))"))
             case .note(let n): out.append(.note(Self.describe(n)))
+            case .resumePlaintext:
+                out.append(.resumePlaintext)
             }
         }
         return out

@@ -1,8 +1,9 @@
 /// How bytes read in traces, logs and reports: printable ASCII as it is, CR and LF as `\r`
-/// and `\n`, anything else as `\xNN`; TLS records (epoch > 0) as nothing.
+/// and `\n`, anything else as `\xNN`; TLS records (epoch 1) as nothing. Epoch 2 is cleartext
+/// after a TLS session ended (docs/catalog.md I).
 public enum BytePreview {
     public static func text(_ bytes: [UInt8], epoch: Int = 0, limit: Int = 120) -> String {
-        if epoch > 0 { return "" }
+        if epoch == 1 { return "" }
         var out = ""
         for b in bytes.prefix(limit) {
             switch b {
@@ -13,5 +14,14 @@ public enum BytePreview {
             }
         }
         return bytes.count > limit ? out + "…" : out
+    }
+
+    /// The label a trace line gives bytes of `epoch` on a link.
+    public static func label(epoch: Int) -> String {
+        switch epoch {
+        case 0: ""
+        case 1: " [tls]"
+        default: " [clear after tls]"
+        }
     }
 }

@@ -39,6 +39,38 @@ public enum EndpointAction: Hashable, Sendable {
     case cancelTimer(TimerID)
     /// A line for the trace.
     case note(String)
+    /// The TLS session has ended: read and write the stream in the clear again. No compliant
+    /// endpoint asks for this; it is how the flaws of docs/catalog.md I (CVE-2026-45185) behave.
+    case resumePlaintext
+}
+
+/// How a TLS session ended under one side (docs/catalog.md I; RFC 8446 §6).
+public enum TLSEnd: Hashable, Sendable, CustomStringConvertible {
+    /// This side sent close_notify (a fault made it).
+    case closeNotifySent
+    /// The peer's close_notify arrived.
+    case closeNotifyReceived
+    /// This side sent a fatal alert (a fault made it).
+    case alertSent(TLSSessionAlert)
+    /// A fatal alert arrived, or a record could not be read (this side then sent one).
+    case failed(TLSFailure)
+
+    /// Ended by an alert rather than by close_notify.
+    public var byAlert: Bool {
+        switch self {
+        case .closeNotifySent, .closeNotifyReceived: false
+        case .alertSent, .failed: true
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .closeNotifySent: "close_notify sent"
+        case .closeNotifyReceived: "close_notify received"
+        case .alertSent(let alert): "fatal alert \(alert.rawValue) sent"
+        case .failed(let failure): failure.alertReceived.map { "fatal alert \($0.name) received" } ?? "unreadable record (\(failure.kind.rawValue))"
+        }
+    }
 }
 
 /// What the simulator's TLS engine achieved, as an endpoint sees it.
@@ -126,12 +158,20 @@ public protocol SimulatedEndpoint: AnyObject {
     func timerFired(_ id: TimerID) -> [EndpointAction]
     /// The peer closed, or the connection broke.
     func peerClosed() -> [EndpointAction]
+    /// The TLS session ended under this endpoint: the peer's close_notify, or a fatal alert or
+    /// unreadable record (`.failed`). The default: a close_notify is the peer closing; after a
+    /// failure the host closes.
+    func tlsEnded(_ end: TLSEnd) -> [EndpointAction]
     /// The operator shuts the service down (the async-421 fault). Clients ignore it.
     func shutdown() -> [EndpointAction]
 }
 
 extension SimulatedEndpoint {
     public func shutdown() -> [EndpointAction] { [] }
+    public func tlsEnded(_ end: TLSEnd) -> [EndpointAction] {
+        if case .closeNotifyReceived = end { return peerClosed() }
+        return []
+    }
 }
 
 /// A source of client connections (the built-in client with its retry queue, or one connection

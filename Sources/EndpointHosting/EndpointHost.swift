@@ -21,7 +21,26 @@ public final class EndpointHost {
         case handshaking(any TLSEngine)
         /// The handshake completed; `peerVerified` as the endpoint was told.
         case established(any TLSEngine, peerVerified: Bool)
+        /// The session ended (`end` says how): nothing more is written, and nothing read but
+        /// what a peer may still send after this side's own close_notify.
+        case ended(any TLSEngine, TLSEnd)
+        /// The endpoint went back to the clear after the session ended (`.resumePlaintext`:
+        /// only a flaw asks): the stream is read and written as plaintext, epoch 2.
+        case clearAfterTLS(TLSEnd)
     }
+
+    /// A TLS session event a driver makes this side perform (a fault, docs/catalog.md I).
+    public enum SessionEvent: Hashable, Sendable {
+        case closeNotify
+        case alert(TLSSessionAlert)
+        case keyUpdate(requestingPeerUpdate: Bool)
+        case renegotiate
+    }
+
+    /// Octets kept after a TLS session ended, for an endpoint that then reads on in the clear
+    /// (only a flaw does); beyond it they are dropped. RFC 5321 §4.5.3.1.4's 512-octet command
+    /// line times 128.
+    public static let heldAfterTLSEndLimit = 65_536
 
     /// What the host tells its driver, for traces, logs and bookkeeping.
     public enum Event {
@@ -41,6 +60,10 @@ public final class EndpointHost {
         case closing(String)
         /// This side is closed and its stream should end (a FIN after the pending bytes).
         case closed
+        /// The endpoint reads and writes in the clear after its TLS session ended.
+        case resumedPlaintext(TLSEnd)
+        /// A write the endpoint made after its TLS session ended was not sent.
+        case writeAfterTLSEnd(TLSEnd, octets: Int)
     }
 
     /// The TLS a driver gives the host at STARTTLS.
@@ -60,6 +83,12 @@ public final class EndpointHost {
     /// oracle asks whether a side acted inside TLS before hearing anything there).
     public private(set) var writesInTLS = 0
     public private(set) var receivedInTLS = 0
+    /// Application data goes into records of at most this many octets (the `tls-record-size`
+    /// fault); nil: as the engine chooses (16 KiB, RFC 8446 §5.1).
+    public var recordSize: Int?
+    /// Octets the endpoint was handed after its TLS session ended (only a flaw reads them).
+    public private(set) var deliveredAfterTLSEnd = 0
+    private var heldAfterEnd: [UInt8] = []
     private var timers: [TimerID: UInt64] = [:]  // lookups only, never iterated
     private var timerGeneration: UInt64 = 0
     /// The driver owns its hosts and outlives them (the contract of `EndpointHostDriver`), so
@@ -74,10 +103,21 @@ public final class EndpointHost {
         self.driver = driver
     }
 
-    /// 0 before STARTTLS, 1 once the TLS engine is in place.
+    /// 0 before STARTTLS, 1 once the TLS engine is in place, 2 in the clear after it ended.
     public var epoch: Int {
-        if case .none = tls { return 0 }
-        return 1
+        switch tls {
+        case .none: 0
+        case .handshaking, .established, .ended: 1
+        case .clearAfterTLS: 2
+        }
+    }
+
+    /// How the TLS session ended, once it has.
+    public var tlsEnd: TLSEnd? {
+        switch tls {
+        case .ended(_, let end), .clearAfterTLS(let end): end
+        case .none, .handshaking, .established: nil
+        }
     }
 
     public var tlsEstablished: Bool {
@@ -93,8 +133,8 @@ public final class EndpointHost {
 
     public var tlsEngine: (any TLSEngine)? {
         switch tls {
-        case .none: nil
-        case .handshaking(let t), .established(let t, _): t
+        case .none, .clearAfterTLS: nil
+        case .handshaking(let t), .established(let t, _), .ended(let t, _): t
         }
     }
 
@@ -109,10 +149,26 @@ public final class EndpointHost {
     /// Octets from the stream (ciphertext once TLS is in place).
     public func receive(_ bytes: [UInt8]) {
         guard !closed else { return }
-        guard let engine = tlsEngine else {
+        switch tls {
+        case .none:
             deliver(bytes)
             return
+        case .clearAfterTLS:
+            deliverAfterEnd(bytes)
+            return
+        case .ended(let engine, .closeNotifySent):
+            // The peer may still send until its own close_notify (RFC 8446 §6.1).
+            engine.receiveCiphertext(bytes)
+            readPlaintext()
+            return
+        case .ended:
+            let room = max(0, Self.heldAfterTLSEndLimit - heldAfterEnd.count)
+            heldAfterEnd += bytes.prefix(room)
+            return
+        case .handshaking, .established:
+            break
         }
+        guard let engine = tlsEngine else { return }
         engine.receiveCiphertext(bytes)
         if !tlsEstablished {
             advanceHandshake(engine)
@@ -131,8 +187,42 @@ public final class EndpointHost {
     /// The peer closed its side (a FIN) or sent close_notify.
     public func peerClosed() {
         guard !closed else { return }
-        apply(endpoint.peerClosed())
-        if !closed { close(detail: "after the peer closed") }
+        if case .ended(_, .closeNotifyReceived) = tls, !toldEndpointOfEnd {
+            toldEndpointOfEnd = true
+            apply(endpoint.tlsEnded(.closeNotifyReceived))
+        } else {
+            apply(endpoint.peerClosed())
+        }
+        if !closed, !inClearAfterTLS { close(detail: "after the peer closed") }
+    }
+
+    private var toldEndpointOfEnd = false
+    private var inClearAfterTLS: Bool {
+        if case .clearAfterTLS = tls { return true }
+        return false
+    }
+
+    /// This side performs a TLS session event (a fault): close_notify or a fatal alert ends the
+    /// session for it (its endpoint is not told: the stack did it), a KeyUpdate or a
+    /// renegotiation goes on. False, with nothing sent, outside an established session or where
+    /// the engine cannot (see `TLSSessionAlert`).
+    @discardableResult
+    public func perform(_ event: SessionEvent) -> Bool {
+        guard !closed, case .established(let engine, _) = tls else { return false }
+        switch event {
+        case .closeNotify:
+            engine.sendCloseNotify()
+            tls = .ended(engine, .closeNotifySent)
+        case .alert(let alert):
+            guard engine.sendFatalAlert(alert) else { return false }
+            tls = .ended(engine, .alertSent(alert))
+        case .keyUpdate(let requesting):
+            guard engine.sendKeyUpdate(requestingPeerUpdate: requesting) else { return false }
+        case .renegotiate:
+            guard engine.renegotiate() else { return false }
+        }
+        driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+        return true
     }
 
     /// The connection broke: the endpoint hears that its peer is gone, and nothing it does about
@@ -172,6 +262,13 @@ public final class EndpointHost {
                 timers[id] = nil
             case .note(let text):
                 driver.host(self, event: .note(text))
+            case .resumePlaintext:
+                guard case .ended(let engine, let end) = tls else { continue }
+                tls = .clearAfterTLS(end)
+                driver.host(self, event: .resumedPlaintext(end))
+                let leftover = engine.takeUnreadInput() + heldAfterEnd
+                heldAfterEnd = []
+                if !leftover.isEmpty { deliverAfterEnd(leftover) }
             }
         }
     }
@@ -189,11 +286,24 @@ public final class EndpointHost {
             return  // nothing leaves between the 220 and the end of the handshake
         case .established(let engine, _):
             do {
-                try engine.writePlaintext(bytes)
+                if let size = recordSize, size > 0, bytes.count > size {
+                    var start = 0
+                    while start < bytes.count {
+                        try engine.writePlaintext(Array(bytes[start..<min(bytes.count, start + size)]))
+                        start += size
+                    }
+                } else {
+                    try engine.writePlaintext(bytes)
+                }
             } catch {
                 driver.host(self, event: .note("TLS write failed: \(error)"))
             }
             driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+        case .ended(_, let end):
+            driver.host(self, event: .writeAfterTLSEnd(end, octets: bytes.count))
+            return
+        case .clearAfterTLS:
+            driver.host(self, transmit: bytes, epoch: 2, handshake: false)
         }
         driver.hostDidWrite(self)
     }
@@ -203,9 +313,13 @@ public final class EndpointHost {
         guard !closed else { return }
         markGone()
         driver.host(self, event: .closing(detail))
-        if case .established(let engine, _) = tls {
+        switch tls {
+        case .established(let engine, _), .ended(let engine, .closeNotifyReceived):
+            // Each side sends close_notify before closing its write side (RFC 8446 §6.1).
             engine.sendCloseNotify()
             driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+        case .none, .handshaking, .ended, .clearAfterTLS:
+            break
         }
         driver.host(self, event: .closed)
     }
@@ -266,27 +380,43 @@ public final class EndpointHost {
     }
 
     private func readPlaintext() {
-        guard case .established(let engine, _) = tls, !closed else { return }
+        guard !closed else { return }
+        let engine: any TLSEngine
+        switch tls {
+        case .established(let e, _), .ended(let e, .closeNotifySent): engine = e
+        case .none, .handshaking, .ended, .clearAfterTLS: return
+        }
         switch engine.readPlaintext() {
         case .data(let plain):
             receivedInTLS += plain.count
             driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
             deliver(plain)
-            if engine.receivedCloseNotify { peerClosedTLS() }
+            if engine.receivedCloseNotify { peerClosedTLS(engine) }
         case .needMoreData:
-            break
+            // A KeyUpdate answered, a renegotiation under way: the engine may have written.
+            driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
         case .closed:
-            peerClosedTLS()
+            peerClosedTLS(engine)
         case .failed(let failure):
+            guard case .established = tls else { return }  // already ended by this side's alert
             driver.host(self, event: .recordFailed(failure))
             driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
-            close(detail: "TLS record failure")
+            tls = .ended(engine, .failed(failure))
+            apply(endpoint.tlsEnded(.failed(failure)))
+            if !closed, !inClearAfterTLS { close(detail: "TLS record failure") }
         }
     }
 
-    private func peerClosedTLS() {
+    private func peerClosedTLS(_ engine: any TLSEngine) {
         guard !closed else { return }
+        if case .established = tls { tls = .ended(engine, .closeNotifyReceived) }
         driver.hostPeerSentCloseNotify(self)
+    }
+
+    /// Octets after the TLS session ended, to an endpoint that reads on in the clear.
+    private func deliverAfterEnd(_ bytes: [UInt8]) {
+        deliveredAfterTLSEnd += bytes.count
+        deliver(bytes)
     }
 
     /// Plaintext from the peer to the endpoint, as much of it as the driver lets through.

@@ -32,6 +32,17 @@ public enum ProtocolPhase: String, CaseIterable, Hashable, Sendable, Codable {
     /// After the final dot, before its reply: the duplicate-delivery window (RFC 5321 §4.5.3.2.6).
     case afterFinalDot = "after-final-dot"
     case afterFinalReply = "after-final-reply"
+    // Inside TLS (docs/catalog.md I, the teardown grid):
+    /// Inside the EHLO reply after TLS, after its first line.
+    case midPostTLSEHLOReply = "mid-post-tls-ehlo-reply"
+    /// Inside an AUTH exchange, after the server's 334 challenge (RFC 4954 §4).
+    case midAUTH = "mid-auth"
+    /// Inside a pipelined batch of commands, after its `RCPT TO:` (RFC 2920 §3.1).
+    case midPipelinedBatch = "mid-pipelined-batch"
+    /// Halfway through a BDAT chunk's octets (RFC 3030 §2).
+    case midBDATChunk = "mid-bdat-chunk"
+    /// After a BDAT chunk that is not the last, at the server's reply to it.
+    case betweenBDATChunks = "between-bdat-chunks"
 
     /// The trigger that finds this phase in a session of smtpsim's own machines.
     public var trigger: Trigger {
@@ -50,6 +61,11 @@ public enum ProtocolPhase: String, CaseIterable, Hashable, Sendable, Codable {
         case .midBody: .midBody
         case .afterFinalDot: .write(side: .client, pattern: "\r\n.\r\n", cut: .afterMatch, epoch: nil)
         case .afterFinalReply: .finalReply
+        case .midPostTLSEHLOReply: .write(side: .server, pattern: "250-", cut: .afterMatch, epoch: 1)
+        case .midAUTH: .write(side: .server, pattern: "334 ", cut: .afterWrite, epoch: nil)
+        case .midPipelinedBatch: .write(side: .client, pattern: "RCPT TO:", cut: .afterMatch, epoch: nil)
+        case .midBDATChunk: .midChunk
+        case .betweenBDATChunks: .betweenChunks
         }
     }
 }
@@ -60,6 +76,8 @@ public enum Cut: String, Hashable, Sendable, Codable {
     case afterMatch = "after-match"
     /// After the whole write that holds the match.
     case afterWrite = "after-write"
+    /// Right before the matched bytes (a close_notify just ahead of a reply, docs/catalog.md I).
+    case beforeMatch = "before-match"
 }
 
 /// When a fault fires. Patterns are matched on the plaintext a side writes (inside TLS too, before
@@ -77,6 +95,10 @@ public indirect enum Trigger: Hashable, Sendable, Codable {
     case midBody
     /// The first server write after the client's final dot.
     case finalReply
+    /// The client write that holds the middle of a BDAT chunk's octets (once per chunk).
+    case midChunk
+    /// The server's write after a BDAT chunk that is not the last (once per chunk).
+    case betweenChunks
     case phase(ProtocolPhase)
 
     /// A phase resolved to the trigger that finds it.
@@ -97,6 +119,15 @@ public enum FaultKind: String, CaseIterable, Hashable, Sendable {
     case async421 = "async-421"
     case refuseConnection = "refuse-connection"
     case connectTimeout = "connect-timeout"
+    // The TLS session after the handshake (docs/catalog.md I):
+    case tlsCloseNotify = "tls-close-notify"
+    case tlsAlert = "tls-alert"
+    case tlsTruncatedRecord = "tls-truncated-record"
+    case tlsBadRecord = "tls-bad-record"
+    case tlsRecordSize = "tls-record-size"
+    case tlsKeyUpdate = "tls-key-update"
+    case tlsRenegotiate = "tls-renegotiate"
+    case plaintextAfterTLS = "plaintext-after-tls"
 
     /// Its own settings as a file writes them (the common `at`, `occurrence`, `connections`,
     /// `direction` aside).
@@ -114,6 +145,12 @@ public enum FaultKind: String, CaseIterable, Hashable, Sendable {
         case .async421: "at: TRIGGER"
         case .refuseConnection: ""
         case .connectTimeout: "after: DURATION"
+        case .tlsCloseNotify: "from: SIDE, at: TRIGGER, then-plaintext: TEXT, then-close: BOOL"
+        case .tlsAlert: "from: SIDE, alert: NAME, at: TRIGGER, then-plaintext: TEXT, then-close: BOOL"
+        case .tlsTruncatedRecord, .tlsBadRecord, .tlsRenegotiate: "from: SIDE, at: TRIGGER"
+        case .tlsRecordSize: "from: SIDE, octets: N[, at: TRIGGER]"
+        case .tlsKeyUpdate: "from: SIDE, request-update: BOOL, at: TRIGGER"
+        case .plaintextAfterTLS: "from: SIDE, bytes: TEXT, at: TRIGGER"
         }
     }
 
@@ -132,6 +169,15 @@ public enum FaultKind: String, CaseIterable, Hashable, Sendable {
         case .async421: "the server sends 421 and closes (RFC 5321 §3.8)"
         case .refuseConnection: "the connection is refused"
         case .connectTimeout: "the connection attempt times out"
+        case .tlsCloseNotify: "that side's TLS sends close_notify, then optionally cleartext octets and a TCP close"
+        case .tlsAlert:
+            "that side's TLS sends a fatal alert (\(TLSSessionAlert.allCases.map { "\($0.rawValue): \($0.versions)" }.joined(separator: "; ")); internal_error and the rest cannot be sent after the handshake), then optionally cleartext and a close"
+        case .tlsTruncatedRecord: "that side's next TLS record is cut short, then its stream ends (FIN)"
+        case .tlsBadRecord: "one octet of that side's next TLS record flips, so its MAC fails"
+        case .tlsRecordSize: "that side's application data goes in TLS records of at most N octets (down to 1)"
+        case .tlsKeyUpdate: "that side sends a TLS 1.3 KeyUpdate, asking the peer to update too with request-update"
+        case .tlsRenegotiate: "that side starts a TLS 1.2 renegotiation (server: HelloRequest; client: a new ClientHello)"
+        case .plaintextAfterTLS: "cleartext octets on that side's stream while TLS is up, without close_notify"
         }
     }
 }
@@ -166,6 +212,69 @@ public enum FaultEffect: Hashable, Sendable, Codable {
     case refuseConnection
     /// The connection attempt times out after this long.
     case connectTimeout(Int64)
+    /// That side's TLS sends close_notify, then `then` (docs/catalog.md I1, I2).
+    case tlsCloseNotify(from: Side, then: TLSAftermath)
+    /// That side's TLS sends this fatal alert, then `then` (docs/catalog.md I5).
+    case tlsAlert(from: Side, TLSSessionAlert, then: TLSAftermath)
+    /// That side's next record is cut short, then its stream ends.
+    case tlsTruncatedRecord(from: Side)
+    /// One octet of that side's next record flips (the peer's MAC check fails).
+    case tlsBadRecord(from: Side)
+    /// Application data in records of at most `octets` (nil side: both).
+    case tlsRecordSize(from: Side?, octets: Int)
+    /// A TLS 1.3 KeyUpdate (RFC 8446 §4.6.3), with update_requested when `requestUpdate`.
+    case tlsKeyUpdate(from: Side, requestUpdate: Bool)
+    /// A TLS 1.2 renegotiation (RFC 5746).
+    case tlsRenegotiate(from: Side)
+    /// Cleartext octets on that side's stream while TLS is up (docs/catalog.md I3).
+    case plaintextAfterTLS(from: Side, bytes: String)
+
+    /// The side a TLS session fault acts from; nil for the faults of links and connections.
+    public var side: Side? {
+        switch self {
+        case .tlsCloseNotify(let s, _), .tlsAlert(let s, _, _), .tlsTruncatedRecord(let s), .tlsBadRecord(let s), .tlsKeyUpdate(let s, _),
+            .tlsRenegotiate(let s), .plaintextAfterTLS(let s, _):
+            s
+        case .tlsRecordSize(let s, _): s
+        default: nil
+        }
+    }
+
+    /// The same fault acting from `side` (faults without a side are as they are).
+    public func from(_ side: Side) -> FaultEffect {
+        switch self {
+        case .tlsCloseNotify(_, let then): .tlsCloseNotify(from: side, then: then)
+        case .tlsAlert(_, let alert, let then): .tlsAlert(from: side, alert, then: then)
+        case .tlsTruncatedRecord: .tlsTruncatedRecord(from: side)
+        case .tlsBadRecord: .tlsBadRecord(from: side)
+        case .tlsRecordSize(_, let n): .tlsRecordSize(from: side, octets: n)
+        case .tlsKeyUpdate(_, let request): .tlsKeyUpdate(from: side, requestUpdate: request)
+        case .tlsRenegotiate: .tlsRenegotiate(from: side)
+        case .plaintextAfterTLS(_, let bytes): .plaintextAfterTLS(from: side, bytes: bytes)
+        default: self
+        }
+    }
+
+    /// Whether the effect ends that side's TLS session (the rest of a write it cuts is lost).
+    public var endsTLSSession: Bool {
+        switch self {
+        case .tlsCloseNotify, .tlsAlert: true
+        default: false
+        }
+    }
+}
+
+/// What a side does on its stream after its TLS session ended (a close_notify or alert fault).
+public struct TLSAftermath: Hashable, Sendable, Codable {
+    /// Cleartext octets sent next (the CVE-2026-45185 pattern: one is enough).
+    public var plaintext: String?
+    /// Then the side closes its stream (a FIN).
+    public var close: Bool
+
+    public init(plaintext: String? = nil, close: Bool = false) {
+        self.plaintext = plaintext
+        self.close = close
+    }
 }
 
 extension FaultEffect {
@@ -184,6 +293,14 @@ extension FaultEffect {
         case .async421: .async421
         case .refuseConnection: .refuseConnection
         case .connectTimeout: .connectTimeout
+        case .tlsCloseNotify: .tlsCloseNotify
+        case .tlsAlert: .tlsAlert
+        case .tlsTruncatedRecord: .tlsTruncatedRecord
+        case .tlsBadRecord: .tlsBadRecord
+        case .tlsRecordSize: .tlsRecordSize
+        case .tlsKeyUpdate: .tlsKeyUpdate
+        case .tlsRenegotiate: .tlsRenegotiate
+        case .plaintextAfterTLS: .plaintextAfterTLS
         }
     }
 }

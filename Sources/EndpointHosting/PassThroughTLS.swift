@@ -77,4 +77,10 @@ public final class PassThroughTLS: TLSEngine {
     }
 
     public func sendCloseNotify() {}
+
+    public func takeUnreadInput() -> [UInt8] {
+        guard case .awaitingHello = state else { return [] }
+        defer { inbound = [] }
+        return inbound
+    }
 }

@@ -24,6 +24,11 @@ public struct TriggerTracker: Sendable {
         /// Data sections invited (354s) and final dots seen, for `occurrence`.
         public var dataSections = 0
         public var finalDots = 0
+        /// BDAT chunks begun (RFC 3030 §2); those that ended and were not the last; whether the
+        /// stream is now between two chunks of one message.
+        public var chunks = 0
+        public var chunksEndedBeforeLast = 0
+        public var betweenChunks = false
         /// Inside message data: after a 354, before its final dot.
         public var inData: Bool { saw354 && !sawFinalDot }
     }
@@ -92,6 +97,15 @@ public struct TriggerTracker: Sendable {
         serverTail = [0x0A]
     }
 
+    /// Where the session stands, in words: for findings that name the SMTP state of an event.
+    public var state: String {
+        if let chunk = client.currentChunk, chunk.remaining > 0 { return "inside a BDAT chunk (\(chunk.received) of \(chunk.size) octets)" }
+        if landmarks.betweenChunks { return "between BDAT chunks" }
+        if landmarks.inData { return "inside message data (after the 354)" }
+        if landmarks.sawFinalDot { return "after the final dot" }
+        return "between commands"
+    }
+
     /// Marks rule `k` fired; false when it already had (or does not apply here).
     public mutating func markFired(_ k: Int) -> Bool {
         guard fired.indices.contains(k), !fired[k], triggers[k] != nil else { return false }
@@ -119,7 +133,11 @@ public struct TriggerTracker: Sendable {
                 guard s == side, e.map({ $0 == epoch }) ?? true,
                     let end = Self.matchEnd(side == .client ? clientTail : serverTail, bytes, Array(pattern.utf8))
                 else { continue }
-                position = cut == .afterMatch ? end : bytes.count
+                switch cut {
+                case .afterMatch: position = end
+                case .afterWrite: position = bytes.count
+                case .beforeMatch: position = max(0, end - pattern.utf8.count)
+                }
             case .midBody?:
                 guard side == .client, landmarks.inData, metIn[k] != landmarks.dataSections else { continue }
                 metIn[k] = landmarks.dataSections
@@ -127,6 +145,15 @@ public struct TriggerTracker: Sendable {
             case .finalReply?:
                 guard side == .server, landmarks.sawFinalDot, metIn[k] != landmarks.finalDots else { continue }
                 metIn[k] = landmarks.finalDots
+                position = bytes.count
+            case .midChunk?:
+                guard side == .client, let (chunk, middle) = chunkMiddle(in: bytes), metIn[k] != chunk else { continue }
+                metIn[k] = chunk
+                position = middle
+            case .betweenChunks?:
+                // The server's reply to a chunk that was not the last.
+                guard side == .server, landmarks.chunksEndedBeforeLast > 0, metIn[k] != landmarks.chunksEndedBeforeLast else { continue }
+                metIn[k] = landmarks.chunksEndedBeforeLast
                 position = bytes.count
             case .connectionOpened?, .atTime?, .tlsStarted?, .handshakeBytes?, .phase?, nil:
                 continue
@@ -169,11 +196,18 @@ public struct TriggerTracker: Sendable {
                 switch item {
                 case .line(let line, let offset):
                     if offset - start < Self.commandScanLimit { commands.append(line) }
-                    if let size = Self.bdatSize(line) { client.beginChunk(size: UInt64(size), last: false) }
+                    if let (size, last) = Self.bdat(line) {
+                        client.beginChunk(size: UInt64(size), last: last)
+                        landmarks.chunks += 1
+                        landmarks.betweenChunks = false
+                    }
                 case .endOfData:
                     landmarks.sawFinalDot = true
                     landmarks.finalDots += 1
-                case .lineError, .chunkOctets, .endOfChunk:
+                case .endOfChunk(let chunk):
+                    landmarks.betweenChunks = !chunk.isLast
+                    if !chunk.isLast { landmarks.chunksEndedBeforeLast += 1 }
+                case .lineError, .chunkOctets:
                     break
                 }
             }
@@ -199,14 +233,38 @@ public struct TriggerTracker: Sendable {
 
     // MARK: - Reading the client's stream
 
-    /// The chunk size of a `BDAT <size> [LAST]` line (RFC 3030 §2).
-    static func bdatSize(_ line: ArraySlice<UInt8>) -> Int? {
+    /// The chunk size of a `BDAT <size> [LAST]` line (RFC 3030 §2), and whether it is the last.
+    static func bdat(_ line: ArraySlice<UInt8>) -> (size: Int, last: Bool)? {
         let words = line.split(separator: 0x20, maxSplits: 2)
         guard words.count >= 2, words[0].count == 4,
             words[0].elementsEqual(Array("BDAT".utf8), by: { $0 & 0xDF == $1 }),
             let size = Int(String(decoding: words[1], as: UTF8.self)), size >= 0
         else { return nil }
-        return size
+        let last = words.count == 3 && words[2].count == 4 && words[2].elementsEqual(Array("LAST".utf8), by: { $0 & 0xDF == $1 })
+        return (size, last)
+    }
+
+    /// The chunk (by its number) whose octets this client write holds first, and the write's
+    /// offset halfway through those octets: a chunk already under way, or one a `BDAT` line in
+    /// the write begins. Read on a copy of the stream, so the landmarks stay as they were.
+    func chunkMiddle(in bytes: [UInt8]) -> (chunk: Int, offset: Int)? {
+        if let chunk = client.currentChunk, chunk.remaining > 0 {
+            let held = min(bytes.count, Int(clamping: chunk.remaining))
+            return (landmarks.chunks, max(1, held / 2))
+        }
+        var copy = client
+        copy.append(bytes)
+        let start = clientOctets
+        var chunks = landmarks.chunks
+        while let item = copy.next() {
+            guard case .line(let line, let offset) = item, let (size, _) = Self.bdat(line) else { continue }
+            chunks += 1
+            let octetsStart = offset - start + line.count + 2
+            let held = min(size, bytes.count - octetsStart)
+            guard held > 0 else { return nil }
+            return (chunks, octetsStart + max(1, held / 2))
+        }
+        return nil
     }
 
     // MARK: - Matching

@@ -86,6 +86,8 @@ extension Trigger: ScenarioWritable {
         case .tlsStarted: .word("tls-started")
         case .midBody: .word(ProtocolPhase.midBody.rawValue)
         case .finalReply: .word(ProtocolPhase.afterFinalReply.rawValue)
+        case .midChunk: .word(ProtocolPhase.midBDATChunk.rawValue)
+        case .betweenChunks: .word(ProtocolPhase.betweenBDATChunks.rawValue)
         case .atTime(let ns): .map([.init("time", .duration(ns))])
         case .handshakeBytes(let n): .map([.init("handshake-bytes", .number(n))])
         case .write(let side, let pattern, let cut, let epoch):
@@ -111,7 +113,19 @@ extension FaultEffect {
         case .replaceReply(let text): [.init("with", .text(text))]
         case .failHandshake(let kind): [.init("class", .word(kind.rawValue))]
         case .connectTimeout(let after): [.init("after", .duration(after))]
+        case .tlsCloseNotify(let side, let then): [.init("from", .word(side.rawValue))] + then.settings
+        case .tlsAlert(let side, let alert, let then): [.init("from", .word(side.rawValue)), .init("alert", .word(alert.rawValue))] + then.settings
+        case .tlsTruncatedRecord(let side), .tlsBadRecord(let side), .tlsRenegotiate(let side): [.init("from", .word(side.rawValue))]
+        case .tlsRecordSize(let side, let octets): (side.map { [.init("from", .word($0.rawValue))] } ?? []) + [.init("octets", .number(octets))]
+        case .tlsKeyUpdate(let side, let request): [.init("from", .word(side.rawValue)), .init("request-update", .word(request ? "true" : "false"))]
+        case .plaintextAfterTLS(let side, let bytes): [.init("from", .word(side.rawValue)), .init("bytes", .text(bytes))]
         }
+    }
+}
+
+extension TLSAftermath {
+    var settings: [Written.Entry] {
+        (plaintext.map { [.init("then-plaintext", .text($0))] } ?? []) + (close ? [.init("then-close", .word("true"))] : [])
     }
 }
 

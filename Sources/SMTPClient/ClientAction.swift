@@ -60,6 +60,9 @@ public enum ClientAction: Hashable, Sendable {
     /// A message's outcome on this connection.
     case outcome(MessageOutcome)
     case note(ClientNote)
+    /// The TLS session has ended: read the link as plaintext again. Only a flaw asks for this
+    /// (`readsAfterCloseNotify`, docs/catalog.md I8).
+    case resumePlaintext
 }
 
 /// Observations for traces and oracles.

@@ -76,6 +76,9 @@ public enum ClientFlaw: String, CaseIterable, Hashable, Sendable, Codable {
     case ignoresCertificateErrors = "ignores-certificate-errors"
     /// Sends bare LF line endings from the message as they are (outbound smuggling, docs/catalog.md G3).
     case emitsBareLF = "emits-bare-lf"
+    /// After the server's close_notify, goes on reading the stream as plaintext and acting on
+    /// the replies it finds there (libetpan issue 386, cyrus-imapd issue 4785; docs/catalog.md I8).
+    case readsAfterCloseNotify = "reads-after-close-notify"
 }
 
 /// Per-command reply timeouts in nanoseconds (RFC 5321 §4.5.3.2 minimums).
@@ -143,6 +146,9 @@ public struct ClientConfiguration: Hashable, Sendable {
     public var usePipelining = true
     /// Use BDAT when CHUNKING is offered (RFC 3030).
     public var useChunking = false
+    /// With BDAT, the message goes in chunks of at most this many octets (the last one `LAST`);
+    /// nil: one chunk (RFC 3030 §2 lets the client choose).
+    public var bdatChunkSize: Int?
     /// Fall back to HELO when EHLO is refused (never under a policy that demands TLS: HELO has no
     /// STARTTLS, docs/catalog.md B3).
     public var allowHELOFallback = true

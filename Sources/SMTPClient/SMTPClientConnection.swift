@@ -62,6 +62,8 @@ public struct SMTPClientConnection: Sendable {
         case mail
         case rcpt(Int)
         case data
+        /// The reply to a BDAT chunk that is not the last (RFC 3030 §2).
+        case bdatChunk
         case bdat
     }
 
@@ -110,6 +112,8 @@ public struct SMTPClientConnection: Sendable {
         var lastRefusal: SMTPReply?
         /// Set once the message cannot be delivered on this attempt.
         var failure: MessageOutcome?
+        /// BDAT chunks still to send, one per reply, when not pipelining.
+        var chunksLeft: [[UInt8]] = []
     }
 
     public init(configuration: ClientConfiguration, messages: [OutgoingMessage], attempt: Int = 1, skipSTARTTLS: Bool = false) {
@@ -169,6 +173,16 @@ public struct SMTPClientConnection: Sendable {
     }
 
     /// The connection closed or broke.
+    /// The TLS session ended under the client: the server's close_notify, or (`byAlert`) a fatal
+    /// alert or a record that could not be read. Compliant, the connection is over (RFC 8446
+    /// §6.1); with `readsAfterCloseNotify` the client reads on in the clear (docs/catalog.md I8).
+    public mutating func tlsSessionEnded(byAlert: Bool) -> [ClientAction] {
+        if !byAlert, session.inTLS, configuration.flaws.contains(.readsAfterCloseNotify), !isClosed {
+            return [.resumePlaintext]
+        }
+        return byAlert ? [] : peerClosed()
+    }
+
     public mutating func peerClosed() -> [ClientAction] {
         switch phase {
         case .closed, .notStarted: return []

@@ -2,6 +2,7 @@ import EndpointHosting
 import SMTPClient
 import SMTPCore
 import SMTPServer
+import SMTPTLS
 import Scenario
 import Simulation
 
@@ -147,12 +148,24 @@ extension Harness {
     /// toward the client after the 220. The TLS-boundary and state-reset oracles must hold: nothing
     /// injected in plaintext may be acted on inside TLS.
     ///
-    /// Input: one byte of settings, then up to three parts separated by 0xFF: bytes injected
-    /// toward the server, toward the client, and the message body that then crosses the
-    /// established TLS session (so the mutator can reach the data path behind the boundary).
+    /// Input: one byte of settings, then up to four parts separated by 0xFF: bytes injected
+    /// toward the server, toward the client, the message body that then crosses the
+    /// established TLS session (so the mutator can reach the data path behind the boundary), and
+    /// TLS session events (docs/catalog.md I), two octets each: which event from which side, and
+    /// at which phase. The tls-teardown oracle must hold as well.
     public static func startTLSBoundary(_ bytes: [UInt8]) {
-        guard let first = bytes.first else { return }
-        let parts = bytes.dropFirst().split(separator: 0xFF, maxSplits: 2, omittingEmptySubsequences: false)
+        guard let (config, result) = startTLSBoundaryRun(bytes) else { return }
+        let violations = result.findings.filter {
+            $0.oracle == .tlsBoundary || $0.oracle == .stateReset || $0.oracle == .plaintextExposure || $0.oracle == .tlsTeardown
+        }
+        check(violations.isEmpty, "boundary broken: \(violations) — attacker \(config.attacker), faults \(config.faults)")
+        check(result.outcomes.count == 1, "no outcome")
+    }
+
+    /// The simulation StartTLSBoundary judges, decoded from its input (nil for an empty one).
+    public static func startTLSBoundaryRun(_ bytes: [UInt8]) -> (SimulationConfiguration, RunResult)? {
+        guard let first = bytes.first else { return nil }
+        let parts = bytes.dropFirst().split(separator: 0xFF, maxSplits: 3, omittingEmptySubsequences: false)
         let toServer = parts.count > 0 ? String(decoding: parts[0], as: UTF8.self) : ""
         let toClient = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : ""
         let body = parts.count > 2 ? Array(parts[2]) : Array("hi\r\n".utf8)
@@ -172,10 +185,35 @@ extension Harness {
             OutgoingMessage(id: "m", from: .null, to: [.postmaster], body: body)])]
         if !toServer.isEmpty { config.attacker.append(.injectToServer(bytes: toServer, sameSegment: true)) }
         if !toClient.isEmpty { config.attacker.append(.injectToClient(bytes: toClient)) }
-        guard let world = try? World(configuration: config) else { return }
-        let result = world.run()
-        let violations = result.findings.filter { $0.oracle == .tlsBoundary || $0.oracle == .stateReset || $0.oracle == .plaintextExposure }
-        check(violations.isEmpty, "boundary broken: \(violations) — injected \(toServer.debugDescription) / \(toClient.debugDescription)")
-        check(result.outcomes.count == 1, "no outcome")
+        if parts.count > 3 { config.faults += tlsSessionEvents(Array(parts[3]), plaintext: toServer) }
+        guard let world = try? World(configuration: config) else { return nil }
+        return (config, world.run())
+    }
+
+    /// Up to four TLS session events, two octets each: the event and its side, then the phase.
+    static func tlsSessionEvents(_ bytes: [UInt8], plaintext: String) -> [FaultRule] {
+        let phases = ProtocolPhase.allCases
+        var rules: [FaultRule] = []
+        var i = 0
+        while i + 1 < bytes.count, rules.count < 4 {
+            let (a, b) = (bytes[i], bytes[i + 1])
+            i += 2
+            let side: Side = a & 0x80 == 0 ? .client : .server
+            let then = TLSAftermath(plaintext: a & 0x40 == 0 ? nil : (plaintext.isEmpty ? "RSET\r\n" : plaintext), close: a & 0x20 != 0)
+            let alerts = TLSSessionAlert.allCases
+            let effect: FaultEffect
+            switch a & 0x0F {
+            case 0, 1: effect = .tlsCloseNotify(from: side, then: then)
+            case 2, 3: effect = .tlsAlert(from: side, alerts[Int(b >> 5) % alerts.count], then: then)
+            case 4: effect = .tlsTruncatedRecord(from: side)
+            case 5: effect = .tlsBadRecord(from: side)
+            case 6: effect = .tlsRecordSize(from: side, octets: Int(b >> 5) + 1)
+            case 7, 8: effect = .tlsKeyUpdate(from: side, requestUpdate: a & 1 == 0)
+            case 9: effect = .tlsRenegotiate(from: side)
+            default: effect = .plaintextAfterTLS(from: side, bytes: plaintext.isEmpty ? "NOOP\r\n" : plaintext)
+            }
+            rules.append(FaultRule(effect, at: .phase(phases[Int(b & 0x1F) % phases.count]), connections: [1]))
+        }
+        return rules
     }
 }

@@ -240,7 +240,7 @@ final class ScriptedConnection: EndpointHostDriver {
     func host(_ host: EndpointHost, event: EndpointHost.Event) {
         switch event {
         case .tlsFailed(let failure), .recordFailed(let failure): tlsFailure = failure
-        case .note, .startingTLS, .tlsSetupFailed, .tlsEstablished, .closing, .closed: break
+        case .note, .startingTLS, .tlsSetupFailed, .tlsEstablished, .closing, .closed, .resumedPlaintext, .writeAfterTLSEnd: break
         }
     }
 }

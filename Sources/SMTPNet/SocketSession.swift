@@ -428,6 +428,10 @@ extension SocketSession: EndpointHostDriver {
         case .recordFailed(let failure):
             log(.tls("record layer failed: \(failure)"))
             closeReason = closeReason ?? .failed("TLS failed: \(failure.kind.rawValue)")
+        case .resumedPlaintext(let end):
+            log(.tls("back to plaintext after the session ended (\(end))"))
+        case .writeAfterTLSEnd(let end, let octets):
+            log(.note("a write of \(octets) octets after the TLS session ended (\(end)): not sent"))
         case .closing:
             break
         case .closed:

@@ -41,7 +41,8 @@ public struct StreamFaults: Hashable, Sendable {
                 add(rule, .reset)
             case .async421 where side == .server:
                 add(rule, .shutdown)
-            case .async421, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout:
+            case .async421, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout,
+                .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
                 throw .setup("fault '\(rule)' is simulation-only; over a real socket smtpsim can split, delay (latency), stall, reset\(side == .server ? " and send 421 (async-421)" : "")")
             }
         }

@@ -173,6 +173,22 @@ public struct SMTPServerConnection: Sendable {
         return [.cancelTimer(.idle)]
     }
 
+    /// The TLS session ended under the server: the client's close_notify, or (`byAlert`) a
+    /// fatal alert or a record that could not be read. Compliant, the connection is over: nothing
+    /// after the end of TLS is read in the clear (RFC 8446 §6.1, RFC 3207 §4.2); after a
+    /// close_notify that is the peer closing, after an alert the host closes. The flaws go on
+    /// reading the stream as plaintext in whatever state the server was (docs/catalog.md I).
+    public mutating func tlsSessionEnded(byAlert: Bool) -> [ServerAction] {
+        let flaw: ServerFlaw = byAlert ? .ignoresFatalAlerts : .readsPlaintextAfterCloseNotify
+        let reading: Bool
+        switch phase {
+        case .commands, .data, .chunk, .auth: reading = true
+        case .notStarted, .greetingDelay, .tlsHandshake, .closed: reading = false
+        }
+        if reading, session.tls, configuration.has(flaw) { return [.resumePlaintext] }
+        return byAlert ? [] : peerClosed()
+    }
+
     /// The service is going down: 421, then close (RFC 5321 §3.8; may be sent at any time).
     public mutating func shutdown() -> [ServerAction] {
         switch phase {
@@ -278,7 +294,7 @@ public struct SMTPServerConnection: Sendable {
     mutating func emit(_ action: ServerAction) {
         switch action {
         case .startTLS, .close: flush()
-        case .send, .setTimer, .cancelTimer, .deliver, .note: break
+        case .send, .setTimer, .cancelTimer, .deliver, .note, .resumePlaintext: break
         }
         actions.append(action)
     }

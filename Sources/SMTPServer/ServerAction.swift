@@ -23,6 +23,9 @@ public enum ServerAction: Hashable, Sendable {
     case deliver(AcceptedMessage)
     /// Something worth recording in a trace.
     case note(ServerNote)
+    /// The TLS session has ended: read the link as plaintext again. Only a flaw asks for this
+    /// (`readsPlaintextAfterCloseNotify`, `ignoresFatalAlerts`; docs/catalog.md I).
+    case resumePlaintext
 }
 
 /// Observations the server reports for traces and oracles.

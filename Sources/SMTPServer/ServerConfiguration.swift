@@ -15,6 +15,12 @@ public enum ServerFlaw: String, CaseIterable, Hashable, Sendable, Codable {
     case advertisesStartTLSAfterTLS = "advertises-starttls-after-tls"
     /// Offers and accepts AUTH PLAIN/LOGIN before TLS (RFC 4954 §4 note, docs/catalog.md H6).
     case offersAuthPlainBeforeTLS = "offers-auth-plain-before-tls"
+    /// After the client's close_notify, goes on reading the stream as plaintext in whatever state
+    /// it was, mid-DATA or mid-BDAT too (CVE-2026-45185 "Dead.Letter", docs/catalog.md I1, I2).
+    case readsPlaintextAfterCloseNotify = "reads-plaintext-after-close-notify"
+    /// After a fatal alert or an unreadable record, goes on reading the stream as plaintext
+    /// instead of ending the connection (RFC 8446 §6.2, docs/catalog.md I5).
+    case ignoresFatalAlerts = "ignores-fatal-alerts"
 
     /// The data terminators a server with `acceptsBareLFEndOfData` honours.
     public static let lenientTerminators: [SmugglingVariant] = [.lfLF, .lfCRLF, .crlfLF]

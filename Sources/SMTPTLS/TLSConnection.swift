@@ -73,9 +73,9 @@ public final class TLSConnection {
     var alertReceived: TLSAlert?
     var alertSent: TLSAlert?
     private var pinnedMismatch = false
-    private let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    let ssl: OpaquePointer
+    let readBIO: OpaquePointer
+    let writeBIO: OpaquePointer
 
     /// - Parameters:
     ///   - serverName: for a client, the name to send as SNI and to check in the certificate.
@@ -172,13 +172,37 @@ public final class TLSConnection {
     public func writePlaintext(_ bytes: [UInt8]) throws(TLSFailure) {
         guard isEstablished else { throw TLSFailure(.internalError, reason: "write before the handshake completed") }
         guard !bytes.isEmpty else { return }
-        _ = OpenSSLErrorEntry.drain()
-        let rc = bytes.withUnsafeBufferPointer { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
-        if rc <= 0 {
-            let failure = classify(SSL_get_error(ssl, rc))
+        let held = unwritten.count
+        unwritten += bytes
+        try flushUnwritten()
+        // Only what a renegotiation holds back counts against the bound.
+        if unwritten.count > held, unwritten.count > Self.unwrittenLimit {
+            unwritten = []
+            let failure = TLSFailure(.internalError, reason: "more than \(Self.unwrittenLimit) octets wait for a renegotiation to finish")
             state = .failed(failure)
             throw failure
         }
+    }
+
+    /// Plaintext that waits while a renegotiation runs (SSL_write wants the peer's flight first).
+    private var unwritten: [UInt8] = []
+    /// Bound on it: RFC 5321 §4.5.3.1.7's message size floor of 64 KiB, times 16.
+    public static let unwrittenLimit = 1 << 20
+
+    /// Writes what waits; stops, keeping the rest, while the engine wants the peer's bytes.
+    func flushUnwritten() throws(TLSFailure) {
+        guard !unwritten.isEmpty else { return }
+        _ = OpenSSLErrorEntry.drain()
+        let rc = unwritten.withUnsafeBufferPointer { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+        if rc > 0 {
+            unwritten.removeFirst(Int(rc))
+            return
+        }
+        let error = SSL_get_error(ssl, rc)
+        if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return }  // a renegotiation under way
+        let failure = classify(error)
+        state = .failed(failure)
+        throw failure
     }
 
     /// Decrypts whatever complete records have arrived.
@@ -200,6 +224,8 @@ public final class TLSConnection {
             }
             let error = SSL_get_error(ssl, rc)
             if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE {
+                // A renegotiation that finished in this read lets held writes go.
+                if !unwritten.isEmpty { try? flushUnwritten() }
                 return out.isEmpty ? .needMoreData : .data(out)
             }
             if error == SSL_ERROR_ZERO_RETURN {

@@ -19,6 +19,19 @@ public protocol TLSEngine: AnyObject {
     func sendCloseNotify()
     /// True once the peer's close_notify has been read.
     var receivedCloseNotify: Bool { get }
+    /// The octets fed in and not consumed (what followed a close_notify).
+    func takeUnreadInput() -> [UInt8]
+    /// Session events a fault makes this side perform (docs/catalog.md I); each returns false,
+    /// sending nothing, where the engine cannot.
+    func sendFatalAlert(_ alert: TLSSessionAlert) -> Bool
+    func sendKeyUpdate(requestingPeerUpdate: Bool) -> Bool
+    func renegotiate() -> Bool
+}
+
+extension TLSEngine {
+    public func sendFatalAlert(_ alert: TLSSessionAlert) -> Bool { false }
+    public func sendKeyUpdate(requestingPeerUpdate: Bool) -> Bool { false }
+    public func renegotiate() -> Bool { false }
 }
 
 extension TLSConnection: TLSEngine {

@@ -16,6 +16,7 @@ public struct TLSAlert: Hashable, Sendable, CustomStringConvertible {
         case 0: "close_notify"
         case 10: "unexpected_message"
         case 20: "bad_record_mac"
+        case 21: "decryption_failed"
         case 22: "record_overflow"
         case 40: "handshake_failure"
         case 42: "bad_certificate"
@@ -33,6 +34,7 @@ public struct TLSAlert: Hashable, Sendable, CustomStringConvertible {
         case 80: "internal_error"
         case 86: "inappropriate_fallback"
         case 90: "user_canceled"
+        case 100: "no_renegotiation"  // RFC 5246 §7.2.2 (a warning)
         case 109: "missing_extension"
         case 110: "unsupported_extension"
         case 112: "unrecognized_name"

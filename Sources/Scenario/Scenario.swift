@@ -25,14 +25,66 @@ public struct Scenario: Sendable {
         var c = configuration
         c.seed = seed
         if let swarm = sweep?.swarm { c.faults += swarm.choose(seed: seed) }
+        if let grid = sweep?.grid, let cell = grid.cell(seed: seed) { c.faults.append(cell.rule) }
         return c
     }
 }
 
-/// The `sweep` section: which seeds, and which faults each seed may pick (swarm testing).
+/// The `sweep` section: which seeds, which faults each seed may pick (swarm testing), and a grid
+/// of fault × side × phase cells that the seeds walk through.
 public struct SweepSpec: Sendable {
     public var seeds: ClosedRange<UInt64>?
     public var swarm: FaultSwarm
+    public var grid: FaultGrid?
+}
+
+/// `sweep.grid` (docs/scenario-format.md): every fault, from every side it can act from, at
+/// every phase; seed k runs cell (k − 1) mod the cell count, so seeds 1…count cover the grid once.
+public struct FaultGrid: Sendable {
+    public struct Cell: Hashable, Sendable {
+        /// The fault as the grid lists it (its column), the side, the phase (its row).
+        public var fault: String
+        public var side: Side?
+        public var phase: ProtocolPhase
+        public var rule: FaultRule
+
+        /// The column's heading: `tls-alert {alert: bad_record_mac} from client`.
+        public var column: String { fault + (side.map { " from \($0.rawValue)" } ?? "") }
+    }
+
+    public let cells: [Cell]
+    public let phases: [ProtocolPhase]
+    public let columns: [String]
+
+    /// Templates have neither `at` nor (for TLS session faults) `from`: the grid gives them.
+    public init(faults: [FaultRule], phases: [ProtocolPhase], sides: [Side]) {
+        var cells: [Cell] = []
+        var columns: [String] = []
+        for phase in phases {
+            for template in faults {
+                let name = Written.named(template.effect.kind.rawValue, template.effect.settings.filter { $0.key != "from" }).description
+                let fromSides: [Side?] = Self.takesSide(template.effect) ? sides.map { $0 } : [nil]
+                for side in fromSides {
+                    var rule = template
+                    if let side { rule.effect = rule.effect.from(side) }
+                    rule.at = .phase(phase)
+                    let cell = Cell(fault: name, side: side, phase: phase, rule: rule)
+                    cells.append(cell)
+                    if !columns.contains(cell.column) { columns.append(cell.column) }
+                }
+            }
+        }
+        self.cells = cells
+        self.phases = phases
+        self.columns = columns
+    }
+
+    static func takesSide(_ effect: FaultEffect) -> Bool { effect.from(.server).side == .server }
+
+    public func cell(seed: UInt64) -> Cell? {
+        guard !cells.isEmpty, seed >= 1 else { return nil }
+        return cells[Int((seed - 1) % UInt64(cells.count))]
+    }
 }
 
 /// What a scenario demands of its run. Absent keys demand nothing, except findings: a scenario

@@ -180,7 +180,7 @@ public enum ScenarioLoader {
 
     // MARK: - Client
 
-    static let clientKeys = ["policy", "trust", "server-name", "helo", "pipelining", "chunking", "helo-fallback", "line-endings", "auth",
+    static let clientKeys = ["policy", "trust", "server-name", "helo", "pipelining", "chunking", "chunk-size", "helo-fallback", "line-endings", "auth",
                              "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts"]
 
     static func readClient(_ r: YAMLReader, index: Int, serverName: String) throws(ScenarioError) -> (ClientSpec, [ScriptStep]?) {
@@ -194,6 +194,7 @@ public enum ScenarioLoader {
         if let h = o["helo"] { c.heloName = try h.string() }
         if let b = o["pipelining"] { c.usePipelining = try b.bool() }
         if let b = o["chunking"] { c.useChunking = try b.bool() }
+        if let n = o["chunk-size"] { c.bdatChunkSize = try n.int(in: 1...10_485_760) }
         if let b = o["helo-fallback"] { c.allowHELOFallback = try b.bool() }
         if let l = o["line-endings"] { c.lineEndings = try l.enumeration(DotStuffer.LineEndingPolicy.self, DotStuffer.LineEndingPolicy.allCases) }
         if let a = o["auth"] {
@@ -302,7 +303,8 @@ public enum ScenarioLoader {
 
     // MARK: - Faults
 
-    static func readFault(_ r: YAMLReader) throws(ScenarioError) -> FaultRule {
+    /// A fault; a grid's `template` takes neither `at` nor `from`, which the grid gives it.
+    static func readFault(_ r: YAMLReader, template: Bool = false) throws(ScenarioError) -> FaultRule {
         let (name, value) = try r.tagged(FaultKind.allCases.map(\.rawValue))
         guard let kind = FaultKind(rawValue: name) else { throw r.error("unknown fault '\(name)'") }
         let common = ["at", "occurrence", "connections", "direction"]
@@ -354,9 +356,39 @@ public enum ScenarioLoader {
         case .connectTimeout:
             o = try object(["after"])
             effect = .connectTimeout(try o?["after"]?.duration() ?? 30_000_000_000)
+        case .tlsCloseNotify:
+            o = try object(["from", "then-plaintext", "then-close"])
+            effect = .tlsCloseNotify(from: try readSide(o, r, kind, template: template), then: try readAftermath(o))
+        case .tlsAlert:
+            o = try object(["from", "alert", "then-plaintext", "then-close"])
+            guard let alert = o?["alert"] else { throw r.error("tls-alert needs alert: one of \(TLSSessionAlert.allCases.map(\.rawValue).joined(separator: ", "))") }
+            effect = .tlsAlert(from: try readSide(o, r, kind, template: template), try alert.enumeration(TLSSessionAlert.self, TLSSessionAlert.allCases), then: try readAftermath(o))
+        case .tlsTruncatedRecord:
+            o = try object(["from"])
+            effect = .tlsTruncatedRecord(from: try readSide(o, r, kind, template: template))
+        case .tlsBadRecord:
+            o = try object(["from"])
+            effect = .tlsBadRecord(from: try readSide(o, r, kind, template: template))
+        case .tlsRecordSize:
+            o = try object(["from", "octets"])
+            guard let n = o?["octets"] else { throw r.error("tls-record-size needs octets: N (1 to 16384, RFC 8446 §5.1)") }
+            effect = .tlsRecordSize(from: try o?["from"]?.enumeration(Side.self, Side.allCases), octets: try n.int(in: 1...16_384))
+        case .tlsKeyUpdate:
+            o = try object(["from", "request-update"])
+            effect = .tlsKeyUpdate(from: try readSide(o, r, kind, template: template), requestUpdate: try o?["request-update"]?.bool() ?? false)
+        case .tlsRenegotiate:
+            o = try object(["from"])
+            effect = .tlsRenegotiate(from: try readSide(o, r, kind, template: template))
+        case .plaintextAfterTLS:
+            o = try object(["from", "bytes"])
+            guard let bytes = o?["bytes"] else { throw r.error("plaintext-after-tls needs bytes: TEXT") }
+            effect = .plaintextAfterTLS(from: try readSide(o, r, kind, template: template), bytes: try bytes.string())
         }
         var rule = FaultRule(effect)
-        if let at = o?["at"] { rule.at = try readTrigger(at) }
+        if let at = o?["at"] {
+            if template { throw at.error("a grid gives its faults their phase: list the phases in the grid's at") }
+            rule.at = try readTrigger(at)
+        }
         if let n = o?["occurrence"] {
             guard rule.at != nil else { throw n.error("occurrence counts the times a trigger is met: give at as well") }
             rule.occurrence = try n.int(in: 1...1_000_000)
@@ -364,14 +396,29 @@ public enum ScenarioLoader {
         if let c = o?["connections"] { rule.connections = try c.listOrOne().map { x throws(ScenarioError) in try x.int(in: 1...1_000_000) } }
         if let d = o?["direction"], kind != .halfClose, kind != .truncate { rule.direction = try readDirection(d) }
         switch effect {
-        case .stall, .reset, .halfClose, .truncate, .replaceReply, .async421:
-            if rule.at == nil {
+        case .stall, .reset, .halfClose, .truncate, .replaceReply, .async421, .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord,
+            .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
+            if rule.at == nil, !template {
                 throw r.error("'\(kind.rawValue)' needs at: a phase (\(ProtocolPhase.allCases.map(\.rawValue).joined(separator: ", "))) or a trigger")
             }
-        case .latency, .split, .coalesce, .corrupt, .resetProbability, .failHandshake, .refuseConnection, .connectTimeout:
+        case .latency, .split, .coalesce, .corrupt, .resetProbability, .failHandshake, .refuseConnection, .connectTimeout, .tlsRecordSize:
             break
         }
         return rule
+    }
+
+    /// The side a TLS session fault acts from (`from: client|server`), required.
+    static func readSide(_ o: YAMLObject?, _ r: YAMLReader, _ kind: FaultKind, template: Bool) throws(ScenarioError) -> Side {
+        guard let from = o?["from"] else {
+            if template { return .client }  // the grid sets the side
+            throw r.error("'\(kind.rawValue)' needs from: client or from: server")
+        }
+        if template { throw from.error("a grid gives its faults their side: list the sides in the grid's from") }
+        return try from.enumeration(Side.self, Side.allCases)
+    }
+
+    static func readAftermath(_ o: YAMLObject?) throws(ScenarioError) -> TLSAftermath {
+        TLSAftermath(plaintext: try o?["then-plaintext"]?.string(), close: try o?["then-close"]?.bool() ?? false)
     }
 
     static func readRatio(_ r: YAMLReader) throws(ScenarioError) -> Ratio {
@@ -404,7 +451,7 @@ public enum ScenarioLoader {
         let o = try r.object(["client-writes", "server-writes", "cut", "epoch", "time", "handshake-bytes"])
         if let t = o["time"] { return .atTime(try t.duration()) }
         if let h = o["handshake-bytes"] { return .handshakeBytes(try h.int(in: 0...1_000_000)) }
-        let cut = try o["cut"]?.enumeration(Cut.self, [.afterMatch, .afterWrite]) ?? .afterWrite
+        let cut = try o["cut"]?.enumeration(Cut.self, [.afterMatch, .afterWrite, .beforeMatch]) ?? .afterWrite
         let epoch = try o["epoch"]?.int(in: 0...1)
         if let p = o["client-writes"] { return .write(side: .client, pattern: try p.string(), cut: cut, epoch: epoch) }
         if let p = o["server-writes"] { return .write(side: .server, pattern: try p.string(), cut: cut, epoch: epoch) }
@@ -445,16 +492,25 @@ public enum ScenarioLoader {
     // MARK: - Sweep
 
     static func readSweep(_ r: YAMLReader) throws(ScenarioError) -> SweepSpec {
-        let o = try r.object(["seeds", "swarm"])
+        let o = try r.object(["seeds", "swarm", "grid"])
         var seeds: ClosedRange<UInt64>?
         if let s = o["seeds"] { seeds = try readSeedRange(s) }
+        var grid: FaultGrid?
+        if let g = o["grid"] {
+            let go = try g.object(["faults", "at", "from"])
+            let faults = try go.required("faults").list().map { x throws(ScenarioError) in try readFault(x, template: true) }
+            let phases = try go.required("at").listOrOne().map { x throws(ScenarioError) in try x.enumeration(ProtocolPhase.self, ProtocolPhase.allCases) }
+            let sides = try go["from"]?.listOrOne().map { x throws(ScenarioError) in try x.enumeration(Side.self, Side.allCases) } ?? Side.allCases
+            guard !faults.isEmpty, !phases.isEmpty, !sides.isEmpty else { throw g.error("a grid needs at least one fault, one phase (at) and one side (from)") }
+            grid = FaultGrid(faults: faults, phases: phases, sides: sides)
+        }
         let candidates = try o["swarm"]?.list().map { item throws(ScenarioError) -> FaultSwarm.Candidate in
             let c = try item.object(["probability", "random-phase", "random-duration", "fault"])
             return FaultSwarm.Candidate(
                 try readFault(try c.required("fault")), probability: try readRatio(try c.required("probability")),
                 randomPhase: try c["random-phase"]?.bool() ?? false, randomDuration: try c["random-duration"]?.bool() ?? false)
         } ?? []
-        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates))
+        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid)
     }
 
     /// `A..B` (inclusive) or a single seed.

@@ -49,6 +49,12 @@ final class Connection {
     var pendingEffects: [FaultEffect] = []
     /// A forced TLS failure class for the client's handshake.
     var forcedHandshakeFailure: TLSFailure.Kind?
+    /// Where the session stood when a side's TLS session ended and it read on in the clear.
+    var stateAtTLSEnd: [Side: String] = [:]
+    /// Where the last fault that ended a TLS session struck (`at mid-bdat-chunk`).
+    var tlsEndingFault: String?
+    /// A record fault waiting for each side's next TLS record.
+    var recordDamage: [Side: RecordDamage] = [:]
     /// Findings already reported on this connection, by oracle.
     var reported: [Oracle] = []
 
@@ -74,7 +80,9 @@ extension Connection: EndpointHostDriver {
         world.host(self, host, transmit: bytes, epoch: epoch, handshake: handshake)
     }
     func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int { bytes.count }
-    func hostDidDeliver(_ host: EndpointHost) {}
+    func hostDidDeliver(_ host: EndpointHost) {
+        if host.epoch == 2 { TLSTeardownOracle().read(self, host.side, in: world) }
+    }
     func tlsSetup(for host: EndpointHost) -> EndpointHost.TLSSetup? { world.tlsSetup(self, for: host) }
     func host(_ host: EndpointHost, handshakeCompleted details: TLSSessionDetails) -> TLSReport? {
         world.host(self, host, handshakeCompleted: details)

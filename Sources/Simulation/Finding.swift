@@ -16,6 +16,9 @@ public enum Oracle: String, CaseIterable, Hashable, Sendable, Codable {
     case liveness
     /// Outcomes are classified consistently with what the server did.
     case outcomeClassification = "outcome-classification"
+    /// After a TLS session ends (close_notify or a fatal alert), nothing later on the connection
+    /// is acted on and nothing is sent in the clear (docs/catalog.md I).
+    case tlsTeardown = "tls-teardown"
 }
 
 /// An oracle violation, with where it happened and why it matters.

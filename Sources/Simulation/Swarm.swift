@@ -41,8 +41,10 @@ public struct FaultSwarm: Hashable, Sendable, Codable {
                 case .stall(let d): rule.effect = .stall(duration: rng.int(in: 0...max(0, d)))
                 case .latency(let lo, let hi): rule.effect = .latency(min: lo, max: rng.int(in: lo...max(lo, hi)))
                 case .split(let n): rule.effect = .split(maxSegment: Int(rng.int(in: 1...Int64(max(1, n)))))
+                case .tlsRecordSize(let side, let n): rule.effect = .tlsRecordSize(from: side, octets: Int(rng.int(in: 1...Int64(max(1, n)))))
                 case .reset, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .async421,
-                    .refuseConnection, .connectTimeout, .coalesce:
+                    .refuseConnection, .connectTimeout, .coalesce, .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord,
+                    .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
                     break
                 }
             }

@@ -39,9 +39,9 @@ public struct TraceEvent: Hashable, Sendable {
         let c = connection > 0 ? "#\(connection) " : ""
         switch kind {
         case .connect(let client, let attempt): return "\(t) \(c)connect client \(client) attempt \(attempt)"
-        case .sent(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) send \(bytes.count)B\(epoch > 0 ? " [tls]" : "") \(Self.preview(bytes, epoch))"
-        case .delivered(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) recv \(bytes.count)B\(epoch > 0 ? " [tls]" : "") \(Self.preview(bytes, epoch))"
-        case .plaintext(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) \(epoch > 0 ? "tls-plaintext" : "plaintext") \(Self.preview(bytes, 0))"
+        case .sent(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) send \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch))"
+        case .delivered(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) recv \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch))"
+        case .plaintext(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) \(epoch == 1 ? "tls-plaintext" : "plaintext") \(Self.preview(bytes, 0))"
         case .fault(let name, let detail): return "\(t) \(c)FAULT \(name): \(detail)"
         case .attack(let name, let detail): return "\(t) \(c)ATTACK \(name): \(detail)"
         case .tls(let side, let ok, let detail): return "\(t) \(c)\(side) tls \(ok ? "established" : "failed"): \(detail)"

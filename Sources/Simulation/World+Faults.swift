@@ -24,6 +24,19 @@ extension World {
                 c.pendingEffects.append(rule.effect)
             case .failHandshake(let kind):
                 c.forcedHandshakeFailure = kind
+            case .tlsCloseNotify(let from, _), .tlsAlert(let from, _, _):
+                // The rest of the side's own write would follow its session's end: it is lost.
+                if from == side { cut = min(cut ?? at, at) }
+                c.tlsEndingFault = "at \(rule.at?.written.description ?? "")"
+                c.pendingEffects.append(rule.effect)
+            case .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
+                c.pendingEffects.append(rule.effect)
+            case .tlsTruncatedRecord(let from):
+                c.recordDamage[from] = .truncate
+            case .tlsBadRecord(let from):
+                c.recordDamage[from] = .flip
+            case .tlsRecordSize(let from, let octets):
+                setRecordSize(c, from, octets)
             case .latency, .split, .coalesce, .corrupt, .resetProbability, .refuseConnection, .connectTimeout:
                 break
             }
@@ -65,6 +78,7 @@ extension World {
         guard !c.finished else { return }
         let rule = configuration.faults[k]
         record(c.id, .fault(name: rule.effect.kind.rawValue, detail: rule.at.map { "at \($0.written)" } ?? "always"))
+        if rule.effect.endsTLSSession { c.tlsEndingFault = "at \(rule.at?.written.description ?? "")" }
         fire(c, effect: rule.effect, direction: rule.direction)
     }
 
@@ -85,8 +99,83 @@ extension World {
             c.serverHost.shutdown()
         case .failHandshake(let kind):
             c.forcedHandshakeFailure = kind
+        case .tlsCloseNotify(let from, let then):
+            perform(c, from, .closeNotify, then: then)
+        case .tlsAlert(let from, let alert, let then):
+            perform(c, from, .alert(alert), then: then)
+        case .tlsKeyUpdate(let from, let requesting):
+            perform(c, from, .keyUpdate(requestingPeerUpdate: requesting), then: nil)
+        case .tlsRenegotiate(let from):
+            perform(c, from, .renegotiate, then: nil)
+        case .plaintextAfterTLS(let from, let bytes):
+            guard c.host(from).tlsEstablished else {
+                record(c.id, .note(side: from.rawValue, text: "plaintext-after-tls: no TLS session on this side"))
+                return
+            }
+            transmit(c, from.writes, Array(bytes.utf8), epoch: 2)
+        case .tlsTruncatedRecord(let from):
+            c.recordDamage[from] = .truncate
+        case .tlsBadRecord(let from):
+            c.recordDamage[from] = .flip
+        case .tlsRecordSize(let from, let octets):
+            setRecordSize(c, from, octets)
         case .replaceReply, .latency, .split, .coalesce, .corrupt, .resetProbability, .refuseConnection, .connectTimeout:
             break
+        }
+    }
+
+    /// A TLS session event on `side`, then what the fault says follows (docs/catalog.md I).
+    private func perform(_ c: Connection, _ side: Side, _ event: EndpointHost.SessionEvent, then: TLSAftermath?) {
+        let host = c.host(side)
+        guard host.perform(event) else {
+            let why = host.tlsEstablished ? "the TLS engine cannot do this in the version negotiated" : "no established TLS session on this side"
+            record(c.id, .note(side: side.rawValue, text: "\(event): \(why)"))
+            return
+        }
+        guard let then, !c.finished else { return }
+        if let text = then.plaintext { transmit(c, side.writes, Array(text.utf8), epoch: 2) }
+        if then.close {
+            let link = c.link(side.writes)
+            scheduler.schedule(at: max(now, link.nextFree), .fin(connection: c.id, side.writes, generation: c.generation))
+        }
+    }
+
+    func setRecordSize(_ c: Connection, _ side: Side?, _ octets: Int) {
+        for s in Side.allCases where side.map({ $0 == s }) ?? true { c.host(s).recordSize = max(1, octets) }
+    }
+
+    /// A record fault waiting for the next TLS record `side` sends: applied to `bytes`.
+    func damageRecord(_ c: Connection, _ side: Side, _ bytes: inout [UInt8]) -> RecordDamage? {
+        guard let damage = c.recordDamage[side], bytes.count > 5 else { return nil }
+        c.recordDamage[side] = nil
+        let length = Int(bytes[3]) << 8 | Int(bytes[4])
+        let recordEnd = min(bytes.count, 5 + length)
+        switch damage {
+        case .flip:
+            // The last octet of the first record: its authentication tag (RFC 8446 §5.2).
+            bytes[recordEnd - 1] ^= 0x01
+            record(c.id, .fault(name: FaultKind.tlsBadRecord.rawValue, detail: "octet \(recordEnd - 1) of the \(side.rawValue)'s record flipped"))
+        case .truncate:
+            let keep = 5 + max(1, (recordEnd - 5) / 2)
+            bytes = Array(bytes.prefix(keep))
+            record(c.id, .fault(name: FaultKind.tlsTruncatedRecord.rawValue, detail: "the \(side.rawValue)'s record cut to \(keep) of \(recordEnd) octets, then FIN"))
+        }
+        return damage
+    }
+}
+
+/// What a record fault does to the next record of a side.
+enum RecordDamage: Hashable, Sendable {
+    case flip, truncate
+}
+
+extension EndpointHost.SessionEvent: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .closeNotify: "close_notify"
+        case .alert(let alert): "fatal alert \(alert.rawValue)"
+        case .keyUpdate(let requesting): "KeyUpdate\(requesting ? " (update_requested)" : "")"
+        case .renegotiate: "renegotiation"
         }
     }
 }

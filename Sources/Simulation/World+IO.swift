@@ -26,7 +26,14 @@ extension World {
         let side = host.side
         guard epoch == 0, var attacker = c.attacker else {
             let reached = handshake && side == .server ? c.tracker.handshake(octets: bytes.count, armed: faultsActive) : []
+            var bytes = bytes
+            let damage = epoch == 1 && !handshake && !c.recordDamage.isEmpty ? damageRecord(c, side, &bytes) : nil
             transmit(c, side.writes, bytes, epoch: epoch)
+            if damage == .truncate {
+                let link = c.link(side.writes)
+                scheduler.schedule(at: max(now, link.nextFree), .fin(connection: c.id, side.writes, generation: c.generation))
+                link.blackhole = true  // nothing more of this side's stream arrives
+            }
             for firing in reached { strike(c, ruleIndex: firing.rule) }
             return
         }
@@ -82,10 +89,23 @@ extension World {
             record(c.id, .tls(side: side, ok: false, detail: why))
         case .tlsEstablished(let details):
             if let engine = host.tlsEngine as? TLSConnection { keyLogLines += engine.keyLogLines }
+            // Record sizes that hold for the whole session.
+            for rule in configuration.faults where rule.at == nil && rule.applies(to: c.id) {
+                if case .tlsRecordSize(let from, let octets) = rule.effect, from.map({ $0 == host.side }) ?? true {
+                    host.recordSize = max(1, octets)
+                    record(c.id, .fault(name: rule.effect.kind.rawValue, detail: "the \(side)'s records hold at most \(octets) octets"))
+                }
+            }
             let verified = details.peerVerified
             record(c.id, .tls(side: side, ok: true, detail: "\(details.version) \(details.cipherSuite)\(host.side == .client ? (verified ? ", peer verified" : ", peer NOT verified: \(details.verifyResultText)") : "")"))
         case .tlsFailed(let failure), .recordFailed(let failure):
             record(c.id, .tls(side: side, ok: false, detail: failure.description))
+        case .resumedPlaintext(let end):
+            let state = c.tlsEndingFault ?? c.tracker.state
+            c.stateAtTLSEnd[host.side] = state
+            record(c.id, .note(side: side, text: "reads the stream in the clear after its TLS session ended (\(end)), \(state)"))
+        case .writeAfterTLSEnd(let end, let octets):
+            record(c.id, .note(side: side, text: "a write of \(octets) octets after the TLS session ended (\(end)): not sent"))
         case .closing(let detail):
             record(c.id, .closed(side: side, detail: detail))
         case .closed:
@@ -114,7 +134,8 @@ extension World {
                 case .coalesce(let w): coalesceWindow = w
                 case .corrupt(let r): corruption = r
                 case .resetProbability(let r): resetChance = r
-                case .stall, .reset, .halfClose, .truncate, .replaceReply, .failHandshake, .async421, .refuseConnection, .connectTimeout:
+                case .stall, .reset, .halfClose, .truncate, .replaceReply, .failHandshake, .async421, .refuseConnection, .connectTimeout,
+                    .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
                     break
                 }
             }

@@ -203,7 +203,8 @@ public final class World {
                 scheduler.schedule(at: later(after), .connectTimedOut(client: client, connection: id))
                 return
             case .latency, .split, .coalesce, .stall, .reset, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply,
-                .failHandshake, .async421:
+                .failHandshake, .async421, .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate,
+                .tlsRenegotiate, .plaintextAfterTLS:
                 continue
             }
         }
@@ -217,7 +218,7 @@ public final class World {
             switch rule.at?.resolved {
             case .atTime(let t)?: scheduler.schedule(at: max(now, t), .timedFault(connection: id, rule: k))
             case .connectionOpened?: fire(c, ruleIndex: k)
-            case nil, .write?, .tlsStarted?, .handshakeBytes?, .midBody?, .finalReply?, .phase?: break
+            case nil, .write?, .tlsStarted?, .handshakeBytes?, .midBody?, .finalReply?, .midChunk?, .betweenChunks?, .phase?: break
             }
         }
         if c.finished { return }

@@ -10,7 +10,10 @@ struct Sweep: ParsableCommand {
         abstract: "Run a scenario over many seeds in parallel; shrink the first failure to a minimal reproducer.",
         discussion: Help.reflow("""
             Seeds come from --seeds or the file's `sweep.seeds`; each seed also picks faults from the
-            file's `sweep.swarm`. Exit status: 0 every seed passed, 1 a seed failed, 2 a bad file.
+            file's `sweep.swarm`. With a `sweep.grid`, seed k runs cell k of the fault × side × phase
+            grid (seeds 1 to the cell count by default) and the sweep prints the phase × fault
+            coverage table (runs / runs with findings); --coverage writes it as JSON. Exit status: 0
+            every seed passed, 1 a seed failed, 2 a bad file.
             """)
     )
 
@@ -22,6 +25,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Do not shrink failures.") var noShrink = false
     @Flag(help: "No progress line.") var quiet = false
     @Flag(help: "Run jobs as threads in one process instead of separate processes.") var threads = false
+    @Option(help: "With a grid: write the coverage table as JSON to this file.") var coverage: String?
     @Flag(help: .hidden) var machine = false
     @Option(help: .hidden) var seedList: String?
 
@@ -33,7 +37,8 @@ struct Sweep: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
-        guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? .some(1...100) else {
+        let gridSeeds = scenario.sweep?.grid.map { UInt64(1)...UInt64(max(1, $0.cells.count)) }
+        guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? gridSeeds ?? .some(1...100) else {
             throw ValidationError("--seeds takes A..B")
         }
         var all = Array(range)
@@ -50,8 +55,8 @@ struct Sweep: ParsableCommand {
         if machine {
             // A child of a multi-process sweep: one line per seed, read by the parent.
             for seed in all {
-                let passed = (try? ScenarioRunner.run(scenario, seed: seed).passed) ?? false
-                FileHandle.standardOutput.write(Data("\(passed ? "pass" : "fail") \(seed)\n".utf8))
+                let (passed, oracles) = Self.verdict(scenario, seed)
+                FileHandle.standardOutput.write(Data("\(passed ? "pass" : "fail") \(seed) \(oracles.joined(separator: ","))\n".utf8))
             }
             return
         }
@@ -59,9 +64,8 @@ struct Sweep: ParsableCommand {
             let workers = (0..<jobCount).map { _ in
                 Thread {
                     while let seed = state.nextSeed() {
-                        let passed: Bool
-                        do { passed = try ScenarioRunner.run(scenario, seed: seed).passed } catch { passed = false }
-                        state.finish(seed, passed: passed)
+                        let (passed, oracles) = Self.verdict(scenario, seed)
+                        state.finish(seed, passed: passed, findings: oracles)
                     }
                 }
             }
@@ -83,10 +87,11 @@ struct Sweep: ParsableCommand {
                 Thread {
                     var reported = Set<UInt64>()
                     pipe.fileHandleForReading.forEachLine { line in
-                        let parts = line.split(separator: " ")
-                        if parts.count == 2, let seed = UInt64(parts[1]) {
+                        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+                        if parts.count >= 2, let seed = UInt64(parts[1]) {
                             reported.insert(seed)
-                            state.finish(seed, passed: parts[0] == "pass")
+                            let oracles = parts.count > 2 ? parts[2].split(separator: ",").map(String.init) : []
+                            state.finish(seed, passed: parts[0] == "pass", findings: oracles)
                         }
                     }
                     process.waitUntilExit()
@@ -109,6 +114,11 @@ struct Sweep: ParsableCommand {
         let elapsed = seconds(clock.now - start)
         if !quiet { FileHandle.standardError.write(Data(((interactive ? "\r" : "") + progress(state, elapsed: elapsed) + "\n").utf8)) }
         let failing = state.failures.sorted()
+        if let grid = scenario.sweep?.grid {
+            let table = GridCoverage(grid: grid, verdicts: state.verdicts)
+            print(table.text)
+            if let coverage { try table.json.write(to: URL(fileURLWithPath: coverage)) }
+        }
         print("\(scenario.name): \(all.count) seeds in \(String(format: "%.1f", elapsed)) s (\(String(format: "%.0f", Double(all.count) / max(elapsed, 1e-9))) seeds/s, \(jobCount) \(threads || jobCount == 1 ? (jobCount == 1 ? "thread" : "threads") : "processes")): \(all.count - failing.count) passed, \(failing.count) failed")
         guard let first = failing.first else { return }
         print("failing seeds: \(failing.prefix(20).map(String.init).joined(separator: ", "))\(failing.count > 20 ? ", …" : "")")
@@ -131,6 +141,14 @@ struct Sweep: ParsableCommand {
         throw ExitCode(ExitStatus.finding.rawValue)
     }
 
+    /// A seed's verdict and the oracles that fired in it.
+    static func verdict(_ scenario: Scenario, _ seed: UInt64) -> (passed: Bool, oracles: [String]) {
+        guard let report = try? ScenarioRunner.run(scenario, seed: seed) else { return (false, []) }
+        var oracles: [String] = []
+        for finding in report.result.findings where !oracles.contains(finding.oracle.rawValue) { oracles.append(finding.oracle.rawValue) }
+        return (report.passed, oracles)
+    }
+
     private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
     private func progress(_ s: SweepState, elapsed: Double) -> String {
@@ -148,6 +166,8 @@ final class SweepState: @unchecked Sendable {
     private var next = 0
     private var done = 0
     private(set) var failures: [UInt64] = []
+    /// Each finished seed: passed, and the oracles that fired.
+    private var results: [UInt64: (passed: Bool, findings: [String])] = [:]
 
     private let seedSet: Set<UInt64>
 
@@ -167,13 +187,20 @@ final class SweepState: @unchecked Sendable {
     private var finished = Set<UInt64>()
 
     /// Records a seed's verdict once; unknown seeds are ignored.
-    func finish(_ seed: UInt64, passed: Bool) {
+    func finish(_ seed: UInt64, passed: Bool, findings: [String] = []) {
         lock.lock()
         defer { lock.unlock() }
         guard !finished.contains(seed), seedSet.contains(seed) else { return }
         finished.insert(seed)
         done += 1
         if !passed { failures.append(seed) }
+        results[seed] = (passed, findings)
+    }
+
+    var verdicts: [UInt64: (passed: Bool, findings: [String])] {
+        lock.lock()
+        defer { lock.unlock() }
+        return results
     }
 
     var allDone: Bool {

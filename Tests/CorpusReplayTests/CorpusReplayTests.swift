@@ -1,5 +1,6 @@
 import Foundation
 import SMTPHarness
+import Simulation
 import XCTest
 
 /// Replays every file under Corpus/<Target>/ through the target's entry function (the same one
@@ -22,6 +23,23 @@ final class CorpusReplayTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(total, 50)
+    }
+
+    /// The StartTLSBoundary seeds named `teardown-*` put TLS session events in the simulation,
+    /// and each event strikes (so the fuzzer starts from inputs that reach docs/catalog.md I).
+    func testTheTeardownSeedsReachTheTLSSessionEvents() throws {
+        let folder = Self.corpus.appendingPathComponent("StartTLSBoundary").path
+        let seeds = ReplayDriver.files(folder).filter { ($0 as NSString).lastPathComponent.hasPrefix("teardown-") }
+        XCTAssertEqual(seeds.count, 3)
+        for file in seeds {
+            let (config, result) = try XCTUnwrap(Harness.startTLSBoundaryRun([UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))))
+            XCTAssertFalse(config.faults.isEmpty, file)
+            for rule in config.faults {
+                let struck = result.trace.events.contains { if case .fault(let name, _) = $0.kind { name == rule.effect.kind.rawValue } else { false } }
+                XCTAssertTrue(struck, "\(file): \(rule) struck")
+            }
+            XCTAssertEqual(result.findings, [], file)
+        }
     }
 
     /// Package.swift's fuzz list, the harness's list, the folders of Fuzz/ and of Corpus/ name

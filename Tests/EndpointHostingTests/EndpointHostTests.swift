@@ -44,7 +44,7 @@ final class EndpointHostTests: XCTestCase {
             case .startingTLS: "\(side.rawValue) starting TLS"
             case .tlsEstablished: "\(side.rawValue) TLS established"
             case .closed: "\(side.rawValue) closed"
-            case .note, .tlsSetupFailed, .tlsFailed, .recordFailed, .closing: nil
+            case .note, .tlsSetupFailed, .tlsFailed, .recordFailed, .closing, .resumedPlaintext, .writeAfterTLSEnd: nil
             }
         }
         XCTAssertEqual(accepted.first?.overTLS, true)

@@ -36,7 +36,12 @@ final class FaultTests: XCTestCase {
         for phase in ProtocolPhase.allCases {
             let r = try run([FaultRule(.reset, at: .phase(phase), connections: [1])], {
                 $0.server.configuration.credentials = ["alice": "secret"]
-                $0.clients[0].configuration.credentials = Credentials(username: "alice", password: "secret")
+                // LOGIN, so that there is a 334 to strike after (mid-auth).
+                $0.clients[0].configuration.credentials = Credentials(username: "alice", password: "secret", mechanisms: ["LOGIN"])
+                if phase == .midBDATChunk || phase == .betweenBDATChunks {
+                    $0.clients[0].configuration.useChunking = true
+                    $0.clients[0].configuration.bdatChunkSize = 8
+                }
             })
             XCTAssertTrue(r.has("reset"), "\(phase): the fault fired\n\(r.trace.text)")
             XCTAssertEqual(r.statuses, [.delivered], "\(phase)")

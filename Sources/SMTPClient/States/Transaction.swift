@@ -25,9 +25,10 @@ extension SMTPClientConnection {
             }
             if t.chunking {
                 guard let body = chunkBody(message) else { return refuseBody(index) }
-                append(.bdat(size: UInt64(body.count), last: true))
-                bytes += body
-                t.expected.append(.bdat)
+                for chunk in bdatChunks(body) {
+                    bytes += chunk.wire
+                    t.expected.append(chunk.expect)
+                }
             } else {
                 append(.data)
                 t.expected.append(.data)
@@ -71,9 +72,12 @@ extension SMTPClientConnection {
                     return finishTransaction(t)
                 } else if t.chunking {
                     guard let body = chunkBody(message) else { return refuseBody(t.index) }
-                    emit(.send(((try? SMTPCommand.bdat(size: UInt64(body.count), last: true).wire()) ?? []) + body))
+                    var chunks = bdatChunks(body)
+                    let first = chunks.removeFirst()
+                    emit(.send(first.wire))
                     emit(.setTimer(.reply, after: configuration.timeouts.dataTermination))
-                    t.expected = [.bdat]
+                    t.expected = [first.expect]
+                    t.chunksLeft = chunks.map(\.wire)
                 } else {
                     send(.data, timeout: configuration.timeouts.dataInitiation)
                     t.expected = [.data]
@@ -106,6 +110,15 @@ extension SMTPClientConnection {
             if t.failure == nil {
                 t.failure = failure(message, t.accepted.isEmpty ? "every recipient refused" : "DATA refused",
                                     t.accepted.isEmpty ? (t.lastRefusal ?? reply) : reply)
+            }
+        case .bdatChunk:
+            if !ok, t.failure == nil { t.failure = failure(message, "BDAT chunk refused", reply) }
+            if !t.chunksLeft.isEmpty {
+                // One chunk per reply without pipelining; the last one is BDAT … LAST.
+                let next = t.chunksLeft.removeFirst()
+                emit(.send(next))
+                emit(.setTimer(.reply, after: configuration.timeouts.dataTermination))
+                t.expected = [t.chunksLeft.isEmpty ? .bdat : .bdatChunk]
             }
         case .bdat:
             return finalReply(reply, t)
@@ -156,6 +169,21 @@ extension SMTPClientConnection {
         decide(MessageOutcome(messageID: messages[index].id, status: .permanentFailure,
                               reason: "the message holds a bare CR or LF (RFC 5321 §2.3.8)"))
         startNextMessage()
+    }
+
+    /// The BDAT commands with their chunks (`bdatChunkSize` octets each, the last one `LAST`),
+    /// and the reply each expects.
+    func bdatChunks(_ body: [UInt8]) -> [(wire: [UInt8], expect: Expect)] {
+        let size = max(1, configuration.bdatChunkSize ?? max(1, body.count))
+        var chunks: [(wire: [UInt8], expect: Expect)] = []
+        var start = 0
+        repeat {
+            let end = min(body.count, start + size)
+            let last = end == body.count
+            chunks.append((((try? SMTPCommand.bdat(size: UInt64(end - start), last: last).wire()) ?? []) + body[start..<end], last ? .bdat : .bdatChunk))
+            start = end
+        } while start < body.count
+        return chunks
     }
 
     /// The BDAT payload: the message with a final CRLF, bare line endings handled as configured

@@ -22,7 +22,7 @@ extension RunOracle {
 
 extension World {
     /// Every oracle, in the order they look at a write and conclude.
-    static let oracles: [RunOracle] = [TransactionCountOracle(), PlaintextExposureOracle(), TLSBoundaryOracle(), StateResetOracle(), LivenessOracle()]
+    static let oracles: [RunOracle] = [TransactionCountOracle(), PlaintextExposureOracle(), TLSBoundaryOracle(), StateResetOracle(), TLSTeardownOracle(), LivenessOracle()]
 
     /// Online checks on each write. Byte-level: this runs on every write.
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?) {

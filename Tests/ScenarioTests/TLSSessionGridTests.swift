@@ -1,0 +1,46 @@
+import EndpointHosting
+import Scenario
+import Simulation
+import XCTest
+
+/// docs/catalog.md I: the teardown grid. Every TLS session event, from either side, at every SMTP
+/// state inside TLS, strikes, and the compliant pair stays clean and delivers on the retry; the
+/// flaws the grid exists for are caught in it.
+final class TLSSessionGridTests: XCTestCase {
+    static let grids = ["tls-session-events-at-every-smtp-state-leave-the-compliant-pair-clean.yaml",
+                        "tls12-session-events-at-every-smtp-state-leave-the-compliant-pair-clean.yaml"]
+
+    func testEveryCellStrikesAndTheCompliantPairStaysClean() throws {
+        for name in Self.grids {
+            let scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(name).path)
+            let grid = try XCTUnwrap(scenario.sweep?.grid, name)
+            XCTAssertEqual(grid.cells.count, 11 * 14 * 2, name)
+            for seed in 1...UInt64(grid.cells.count) {
+                let cell = try XCTUnwrap(grid.cell(seed: seed))
+                let report = try ScenarioRunner.run(scenario, seed: seed)
+                XCTAssertTrue(report.passed, "\(name) seed \(seed) (\(cell.phase.rawValue), \(cell.column)): \(report.failures)")
+                let struck = report.result.trace.events.contains {
+                    if case .fault(let fault, _) = $0.kind { fault == cell.rule.effect.kind.rawValue } else { false }
+                }
+                XCTAssertTrue(struck, "\(name) seed \(seed): \(cell.column) never struck at \(cell.phase.rawValue)")
+            }
+        }
+    }
+
+    func testTheDeadLetterFlawIsCaughtInTheGrid() throws {
+        var scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(Self.grids[0]).path)
+        scenario.configuration.server.configuration.flaws = [.readsPlaintextAfterCloseNotify]
+        let grid = try XCTUnwrap(scenario.sweep?.grid)
+        var caught: Set<ProtocolPhase> = []
+        for seed in 1...UInt64(grid.cells.count) {
+            let cell = try XCTUnwrap(grid.cell(seed: seed))
+            // close_notify from the client, then cleartext: the CVE-2026-45185 pattern.
+            guard cell.side == .client, case .tlsCloseNotify(_, let then) = cell.rule.effect, then.plaintext != nil else { continue }
+            let findings = try ScenarioRunner.run(scenario, seed: seed).result.findings
+            if findings.contains(where: { $0.oracle == .tlsTeardown }) { caught.insert(cell.phase) }
+        }
+        for phase in [ProtocolPhase.afterMAIL, .afterRCPT, .midBody, .midBDATChunk, .betweenBDATChunks] {
+            XCTAssertTrue(caught.contains(phase), "close_notify then cleartext at \(phase.rawValue) is caught")
+        }
+    }
+}
