@@ -427,6 +427,17 @@ public final class EndpointHost {
     }
 }
 
+extension EndpointHost.SessionEvent: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .closeNotify: "close_notify"
+        case .alert(let alert): "fatal alert \(alert.rawValue)"
+        case .keyUpdate(let requesting): "KeyUpdate\(requesting ? " (update_requested)" : "")"
+        case .renegotiate: "renegotiation"
+        }
+    }
+}
+
 /// What an `EndpointHost` needs from whoever owns the stream, the clock and the record. The
 /// driver owns the hosts it drives and must outlive them.
 public protocol EndpointHostDriver: AnyObject {

@@ -1,3 +1,4 @@
+import EndpointHosting
 import SMTPCore
 
 /// `smtpsim probe`: the server-facing checks of docs/catalog.md against a real server, each on a fresh
@@ -34,6 +35,23 @@ public struct Probe: Sendable {
         public var check: String
         public var verdict: Verdict
         public var detail: String
+        /// What the check sent and received, in order.
+        public var bytes: [Exchange] = []
+    }
+
+    /// Octets a check sent or received: plaintext, inside TLS (before encryption), or in the
+    /// clear after a TLS session ended; the text escaped as traces show it.
+    public struct Exchange: Codable, Sendable, Equatable {
+        public enum Direction: String, Codable, Sendable { case sent, received }
+        public var direction: Direction
+        public var layer: String
+        public var text: String
+
+        init(_ direction: Direction, epoch: Int, _ bytes: [UInt8]) {
+            self.direction = direction
+            layer = ["plaintext", "tls", "clear-after-tls"][min(2, max(0, epoch))]
+            text = BytePreview.text(bytes, epoch: 0, limit: 4096)
+        }
     }
 
     /// Every check in the order it runs: its docs/catalog.md row, its name, its script.
@@ -48,6 +66,13 @@ public struct Probe: Sendable {
         list += sequencing.map { ("F6", $0.0, $0.1) }
         list += [("F2", "command-line-over-512", longLine(600)), ("F2", "command-line-20000", longLine(20_000))]
         list += SmugglingVariant.allCases.map { ("G2", "smuggling-\($0.rawValue)", smuggling($0)) }
+        list += [
+            ("I1", "close-notify-mid-data-then-cleartext", closeNotifyMidData),
+            ("I2", "close-notify-mid-bdat-then-cleartext", closeNotifyMidBDAT),
+            ("I3", "cleartext-inside-tls", cleartextInsideTLS),
+            ("I4", "key-update-mid-transaction", keyUpdateMidTransaction),
+            ("I5", "fatal-alert-then-cleartext", alertThenCleartext),
+        ]
         return list
     }
 
@@ -74,11 +99,17 @@ public struct Probe: Sendable {
         await attempt(id, name, script).result
     }
 
+    /// One check by itself (tests).
+    func closeNotifyMidDataResult() async -> Result { await check("I1", "close-notify-mid-data-then-cleartext", closeNotifyMidData) }
+
     /// The result, and the connection error when the check could not connect at all.
     private func attempt(_ id: String, _ name: String, _ script: Script) async -> (result: Result, unreachable: NetError?) {
         do {
-            let (verdict, detail) = try await ScriptedConnection.with(server, timeout: timeout, script)
-            return (Result(id: id, check: name, verdict: verdict, detail: detail), nil)
+            let (verdict, detail, bytes) = try await ScriptedConnection.with(server, timeout: timeout) { c in
+                let (verdict, detail) = try await script(c)
+                return (verdict, detail, c.exchanges)
+            }
+            return (Result(id: id, check: name, verdict: verdict, detail: detail, bytes: bytes), nil)
         } catch let error as NetError {
             return (Result(id: id, check: name, verdict: .inconclusive, detail: error.description), error)
         } catch {
@@ -256,6 +287,116 @@ public struct Probe: Sendable {
             guard let first = seen.first else { return (.inconclusive, "no reply after the final dot") }
             return (.pass, first.n / 100 == 2 ? "one message (\(Self.show(first)))" : "refused: \(Self.show(first))")
         }
+    }
+}
+
+extension Probe {
+    // MARK: - The TLS session after the handshake (docs/catalog.md I)
+
+    /// Greeting, EHLO, STARTTLS, the handshake and EHLO again: the capabilities inside TLS.
+    private func openTLS(_ c: ScriptedConnection) async throws -> (EHLOCapabilities?, String?) {
+        guard let caps = try await open(c) else { return (nil, "no greeting or EHLO reply") }
+        guard caps.startTLS else { return (nil, "STARTTLS not offered") }
+        try await c.send("STARTTLS\r\n")
+        guard try await c.reply()?.n == 220, try await c.handshake() else { return (nil, "could not start TLS") }
+        try await c.send("EHLO \(heloName)\r\n")
+        guard let ehlo = try await c.reply(), ehlo.n == 250 else { return (nil, "no EHLO reply inside TLS") }
+        return (try? EHLOCapabilities(reply: ehlo), nil)
+    }
+
+    /// MAIL and RCPT inside TLS; nil when both were accepted, else why not.
+    private func envelope(_ c: ScriptedConnection) async throws -> String? {
+        for line in ["MAIL FROM:<\(mailFrom)>\r\n", "RCPT TO:<\(rcptTo)>\r\n"] {
+            try await c.send(line)
+            let r = try await c.reply()
+            guard r?.n == 250 else { return "\(line.trimmed) answered \(Self.show(r)) (set --rcpt to an accepted address)" }
+        }
+        return nil
+    }
+
+    /// After this side ended TLS and sent a cleartext command: pass when the server answered
+    /// nothing in the clear (it closed, or sent only TLS records), fail when it did.
+    private func judgeAfterEnd(_ c: ScriptedConnection, what: String) async -> (Verdict, String) {
+        let (records, cleartext, closed) = await c.afterTLSEnd(window: quietWindow + timeout / 2)
+        var parser = ReplyParser()
+        parser.append(cleartext)
+        if let reply = try? parser.next() {
+            return (.fail, "after \(what), the server answered the cleartext in the clear: \(Self.show(reply)) (CVE-2026-45185 class)")
+        }
+        if !cleartext.isEmpty {
+            return (.fail, "after \(what), the server wrote \(cleartext.count) octets in the clear: \(BytePreview.text(cleartext, limit: 60))")
+        }
+        let ended = closed ? "closed the connection" : "left the connection open without a reply"
+        return (.pass, "after \(what), the server \(ended)\(records > 0 ? " (\(records) TLS record(s): its close_notify or alert)" : "")")
+    }
+
+    /// I1: close_notify in the middle of the message data, then cleartext that would end the
+    /// data and ask for a reply; the server must not read it.
+    func closeNotifyMidData(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        let (caps, why) = try await openTLS(c)
+        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        if let why = try await envelope(c) { return (.inconclusive, why) }
+        try await c.send("DATA\r\n")
+        guard try await c.reply()?.n == 354 else { return (.inconclusive, "DATA was not answered 354") }
+        try await c.send("Subject: smtpsim probe\r\n\r\nthe first half of the body")
+        guard try await c.perform(.closeNotify) else { return (.inconclusive, "could not send close_notify") }
+        try await c.sendRaw(Array("\r\n.\r\nNOOP\r\n".utf8))
+        return await judgeAfterEnd(c, what: "close_notify mid-DATA and a cleartext end of data")
+    }
+
+    /// I2: the same inside a BDAT chunk, where CHUNKING is offered.
+    func closeNotifyMidBDAT(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        let (caps, why) = try await openTLS(c)
+        guard let caps else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        guard caps.chunking else { return (.notApplicable, "CHUNKING not offered inside TLS") }
+        if let why = try await envelope(c) { return (.inconclusive, why) }
+        let body = Array("Subject: smtpsim probe\r\n\r\nthe chunk's first half, the rest follows in the clear\r\n".utf8)
+        let half = body.count / 2
+        try await c.send(Array("BDAT \(body.count) LAST\r\n".utf8) + body.prefix(half))
+        guard try await c.perform(.closeNotify) else { return (.inconclusive, "could not send close_notify") }
+        try await c.sendRaw(Array(body.dropFirst(half)) + Array("NOOP\r\n".utf8))
+        return await judgeAfterEnd(c, what: "close_notify mid-BDAT and the chunk's rest in the clear")
+    }
+
+    /// I3: cleartext octets on the wire while TLS is up, without close_notify: a record-layer
+    /// error for the server, never a command.
+    func cleartextInsideTLS(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        let (caps, why) = try await openTLS(c)
+        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        try await c.sendRaw(Array("NOOP\r\n".utf8))
+        if let r = try await c.reply(timeout: quietWindow + timeout / 2) {
+            return (.fail, "cleartext inside TLS was answered as a command: \(Self.show(r))")
+        }
+        return (.pass, c.peerClosed ? "the server ended the connection (record-layer error)" : "no reply to the cleartext")
+    }
+
+    /// I4: a TLS 1.3 KeyUpdate (update requested) after MAIL: the transaction carries on.
+    func keyUpdateMidTransaction(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        let (caps, why) = try await openTLS(c)
+        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        guard c.tlsVersion == "TLSv1.3" else { return (.notApplicable, "TLS 1.2 negotiated: KeyUpdate is TLS 1.3's") }
+        try await c.send("MAIL FROM:<\(mailFrom)>\r\n")
+        guard try await c.reply()?.n == 250 else { return (.inconclusive, "MAIL refused") }
+        guard try await c.perform(.keyUpdate(requestingPeerUpdate: true)) else { return (.inconclusive, "could not send KeyUpdate") }
+        try await c.send("RSET\r\n")
+        let rset = try await c.reply()
+        try await c.send("NOOP\r\n")
+        let noop = try await c.reply()
+        guard rset?.n == 250, noop?.n == 250 else {
+            return (.fail, "after a KeyUpdate the session broke: RSET \(Self.show(rset)), NOOP \(Self.show(noop))")
+        }
+        return (.pass, "after a KeyUpdate (update requested) RSET and NOOP answered 250")
+    }
+
+    /// I5: a fatal alert (bad_record_mac) after MAIL, then a cleartext command.
+    func alertThenCleartext(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        let (caps, why) = try await openTLS(c)
+        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        try await c.send("MAIL FROM:<\(mailFrom)>\r\n")
+        guard try await c.reply()?.n == 250 else { return (.inconclusive, "MAIL refused") }
+        guard try await c.perform(.alert(.badRecordMAC)) else { return (.inconclusive, "could not send the alert") }
+        try await c.sendRaw(Array("NOOP\r\n".utf8))
+        return await judgeAfterEnd(c, what: "a fatal bad_record_mac alert and a cleartext NOOP")
     }
 }
 

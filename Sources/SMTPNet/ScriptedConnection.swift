@@ -93,6 +93,12 @@ final class ScriptedConnection: EndpointHostDriver {
     private var host: EndpointHost!
     private var unsent: [UInt8] = []
     private var tlsFailure: TLSFailure?
+    /// Every application write and read of the check, and every octet on the wire after a TLS
+    /// session ended, in order (the probe's JSON carries them).
+    private(set) var exchanges: [Probe.Exchange] = []
+    /// Octets from the wire after this side ended its TLS session, kept raw.
+    private var rawAfterEnd: [UInt8] = []
+    private var reading: Bool { host.tlsEnd == nil }
     private(set) var peerClosed = false
 
     /// The endpoint the host drives: what arrives goes to the reply parser; the handshake's end
@@ -102,8 +108,10 @@ final class ScriptedConnection: EndpointHostDriver {
         var replies = ReplyParser()
         var handshake: TLSReport?
         func start() -> [EndpointAction] { [] }
+        var onReceive: ([UInt8]) -> Void = { _ in }
         func receive(_ bytes: [UInt8]) -> [EndpointAction] {
             replies.append(bytes)
+            onReceive(bytes)
             return []
         }
         func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
@@ -121,6 +129,7 @@ final class ScriptedConnection: EndpointHostDriver {
         self.timeout = timeout
         deadline = Date().addingTimeInterval(timeout * Double(ScriptedConnection.waitsPerCheck))
         host = EndpointHost(endpoint: script, driver: self)
+        script.onReceive = { [unowned self] bytes in self.exchanges.append(Probe.Exchange(.received, epoch: self.host.epoch, bytes)) }
     }
 
     /// A check's time budget, in `timeout`s.
@@ -151,8 +160,56 @@ final class ScriptedConnection: EndpointHostDriver {
     func send(_ bytes: [UInt8]) async throws {
         // The host closed after a TLS failure: a write has nowhere to go.
         if host.closed { throw tlsFailure ?? TLSFailure(.unexpectedEOF, reason: "the TLS session has ended") }
+        exchanges.append(Probe.Exchange(.sent, epoch: host.epoch, bytes))
         host.apply([.send(bytes)])
         try await flush()
+    }
+
+    /// Octets on the wire as they are, whatever the TLS state (cleartext after close_notify).
+    func sendRaw(_ bytes: [UInt8]) async throws {
+        exchanges.append(Probe.Exchange(.sent, epoch: 2, bytes))
+        unsent += bytes
+        try await flush()
+    }
+
+    /// This side performs a TLS session event (docs/catalog.md I); false where the session or
+    /// the engine cannot (no TLS, an alert the version cannot carry, KeyUpdate in TLS 1.2).
+    func perform(_ event: EndpointHost.SessionEvent) async throws -> Bool {
+        guard host.perform(event) else { return false }
+        try await flush()
+        return true
+    }
+
+    /// The version the handshake negotiated, once TLS is up.
+    var tlsVersion: String? { (host.tlsEngine as? TLSConnection)?.isTLS13 == true ? "TLSv1.3" : host.tlsEngine == nil ? nil : "TLSv1.2" }
+
+    /// After this side ended its TLS session: what the peer puts on the wire within `window`
+    /// seconds, split into TLS records (its close_notify or alert) and cleartext (a server
+    /// that went back to plaintext), and whether it closed.
+    func afterTLSEnd(window: Double) async -> (records: Int, cleartext: [UInt8], closed: Bool) {
+        let deadline = min(self.deadline, Date().addingTimeInterval(window))
+        while deadline.timeIntervalSinceNow > 0, !peerClosed {
+            let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
+            rawAfterEnd += bytes
+            if eof { peerClosed = true }
+        }
+        if !rawAfterEnd.isEmpty { exchanges.append(Probe.Exchange(.received, epoch: 2, rawAfterEnd)) }
+        let (records, cleartext) = Self.split(rawAfterEnd)
+        return (records, cleartext, peerClosed)
+    }
+
+    /// TLS records (content type 20–23, version 3.x, RFC 8446 §5.1) from the front of `bytes`;
+    /// whatever does not parse as one, and all after it, is cleartext.
+    static func split(_ bytes: [UInt8]) -> (records: Int, cleartext: [UInt8]) {
+        var i = 0
+        var records = 0
+        while i + 5 <= bytes.count, (20...23).contains(bytes[i]), bytes[i + 1] == 3 {
+            let length = Int(bytes[i + 3]) << 8 | Int(bytes[i + 4])
+            guard i + 5 + length <= bytes.count else { break }
+            i += 5 + length
+            records += 1
+        }
+        return (records, Array(bytes[i...]))
     }
 
     /// The next complete reply, or nil when none came in time or the peer closed.
@@ -217,7 +274,7 @@ final class ScriptedConnection: EndpointHostDriver {
 
     private func pull(timeout: Double) async {
         let (bytes, eof) = await take(timeout: timeout)
-        host.receive(bytes)
+        if reading { host.receive(bytes) } else { rawAfterEnd += bytes }
         try? await flush()  // a record the engine answers (a TLS 1.3 KeyUpdate)
         if eof { peerClosed = true }
     }

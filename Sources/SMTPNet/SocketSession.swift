@@ -73,6 +73,9 @@ public final class SocketSession {
     /// A reset waiting until the endpoint has read the peer's bytes up to the cut; what the
     /// endpoint writes meanwhile never leaves (the connection is already broken there).
     private var resetAfterDelivery = false
+    /// TLS session faults waiting for this side's write, or the peer's bytes, to be through.
+    private var afterWrite: [(rule: Int, when: String)] = []
+    private var afterDelivery: [(rule: Int, when: String)] = []
     private var timers: [TimerID: Task<Void, Never>] = [:]  // lookups only
     private var stalledUntil: ContinuousClock.Instant?
     private var outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>?
@@ -220,7 +223,29 @@ public final class SocketSession {
             outgoing.append(.stall(duration))
         case .shutdown:
             host.shutdown()
+        case .session(let event, let then):
+            performSession(event, then: then, when)
+        case .cleartext(let bytes):
+            guard host.tlsEstablished else { return log(.fault("plaintext-after-tls \(when): no TLS session")) }
+            log(.fault("plaintext-after-tls \(when): \(Self.preview(bytes))"))
+            outgoing.append(.bytes(bytes))
+        case .recordSize(let octets):
+            log(.fault("tls-record-size \(octets) \(when)"))
+            host.recordSize = octets
         }
+    }
+
+    /// This side's TLS performs a session event, then cleartext and a FIN as the fault says.
+    private func performSession(_ event: EndpointHost.SessionEvent, then: TLSAftermath, _ when: String) {
+        guard host.perform(event) else {
+            return log(.fault("\(event) \(when): \(host.tlsEstablished ? "the TLS engine cannot do this in the version negotiated" : "no TLS session")"))
+        }
+        log(.fault("\(event) \(when)"))
+        if let text = then.plaintext {
+            log(.sent(Array(text.utf8), tls: false))
+            outgoing.append(.bytes(Array(text.utf8)))
+        }
+        if then.close { outgoing.append(.finish) }
     }
 
     private func faultReset(_ when: String) {
@@ -318,6 +343,12 @@ extension SocketSession: EndpointHostDriver {
                 shutdown = true
             case .stall:
                 strike(firing.rule, "before writing \(Self.preview(bytes))")
+            case let action where action.endsSession:
+                // What follows the cut would come after the session's end: it is not sent.
+                out = Array(out.prefix(firing.afterOctets))
+                afterWrite.append((firing.rule, "after writing \(Self.preview(out))"))
+            case .session, .cleartext, .recordSize:
+                afterWrite.append((firing.rule, "after writing \(Self.preview(bytes))"))
             }
         }
         tracker.advance(past: bytes, by: mySide)
@@ -334,6 +365,9 @@ extension SocketSession: EndpointHostDriver {
             resetAfterWrite = nil
             faultReset(when)
         }
+        let due = afterWrite
+        afterWrite = []
+        for (k, when) in due where end == nil { strike(k, when) }
     }
 
     public func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
@@ -374,6 +408,8 @@ extension SocketSession: EndpointHostDriver {
                 shutdown = true
             case .stall:
                 strike(firing.rule, "after the peer wrote \(Self.preview(plain))")
+            case .session, .cleartext, .recordSize:
+                afterDelivery.append((firing.rule, "after the peer wrote \(Self.preview(plain))"))
             }
         }
         tracker.advance(past: plain, by: peerSide)
@@ -386,6 +422,9 @@ extension SocketSession: EndpointHostDriver {
     }
 
     public func hostDidDeliver(_ host: EndpointHost) {
+        let due = afterDelivery
+        afterDelivery = []
+        for (k, when) in due where end == nil { strike(k, when) }
         guard resetAfterDelivery, end == nil else { return }
         outgoing.append(.reset)
         end = .resetByFault
@@ -422,6 +461,10 @@ extension SocketSession: EndpointHostDriver {
             log(.tls(why))
         case .tlsEstablished(let details):
             log(.tls(Self.describe(details, role: endpoint.role)))
+            if let octets = faults.recordSize {
+                host.recordSize = octets
+                log(.fault("tls-record-size \(octets) for the session"))
+            }
         case .tlsFailed(let failure):
             log(.tls("handshake failed: \(failure)"))
             closeReason = closeReason ?? .failed("TLS handshake failed: \(failure.kind.rawValue)")

@@ -21,7 +21,24 @@ public struct StreamFaults: Hashable, Sendable {
         case stall(duration: Int64)
         /// The server sends 421 and closes (RFC 5321 §3.8).
         case shutdown
+        /// This side's TLS performs a session event, then `then` (docs/catalog.md I).
+        case session(EndpointHost.SessionEvent, then: TLSAftermath)
+        /// Cleartext octets on the stream while TLS is up.
+        case cleartext([UInt8])
+        /// Application data in records of at most this many octets from here on.
+        case recordSize(Int)
+
+        /// The event ends this side's TLS session (the rest of a write it cuts is not sent).
+        var endsSession: Bool {
+            switch self {
+            case .session(.closeNotify, _), .session(.alert, _): true
+            default: false
+            }
+        }
     }
+
+    /// Record size for the whole TLS session (`tls-record-size` without `at`).
+    public var recordSize: Int?
 
     public init() {}
 
@@ -41,9 +58,23 @@ public struct StreamFaults: Hashable, Sendable {
                 add(rule, .reset)
             case .async421 where side == .server:
                 add(rule, .shutdown)
+            case .tlsCloseNotify(side, let then):
+                add(rule, .session(.closeNotify, then: then))
+            case .tlsAlert(side, let alert, let then):
+                add(rule, .session(.alert(alert), then: then))
+            case .tlsKeyUpdate(side, let requesting):
+                add(rule, .session(.keyUpdate(requestingPeerUpdate: requesting), then: TLSAftermath()))
+            case .tlsRenegotiate(side):
+                add(rule, .session(.renegotiate, then: TLSAftermath()))
+            case .plaintextAfterTLS(side, let bytes):
+                add(rule, .cleartext(Array(bytes.utf8)))
+            case .tlsRecordSize(let from, let octets) where from == nil || from == side:
+                if rule.at == nil { recordSize = octets } else { add(rule, .recordSize(octets)) }
+            case .tlsCloseNotify, .tlsAlert, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS, .tlsRecordSize:
+                throw .setup("fault '\(rule)' acts from the other side; over a real socket smtpsim performs TLS session events only from its own (from: \(side.rawValue))")
             case .async421, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout,
-                .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
-                throw .setup("fault '\(rule)' is simulation-only; over a real socket smtpsim can split, delay (latency), stall, reset\(side == .server ? " and send 421 (async-421)" : "")")
+                .tlsTruncatedRecord, .tlsBadRecord:
+                throw .setup("fault '\(rule)' is simulation-only; over a real socket smtpsim can split, delay (latency), stall, reset\(side == .server ? ", send 421 (async-421)" : ""), and from its own side tls-close-notify, tls-alert, tls-key-update, tls-renegotiate, tls-record-size, plaintext-after-tls")
             }
         }
     }

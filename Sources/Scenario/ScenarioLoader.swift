@@ -23,6 +23,19 @@ public enum ScenarioLoader {
         return try parse(text, file: path)
     }
 
+    /// One fault as a scenario file writes it (`{tls-close-notify: {from: server, at: mid-body}}`),
+    /// for the command line's `--fault`.
+    public static func parseFault(_ text: String) throws(ScenarioError) -> FaultRule {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ScenarioError(file: "--fault", keyPath: "", message: "not YAML: \(error)")
+        }
+        guard let node else { throw ScenarioError(file: "--fault", line: 1, column: 1, keyPath: "", message: "no fault given") }
+        return try readFault(YAMLReader(node: node, path: "", file: "--fault"))
+    }
+
     public static func parse(_ text: String, file: String) throws(ScenarioError) -> Scenario {
         let node: Node?
         do {

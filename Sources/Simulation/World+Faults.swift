@@ -169,13 +169,3 @@ enum RecordDamage: Hashable, Sendable {
     case flip, truncate
 }
 
-extension EndpointHost.SessionEvent: CustomStringConvertible {
-    public var description: String {
-        switch self {
-        case .closeNotify: "close_notify"
-        case .alert(let alert): "fatal alert \(alert.rawValue)"
-        case .keyUpdate(let requesting): "KeyUpdate\(requesting ? " (update_requested)" : "")"
-        case .renegotiate: "renegotiation"
-        }
-    }
-}

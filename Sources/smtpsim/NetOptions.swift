@@ -6,6 +6,7 @@ import SMTPCore
 import SMTPNet
 import SMTPServer
 import SMTPTLS
+import Scenario
 import Simulation
 
 /// Options shared by the real-socket commands (`serve`, `send`, `proxy`, `probe`).
@@ -15,6 +16,8 @@ struct StreamFaultOptions: ParsableArguments {
     @Option(help: "Reset the connection (TCP RST) at a phase: \(listed(ProtocolPhase.self)).")
     var resetAt: ProtocolPhase?
     @Option(help: "Stall writes at a phase, PHASE:MILLISECONDS.") var stallAt: String?
+    @Option(help: ArgumentHelp("A fault as a scenario file writes it, e.g. '{tls-close-notify: {from: server, at: mid-body, then-plaintext: \"NOOP\\r\\n\"}}' (repeatable; `smtpsim faults` lists them).", valueName: "yaml"))
+    var fault: [String] = []
 
     func faults(adding rules: [FaultRule] = [], side: Side) throws -> StreamFaults {
         let rules = try self.rules(adding: rules, side: side)
@@ -24,6 +27,13 @@ struct StreamFaultOptions: ParsableArguments {
     /// The command line's faults after `rules`, each checked to be one a real socket can do.
     func rules(adding rules: [FaultRule], side: Side) throws -> [FaultRule] {
         var rules = rules
+        for text in fault {
+            do {
+                rules.append(try ScenarioLoader.parseFault(text))
+            } catch {
+                throw ValidationError("--fault \(text): \(error.message)")
+            }
+        }
         if let split {
             guard split > 0 else { throw ValidationError("--split must be at least 1") }
             rules.append(FaultRule(.split(maxSegment: split)))

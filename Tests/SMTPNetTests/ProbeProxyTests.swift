@@ -39,6 +39,34 @@ final class ProbeProxyTests: XCTestCase {
         ])
     }
 
+    func testTheTLSSessionChecksFindTheTeardownFlawsAndNothingElse() async throws {
+        // docs/catalog.md I over loopback: close_notify mid-DATA and mid-BDAT then cleartext,
+        // cleartext inside TLS, KeyUpdate, a fatal alert then cleartext.
+        let verdicts = try await probe([.readsPlaintextAfterCloseNotify, .ignoresFatalAlerts])
+        XCTAssertEqual(Set(verdicts.filter { $0.value == .fail }.keys), [
+            "I1 close-notify-mid-data-then-cleartext", "I2 close-notify-mid-bdat-then-cleartext", "I5 fatal-alert-then-cleartext",
+        ])
+        for check in ["I3 cleartext-inside-tls", "I4 key-update-mid-transaction"] { XCTAssertEqual(verdicts[check], .pass, check) }
+    }
+
+    func testEachCheckCarriesItsBytes() async throws {
+        var server = Loopback.server(flaws: [])
+        server.maximumConnections = 1
+        let result = try await Loopback.with(server) { port in
+            var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
+            probe.timeout = 5
+            probe.quietWindow = 0.3
+            return try await probe.closeNotifyMidDataResult()
+        }.0
+        XCTAssertEqual(result.verdict, .pass, result.detail)
+        let sent = result.bytes.filter { $0.direction == .sent }
+        XCTAssertEqual(sent.first?.text, "EHLO probe.smtpsim.test\\r\\n")
+        XCTAssertTrue(sent.contains { $0.layer == "tls" && $0.text.hasPrefix("MAIL FROM:") })
+        XCTAssertEqual(sent.last?.layer, "clear-after-tls")
+        XCTAssertEqual(sent.last?.text, "\\r\\n.\\r\\nNOOP\\r\\n")
+        XCTAssertTrue(result.bytes.contains { $0.direction == .received && $0.text.hasPrefix("354") })
+    }
+
     func testProbeOfAServerWithoutSTARTTLSSaysNotApplicable() async throws {
         var server = Loopback.server(tls: false)
         server.configuration.extensionsBeforeTLS.removeAll { $0 == .startTLS }

@@ -149,6 +149,62 @@ final class ServeSendTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + eml)).count, body.utf8.count)
     }
 
+    // MARK: - TLS session faults on a real socket (docs/catalog.md I)
+
+    private func deliver(serverFaults: [FaultRule] = [], clientFaults: [FaultRule] = [], flaws: Set<ServerFlaw> = [])
+        async throws -> (NetClient.Report, [String], [String]) {
+        var server = Loopback.server(flaws: flaws)
+        let dir = Loopback.temporaryDirectory()
+        server.maildir = try MaildirWriter(directory: dir)
+        server.maximumConnections = 1
+        server.faultRules = serverFaults
+        let (report, log) = try await Loopback.with(server) { port in
+            var client = Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors))
+            client.faults = try StreamFaults(rules: clientFaults, side: .client)
+            return try await client.deliver([Loopback.message()]) { _ in }
+        }
+        let stored = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".eml") }
+        return (report, log, stored)
+    }
+
+    func testServeSendsCloseNotifyAtAPhaseAndTheClientDefers() async throws {
+        let (report, log, _) = try await deliver(serverFaults: [
+            FaultRule(.tlsCloseNotify(from: .server, then: TLSAftermath(plaintext: "250 2.0.0 fake\r\n")), at: .phase(.afterRCPT)),
+        ])
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure], "the cleartext 250 after close_notify is not a reply: \(log.suffix(6))")
+        XCTAssertTrue(log.contains { $0.contains("close_notify after") }, "\(log)")
+    }
+
+    func testSendSendsCloseNotifyMidBodyAndACompliantServeStoresNothing() async throws {
+        let (report, _, stored) = try await deliver(clientFaults: [
+            FaultRule(.tlsCloseNotify(from: .client, then: TLSAftermath(plaintext: "\r\n.\r\n")), at: .phase(.midBody)),
+        ])
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertEqual(stored, [], "no message from data cut by a teardown")
+    }
+
+    func testAFlawedServeReadsTheCleartextAfterCloseNotify() async throws {
+        let (_, _, stored) = try await deliver(clientFaults: [
+            FaultRule(.tlsCloseNotify(from: .client, then: TLSAftermath(plaintext: "\r\n.\r\n")), at: .phase(.midBody)),
+        ], flaws: [.readsPlaintextAfterCloseNotify])
+        XCTAssertEqual(stored.count, 1, "Dead.Letter: the cleartext ended the data and the cut message was stored")
+    }
+
+    func testKeyUpdatesAndOneOctetRecordsDeliverOverASocket() async throws {
+        let (report, log, stored) = try await deliver(
+            serverFaults: [FaultRule(.tlsKeyUpdate(from: .server, requestUpdate: true), at: .phase(.afterMAIL)), FaultRule(.tlsRecordSize(from: .server, octets: 1))],
+            clientFaults: [FaultRule(.tlsKeyUpdate(from: .client, requestUpdate: false), at: .phase(.afterRCPT)), FaultRule(.tlsRecordSize(from: nil, octets: 3))])
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered], "\(log.suffix(10))")
+        XCTAssertEqual(stored.count, 1)
+        XCTAssertTrue(log.contains { $0.contains("KeyUpdate (update_requested)") }, "\(log)")
+    }
+
+    func testTLSFaultsFromTheOtherSideAreRefusedOnASocket() {
+        XCTAssertThrowsError(try StreamFaults(rules: [FaultRule(.tlsCloseNotify(from: .client, then: TLSAftermath()), at: .phase(.midBody))], side: .server)) { error in
+            XCTAssertTrue("\(error)".contains("from its own (from: server)"), "\(error)")
+        }
+    }
+
     func testSimulationOnlyFaultsAreRefusedByName() {
         XCTAssertThrowsError(try StreamFaults(rules: [FaultRule(.corrupt(Ratio(1, 2)))], side: .server)) { error in
             XCTAssertTrue("\(error)".contains("simulation-only"), "\(error)")
