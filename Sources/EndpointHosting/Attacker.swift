@@ -27,6 +27,10 @@ public enum AttackAction: Hashable, Sendable, Codable {
     /// C6: terminate the client's TLS with the attacker's own certificate (signed by a CA the
     /// client does not trust) and open a second TLS session to the server; relay the plaintext.
     case interceptTLS
+    /// I3: once TLS is up, cleartext octets toward `toward` right after the first
+    /// application-data record that travels to it (no close_notify): a record-layer error for a
+    /// compliant peer, never a command or a reply.
+    case plaintextAfterTLS(toward: Side, bytes: String)
 
     public var kind: AttackKind {
         switch self {
@@ -37,6 +41,7 @@ public enum AttackAction: Hashable, Sendable, Codable {
         case .tamperCapabilities: .tamperCapabilities
         case .injectAuth: .injectAuth
         case .interceptTLS: .interceptTLS
+        case .plaintextAfterTLS: .plaintextAfterTLS
         }
     }
 
@@ -54,6 +59,7 @@ public enum AttackKind: String, CaseIterable, Hashable, Sendable {
     case tamperCapabilities = "tamper-capabilities"
     case injectAuth = "inject-auth"
     case interceptTLS = "intercept-tls"
+    case plaintextAfterTLS = "plaintext-after-tls"
 
     public var parameters: String {
         switch self {
@@ -64,6 +70,7 @@ public enum AttackKind: String, CaseIterable, Hashable, Sendable {
         case .tamperCapabilities: "add: [..], remove: [..]"
         case .injectAuth: "user, password"
         case .interceptTLS: ""
+        case .plaintextAfterTLS: "toward: SIDE, bytes: TEXT"
         }
     }
 
@@ -76,6 +83,7 @@ public enum AttackKind: String, CaseIterable, Hashable, Sendable {
         case .tamperCapabilities: "edit the plaintext EHLO reply (D4)"
         case .injectAuth: "log in before the client's STARTTLS, hide the reply (D5)"
         case .interceptTLS: "terminate TLS with the attacker's own certificate (C6)"
+        case .plaintextAfterTLS: "cleartext toward a side after its first TLS application record (I3)"
         }
     }
 }
@@ -100,9 +108,25 @@ public struct AttackerState: Sendable {
     var sawEHLOReply = false
     /// Bytes to send to the server once the 220 to STARTTLS has passed (injection "later").
     var lateInjection: [UInt8]?
+    /// Cleartext waiting for the first application-data record toward each side.
+    var cleartextAfterTLS: [Side: [UInt8]] = [:]
 
     public init(actions: [AttackAction]) {
         self.actions = actions
+        for case .plaintextAfterTLS(let side, let bytes) in actions { cleartextAfterTLS[side, default: []] += Array(bytes.utf8) }
+    }
+
+    /// The attacker wants to see TLS records (to put cleartext behind one).
+    public var watchesTLSRecords: Bool { !cleartextAfterTLS.isEmpty }
+
+    /// A TLS record of application data (after the handshake: the caller knows which records
+    /// are handshake flights; a relay of opaque bytes does not, so `smtpsim proxy` offers this as
+    /// `--fault plaintext-after-tls` with intercept-tls instead) travelling toward `side`: the
+    /// cleartext to send right behind it, once (content type 23, RFC 8446 §5.1).
+    public mutating func cleartext(after record: [UInt8], toward side: Side) -> (bytes: [UInt8], effect: Effect)? {
+        guard let bytes = cleartextAfterTLS[side], record.first == 0x17 else { return nil }
+        cleartextAfterTLS[side] = nil
+        return (bytes, Effect(name: AttackKind.plaintextAfterTLS.rawValue, detail: "\(bytes.count) cleartext octets toward the \(side.rawValue) inside TLS: \(BytePreview.text(bytes, limit: 60))"))
     }
 
     /// What happened, for the trace.
@@ -244,7 +268,7 @@ public struct AttackerState: Sendable {
                 }
                 lines += add.map { "250-" + $0 }
                 effects.append(Effect(name: action.name, detail: "added \(add), removed \(remove)"))
-            case .replaceStartTLSReply, .injectToServer, .injectToClient, .injectAuth, .interceptTLS:
+            case .replaceStartTLSReply, .injectToServer, .injectToClient, .injectAuth, .interceptTLS, .plaintextAfterTLS:
                 break
             }
         }

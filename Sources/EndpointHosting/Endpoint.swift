@@ -159,8 +159,7 @@ public protocol SimulatedEndpoint: AnyObject {
     /// The peer closed, or the connection broke.
     func peerClosed() -> [EndpointAction]
     /// The TLS session ended under this endpoint: the peer's close_notify, or a fatal alert or
-    /// unreadable record (`.failed`). The default: a close_notify is the peer closing; after a
-    /// failure the host closes.
+    /// unreadable record (`.failed`). The default: the connection is lost, as after a FIN.
     func tlsEnded(_ end: TLSEnd) -> [EndpointAction]
     /// The operator shuts the service down (the async-421 fault). Clients ignore it.
     func shutdown() -> [EndpointAction]
@@ -168,10 +167,7 @@ public protocol SimulatedEndpoint: AnyObject {
 
 extension SimulatedEndpoint {
     public func shutdown() -> [EndpointAction] { [] }
-    public func tlsEnded(_ end: TLSEnd) -> [EndpointAction] {
-        if case .closeNotifyReceived = end { return peerClosed() }
-        return []
-    }
+    public func tlsEnded(_ end: TLSEnd) -> [EndpointAction] { peerClosed() }
 }
 
 /// A source of client connections (the built-in client with its retry queue, or one connection

@@ -29,14 +29,6 @@ public final class EndpointHost {
         case clearAfterTLS(TLSEnd)
     }
 
-    /// A TLS session event a driver makes this side perform (a fault, docs/catalog.md I).
-    public enum SessionEvent: Hashable, Sendable {
-        case closeNotify
-        case alert(TLSSessionAlert)
-        case keyUpdate(requestingPeerUpdate: Bool)
-        case renegotiate
-    }
-
     /// Octets kept after a TLS session ended, for an endpoint that then reads on in the clear
     /// (only a flaw does); beyond it they are dropped. RFC 5321 §4.5.3.1.4's 512-octet command
     /// line times 128.
@@ -207,19 +199,12 @@ public final class EndpointHost {
     /// renegotiation goes on. False, with nothing sent, outside an established session or where
     /// the engine cannot (see `TLSSessionAlert`).
     @discardableResult
-    public func perform(_ event: SessionEvent) -> Bool {
-        guard !closed, case .established(let engine, _) = tls else { return false }
+    public func perform(_ event: TLSSessionEvent) -> Bool {
+        guard !closed, case .established(let engine, _) = tls, event.perform(on: engine) else { return false }
         switch event {
-        case .closeNotify:
-            engine.sendCloseNotify()
-            tls = .ended(engine, .closeNotifySent)
-        case .alert(let alert):
-            guard engine.sendFatalAlert(alert) else { return false }
-            tls = .ended(engine, .alertSent(alert))
-        case .keyUpdate(let requesting):
-            guard engine.sendKeyUpdate(requestingPeerUpdate: requesting) else { return false }
-        case .renegotiate:
-            guard engine.renegotiate() else { return false }
+        case .closeNotify: tls = .ended(engine, .closeNotifySent)
+        case .alert(let alert): tls = .ended(engine, .alertSent(alert))
+        case .keyUpdate, .renegotiate: break
         }
         driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
         return true
@@ -427,7 +412,26 @@ public final class EndpointHost {
     }
 }
 
-extension EndpointHost.SessionEvent: CustomStringConvertible {
+/// A TLS session event a driver makes one side perform: a fault in the simulator or on a
+/// socket, or the proxy on either of its sessions (docs/catalog.md I).
+public enum TLSSessionEvent: Hashable, Sendable, CustomStringConvertible {
+    case closeNotify
+    case alert(TLSSessionAlert)
+    case keyUpdate(requestingPeerUpdate: Bool)
+    case renegotiate
+
+    /// Makes `engine` perform it; false, with nothing sent, where it cannot.
+    public func perform(on engine: any TLSEngine) -> Bool {
+        switch self {
+        case .closeNotify:
+            engine.sendCloseNotify()
+            return true
+        case .alert(let alert): return engine.sendFatalAlert(alert)
+        case .keyUpdate(let requesting): return engine.sendKeyUpdate(requestingPeerUpdate: requesting)
+        case .renegotiate: return engine.renegotiate()
+        }
+    }
+
     public var description: String {
         switch self {
         case .closeNotify: "close_notify"

@@ -15,6 +15,8 @@ public final class TLSInterceptor {
         case note(String)
         /// Plaintext the attacker read (from the client, or from the server).
         case read([UInt8], fromClient: Bool)
+        /// The stream in this direction ends (a FIN after what was sent).
+        case end(Direction)
     }
 
     let facingClient: TLSConnection
@@ -23,6 +25,13 @@ public final class TLSInterceptor {
     private var pendingToServer: [UInt8] = []
     /// Octets of plaintext relayed each way.
     public private(set) var relayed = (toServer: 0, toClient: 0)
+    /// Records of at most this many octets toward each side (`tls-record-size`).
+    public var recordSize: [Side: Int] = [:]
+    /// A record fault waiting for the next record toward each side.
+    public var damage: [Side: RecordDamage] = [:]
+    /// How many octets of plaintext the attacker read from a side it relays (the rest is
+    /// dropped: a fault that ends the other session cuts there); nil relays everything.
+    public var relayedPrefix: ((_ from: Side, _ plain: [UInt8]) -> Int)?
 
     public init(facingClient: TLSContext, facingServer: TLSContext, serverName: String?, verificationTime: Int64) throws(TLSSetupError) {
         self.facingClient = try TLSConnection(context: facingClient, verificationTime: verificationTime)
@@ -54,24 +63,67 @@ public final class TLSInterceptor {
                 out.append(.note("\(fromClient ? "client" : "server") side established (\(d.version))"))
             }
         }
-        if case .data(let plain) = near.readPlaintext() {
+        if case .data(let read) = near.readPlaintext() {
+            let plain = relayedPrefix.map { Array(read.prefix(max(0, $0(fromClient ? .client : .server, read)))) } ?? read
             if fromClient {
                 pendingToServer += plain
                 relayed.toServer += plain.count
                 out.append(.read(plain, fromClient: true))
             } else if facingClient.isEstablished {
-                try? facingClient.writePlaintext(plain)
+                write(plain, toward: .client)
                 relayed.toClient += plain.count
                 out.append(.read(plain, fromClient: false))
-                out.append(.send(.serverToClient, facingClient.drainCiphertext()))
+                out += drain(toward: .client)
             }
         }
         out.append(.send(direction.reversed, near.drainCiphertext()))
         if facingServer.isEstablished, !pendingToServer.isEmpty {
-            try? facingServer.writePlaintext(pendingToServer)
+            write(pendingToServer, toward: .server)
             pendingToServer = []
-            out.append(.send(.clientToServer, facingServer.drainCiphertext()))
+            out += drain(toward: .server)
         }
+        return out
+    }
+
+    /// The session facing `side`.
+    private func session(toward side: Side) -> TLSConnection { side == .client ? facingClient : facingServer }
+
+    private func write(_ plain: [UInt8], toward side: Side) {
+        let engine = session(toward: side)
+        let size = recordSize[side].map { max(1, $0) } ?? max(1, plain.count)
+        var start = 0
+        while start < plain.count {
+            try? engine.writePlaintext(Array(plain[start..<min(plain.count, start + size)]))
+            start += size
+        }
+    }
+
+    /// What the session facing `side` has to send, with a waiting record fault applied.
+    private func drain(toward side: Side) -> [Output] {
+        var bytes = session(toward: side).drainCiphertext()
+        guard !bytes.isEmpty else { return [] }
+        let direction: Direction = side == .client ? .serverToClient : .clientToServer
+        var out: [Output] = []
+        if let damage = damage[side], let what = damage.apply(to: &bytes) {
+            self.damage[side] = nil
+            out.append(.note("\(damage.kind.rawValue) toward the \(side.rawValue): \(what)"))
+            out.append(.send(direction, bytes))
+            if damage == .truncate { out.append(.end(direction)) }
+            return out
+        }
+        return [.send(direction, bytes)]
+    }
+
+    /// The attacker performs a TLS session event on its session facing `side` (as that side's
+    /// peer would), then sends `cleartext` on that stream (docs/catalog.md I).
+    public func perform(_ event: TLSSessionEvent, toward side: Side, cleartext: [UInt8] = []) -> [Output] {
+        let direction: Direction = side == .client ? .serverToClient : .clientToServer
+        guard session(toward: side).isEstablished, event.perform(on: session(toward: side)) else {
+            return [.note("\(event) toward the \(side.rawValue): no established session, or the version cannot carry it")]
+        }
+        var out: [Output] = [.note("\(event) toward the \(side.rawValue)")]
+        out += drain(toward: side)
+        if !cleartext.isEmpty { out.append(.send(direction, cleartext)) }
         return out
     }
 }

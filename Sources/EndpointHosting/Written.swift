@@ -151,6 +151,7 @@ extension AttackAction: ScenarioWritable {
             .named(name, [.init("add", .list(add.map { .text($0) })), .init("remove", .list(remove.map { .text($0) }))])
         case .injectAuth(let user, let password): .named(name, [.init("user", .text(user)), .init("password", .text(password))])
         case .interceptTLS: .word(name)
+        case .plaintextAfterTLS(let side, let bytes): .named(name, [.init("toward", .word(side.rawValue)), .init("bytes", .text(bytes))])
         }
     }
 }

@@ -180,7 +180,8 @@ public struct SMTPClientConnection: Sendable {
         if !byAlert, session.inTLS, configuration.flaws.contains(.readsAfterCloseNotify), !isClosed {
             return [.resumePlaintext]
         }
-        return byAlert ? [] : peerClosed()
+        // The connection is lost, as after a FIN: RFC 5321 §3.8 (as if 451 had been received).
+        return peerClosed()
     }
 
     public mutating func peerClosed() -> [ClientAction] {

@@ -16,6 +16,25 @@ public struct Proxy: Sendable {
     public var limits = SessionLimits()
     public var connectTimeout: Double = 10
     public var maximumConnections: Int?
+    /// TLS session faults the attacker performs with intercept-tls (docs/catalog.md I): `from`
+    /// names the side it impersonates (`from: client` acts on its session toward the server).
+    public var faults: [FaultRule] = [] {
+        didSet { faultsRefused = Self.refused(faults) }
+    }
+    private var faultsRefused: String?
+
+    /// Why the proxy cannot carry out `faults`, if it cannot.
+    static func refused(_ faults: [FaultRule]) -> String? {
+        for rule in faults {
+            switch rule.effect {
+            case .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
+                continue
+            default:
+                return "the proxy performs only TLS session faults (tls-*, plaintext-after-tls), not '\(rule)'"
+            }
+        }
+        return nil
+    }
 
     public init(listen: HostPort, upstream: HostPort, attacks: [AttackAction]) {
         self.listen = listen
@@ -32,6 +51,8 @@ public struct Proxy: Sendable {
     }
 
     public func run(ready: @Sendable (Int) -> Void, log: @escaping @Sendable (String, Event) -> Void) async throws(NetError) {
+        if let why = faultsRefused { throw .setup(why) }
+        if !faults.isEmpty, !attacks.contains(.interceptTLS) { throw .setup("TLS session faults need --attack intercept-tls (the proxy must hold both TLS sessions)") }
         var contexts: InterceptContexts?
         if attacks.contains(.interceptTLS) {
             guard let identity = interceptIdentity else { throw .setup("intercept-tls needs a certificate") }
@@ -76,6 +97,7 @@ public struct Proxy: Sendable {
         }
         let sessionMilliseconds = Int64(limits.sessionSeconds * 1000)
         let attacks = attacks
+        let faults = faults
         let limits = limits
         try? await client.executeThenClose { clientIn, clientOut in
             try await server.executeThenClose { serverIn, serverOut in
@@ -99,7 +121,7 @@ public struct Proxy: Sendable {
                         try? await Task.sleep(for: .milliseconds(sessionMilliseconds))
                         continuation.yield(.deadline)
                     }
-                    var relay = Relay(attacker: AttackerState(actions: attacks), contexts: contexts, clientOut: clientOut, serverOut: serverOut) { log(id, $0) }
+                    var relay = Relay(attacker: AttackerState(actions: attacks), contexts: contexts, faults: faults, clientOut: clientOut, serverOut: serverOut) { log(id, $0) }
                     for await event in events {
                         if case .fromClient(let b) = event { queued.consumed(b.count) }
                         if case .fromServer(let b) = event { queued.consumed(b.count) }
@@ -115,6 +137,39 @@ public struct Proxy: Sendable {
     }
 }
 
+/// The proxy's TLS session faults on one connection: which strike where, read off the plaintext
+/// the attacker relays (the simulator's tracker); a fault that ends a session cuts the relayed
+/// plaintext at its trigger.
+final class ProxyFaults {
+    let rules: [FaultRule]
+    private var tracker: TriggerTracker
+    private var due: [Int] = []
+
+    init(_ rules: [FaultRule]) {
+        self.rules = rules
+        tracker = TriggerTracker(rules: rules, connection: nil)
+    }
+
+    /// How much of what `from` wrote is relayed before the faults it triggers strike.
+    func relayedPrefix(from side: Side, _ plain: [UInt8]) -> Int {
+        var keep = plain.count
+        for firing in tracker.firings(plain, by: side, epoch: 1, armed: true) {
+            due.append(firing.rule)
+            // A session toward where this plaintext goes ends at the cut: the rest is not relayed.
+            let effect = rules[firing.rule].effect
+            if effect.endsTLSSession, effect.side == side { keep = min(keep, firing.afterOctets) }
+        }
+        tracker.advance(past: plain, by: side)
+        return keep
+    }
+
+    /// The faults that struck since the last call, in order.
+    func takeDue() -> [FaultRule] {
+        defer { due = [] }
+        return due.map { rules[$0] }
+    }
+}
+
 /// One proxied connection's state, driven by one task.
 struct Relay {
     var attacker: AttackerState
@@ -124,10 +179,15 @@ struct Relay {
     let log: (Proxy.Event) -> Void
     /// intercept-tls: the attacker's two TLS sessions, once the 220 to STARTTLS has passed.
     var interceptor: TLSInterceptor?
+    /// The TLS session faults and where the session stands, read off the plaintext both
+    /// sides write (the simulator's tracker).
+    let faults: ProxyFaults
 
-    init(attacker: AttackerState, contexts: Proxy.InterceptContexts?, clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, log: @escaping (Proxy.Event) -> Void) {
+    init(attacker: AttackerState, contexts: Proxy.InterceptContexts?, faults: [FaultRule] = [], clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+         serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, log: @escaping (Proxy.Event) -> Void) {
         self.attacker = attacker
         self.contexts = contexts
+        self.faults = ProxyFaults(faults)
         self.clientOut = clientOut
         self.serverOut = serverOut
         self.log = log
@@ -177,18 +237,23 @@ struct Relay {
                 facingClient: contexts.facingClient, facingServer: contexts.facingServer, serverName: nil,
                 verificationTime: Int64(Date().timeIntervalSince1970))
             interceptor = started
+            let faults = faults
+            if !faults.rules.isEmpty { started.relayedPrefix = { faults.relayedPrefix(from: $0, $1) } }
             await carryOut(started.start())
         } catch {
             log(.attack("intercept-tls", "could not start: \(error)"))
         }
     }
 
-    /// What the interceptor asks for, in order: records to either side, what it read.
-    private func carryOut(_ outputs: [TLSInterceptor.Output]) async {
+    /// What the interceptor asks for, in order: records to either side, what it read; then the
+    /// TLS session faults what it read triggered.
+    private mutating func carryOut(_ outputs: [TLSInterceptor.Output]) async {
         for output in outputs {
             switch output {
             case .send(let direction, let bytes):
                 await write(direction == .clientToServer ? serverOut : clientOut, bytes)
+            case .end(let direction):
+                (direction == .clientToServer ? serverOut : clientOut).finish()
             case .note(let text):
                 log(.attack("intercept-tls", text))
             case .read(let plain, let fromClient):
@@ -199,6 +264,36 @@ struct Relay {
                     log(.server(plain, tls: true))
                 }
             }
+        }
+        for rule in faults.takeDue() { await strike(rule) }
+    }
+
+    /// Carries out a TLS session fault on the session toward the side `from` does not name.
+    private mutating func strike(_ rule: FaultRule) async {
+        guard let interceptor, let from = rule.effect.side ?? .some(.client) else { return }
+        let toward: Side = from == .client ? .server : .client
+        log(.attack(rule.effect.kind.rawValue, "\(rule)"))
+        switch rule.effect {
+        case .tlsCloseNotify(_, let then), .tlsAlert(_, _, let then):
+            let event: TLSSessionEvent
+            if case .tlsAlert(_, let alert, _) = rule.effect { event = .alert(alert) } else { event = .closeNotify }
+            var outputs = interceptor.perform(event, toward: toward, cleartext: Array((then.plaintext ?? "").utf8))
+            if then.close { outputs.append(.end(toward == .server ? .clientToServer : .serverToClient)) }
+            await carryOut(outputs)
+        case .tlsKeyUpdate(_, let requesting):
+            await carryOut(interceptor.perform(.keyUpdate(requestingPeerUpdate: requesting), toward: toward))
+        case .tlsRenegotiate:
+            await carryOut(interceptor.perform(.renegotiate, toward: toward))
+        case .tlsTruncatedRecord:
+            interceptor.damage[toward] = .truncate
+        case .tlsBadRecord:
+            interceptor.damage[toward] = .flip
+        case .tlsRecordSize(let side, let octets):
+            for s in Side.allCases where side.map({ $0 != s }) ?? true { interceptor.recordSize[s] = octets }
+        case .plaintextAfterTLS(_, let bytes):
+            await write(toward == .server ? serverOut : clientOut, Array(bytes.utf8))
+        default:
+            break
         }
     }
 

@@ -174,7 +174,7 @@ final class ScriptedConnection: EndpointHostDriver {
 
     /// This side performs a TLS session event (docs/catalog.md I); false where the session or
     /// the engine cannot (no TLS, an alert the version cannot carry, KeyUpdate in TLS 1.2).
-    func perform(_ event: EndpointHost.SessionEvent) async throws -> Bool {
+    func perform(_ event: TLSSessionEvent) async throws -> Bool {
         guard host.perform(event) else { return false }
         try await flush()
         return true

@@ -236,7 +236,7 @@ public final class SocketSession {
     }
 
     /// This side's TLS performs a session event, then cleartext and a FIN as the fault says.
-    private func performSession(_ event: EndpointHost.SessionEvent, then: TLSAftermath, _ when: String) {
+    private func performSession(_ event: TLSSessionEvent, then: TLSAftermath, _ when: String) {
         guard host.perform(event) else {
             return log(.fault("\(event) \(when): \(host.tlsEstablished ? "the TLS engine cannot do this in the version negotiated" : "no TLS session")"))
         }

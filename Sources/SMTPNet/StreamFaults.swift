@@ -22,7 +22,7 @@ public struct StreamFaults: Hashable, Sendable {
         /// The server sends 421 and closes (RFC 5321 §3.8).
         case shutdown
         /// This side's TLS performs a session event, then `then` (docs/catalog.md I).
-        case session(EndpointHost.SessionEvent, then: TLSAftermath)
+        case session(TLSSessionEvent, then: TLSAftermath)
         /// Cleartext octets on the stream while TLS is up.
         case cleartext([UInt8])
         /// Application data in records of at most this many octets from here on.

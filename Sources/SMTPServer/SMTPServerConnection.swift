@@ -178,6 +178,7 @@ public struct SMTPServerConnection: Sendable {
     /// after the end of TLS is read in the clear (RFC 8446 §6.1, RFC 3207 §4.2); after a
     /// close_notify that is the peer closing, after an alert the host closes. The flaws go on
     /// reading the stream as plaintext in whatever state the server was (docs/catalog.md I).
+    /// Either way the connection is lost to the compliant server, as after a FIN.
     public mutating func tlsSessionEnded(byAlert: Bool) -> [ServerAction] {
         let flaw: ServerFlaw = byAlert ? .ignoresFatalAlerts : .readsPlaintextAfterCloseNotify
         let reading: Bool
@@ -186,7 +187,7 @@ public struct SMTPServerConnection: Sendable {
         case .notStarted, .greetingDelay, .tlsHandshake, .closed: reading = false
         }
         if reading, session.tls, configuration.has(flaw) { return [.resumePlaintext] }
-        return byAlert ? [] : peerClosed()
+        return peerClosed()
     }
 
     /// The service is going down: 421, then close (RFC 5321 §3.8; may be sent at any time).

@@ -496,6 +496,9 @@ public enum ScenarioLoader {
         case .injectAuth:
             let o = try need(value, r, kind.rawValue).object(["user", "password"])
             return .injectAuth(username: try o.required("user").string(), password: try o.required("password").string())
+        case .plaintextAfterTLS:
+            let o = try need(value, r, kind.rawValue).object(["toward", "bytes"])
+            return .plaintextAfterTLS(toward: try o.required("toward").enumeration(Side.self, Side.allCases), bytes: try o.required("bytes").string())
         case .interceptTLS:
             _ = try value?.object([])
             return .interceptTLS

@@ -125,7 +125,7 @@ extension World {
     }
 
     /// A TLS session event on `side`, then what the fault says follows (docs/catalog.md I).
-    private func perform(_ c: Connection, _ side: Side, _ event: EndpointHost.SessionEvent, then: TLSAftermath?) {
+    private func perform(_ c: Connection, _ side: Side, _ event: TLSSessionEvent, then: TLSAftermath?) {
         let host = c.host(side)
         guard host.perform(event) else {
             let why = host.tlsEstablished ? "the TLS engine cannot do this in the version negotiated" : "no established TLS session on this side"
@@ -146,26 +146,10 @@ extension World {
 
     /// A record fault waiting for the next TLS record `side` sends: applied to `bytes`.
     func damageRecord(_ c: Connection, _ side: Side, _ bytes: inout [UInt8]) -> RecordDamage? {
-        guard let damage = c.recordDamage[side], bytes.count > 5 else { return nil }
+        guard let damage = c.recordDamage[side], let what = damage.apply(to: &bytes) else { return nil }
         c.recordDamage[side] = nil
-        let length = Int(bytes[3]) << 8 | Int(bytes[4])
-        let recordEnd = min(bytes.count, 5 + length)
-        switch damage {
-        case .flip:
-            // The last octet of the first record: its authentication tag (RFC 8446 §5.2).
-            bytes[recordEnd - 1] ^= 0x01
-            record(c.id, .fault(name: FaultKind.tlsBadRecord.rawValue, detail: "octet \(recordEnd - 1) of the \(side.rawValue)'s record flipped"))
-        case .truncate:
-            let keep = 5 + max(1, (recordEnd - 5) / 2)
-            bytes = Array(bytes.prefix(keep))
-            record(c.id, .fault(name: FaultKind.tlsTruncatedRecord.rawValue, detail: "the \(side.rawValue)'s record cut to \(keep) of \(recordEnd) octets, then FIN"))
-        }
+        record(c.id, .fault(name: damage.kind.rawValue, detail: "the \(side.rawValue)'s \(what)"))
         return damage
     }
-}
-
-/// What a record fault does to the next record of a side.
-enum RecordDamage: Hashable, Sendable {
-    case flip, truncate
 }
 

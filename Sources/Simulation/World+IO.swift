@@ -24,6 +24,17 @@ extension World {
 
     func host(_ c: Connection, _ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
         let side = host.side
+        if epoch == 1, !handshake, var attacker = c.attacker, attacker.watchesTLSRecords {
+            // The attacker's cleartext behind a TLS record (docs/catalog.md I3).
+            let after = attacker.cleartext(after: bytes, toward: side == .client ? .server : .client)
+            c.attacker = attacker
+            if let (extra, effect) = after {
+                transmit(c, side.writes, bytes, epoch: 1)
+                record(c.id, .attack(name: effect.name, detail: effect.detail))
+                transmit(c, side.writes, extra, epoch: 2, fromAttacker: true)
+                return
+            }
+        }
         guard epoch == 0, var attacker = c.attacker else {
             let reached = handshake && side == .server ? c.tracker.handshake(octets: bytes.count, armed: faultsActive) : []
             var bytes = bytes
@@ -227,6 +238,8 @@ extension World {
             switch output {
             case .send(let direction, let bytes):
                 transmit(c, direction, bytes, epoch: 1, fromAttacker: true)
+            case .end(let direction):
+                scheduler.schedule(at: max(now, c.link(direction).nextFree), .fin(connection: c.id, direction, generation: c.generation))
             case .note(let text):
                 record(c.id, .attack(name: "intercept-tls", detail: text))
             case .read(let plain, let fromClient):

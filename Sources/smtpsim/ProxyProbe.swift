@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SMTPNet
 import SMTPTLS
+import Scenario
 import Simulation
 
 /// `smtpsim proxy`: the simulator's on-path attacker between a real client and a real server.
@@ -12,14 +13,21 @@ struct ProxyCommand: AsyncParsableCommand {
         discussion: Help.reflow("""
             Attacks are the simulator's: \(Simulate.Attack.allCases.map(\.rawValue).joined(separator: ", ")).
             intercept-tls shows the client a certificate from an untrusted test CA (a client that
-            verifies refuses it) and relays the plaintext it reads. Listens on loopback unless told
-            otherwise; prints what each side sent and every attack as it happens.
+            verifies refuses it) and relays the plaintext it reads. With intercept-tls, --fault
+            performs TLS session events (docs/catalog.md I) on either of its two sessions, at a
+            trigger read off the plaintext: `from: client` acts as the client toward the server,
+            `from: server` as the server toward the client, e.g.
+            --fault '{tls-close-notify: {from: client, at: mid-body, then-plaintext: "x"}}'.
+            Listens on loopback unless told otherwise; prints what each side sent and every attack
+            as it happens.
             """)
     )
 
     @Option(help: "Where to listen, HOST:PORT.") var listen = "127.0.0.1:2526"
     @Option(help: "The real server, HOST:PORT.") var upstream: String
     @Option(help: "Attacker action (repeatable).") var attack: [Simulate.Attack] = []
+    @Option(help: ArgumentHelp("A TLS session fault as a scenario file writes it (repeatable; needs --attack intercept-tls).", valueName: "yaml"))
+    var fault: [String] = []
     @Option(help: "Exit after this many connections.") var maxConnections: Int?
     @Option(help: "Longest session, seconds.") var sessionTimeout: Double = 300
     @Flag(help: "Print only attacks and connections.") var quiet = false
@@ -27,6 +35,9 @@ struct ProxyCommand: AsyncParsableCommand {
     func run() async throws {
         var proxy = Proxy(listen: try NetCLI.address(listen), upstream: try NetCLI.address(upstream, defaultPort: 25), attacks: attack.map(\.action))
         proxy.maximumConnections = maxConnections
+        proxy.faults = try fault.map { text in
+            do throws(ScenarioError) { return try ScenarioLoader.parseFault(text) } catch { throw ValidationError("--fault \(text): \(error.message)") }
+        }
         proxy.limits = SessionLimits(sessionSeconds: sessionTimeout)
         if attack.contains(.interceptTLS) {
             let factory = try CertificateFactory(seed: 1, epoch: NetCLI.today())

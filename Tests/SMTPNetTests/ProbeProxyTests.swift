@@ -81,13 +81,14 @@ final class ProbeProxyTests: XCTestCase {
 
     /// Runs a proxy with `attacks` in front of a server; returns the client's report and the
     /// server's log.
-    private func throughProxy(_ attacks: [AttackAction], policy: TLSPolicy, flaws: Set<ServerFlaw> = []) async throws -> (NetClient.Report, [String], [String]) {
+    private func throughProxy(_ attacks: [AttackAction], policy: TLSPolicy, flaws: Set<ServerFlaw> = [], faults: [FaultRule] = []) async throws -> (NetClient.Report, [String], [String]) {
         var server = Loopback.server(flaws: flaws)
         server.maximumConnections = 1
         let proxyLog = LogBox()
         let (report, serverLog) = try await Loopback.with(server) { serverPort in
             var proxy = Proxy(listen: HostPort(host: "127.0.0.1", port: 0), upstream: HostPort(host: "127.0.0.1", port: serverPort), attacks: attacks)
             proxy.maximumConnections = 1
+            proxy.faults = faults
             proxy.limits = SessionLimits(sessionSeconds: 20)
             proxy.interceptIdentity = try Loopback.factory.serverIdentity(hostname: "localhost", variant: .untrustedCA)
             let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -132,6 +133,29 @@ final class ProbeProxyTests: XCTestCase {
         XCTAssertTrue(compliant.contains { $0.contains("starttls: discarded 6 plaintext octets") }, "\(compliant)")
         let (_, flawed, _) = try await throughProxy([inject], policy: .required, flaws: [.keepsPlaintextAcrossStartTLS])
         XCTAssertTrue(flawed.contains { $0.contains("kept 6 plaintext octets across STARTTLS") }, "\(flawed)")
+    }
+
+    func testTheInterceptingProxyEndsTheServersSessionMidBodyAndOnlyAFlawedServerReadsOn() async throws {
+        // docs/catalog.md I1 through the proxy: it holds both TLS sessions; close_notify toward
+        // the server inside the message data, then a cleartext end of data.
+        let fault = FaultRule(.tlsCloseNotify(from: .client, then: TLSAftermath(plaintext: "\r\n.\r\n")), at: .phase(.midBody))
+        let (compliantReport, compliant, proxyLog) = try await throughProxy([.interceptTLS], policy: .opportunistic, faults: [fault])
+        XCTAssertTrue(proxyLog.contains { $0.contains("close_notify toward the server") }, "\(proxyLog)")
+        XCTAssertFalse(compliant.contains { $0.contains("accepted") }, "\(compliant.suffix(8))")
+        XCTAssertNotEqual(compliantReport.outcomes.map(\.status), [.delivered])
+        let (_, flawed, _) = try await throughProxy([.interceptTLS], policy: .opportunistic, flaws: [.readsPlaintextAfterCloseNotify], faults: [fault])
+        XCTAssertTrue(flawed.contains { $0.contains("accepted") }, "Dead.Letter: the cut message was accepted: \(flawed.suffix(8))")
+    }
+
+    func testTheProxyRefusesFaultsItCannotPerform() async throws {
+        var proxy = Proxy(listen: HostPort(host: "127.0.0.1", port: 0), upstream: HostPort(host: "127.0.0.1", port: 9), attacks: [])
+        proxy.faults = [FaultRule(.tlsKeyUpdate(from: .server, requestUpdate: false), at: .phase(.afterMAIL))]
+        do {
+            try await proxy.run(ready: { _ in }, log: { _, _ in })
+            XCTFail("ran without intercept-tls")
+        } catch {
+            XCTAssertTrue(error.description.contains("intercept-tls"), error.description)
+        }
     }
 
     func testInterceptionIsRefusedByAVerifyingClient() async throws {
