@@ -202,7 +202,7 @@ def probe_check_count():
     return int(m.group(1)) if m else -1
 
 
-def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.net"):
+def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.net", expect_na=()):
     """Every check passes except the peer's known findings, which must come out as stated."""
     r = run([SMTPSIM, "probe", f"127.0.0.1:{port}", "--timeout", "5", "--rcpt", rcpt, "--format", "json"], timeout=240)
     try:
@@ -214,7 +214,10 @@ def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.
     check(f"probe {name}: {expected} checks reported", len(results) == expected and expected > 0, str(len(results)))
     print(f"      probe {name} verdicts: " + ", ".join(f"{k}={v['verdict']}" for k, v in results.items()), flush=True)
     for key, v in results.items():
-        want = "fail" if key in expect_fail else "warn" if key in expect_warn else "pass"
+        if key.startswith("I"):
+            print(f"      probe {name} {key}: {v['detail']}", flush=True)
+    for key, v in results.items():
+        want = "fail" if key in expect_fail else "warn" if key in expect_warn else "n/a" if key in expect_na else "pass"
         check(f"probe {name}: {key} is {want}", v["verdict"] == want, v["verdict"] + ": " + v["detail"])
 
 
@@ -325,8 +328,9 @@ def main():
         cert, key = make_certificate()
         send_against_aiosmtpd(cert, key)
         port, _ = aiosmtpd("aiosmtpd-probe", cert, key)
-        # aiosmtpd 1.4.6 answers a second STARTTLS inside TLS with 220 (RFC 3207 §4.2 forbids it).
-        probe_against("aiosmtpd", port, ["B5 starttls-twice"])
+        # aiosmtpd 1.4.6 answers a second STARTTLS inside TLS with 220 (RFC 3207 §4.2 forbids it);
+        # it offers no CHUNKING, so the BDAT teardown check does not apply.
+        probe_against("aiosmtpd", port, ["B5 starttls-twice"], expect_na=["I2 close-notify-mid-bdat-then-cleartext"])
         serve_port, _ = serve("serve-probe")
         probe_against("smtpsim serve", serve_port)
         flawed_port, _ = serve("serve-probe-flawed", "--server-flaw", "keeps-plaintext-across-starttls",
@@ -336,6 +340,11 @@ def main():
         scenario = os.path.join(os.path.dirname(os.path.dirname(HERE)), "Scenarios", "server-executing-injected-commands-is-caught.yaml")
         scenario_port, _ = serve("serve-probe-scenario", "--scenario", scenario)
         probe_against("smtpsim serve --scenario (CVE-2011-0411 flaw)", scenario_port, ["D1 command-injection-same-segment"])
+        # docs/catalog.md I: the Dead.Letter class (CVE-2026-45185) and a server that reads on after an alert.
+        teardown_port, _ = serve("serve-probe-teardown", "--server-flaw", "reads-plaintext-after-close-notify",
+                                 "--server-flaw", "ignores-fatal-alerts")
+        probe_against("smtpsim serve with teardown flaws", teardown_port, ["I1 close-notify-mid-data-then-cleartext",
+                      "I2 close-notify-mid-bdat-then-cleartext", "I5 fatal-alert-then-cleartext"])
         proxy_between_smtplib_and_aiosmtpd(cert, key)
         if postfix_usable():
             postfix_tests(cert, key)
