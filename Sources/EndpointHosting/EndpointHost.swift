@@ -377,6 +377,8 @@ public final class EndpointHost {
             driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
             deliver(plain)
             if engine.receivedCloseNotify { peerClosedTLS(engine) }
+            // What came after the data failed (cleartext behind a record): the session is over.
+            if let failure = engine.failure, case .established = tls, !closed { recordFailed(engine, failure) }
         case .needMoreData:
             // A KeyUpdate answered, a renegotiation under way: the engine may have written.
             driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
@@ -384,12 +386,18 @@ public final class EndpointHost {
             peerClosedTLS(engine)
         case .failed(let failure):
             guard case .established = tls else { return }  // already ended by this side's alert
-            driver.host(self, event: .recordFailed(failure))
-            driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
-            tls = .ended(engine, .failed(failure))
-            apply(endpoint.tlsEnded(.failed(failure)))
-            if !closed, !inClearAfterTLS { close(detail: "TLS record failure") }
+            recordFailed(engine, failure)
         }
+    }
+
+    /// A record could not be read (or a fatal alert came): the session ends; the endpoint hears
+    /// it as the connection lost, and the host closes unless a flawed endpoint reads on.
+    private func recordFailed(_ engine: any TLSEngine, _ failure: TLSFailure) {
+        driver.host(self, event: .recordFailed(failure))
+        driver.host(self, transmit: engine.drainCiphertext(), epoch: 1, handshake: false)
+        tls = .ended(engine, .failed(failure))
+        apply(endpoint.tlsEnded(.failed(failure)))
+        if !closed, !inClearAfterTLS { close(detail: "TLS record failure") }
     }
 
     private func peerClosedTLS(_ engine: any TLSEngine) {

@@ -26,6 +26,10 @@ public final class PassThroughTLS: TLSEngine {
     private var inbound: [UInt8] = []
     private var outbound: [UInt8] = []
     public let receivedCloseNotify = false
+    public var failure: TLSFailure? {
+        if case .failed(let f) = state { return f }
+        return nil
+    }
 
     public init(side: Side) { self.side = side }
 

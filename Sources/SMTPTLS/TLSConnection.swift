@@ -170,7 +170,10 @@ public final class TLSConnection {
 
     /// Encrypts plaintext into pending ciphertext. Only after the handshake.
     public func writePlaintext(_ bytes: [UInt8]) throws(TLSFailure) {
-        guard isEstablished else { throw TLSFailure(.internalError, reason: "write before the handshake completed") }
+        guard isEstablished else {
+            if case .failed(let failure) = state { throw failure }
+            throw TLSFailure(.internalError, reason: state == .closed ? "write after close_notify" : "write before the handshake completed")
+        }
         guard !bytes.isEmpty else { return }
         let held = unwritten.count
         unwritten += bytes

@@ -19,6 +19,8 @@ public protocol TLSEngine: AnyObject {
     func sendCloseNotify()
     /// True once the peer's close_notify has been read.
     var receivedCloseNotify: Bool { get }
+    /// Why the session failed, once it has (a read may return data read before the failure).
+    var failure: TLSFailure? { get }
     /// The octets fed in and not consumed (what followed a close_notify).
     func takeUnreadInput() -> [UInt8]
     /// Session events a fault makes this side perform (docs/catalog.md I); each returns false,
@@ -35,6 +37,11 @@ extension TLSEngine {
 }
 
 extension TLSConnection: TLSEngine {
+    public var failure: TLSFailure? {
+        if case .failed(let f) = state { return f }
+        return nil
+    }
+
     public func receiveCiphertext(_ bytes: [UInt8]) {
         receiveCiphertext(bytes[...])
     }

@@ -5,6 +5,7 @@ import SMTPClient
 import SMTPCore
 import SMTPServer
 import SMTPTLS
+import Scenario
 import Simulation
 
 /// `smtpsim simulate`: one deterministic in-memory SMTP/STARTTLS session between smtpsim's client
@@ -64,12 +65,15 @@ struct Simulate: ParsableCommand {
     var resetAt: [ProtocolPhase] = []
     @Option(help: "Latency per segment, milliseconds, e.g. 1-40.") var latencyMs: String?
     @Option(help: "Split segments to at most this many octets (1: one byte each).") var split: Int?
+    @Option(help: ArgumentHelp("Any fault as a scenario file writes it (repeatable; `smtpsim faults` lists them), e.g. '{tls-close-notify: {from: client, at: mid-body, then-plaintext: \"x\"}}'.", valueName: "yaml"))
+    var fault: [String] = []
     @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).")
     var serverFlaw: [ServerFlaw] = []
     @Option(help: "Client flaw profile (repeatable): \(listed(ClientFlaw.self)).")
     var clientFlaw: [ClientFlaw] = []
     @Option(help: "Authenticate as user:password (the server gets the same credential).") var auth: String?
     @Option(help: "Messages to send.") var messages: Int = 1
+    @Flag(help: "Send with BDAT where CHUNKING is offered (RFC 3030).") var chunking = false
     @Flag(help: "Use the cheap TLS profile (TLS 1.3 external PSK) instead of certificates.") var cheap = false
     @Flag(help: "Print the whole trace.") var trace = false
     @Option(help: "Write the run as a pcap file (synthetic TCP/IPv4, port 25).") var pcap: String?
@@ -82,6 +86,7 @@ struct Simulate: ParsableCommand {
         var client = ClientConfiguration()
         client.policy = policy.value
         client.flaws = Set(clientFlaw)
+        client.useChunking = chunking
         if let auth {
             let parts = auth.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { throw ValidationError("--auth takes user:password") }
@@ -105,6 +110,13 @@ struct Simulate: ParsableCommand {
             config.faults.append(FaultRule(.latency(min: lo * 1_000_000, max: (parts.last ?? lo) * 1_000_000)))
         }
         if let split { config.faults.append(FaultRule(.split(maxSegment: split))) }
+        for text in fault {
+            do throws(ScenarioError) {
+                config.faults.append(try ScenarioLoader.parseFault(text))
+            } catch {
+                throw ValidationError("--fault \(text): \(error.message)")
+            }
+        }
         if cheap { config.tls = .cheap(.tls13) }
         config.keyLog = keylog != nil
 
@@ -129,6 +141,9 @@ struct Simulate: ParsableCommand {
 
     static func replayLine() -> String {
         let args = CommandLine.arguments.dropFirst().filter { !$0.isEmpty }
-        return (["smtpsim"] + args).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+        // Single quotes for a shell, with any quote inside closed, escaped and reopened.
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@")
+        return (["smtpsim"] + args).map { $0.allSatisfy(plain.contains) ? $0 : "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+            .joined(separator: " ")
     }
 }

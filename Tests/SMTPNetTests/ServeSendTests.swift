@@ -199,7 +199,33 @@ final class ServeSendTests: XCTestCase {
         XCTAssertTrue(log.contains { $0.contains("KeyUpdate (update_requested)") }, "\(log)")
     }
 
+    func testAnAlertFromServeAndCleartextFromSendEndTheSessionWithoutAMessage() async throws {
+        let (alerted, alertLog, none) = try await deliver(serverFaults: [
+            FaultRule(.tlsAlert(from: .server, .badRecordMAC, then: TLSAftermath(plaintext: "250 2.0.0 fake\r\n")), at: .phase(.afterRCPT)),
+        ])
+        XCTAssertEqual(alerted.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertTrue(alertLog.contains { $0.contains("fatal alert bad_record_mac after") }, "\(alertLog)")
+        XCTAssertEqual(none, [])
+        let (injected, injectedLog, stored) = try await deliver(clientFaults: [
+            FaultRule(.plaintextAfterTLS(from: .client, bytes: "RSET\r\n"), at: .phase(.afterMAIL)),
+        ])
+        XCTAssertEqual(injected.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertTrue(injectedLog.contains { $0.contains("record layer failed") }, "the server's TLS rejected it: \(injectedLog.suffix(6))")
+        XCTAssertFalse(injectedLog.contains { $0.contains("command RSET") })
+        XCTAssertEqual(stored, [])
+    }
+
+    func testARenegotiationInTLS13IsNotedAndNothingElseHappens() async throws {
+        let (report, log, stored) = try await deliver(serverFaults: [FaultRule(.tlsRenegotiate(from: .server), at: .phase(.afterMAIL))])
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(stored.count, 1)
+        XCTAssertTrue(log.contains { $0.contains("renegotiation after") && $0.contains("cannot do this") }, "\(log)")
+    }
+
     func testTLSFaultsFromTheOtherSideAreRefusedOnASocket() {
+        XCTAssertThrowsError(try StreamFaults(rules: [FaultRule(.tlsBadRecord(from: .server), at: .phase(.midBody))], side: .server)) { error in
+            XCTAssertTrue("\(error)".contains("simulation-only"), "\(error)")
+        }
         XCTAssertThrowsError(try StreamFaults(rules: [FaultRule(.tlsCloseNotify(from: .client, then: TLSAftermath()), at: .phase(.midBody))], side: .server)) { error in
             XCTAssertTrue("\(error)".contains("from its own (from: server)"), "\(error)")
         }

@@ -204,6 +204,20 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try run(["simulate", "--server-flaw", "no-such-flaw"]).status, 64)
     }
 
+    func testSimulateTakesAnyFaultInScenarioSyntax() throws {
+        // docs/catalog.md I2 from the command line: Dead.Letter against the flawed server.
+        let fault = #"{tls-close-notify: {from: client, at: mid-bdat-chunk, then-plaintext: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nRSET\r\n"}}"#
+        let flawed = try run(["simulate", "--fault", fault, "--server-flaw", "reads-plaintext-after-close-notify", "--chunking"])
+        XCTAssertEqual(flawed.status, 1, flawed.stdout + flawed.stderr)
+        XCTAssertTrue(flawed.stdout.contains("tls-teardown"), flawed.stdout)
+        XCTAssertTrue(flawed.stdout.contains("replay: smtpsim simulate --fault '{tls-close-notify:"), flawed.stdout)
+        let compliant = try run(["simulate", "--fault", fault, "--chunking"])
+        XCTAssertFalse(compliant.stdout.contains("FINDING"), compliant.stdout)
+        let bad = try run(["simulate", "--fault", "{tls-alert: {from: client, alert: internal_error, at: after-mail}}"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("internal_error"), bad.stderr)
+    }
+
     func testPcapDecryptsInTshark() throws {
         guard let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw XCTSkip("tshark is not installed (.ci/run installs it)")
