@@ -98,7 +98,10 @@ public final class Certificate: @unchecked Sendable, Hashable, CustomStringConve
     }
 
     public static func == (a: Certificate, b: Certificate) -> Bool { X509_cmp(a.x509, b.x509) == 0 }
-    public func hash(into hasher: inout Hasher) { hasher.combine(der) }
+    /// Equal certificates have equal subjects: hashing the subject's (cached) canonical-name hash
+    /// is consistent with `==` and costs no DER encoding (context caches hash configurations,
+    /// certificates included, once per simulated run).
+    public func hash(into hasher: inout Hasher) { hasher.combine(X509_subject_name_hash(x509)) }
     public var description: String { "Certificate(\(subject), \(sha256Fingerprint.prefix(16))…)" }
 
     private static func name(_ name: OpaquePointer?) -> String {

@@ -50,7 +50,7 @@ extension World {
         let effects = c.pendingEffects
         c.pendingEffects = []
         let due = max(now, c.link(direction).nextFree)
-        for effect in effects { scheduler.schedule(at: due, .effect(connection: c.id, effect, generation: c.generation)) }
+        for effect in effects { scheduler.schedule(at: due, .effect(connection: c.id, Boxed(effect), generation: c.generation)) }
     }
 
     func checkTLSStartTriggers(_ c: Connection) {

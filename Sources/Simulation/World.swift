@@ -47,8 +47,9 @@ public final class World {
         case timedFault(connection: Int, rule: Int)
         /// TLS records reaching the intercepting attacker.
         case intercept(connection: Int, Direction, [UInt8], generation: Int)
-        /// A fault effect due once the bytes before its cut have arrived.
-        case effect(connection: Int, FaultEffect, generation: Int)
+        /// A fault effect due once the bytes before its cut have arrived (boxed: a `FaultEffect`
+        /// inline would make every event costly to copy and destroy, and effects are rare).
+        case effect(connection: Int, Boxed<FaultEffect>, generation: Int)
         case connectTimedOut(client: Int, connection: Int)
     }
 
@@ -173,7 +174,7 @@ public final class World {
         case .effect(let id, let effect, let generation):
             let c = connections[id - 1]
             guard c.generation == generation, !c.finished else { return }
-            fire(c, effect: effect, direction: nil)
+            fire(c, effect: effect.value, direction: nil)
         case .connectTimedOut(let client, let id):
             record(id, .fault(name: "connect-timeout", detail: "no connection for client \(client)"))
             scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection timed out"))
