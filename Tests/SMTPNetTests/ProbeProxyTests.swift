@@ -147,6 +147,16 @@ final class ProbeProxyTests: XCTestCase {
         XCTAssertTrue(flawed.contains { $0.contains("accepted") }, "Dead.Letter: the cut message was accepted: \(flawed.suffix(8))")
     }
 
+    func testTheInterceptingProxyBreaksARecordTowardTheServer() async throws {
+        // tls-bad-record and tls-truncated-record over sockets: the proxy holds the records.
+        for fault in [FaultRule(.tlsBadRecord(from: .client), at: .phase(.afterMAIL)), FaultRule(.tlsTruncatedRecord(from: .client), at: .phase(.afterMAIL))] {
+            let (report, serverLog, proxyLog) = try await throughProxy([.interceptTLS], policy: .opportunistic, faults: [fault])
+            XCTAssertTrue(proxyLog.contains { $0.contains("\(fault.effect.kind.rawValue) toward the server") }, "\(proxyLog)")
+            XCTAssertNotEqual(report.outcomes.map(\.status), [.delivered], "\(fault)")
+            XCTAssertFalse(serverLog.contains { $0.contains("accepted") }, "\(serverLog.suffix(6))")
+        }
+    }
+
     func testTheProxyRefusesFaultsItCannotPerform() async throws {
         var proxy = Proxy(listen: HostPort(host: "127.0.0.1", port: 0), upstream: HostPort(host: "127.0.0.1", port: 9), attacks: [])
         proxy.faults = [FaultRule(.tlsKeyUpdate(from: .server, requestUpdate: false), at: .phase(.afterMAIL))]
