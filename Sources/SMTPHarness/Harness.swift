@@ -72,24 +72,57 @@ public enum Harness {
         check(framer.bufferedByteCount <= bytes.count, "framer holds more than it was given")
     }
 
-    /// Assembles replies; each parses back from its own wire form.
+    /// Assembles replies, fed in the segments the first byte chooses, and compares every reply
+    /// and every error with the RFC 5321 §4.2 reference model (`ReferenceReply`): same decision,
+    /// same code and line texts, same error class. On what is accepted: one code per reply,
+    /// lines within their limit, the line count within its limit; each parses back from its
+    /// own wire form.
     public static func reply(_ bytes: [UInt8]) {
-        var parser = ReplyParser()
-        parser.append(bytes)
-        var count = 0
-        while count < 10_000 {
-            do {
-                guard let r = try parser.next() else { break }
-                count += 1
-                check(r.lines.count <= SMTPLimits.defaultReplyLines, "reply with too many lines")
-                guard (try? r.validate()) != nil else { continue }
-                var again = ReplyParser()
-                again.append(r.wire)
-                let back = try? again.next()
-                check(back?.code == r.code && back?.lines.count == r.lines.count, "reply round trip changed \(r)")
-            } catch {
-                continue
+        guard let first = bytes.first else { return }
+        let input = Array(bytes.dropFirst())
+        let limits = SMTPLimits()
+        var parser = ReplyParser(limits: limits, parseEnhancedCodes: first & 0x80 != 0)
+        let step = first & 0x40 == 0 ? max(1, input.count) : Int(first & 0x3F) + 1
+        var got: [ReferenceReply.Item] = []
+        var replies: [SMTPReply] = []
+        var start = 0
+        while start < input.count || start == 0 {
+            parser.append(input[start..<min(input.count, start + step)])
+            start += step
+            while got.count < 10_000 {
+                do {
+                    guard let r = try parser.next() else { break }
+                    replies.append(r)
+                    // With enhanced codes parsed the text is split off: compare without them.
+                    got.append(.reply(code: Int(r.code.value), texts: r.lines.map { Array(($0.enhancedCode.map { "\($0) " } ?? "").utf8) + Array($0.text.utf8) }))
+                } catch {
+                    got.append(.error(error.code))
+                }
             }
+            if start >= input.count { break }
+        }
+        let expected = ReferenceReply.parse(input, lineLimit: limits.replyLine, maximumLines: limits.replyLines)
+        if first & 0x80 == 0 {
+            check(got == expected, "the reply parser disagrees with RFC 5321 §4.2: \(got) against the model's \(expected)")
+        } else {
+            // Enhanced codes (RFC 2034) reshape the text, not the decisions or the codes.
+            check(got.map(Self.decision) == expected.map(Self.decision), "the reply parser's decisions differ from the model's: \(got) against \(expected)")
+        }
+        for r in replies {
+            check(r.lines.count <= limits.replyLines, "reply with \(r.lines.count) lines")
+            guard (try? r.validate()) != nil else { continue }
+            var again = ReplyParser()
+            again.append(r.wire)
+            let back = try? again.next()
+            check(back?.code == r.code && back?.lines.count == r.lines.count, "reply round trip changed \(r)")
+        }
+    }
+
+    /// An item's decision: a reply's code and line count, or an error's class.
+    static func decision(_ item: ReferenceReply.Item) -> String {
+        switch item {
+        case .reply(let code, let texts): "\(code)×\(texts.count)"
+        case .error(let code): "\(code)"
         }
     }
 

@@ -69,6 +69,23 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(caps.authMechanisms, ["PLAIN", "LOGIN"])
     }
 
+    func testEveryCommandPipelinedBehindSTARTTLSIsDiscarded() {
+        // docs/catalog.md D1 over the whole vocabulary (one fixed RSET hid a server that kept
+        // plaintext starting with NOOP): nothing behind STARTTLS runs inside TLS.
+        let commands = ["NOOP", "RSET", "MAIL FROM:<evil@x.test>", "RCPT TO:<b@y.test>", "DATA", "HELO x", "EHLO x", "QUIT", "VRFY bob",
+                        "HELP", "AUTH PLAIN AGFsaWNlAHNlY3JldA==", "BDAT 1 LAST", "STARTTLS", "FOO bar", "noop", "250 OK"]
+        for command in commands {
+            var d = ServerDriver()
+            d.send("EHLO c.test\r\nSTARTTLS\r\n\(command)\r\n")
+            XCTAssertEqual(d.discarded, [command.utf8.count + 2], command)
+            let before = d.replies.count
+            d.tls()
+            XCTAssertEqual(d.replies.count, before, "\(command): nothing answered inside TLS before the client spoke")
+            d.send("EHLO c.test\r\n")
+            XCTAssertEqual(d.codes.last, 250, command)
+        }
+    }
+
     func testSTARTTLSRefusals() {
         XCTAssertEqual(run("STARTTLS\r\n").codes, [503])
         XCTAssertEqual(run("EHLO c\r\nSTARTTLS now\r\n").codes, [250, 501])

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""The mutant suite (issue 14): realistic bugs planted one at a time in a scratch copy of the
+repository, each run against what should kill it; prints a kill table and a score.
+
+  scripts/mutants.py                      every mutant, its killing test, then the whole suite
+                                          and the scenario library if the killing test missed
+  scripts/mutants.py --quick              only each mutant's killing test (what CI runs, on a subset)
+  scripts/mutants.py --only M4,M5         some mutants
+  scripts/mutants.py --fuzz-seconds 300   also the mutant's fuzz target, bounded (needs the fuzz build)
+  scripts/mutants.py --in-place           mutate this tree (it must be clean) instead of a fresh clone
+
+A mutant is killed when a check it names fails (non-zero exit, a trap). Each mutant is one exact
+edit that must match once; a mutant whose edit no longer matches is reported, not skipped.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# id, where, what the bug is, the file, the text it replaces, the replacement, the test that must
+# kill it (an XCTest filter), and the fuzz target that should.
+MUTANTS = [
+    ("M1", "SMTPServer", "the server keeps plaintext behind STARTTLS when it starts with NOOP",
+     "Sources/SMTPServer/SMTPServerConnection+Commands.swift",
+     "        if configuration.has(.keepsPlaintextAcrossStartTLS) {\n            phase = .tlsHandshake(kept: buffered)",
+     "        if configuration.has(.keepsPlaintextAcrossStartTLS) || buffered.starts(with: Array(\"NOOP\".utf8)) {\n            phase = .tlsHandshake(kept: buffered)",
+     "ServerTests/testEveryCommandPipelinedBehindSTARTTLSIsDiscarded", "StartTLSBoundary"),
+    ("M2", "SMTPClient", "the client keeps buffered replies after the 220 when they start with 250",
+     "Sources/SMTPClient/States/StartTLS.swift",
+     "        if configuration.has(.keepsBufferedRepliesAcrossStartTLS) {",
+     "        if configuration.has(.keepsBufferedRepliesAcrossStartTLS) || { var copy = replies; return copy.takeBufferedBytes().starts(with: Array(\"250\".utf8)) }() {",
+     "ClientTests/testResponseInjectionAfter220", "StartTLSBoundary"),
+    ("M3", "SMTPCore", "the reply parser accepts mixed codes when the last line is 250",
+     "Sources/SMTPCore/Reply/ReplyParser.swift",
+     "            if let expected = pendingCode, expected != code {",
+     "            if let expected = pendingCode, expected != code, !(isLast && code.value == 250) {",
+     "ReferenceModelTests/testTheReplyParserAgreesWithTheModelOnSeededInputs", "Reply"),
+    ("M4", "SMTPCore", "the framer accepts a line one octet over its limit",
+     "Sources/SMTPCore/Framing/LineFramer.swift",
+     "            if lf + 1 - lineStart > maximumLineLength { return .tooLongFinished(lf) }",
+     "            if lf + 1 - lineStart > maximumLineLength + 1 { return .tooLongFinished(lf) }",
+     "LineFramerTests/testLimitAtNMinusOneNAndNPlusOne", "Reply"),
+    ("M5", "oracles", "the tls-teardown oracle never looks at what a side writes in the clear",
+     "Sources/Simulation/Oracles/TLSTeardownOracle.swift",
+     "        guard host.epoch == 2, let end = host.tlsEnd else { return }",
+     "        guard host.epoch == 3, let end = host.tlsEnd else { return }",
+     "ScenarioLibraryTests/testEveryFlawIsCaughtAndOnlyBecauseOfTheFlaw", "StartTLSBoundary"),
+    ("M6", "TLS glue", "data read before a record failure leaves the session half-alive",
+     "Sources/EndpointHosting/EndpointHost.swift",
+     "            if let failure = engine.failure, case .established = tls, !closed { recordFailed(engine, failure) }",
+     "",
+     "ServeSendTests/testAnAlertFromServeAndCleartextFromSendEndTheSessionWithoutAMessage", "StartTLSBoundary"),
+    ("M7", "SMTPClient", "a client whose TLS failed is never told the connection is lost",
+     "Sources/SMTPClient/SMTPClientConnection.swift",
+     "        // The connection is lost, as after a FIN: RFC 5321 §3.8 (as if 451 had been received).\n        return peerClosed()",
+     "        return byAlert ? [] : peerClosed()",
+     "ScenarioLibraryTests/testLibraryIsLargeAndEveryScenarioPasses", "StartTLSBoundary"),
+]
+
+
+def run(argv, cwd, timeout):
+    start = time.time()
+    try:
+        p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, time.time() - start, p.stdout[-3000:] + p.stderr[-3000:]
+    except subprocess.TimeoutExpired:
+        return 124, time.time() - start, "timed out"
+
+
+def apply(tree, mutant):
+    path = os.path.join(tree, mutant[3])
+    text = open(path, encoding="utf-8").read()
+    if text.count(mutant[4]) != 1:
+        return False
+    open(path, "w", encoding="utf-8").write(text.replace(mutant[4], mutant[5]))
+    return True
+
+
+def revert(tree, mutant):
+    subprocess.run(["git", "checkout", "--", mutant[3]], cwd=tree, check=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only")
+    ap.add_argument("--fuzz-seconds", type=int, default=0)
+    ap.add_argument("--in-place", action="store_true")
+    ap.add_argument("--timeout", type=int, default=1800, help="bound on each build or check, seconds")
+    args = ap.parse_args()
+    chosen = [m for m in MUTANTS if not args.only or m[0] in args.only.split(",")]
+    if args.in_place:
+        tree = ROOT
+        if subprocess.run(["git", "status", "--porcelain"], cwd=tree, capture_output=True, text=True).stdout.strip():
+            sys.exit("mutants.py --in-place: the tree has uncommitted changes; commit or use a scratch clone")
+    else:
+        tree = tempfile.mkdtemp(prefix="smtpsim-mutants-")
+        subprocess.run(["git", "clone", "-q", ROOT, tree], check=True)
+    rows = []
+    for m in chosen:
+        ident, area, what = m[0], m[1], m[2]
+        if not apply(tree, m):
+            rows.append((ident, area, what, "edit no longer matches", "-", 0))
+            continue
+        try:
+            killer, seconds = "survived", 0.0
+            rc, t, out = run(["swift", "build", "--build-tests"], tree, args.timeout)
+            seconds += t
+            if rc != 0:
+                killer = "the build (not a realistic mutant)"
+            else:
+                rc, t, out = run(["swift", "test", "--disable-swift-testing", "--filter", m[6]], tree, args.timeout)
+                seconds += t
+                if rc != 0:
+                    killer = "test " + m[6]
+            if killer == "survived" and not args.quick:
+                rc, t, out = run(["swift", "test", "--disable-swift-testing"], tree, args.timeout)
+                seconds += t
+                if rc != 0:
+                    killer = "the test suite"
+                else:
+                    rc, t, out = run(["swift", "run", "smtpsim", "run", "Scenarios/"], tree, args.timeout)
+                    seconds += t
+                    if rc != 0:
+                        killer = "the scenario library"
+            if killer == "survived" and args.fuzz_seconds > 0:
+                rc, t, out = run(["swift", "run", "-c", "release", "smtpsim", "fuzz", m[7], "--time", f"{args.fuzz_seconds}s", "--no-merge"],
+                                 tree, args.timeout + args.fuzz_seconds)
+                seconds += t
+                if rc != 0:
+                    killer = f"fuzz target {m[7]} within {args.fuzz_seconds} s"
+            rows.append((ident, area, what, killer, m[7], seconds))
+            print(f"{ident} {what}: {killer} ({seconds:.0f} s)", flush=True)
+        finally:
+            revert(tree, m)
+    print("\n| mutant | where | bug | killed by | time |")
+    print("| --- | --- | --- | --- | --- |")
+    for ident, area, what, killer, _, seconds in rows:
+        print(f"| {ident} | {area} | {what} | {killer} | {seconds:.0f} s |")
+    killed = sum(1 for r in rows if r[3] not in ("survived", "edit no longer matches"))
+    print(f"\nscore: {killed} of {len(rows)} killed")
+    sys.exit(0 if killed == len(rows) else 1)
+
+
+if __name__ == "__main__":
+    main()
