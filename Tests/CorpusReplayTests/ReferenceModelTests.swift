@@ -10,6 +10,8 @@ final class ReferenceModelTests: XCTestCase {
     func testTheReplyModelRefusesMixedCodesEvenWhenTheLastLineIs250() {
         XCTAssertEqual(ReferenceReply.parse(Array("250-a\r\n521-b\r\n250 c\r\n".utf8), lineLimit: 512, maximumLines: 64),
                        [.error(.inconsistentMultilineReply), .reply(code: 250, texts: [Array("c".utf8)])])
+        // And the Reply target holds the parser to it (it traps on a disagreement), whole and split.
+        for settings: UInt8 in [0x00, 0x40, 0x41, 0x80] { Harness.reply([settings] + Array("521-a\r\n250 b\r\n250-c\r\n550 d\r\n".utf8)) }
     }
 
     func testTheFramerModelPutsTheLimitAtTheCRLF() {

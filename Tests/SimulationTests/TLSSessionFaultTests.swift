@@ -91,3 +91,37 @@ final class TLSSessionFaultTests: XCTestCase {
         XCTAssertEqual(tracker.firings(write, by: .server, epoch: 1, armed: true), [TriggerTracker.Firing(rule: 0, afterOctets: 7)])
     }
 }
+
+/// A server of a user's own that, once its TLS session ends, goes back to the clear and writes
+/// without reading anything: the tls-teardown oracle must flag the write itself.
+final class WritesInTheClearServer: ServerProgram {
+    final class Endpoint: SimulatedEndpoint {
+        let inner: BuiltInServerEndpoint
+        init(_ inner: BuiltInServerEndpoint) { self.inner = inner }
+        var role: EndpointRole { .server }
+        func start() -> [EndpointAction] { inner.start() }
+        func receive(_ bytes: [UInt8]) -> [EndpointAction] { inner.receive(bytes) }
+        func tlsFinished(_ report: TLSReport) -> [EndpointAction] { inner.tlsFinished(report) }
+        func timerFired(_ id: TimerID) -> [EndpointAction] { inner.timerFired(id) }
+        func peerClosed() -> [EndpointAction] { inner.peerClosed() }
+        func tlsEnded(_ end: TLSEnd) -> [EndpointAction] { [.resumePlaintext, .send(Array("421 4.3.0 going away\r\n".utf8)), .close] }
+    }
+
+    func accept(connection: Int) -> SimulatedEndpoint {
+        Endpoint(BuiltInServerEndpoint(configuration: ServerConfiguration(), connectionID: "C\(connection)"))
+    }
+    var accepted: [AcceptedMessage] { [] }
+}
+
+final class TLSTeardownOracleTests: XCTestCase {
+    func testAWriteInTheClearAfterTheSessionEndedIsAFindingEvenWithoutAnOctetRead() throws {
+        var config = scenario { $0.clients[0].configuration.policy = .required }
+        config.faults = [FaultRule(.tlsCloseNotify(from: .client, then: TLSAftermath()), at: .phase(.afterMAIL), connections: [1])]
+        let r = try World(configuration: config, serverProgram: WritesInTheClearServer()).run()
+        let finding = try XCTUnwrap(r.findings.first { $0.oracle == .tlsTeardown }, r.trace.text)
+        XCTAssertTrue(finding.explanation.contains("the server wrote 421 4.3.0 going away"), finding.explanation)
+        XCTAssertTrue(finding.explanation.contains("close_notify received"), finding.explanation)
+        XCTAssertFalse(finding.explanation.contains("after reading"), "it read nothing after the end")
+        XCTAssertEqual(finding.reference, "CVE-2026-45185; RFC 8446 §6.1; RFC 3207 §4.2; docs/catalog.md I")
+    }
+}
