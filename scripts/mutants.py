@@ -60,6 +60,11 @@ MUTANTS = [
      "        // The connection is lost, as after a FIN: RFC 5321 §3.8 (as if 451 had been received).\n        return peerClosed()",
      "        return byAlert ? [] : peerClosed()",
      "ScenarioLibraryTests/testLibraryIsLargeAndEveryScenarioPasses", "StartTLSBoundary"),
+    ("M8", "SMTPCore", "the framer reports a bare LF before the length, wherever the LF is (the error then depends on how the stream is cut)",
+     "Sources/SMTPCore/Framing/LineFramer.swift",
+     "            guard lf > lineStart, p[lf - 1] == ASCII.cr else { return lf <= crossing ? .bareLF(lf) : .tooLongUnfinished }",
+     "            guard lf > lineStart, p[lf - 1] == ASCII.cr else { return .bareLF(lf) }",
+     "ReferenceModelTests/testTheFramerAgreesWithTheModelHoweverTheStreamIsCut", "Reply"),
 ]
 
 

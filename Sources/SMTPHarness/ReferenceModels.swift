@@ -6,10 +6,10 @@ import SMTPCore
 /// something else, is caught even where its output round-trips.
 
 /// RFC 5321 §2.3.8 line framing, the LineFramer's documented rules: only CR LF ends a line; a
-/// line holding a bare CR or LF is rejected at its first offending octet and skipped to the next
-/// CR LF; a line longer than the limit (CR LF included) is rejected (at once when it cannot end in
-/// time); an unfinished line at the end is neither a line nor, unless it is already too long or
-/// holds a CR that cannot start its CR LF, an error.
+/// line is rejected for its first fault in stream order — a bare CR (one not followed by LF), a
+/// bare LF, or the octet that makes it too long (the (limit − 1)th before its CR LF; a bare CR at
+/// that very octet counts as the CR) — and skipped to the next CR LF; an unfinished line at the
+/// end is neither a line nor an error unless a fault is already in it.
 public enum ReferenceFramer {
     public enum Item: Equatable {
         case line([UInt8])
@@ -31,33 +31,40 @@ public enum ReferenceFramer {
             return nil
         }
         while i < n {
-            guard let lf = bytes[i...].firstIndex(of: 0x0A) else {
-                let rest = bytes[i...]
-                if let cr = rest.firstIndex(of: 0x0D), cr < n - 1 {
-                    out.append(.error(.bareCarriageReturn))
-                } else if (rest.last == 0x0D ? rest.count - 1 : rest.count) + 2 > limit {
-                    out.append(.error(.lineTooLong))
-                }
-                return out
+            let lf = bytes[i...].firstIndex(of: 0x0A)
+            let crossing = i + limit - 2
+            // Where the line's text ends, and where a CR would be the line's own CR.
+            let textEnd: Int
+            let bareLF: Int?
+            if let lf {
+                let crlf = lf > i && bytes[lf - 1] == 0x0D
+                textEnd = crlf ? lf - 1 : lf
+                bareLF = crlf ? nil : lf
+            } else {
+                textEnd = bytes.last == 0x0D ? n - 1 : n
+                bareLF = nil
             }
-            if let cr = bytes[i..<lf].firstIndex(of: 0x0D), cr < lf - 1 {
+            let bareCR = bytes[i..<textEnd].firstIndex(of: 0x0D)
+            let tooLong = crossing < textEnd ? crossing : nil
+            // The first fault in stream order; a bare CR wins a tie with the length.
+            if let cr = bareCR, tooLong.map({ cr <= $0 }) ?? true, bareLF.map({ cr < $0 }) ?? true {
                 out.append(.error(.bareCarriageReturn))
                 guard let next = skip(from: cr + 1, crBefore: true) else { return out }
                 i = next
-                continue
-            }
-            if lf == i || bytes[lf - 1] != 0x0D {
-                out.append(.error(.bareLineFeed))
-                guard let next = skip(from: lf + 1, crBefore: false) else { return out }
-                i = next
-                continue
-            }
-            if lf + 1 - i > limit {
+            } else if let at = tooLong, bareLF.map({ at < $0 }) ?? true {
                 out.append(.error(.lineTooLong))
-            } else {
+                guard let next = skip(from: i, crBefore: false) else { return out }
+                i = next
+            } else if let at = bareLF {
+                out.append(.error(.bareLineFeed))
+                guard let next = skip(from: at + 1, crBefore: false) else { return out }
+                i = next
+            } else if let lf {
                 out.append(.line(Array(bytes[i..<(lf - 1)])))
+                i = lf + 1
+            } else {
+                return out
             }
-            i = lf + 1
         }
         return out
     }

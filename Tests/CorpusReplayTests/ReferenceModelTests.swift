@@ -22,6 +22,37 @@ final class ReferenceModelTests: XCTestCase {
                        "a bare LF loses its line up to the next CR LF")
     }
 
+    func testTheFramerAgreesWithTheModelHoweverTheStreamIsCut() {
+        // Short limits, so that every rule meets every other: bare CR and LF before, at and
+        // after the octet that makes a line too long; fed whole, byte by byte and in random cuts.
+        var rng = SplitMix64(seed: 41)
+        let alphabet = Array("xxxxy\r\n\r\n".utf8)
+        for _ in 0..<20_000 {
+            let limit = 3 + Int(rng.next() % 8)
+            let input = (0..<Int(rng.next() % 40)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            let expected = ReferenceFramer.frame(input, limit: limit)
+            for cut in [input.count, 1, 1 + Int(rng.next() % 5)] {
+                var framer = LineFramer(maximumLineLength: limit)
+                var got: [ReferenceFramer.Item] = []
+                var start = 0
+                repeat {
+                    framer.append(input[start..<min(input.count, start + max(1, cut))])
+                    start += max(1, cut)
+                    while true {
+                        do {
+                            guard let line = try framer.next() else { break }
+                            got.append(.line(Array(line)))
+                        } catch {
+                            got.append(.error(error.code))
+                        }
+                    }
+                } while start < input.count
+                XCTAssertEqual(got, expected, "limit \(limit), cut \(cut): \(String(decoding: input, as: UTF8.self).debugDescription)")
+                if got != expected { return }
+            }
+        }
+    }
+
     func testTheReplyParserAgreesWithTheModelOnSeededInputs() {
         var rng = SplitMix64(seed: 14)
         let alphabet = Array("2505--  \r\n\r\n\r\nx9".utf8)

@@ -7,6 +7,9 @@
 /// - A line longer than `maximumLineLength` (CRLF included) is rejected with `.lineTooLong` as soon
 ///   as the limit is passed (so a megabyte with no CRLF costs no memory), and the framer discards
 ///   the rest of that line up to its CR LF.
+/// - A line that breaks two rules is rejected for the one whose octet comes first in the stream
+///   (the octet that makes a line too long is its (limit − 1)th before CR LF; a bare CR there
+///   counts first), so the error is the same however the stream is cut into segments.
 /// - Each byte is examined once: a partial line is never rescanned when more bytes arrive, so a
 ///   stream fed one byte at a time costs the same as one fed whole.
 /// - Memory is bounded by `maximumLineLength` plus what the caller appended but has not read.
@@ -93,12 +96,15 @@ public struct LineFramer: Sendable {
     private mutating func frameLine() throws(SMTPError) -> ArraySlice<UInt8>? {
         let end = buffer.count
         let scannedBefore = scanned
+        // The octet that makes the line too long when it is text: one past `maximumLineLength`
+        // − 2 octets of text. A bare CR or LF before it (a CR at it) is the first fault.
+        let crossing = lineStart + maximumLineLength - 2
         let outcome: FrameOutcome = buffer.withUnsafeBufferPointer { buf in
             let p = buf.baseAddress!
             guard let lf = ByteSearch.first(ASCII.lf, in: p, from: scanned, to: end) else {
                 // No LF yet: a CR here is bare unless it is the last byte (its LF may follow).
                 if let cr = ByteSearch.first(ASCII.cr, in: p, from: scanned, to: end), cr < end - 1 {
-                    return .bareCR(cr)
+                    return cr <= crossing ? .bareCR(cr) : .tooLongUnfinished
                 }
                 let pendingCR = end > scanned && p[end - 1] == ASCII.cr
                 let clean = pendingCR ? end - 1 : end
@@ -107,9 +113,9 @@ public struct LineFramer: Sendable {
                 return .needMore(scannedTo: clean)
             }
             if let cr = ByteSearch.first(ASCII.cr, in: p, from: scanned, to: lf), cr < lf - 1 {
-                return .bareCR(cr)
+                return cr <= crossing ? .bareCR(cr) : .tooLongUnfinished
             }
-            guard lf > lineStart, p[lf - 1] == ASCII.cr else { return .bareLF(lf) }
+            guard lf > lineStart, p[lf - 1] == ASCII.cr else { return lf <= crossing ? .bareLF(lf) : .tooLongUnfinished }
             if lf + 1 - lineStart > maximumLineLength { return .tooLongFinished(lf) }
             return .line(lf)
         }
