@@ -92,7 +92,7 @@ let package = Package(
             name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet"]
         ),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
-        .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPCore", "SMTPHarness", "Simulation", "TestSupport"]),
+        .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPCore", "SMTPHarness", "Simulation", "TestSupport", .product(name: "Yams", package: "Yams")]),
     ] + fuzzTargets.map { name -> Target in
         // libFuzzer executables (see Fuzz/README.md); plain builds get a replay driver instead.
         .executableTarget(name: "Fuzz\(name)", dependencies: ["SMTPHarness"], path: "Fuzz/\(name)")
