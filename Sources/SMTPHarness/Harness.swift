@@ -190,8 +190,22 @@ public enum Harness {
         check(reader.isComplete == (UInt64(rest.count) >= size), "completion")
     }
 
-    /// AUTH: responses and PLAIN messages decode or fail cleanly; base64 round-trips.
+    /// AUTH: base64 decodes exactly as the RFC 4648 reference model says (same decision, same
+    /// octets), and a PLAIN message is accepted exactly as RFC 4616's model says (same fields);
+    /// responses and PLAIN messages decode or fail cleanly; base64 round-trips.
     public static func auth(_ bytes: [UInt8]) {
+        let decoded = try? Base64.decode(bytes)
+        let model = ReferenceBase64.decode(bytes)
+        check(decoded == model, "base64 \(String(decoding: bytes.prefix(60), as: UTF8.self).debugDescription): \(String(describing: decoded)) against RFC 4648's \(String(describing: model))")
+        if let message = model {
+            let plain = try? SASL.PlainCredentials(base64: String(decoding: bytes, as: UTF8.self))
+            let expected = ReferencePlain.parse(message)
+            check((plain == nil) == (expected == nil), "PLAIN \(message) accepted \(plain != nil), RFC 4616 says \(expected != nil)")
+            if let plain, let expected {
+                check(Array(plain.authorizationID.utf8) == expected.authzid && Array(plain.username.utf8) == expected.authcid
+                      && Array(plain.password.utf8) == expected.passwd, "PLAIN fields differ from RFC 4616's")
+            }
+        }
         if case .data(let decoded)? = try? SASL.parseResponse(bytes[...]) {
             check((try? Base64.decode(Base64.encode(decoded))) == decoded, "base64 round trip")
             if let plain = try? SASL.PlainCredentials(base64: Base64.encode(decoded)) {

@@ -130,3 +130,40 @@ public enum ReferenceReply {
         return out
     }
 }
+
+/// RFC 4648 §4 base64, canonical only (§3.5: the bits padding drops are zero), the slow way:
+/// the whole text is quanta of four alphabet characters, the last one optionally `xx==` or
+/// `xxx=`.
+public enum ReferenceBase64 {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    public static func decode(_ text: [UInt8]) -> [UInt8]? {
+        guard text.count % 4 == 0 else { return nil }
+        var body = text[...]
+        var padding = 0
+        while padding < 2, body.last == 0x3D { body = body.dropLast(); padding += 1 }
+        guard padding == 0 || body.count % 4 == 4 - padding else { return nil }
+        var bits: [Bool] = []
+        for c in body {
+            guard let v = alphabet.firstIndex(of: c) else { return nil }
+            for shift in (0..<6).reversed() { bits.append((v >> shift) & 1 == 1) }
+        }
+        let whole = bits.count / 8 * 8
+        guard bits[whole...].allSatisfy({ !$0 }) else { return nil }  // non-canonical final quantum
+        return stride(from: 0, to: whole, by: 8).map { start in bits[start..<(start + 8)].reduce(UInt8(0)) { $0 << 1 | ($1 ? 1 : 0) } }
+    }
+}
+
+/// RFC 4616 §2 PLAIN: `[authzid] NUL authcid NUL passwd`, authcid and passwd non-empty, every
+/// field UTF-8 without NUL and at most 255 octets.
+public enum ReferencePlain {
+    public static func parse(_ message: [UInt8]) -> (authzid: [UInt8], authcid: [UInt8], passwd: [UInt8])? {
+        let nuls = message.indices.filter { message[$0] == 0 }
+        guard nuls.count == 2 else { return nil }
+        let fields = [Array(message[..<nuls[0]]), Array(message[(nuls[0] + 1)..<nuls[1]]), Array(message[(nuls[1] + 1)...])]
+        guard !fields[1].isEmpty, !fields[2].isEmpty, fields.allSatisfy({ $0.count <= 255 && String(validating: $0, as: UTF8.self) != nil }) else {
+            return nil
+        }
+        return (fields[0], fields[1], fields[2])
+    }
+}

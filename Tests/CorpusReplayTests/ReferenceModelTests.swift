@@ -53,6 +53,21 @@ final class ReferenceModelTests: XCTestCase {
         }
     }
 
+    func testBase64AndPLAINAgreeWithTheirModels() {
+        XCTAssertEqual(ReferenceBase64.decode(Array("AGFsaWNlAHNlY3JldA==".utf8)).map { Array($0) }, Array("\u{0}alice\u{0}secret".utf8))
+        XCTAssertNil(ReferenceBase64.decode(Array("QR==".utf8)), "non-canonical: the dropped bits are not zero")
+        XCTAssertNil(ReferencePlain.parse(Array("\u{0}alice\u{0}".utf8)), "RFC 4616: passwd is 1*SAFE")
+        // Seeded inputs from the alphabet's edges, through the Auth target (it traps on a disagreement).
+        var rng = SplitMix64(seed: 4616)
+        let pieces = ["A", "Q", "g", "=", "==", "+", "/", "AA", "AAAA", "AGFs", "aWNl", "AHNl", "Y3Jl", "dA==", "AA==", "AAA=", " ", "*"].map { Array($0.utf8) }
+        for _ in 0..<20_000 {
+            var input: [UInt8] = []
+            for _ in 0..<Int(rng.next() % 12) { input += pieces[Int(rng.next() % UInt64(pieces.count))] }
+            Harness.auth(input)
+            Harness.auth(Array(Base64.encode((0..<Int(rng.next() % 8)).map { _ in [0, 0x61, 0xC3, 0xA9, 0xFF][Int(rng.next() % 5)] }).utf8))
+        }
+    }
+
     func testTheReplyParserAgreesWithTheModelOnSeededInputs() {
         var rng = SplitMix64(seed: 14)
         let alphabet = Array("2505--  \r\n\r\n\r\nx9".utf8)
