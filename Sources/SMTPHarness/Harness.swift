@@ -101,7 +101,11 @@ public enum Harness {
             }
             if start >= input.count { break }
         }
-        let expected = ReferenceReply.parse(input, lineLimit: limits.replyLine, maximumLines: limits.replyLines)
+        // Reply text is kept as a String: octets that are not UTF-8 read as U+FFFD on both sides.
+        let expected = ReferenceReply.parse(input, lineLimit: limits.replyLine, maximumLines: limits.replyLines).map { item in
+            guard case .reply(let code, let texts) = item else { return item }
+            return ReferenceReply.Item.reply(code: code, texts: texts.map { Array(String(decoding: $0, as: UTF8.self).utf8) })
+        }
         if first & 0x80 == 0 {
             check(got == expected, "the reply parser disagrees with RFC 5321 §4.2: \(got) against the model's \(expected)")
         } else {
