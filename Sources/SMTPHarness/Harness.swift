@@ -182,11 +182,19 @@ public enum Harness {
         check(whole.findings.smuggling.count <= 32, "unbounded findings")
     }
 
-    /// BDAT: a command, then exactly its chunk; the rest is the next command.
+    /// BDAT: the command is accepted exactly as RFC 3030 §2's model says (same size, same LAST);
+    /// then exactly its chunk; the rest is the next command.
     public static func bdat(_ bytes: [UInt8]) {
         var framer = LineFramer()
         framer.append(bytes)
-        guard let line = try? framer.next(), case .bdat(let size, let last)? = try? CommandParser().parse(line) else { return }
+        guard let line = try? framer.next() else { return }
+        let parsed = try? CommandParser().parse(line)
+        if let model = ReferenceBDAT.parse(Array(line)) {
+            let got: ReferenceBDAT.Result
+            if case .bdat(let size, let last)? = parsed { got = .chunk(size: size, last: last) } else { got = .refused }
+            check(got == model, "BDAT line \(String(decoding: line, as: UTF8.self).debugDescription): \(got), RFC 3030 says \(model)")
+        }
+        guard case .bdat(let size, let last)? = parsed else { return }
         let rest = framer.takeBufferedBytes()
         var reader = ChunkReader(size: size, last: last)
         let chunk = reader.consume(rest[...])

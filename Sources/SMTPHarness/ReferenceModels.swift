@@ -167,3 +167,28 @@ public enum ReferencePlain {
         return (fields[0], fields[1], fields[2])
     }
 }
+
+/// RFC 3030 §2 `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF`, `chunk-size = 1*DIGIT`,
+/// `end-marker = "LAST"` (ABNF strings are case-insensitive); the size must fit in 64 bits.
+/// Trailing spaces are tolerated, as CommandParser documents for every command. `nil` when the
+/// line is not a BDAT command at all (another verb).
+public enum ReferenceBDAT {
+    public enum Result: Equatable {
+        case chunk(size: UInt64, last: Bool)
+        case refused
+    }
+
+    public static func parse(_ given: [UInt8]) -> Result? {
+        var line = given[...]
+        while line.last == 0x20 { line = line.dropLast() }
+        let verbEnd = line.firstIndex(of: 0x20) ?? line.endIndex
+        guard String(decoding: line[..<verbEnd], as: UTF8.self).uppercased() == "BDAT" else { return nil }
+        guard verbEnd < line.endIndex else { return .refused }
+        let words = line[(verbEnd + 1)...].split(separator: 0x20, omittingEmptySubsequences: false)
+        guard words.count == 1 || words.count == 2, let digits = words.first, !digits.isEmpty,
+            digits.allSatisfy({ (0x30...0x39).contains($0) }), let size = UInt64(String(decoding: digits, as: UTF8.self))
+        else { return .refused }
+        if words.count == 1 { return .chunk(size: size, last: false) }
+        return String(decoding: words[1], as: UTF8.self).uppercased() == "LAST" ? .chunk(size: size, last: true) : .refused
+    }
+}

@@ -69,6 +69,9 @@ struct Fuzz: ParsableCommand {
         let work = ".fuzz-work/\(name)"
         let crashes = ".fuzz-work/\(name)-crashes/"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        // Only this run's crashes are kept: an artifact left by an earlier run (already kept in
+        // Corpus/, perhaps fixed since) is not a new crash.
+        try? FileManager.default.removeItem(atPath: crashes)
         try FileManager.default.createDirectory(atPath: crashes, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "Corpus/\(name)", withIntermediateDirectories: true)
         var arguments = ["-max_total_time=\(seconds)", "-max_len=\(maxLen)", "-dict=Fuzz/smtp.dict", "-artifact_prefix=\(crashes)",

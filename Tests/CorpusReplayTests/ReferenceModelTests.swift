@@ -68,6 +68,18 @@ final class ReferenceModelTests: XCTestCase {
         }
     }
 
+    func testBDATAgreesWithRFC3030() {
+        XCTAssertEqual(ReferenceBDAT.parse(Array("bdat 10 last".utf8)), .chunk(size: 10, last: true))
+        XCTAssertEqual(ReferenceBDAT.parse(Array("BDAT 10  LAST".utf8)), .refused)
+        XCTAssertNil(ReferenceBDAT.parse(Array("BDATX 1".utf8)))
+        var rng = SplitMix64(seed: 3030)
+        let pieces = ["BDAT", "bdat", "BdAt", " ", "0", "7", "18446744073709551615", "18446744073709551616", "LAST", "last", "LASTX", "x", "\r\n", "abc"]
+        for _ in 0..<20_000 {
+            let line = (0..<Int(rng.next() % 6)).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+            Harness.bdat(Array((line + "\r\nrest").utf8))
+        }
+    }
+
     func testTheReplyParserAgreesWithTheModelOnSeededInputs() {
         var rng = SplitMix64(seed: 14)
         let alphabet = Array("2505--  \r\n\r\n\r\nx9".utf8)
