@@ -149,7 +149,10 @@ public final class EndpointHost {
             deliverAfterEnd(bytes)
             return
         case .ended(let engine, .closeNotifySent):
-            // The peer may still send until its own close_notify (RFC 8446 §6.1).
+            // The peer may still send until its own close_notify (RFC 8446 §6.1); once what it
+            // sent failed as TLS (cleartext from a peer gone back to the clear), the rest is
+            // dropped, so such a peer cannot make the engine buffer without bound.
+            guard engine.failure == nil else { return }
             engine.receiveCiphertext(bytes)
             readPlaintext()
             return
