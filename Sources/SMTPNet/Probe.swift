@@ -106,8 +106,12 @@ public struct Probe: Sendable {
     private func attempt(_ id: String, _ name: String, _ script: Script) async -> (result: Result, unreachable: NetError?) {
         do {
             let (verdict, detail, bytes) = try await ScriptedConnection.with(server, timeout: timeout) { c in
-                let (verdict, detail) = try await script(c)
-                return (verdict, detail, c.exchanges)
+                do {
+                    let (verdict, detail) = try await script(c)
+                    return (verdict, detail, c.exchanges)
+                } catch let stopped as Stopped {
+                    return (stopped.verdict, stopped.detail, c.exchanges)
+                }
             }
             return (Result(id: id, check: name, verdict: verdict, detail: detail, bytes: bytes), nil)
         } catch let error as NetError {
@@ -184,12 +188,7 @@ public struct Probe: Sendable {
 
     /// B5/B6: inside TLS, no STARTTLS in EHLO and a second STARTTLS refused (RFC 3207 §4.2).
     private func starttlsTwice(_ c: ScriptedConnection) async throws -> (Verdict, String) {
-        guard let caps = try await open(c) else { return (.inconclusive, "no greeting or EHLO reply") }
-        guard caps.startTLS else { return (.notApplicable, "STARTTLS not offered") }
-        try await c.send("STARTTLS\r\n")
-        guard try await c.reply()?.n == 220, try await c.handshake() else { return (.inconclusive, "could not start TLS") }
-        try await c.send("EHLO \(heloName)\r\n")
-        guard let ehlo = try await c.reply(), ehlo.n == 250 else { return (.inconclusive, "no EHLO reply inside TLS") }
+        let ehlo = try await openTLS(c)
         let relisted = (try? EHLOCapabilities(reply: ehlo))?.startTLS == true
         try await c.send("STARTTLS\r\n")
         let r = try await c.reply()
@@ -293,15 +292,22 @@ public struct Probe: Sendable {
 extension Probe {
     // MARK: - The TLS session after the handshake (docs/catalog.md I)
 
-    /// Greeting, EHLO, STARTTLS, the handshake and EHLO again: the capabilities inside TLS.
-    private func openTLS(_ c: ScriptedConnection) async throws -> (EHLOCapabilities?, String?) {
-        guard let caps = try await open(c) else { return (nil, "no greeting or EHLO reply") }
-        guard caps.startTLS else { return (nil, "STARTTLS not offered") }
+    /// A check that cannot go on, with its verdict (n/a without STARTTLS, inconclusive when TLS
+    /// did not come up): thrown by the steps checks share, caught where each check runs.
+    struct Stopped: Error {
+        let verdict: Verdict
+        let detail: String
+    }
+
+    /// Greeting, EHLO, STARTTLS, the handshake and EHLO again: the EHLO reply inside TLS.
+    func openTLS(_ c: ScriptedConnection) async throws -> SMTPReply {
+        guard let caps = try await open(c) else { throw Stopped(verdict: .inconclusive, detail: "no greeting or EHLO reply") }
+        guard caps.startTLS else { throw Stopped(verdict: .notApplicable, detail: "STARTTLS not offered") }
         try await c.send("STARTTLS\r\n")
-        guard try await c.reply()?.n == 220, try await c.handshake() else { return (nil, "could not start TLS") }
+        guard try await c.reply()?.n == 220, try await c.handshake() else { throw Stopped(verdict: .inconclusive, detail: "could not start TLS") }
         try await c.send("EHLO \(heloName)\r\n")
-        guard let ehlo = try await c.reply(), ehlo.n == 250 else { return (nil, "no EHLO reply inside TLS") }
-        return (try? EHLOCapabilities(reply: ehlo), nil)
+        guard let ehlo = try await c.reply(), ehlo.n == 250 else { throw Stopped(verdict: .inconclusive, detail: "no EHLO reply inside TLS") }
+        return ehlo
     }
 
     /// MAIL and RCPT inside TLS; nil when both were accepted, else why not.
@@ -333,8 +339,7 @@ extension Probe {
     /// I1: close_notify in the middle of the message data, then cleartext that would end the
     /// data and ask for a reply; the server must not read it.
     func closeNotifyMidData(_ c: ScriptedConnection) async throws -> (Verdict, String) {
-        let (caps, why) = try await openTLS(c)
-        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        _ = try await openTLS(c)
         if let why = try await envelope(c) { return (.inconclusive, why) }
         try await c.send("DATA\r\n")
         guard try await c.reply()?.n == 354 else { return (.inconclusive, "DATA was not answered 354") }
@@ -347,9 +352,8 @@ extension Probe {
 
     /// I2: the same inside a BDAT chunk, where CHUNKING is offered.
     func closeNotifyMidBDAT(_ c: ScriptedConnection) async throws -> (Verdict, String) {
-        let (caps, why) = try await openTLS(c)
-        guard let caps else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
-        guard caps.chunking else { return (.notApplicable, "CHUNKING not offered inside TLS") }
+        let ehlo = try await openTLS(c)
+        guard (try? EHLOCapabilities(reply: ehlo))?.chunking == true else { return (.notApplicable, "CHUNKING not offered inside TLS") }
         if let why = try await envelope(c) { return (.inconclusive, why) }
         let body = Array("Subject: smtpsim probe\r\n\r\nthe chunk's first half, the rest follows in the clear\r\n".utf8)
         let half = body.count / 2
@@ -363,8 +367,7 @@ extension Probe {
     /// I3: cleartext octets on the wire while TLS is up, without close_notify: a record-layer
     /// error for the server, never a command.
     func cleartextInsideTLS(_ c: ScriptedConnection) async throws -> (Verdict, String) {
-        let (caps, why) = try await openTLS(c)
-        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        _ = try await openTLS(c)
         // A server that already closed cannot read it: the write may fail, the verdict stands on what came.
         try? await c.sendRaw(Array("NOOP\r\n".utf8))
         if let r = try await c.reply(timeout: quietWindow + timeout / 2) {
@@ -375,8 +378,7 @@ extension Probe {
 
     /// I4: a TLS 1.3 KeyUpdate (update requested) after MAIL: the transaction carries on.
     func keyUpdateMidTransaction(_ c: ScriptedConnection) async throws -> (Verdict, String) {
-        let (caps, why) = try await openTLS(c)
-        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        _ = try await openTLS(c)
         guard c.tlsVersion == "TLSv1.3" else { return (.notApplicable, "TLS 1.2 negotiated: KeyUpdate is TLS 1.3's") }
         try await c.send("MAIL FROM:<\(mailFrom)>\r\n")
         guard try await c.reply()?.n == 250 else { return (.inconclusive, "MAIL refused") }
@@ -393,8 +395,7 @@ extension Probe {
 
     /// I5: a fatal alert (bad_record_mac) after MAIL, then a cleartext command.
     func alertThenCleartext(_ c: ScriptedConnection) async throws -> (Verdict, String) {
-        let (caps, why) = try await openTLS(c)
-        guard caps != nil else { return (why == "STARTTLS not offered" ? .notApplicable : .inconclusive, why ?? "") }
+        _ = try await openTLS(c)
         try await c.send("MAIL FROM:<\(mailFrom)>\r\n")
         guard try await c.reply()?.n == 250 else { return (.inconclusive, "MAIL refused") }
         guard try await c.perform(.alert(.badRecordMAC)) else { return (.inconclusive, "could not send the alert") }

@@ -270,20 +270,15 @@ struct Relay {
 
     /// Carries out a TLS session fault on the session toward the side `from` does not name.
     private mutating func strike(_ rule: FaultRule) async {
-        guard let interceptor, let from = rule.effect.side ?? .some(.client) else { return }
-        let toward: Side = from == .client ? .server : .client
+        guard let interceptor else { return }
+        let toward: Side = (rule.effect.side ?? .client) == .client ? .server : .client
         log(.attack(rule.effect.kind.rawValue, "\(rule)"))
-        switch rule.effect {
-        case .tlsCloseNotify(_, let then), .tlsAlert(_, _, let then):
-            let event: TLSSessionEvent
-            if case .tlsAlert(_, let alert, _) = rule.effect { event = .alert(alert) } else { event = .closeNotify }
+        if let (_, event, then) = rule.effect.sessionEvent {
             var outputs = interceptor.perform(event, toward: toward, cleartext: Array((then.plaintext ?? "").utf8))
             if then.close { outputs.append(.end(toward == .server ? .clientToServer : .serverToClient)) }
-            await carryOut(outputs)
-        case .tlsKeyUpdate(_, let requesting):
-            await carryOut(interceptor.perform(.keyUpdate(requestingPeerUpdate: requesting), toward: toward))
-        case .tlsRenegotiate:
-            await carryOut(interceptor.perform(.renegotiate, toward: toward))
+            return await carryOut(outputs)
+        }
+        switch rule.effect {
         case .tlsTruncatedRecord:
             interceptor.damage[toward] = .truncate
         case .tlsBadRecord:

@@ -58,14 +58,8 @@ public struct StreamFaults: Hashable, Sendable {
                 add(rule, .reset)
             case .async421 where side == .server:
                 add(rule, .shutdown)
-            case .tlsCloseNotify(side, let then):
-                add(rule, .session(.closeNotify, then: then))
-            case .tlsAlert(side, let alert, let then):
-                add(rule, .session(.alert(alert), then: then))
-            case .tlsKeyUpdate(side, let requesting):
-                add(rule, .session(.keyUpdate(requestingPeerUpdate: requesting), then: TLSAftermath()))
-            case .tlsRenegotiate(side):
-                add(rule, .session(.renegotiate, then: TLSAftermath()))
+            case .tlsCloseNotify(side, _), .tlsAlert(side, _, _), .tlsKeyUpdate(side, _), .tlsRenegotiate(side):
+                if let s = rule.effect.sessionEvent { add(rule, .session(s.event, then: s.then)) }
             case .plaintextAfterTLS(side, let bytes):
                 add(rule, .cleartext(Array(bytes.utf8)))
             case .tlsRecordSize(let from, let octets) where from == nil || from == side:

@@ -31,12 +31,8 @@ extension World {
                 c.pendingEffects.append(rule.effect)
             case .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
                 c.pendingEffects.append(rule.effect)
-            case .tlsTruncatedRecord(let from):
-                c.recordDamage[from] = .truncate
-            case .tlsBadRecord(let from):
-                c.recordDamage[from] = .flip
-            case .tlsRecordSize(let from, let octets):
-                setRecordSize(c, from, octets)
+            case .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize:
+                fire(c, effect: rule.effect, direction: rule.direction)  // at once: they wait for the next record
             case .latency, .split, .coalesce, .corrupt, .resetProbability, .refuseConnection, .connectTimeout:
                 break
             }
@@ -99,14 +95,8 @@ extension World {
             c.serverHost.shutdown()
         case .failHandshake(let kind):
             c.forcedHandshakeFailure = kind
-        case .tlsCloseNotify(let from, let then):
-            perform(c, from, .closeNotify, then: then)
-        case .tlsAlert(let from, let alert, let then):
-            perform(c, from, .alert(alert), then: then)
-        case .tlsKeyUpdate(let from, let requesting):
-            perform(c, from, .keyUpdate(requestingPeerUpdate: requesting), then: nil)
-        case .tlsRenegotiate(let from):
-            perform(c, from, .renegotiate, then: nil)
+        case .tlsCloseNotify, .tlsAlert, .tlsKeyUpdate, .tlsRenegotiate:
+            if let (side, event, then) = effect.sessionEvent { perform(c, side, event, then: then) }
         case .plaintextAfterTLS(let from, let bytes):
             guard c.host(from).tlsEstablished else {
                 record(c.id, .note(side: from.rawValue, text: "plaintext-after-tls: no TLS session on this side"))
@@ -125,14 +115,14 @@ extension World {
     }
 
     /// A TLS session event on `side`, then what the fault says follows (docs/catalog.md I).
-    private func perform(_ c: Connection, _ side: Side, _ event: TLSSessionEvent, then: TLSAftermath?) {
+    private func perform(_ c: Connection, _ side: Side, _ event: TLSSessionEvent, then: TLSAftermath) {
         let host = c.host(side)
         guard host.perform(event) else {
             let why = host.tlsEstablished ? "the TLS engine cannot do this in the version negotiated" : "no established TLS session on this side"
             record(c.id, .note(side: side.rawValue, text: "\(event): \(why)"))
             return
         }
-        guard let then, !c.finished else { return }
+        guard !c.finished else { return }
         if let text = then.plaintext { transmit(c, side.writes, Array(text.utf8), epoch: 2) }
         if then.close {
             let link = c.link(side.writes)
