@@ -5,7 +5,7 @@ import PackageDescription
 
 /// Fuzz targets: Fuzz/<Name>/<Name>.swift, seeds and kept crashes in Corpus/<Name>/.
 let fuzzTargets = [
-    "CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "ServerSession", "ClientSession",
+    "CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "LineFramer", "ServerSession", "ClientSession",
     "StartTLSBoundary", "Simulation", "ScenarioLoader", "Canary",
 ]
 

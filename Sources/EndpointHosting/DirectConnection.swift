@@ -12,6 +12,8 @@ public final class DirectConnection: EndpointHostDriver {
         public let side: Side
         public let epoch: Int
         public let bytes: [UInt8]
+        /// Why this write broke the TLS boundary (`EndpointHost.writeBreaksTLSBoundary`), or nil.
+        public let breaksTLSBoundary: String?
     }
 
     private enum Item {
@@ -69,6 +71,16 @@ public final class DirectConnection: EndpointHostDriver {
         pump(maxDeliveries: 10_000)
     }
 
+    /// The caller, as the peer of `side`'s host, ends its TLS session after what it sent so
+    /// far: close_notify (`alert` nil) or a fatal alert. Only a `PassThroughTLS` session can be
+    /// ended this way (OpenSSL's is ended by records: `TLSSessionEvent`).
+    public func endTLS(to side: Side, alert: TLSSessionAlert? = nil) {
+        guard let host = host(side), let engine = host.tlsEngine as? PassThroughTLS, host.tlsEstablished else { return }
+        engine.peerEnds(alert: alert)
+        host.receive([])
+        pump(maxDeliveries: 10_000)
+    }
+
     /// The caller, as the peer of `side`'s host, ends its stream.
     public func end(to side: Side) {
         host(side)?.peerClosed()
@@ -114,7 +126,7 @@ public final class DirectConnection: EndpointHostDriver {
 
     public func isLive(_ host: EndpointHost) -> Bool { isOpen }
     public func host(_ host: EndpointHost, writes bytes: [UInt8]) -> [UInt8]? {
-        writes.append(Write(side: host.side, epoch: host.epoch, bytes: bytes))
+        writes.append(Write(side: host.side, epoch: host.epoch, bytes: bytes, breaksTLSBoundary: host.writeBreaksTLSBoundary))
         return bytes
     }
     public func hostDidWrite(_ host: EndpointHost) {}

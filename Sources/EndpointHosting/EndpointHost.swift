@@ -123,6 +123,21 @@ public final class EndpointHost {
         return false
     }
 
+    /// Why a write by this side now would break the TLS boundary, or nil (RFC 3207 §4.2;
+    /// docs/catalog.md D1–D3): inside TLS, a server writes only in answer to something it
+    /// received inside TLS, and a client sends one command (its EHLO) before it hears anything
+    /// there. A side that writes sooner acted on bytes from before the handshake
+    /// (CVE-2011-0411 on a server; response injection on a client). Judged before the write.
+    public var writeBreaksTLSBoundary: String? {
+        guard tlsEstablished, receivedInTLS == 0 else { return nil }
+        switch side {
+        case .server: return "the server wrote inside TLS before receiving anything inside TLS: it acted on bytes that arrived before the handshake"
+        case .client:
+            guard writesInTLS >= 1 else { return nil }
+            return "the client sent a second command inside TLS before receiving anything inside TLS: it acted on replies from before the handshake"
+        }
+    }
+
     public var tlsEngine: (any TLSEngine)? {
         switch tls {
         case .none, .clearAfterTLS: nil

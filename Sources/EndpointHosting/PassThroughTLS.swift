@@ -6,8 +6,9 @@ import SMTPTLS
 /// Strict where real TLS is strict: anything but the peer's hello where a hello belongs fails
 /// the handshake as a malformed record, so plaintext left behind STARTTLS still breaks it. A
 /// completed handshake reports the peer authenticated (as a pre-shared key would); a driver's
-/// `host(_:handshakeCompleted:)` gives any other result. There are no records, so close_notify
-/// is not carried: the stream's end says the peer is gone.
+/// `host(_:handshakeCompleted:)` gives any other result. There are no records: the caller says
+/// when the peer's session ends (`peerEnds`, a close_notify or a fatal alert after what the
+/// peer sent so far), and this side's own close_notify is not carried.
 public final class PassThroughTLS: TLSEngine {
     /// What the client sends first; `serverHello` answers it.
     public static let clientHello: [UInt8] = Array("\u{16}pass-through client hello\r\n".utf8)
@@ -25,7 +26,9 @@ public final class PassThroughTLS: TLSEngine {
     private var state: State = .awaitingHello(sentOurs: false)
     private var inbound: [UInt8] = []
     private var outbound: [UInt8] = []
-    public let receivedCloseNotify = false
+    /// How the peer's session ends once what it sent is read (`peerEnds`).
+    private var peerEnd: TLSSessionAlert??
+    public private(set) var receivedCloseNotify = false
     public var failure: TLSFailure? {
         if case .failed(let f) = state { return f }
         return nil
@@ -74,10 +77,26 @@ public final class PassThroughTLS: TLSEngine {
         case .awaitingHello: return .needMoreData
         case .failed(let failure): return .failed(failure)
         case .established:
-            guard !inbound.isEmpty else { return .needMoreData }
             defer { inbound = [] }
-            return .data(inbound)
+            let data = inbound
+            switch peerEnd {
+            case nil: break
+            case nil?: receivedCloseNotify = true
+            case let alert??: state = .failed(TLSFailure(.peerAlert, reason: "the peer sent a fatal \(alert.rawValue) alert", alertReceived: TLSAlert(code: alert.code)))
+            }
+            peerEnd = nil
+            if !data.isEmpty { return .data(data) }
+            if receivedCloseNotify { return .closed }
+            if case .failed(let failure) = state { return .failed(failure) }
+            return .needMoreData
         }
+    }
+
+    /// The peer's session ends after what it sent so far: with close_notify (nil) or a fatal
+    /// alert; the host hears it on its next read.
+    public func peerEnds(alert: TLSSessionAlert?) {
+        guard case .established = state else { return }
+        peerEnd = .some(alert)
     }
 
     public func sendCloseNotify() {}

@@ -7,41 +7,108 @@ import Scenario
 import Simulation
 
 extension Harness {
+    /// In-band markers of the session targets' streams: the peer's TLS hello (a
+    /// `PassThroughTLS` handshake), the peer's close_notify, a fatal alert from the peer, and a
+    /// run `0xFC k b` of (k + 1) × 64 octets b (so that an input reaches the limits of RFC 5321
+    /// §4.5.3.1 and RFC 4954 §4 within libFuzzer's input length).
+    enum Marker {
+        static let hello: UInt8 = 0xFF, closeNotify: UInt8 = 0xFE, alert: UInt8 = 0xFD, run: UInt8 = 0xFC
+    }
+
+    /// One step of a session target's stream: octets from the peer, or a marker's event.
+    enum StreamItem: Equatable {
+        case bytes([UInt8])
+        case hello, closeNotify, alert
+    }
+
+    /// The stream as items; runs expanded.
+    static func streamItems(_ input: ArraySlice<UInt8>) -> [StreamItem] {
+        var items: [StreamItem] = []
+        var pending: [UInt8] = []
+        func flush() { if !pending.isEmpty { items.append(.bytes(pending)); pending = [] } }
+        var i = input.startIndex
+        while i < input.endIndex {
+            let b = input[i]
+            i += 1
+            switch b {
+            case Marker.hello: flush(); items.append(.hello)
+            case Marker.closeNotify: flush(); items.append(.closeNotify)
+            case Marker.alert: flush(); items.append(.alert)
+            case Marker.run where i + 1 < input.endIndex:
+                pending += [UInt8](repeating: input[i + 1], count: (Int(input[i]) + 1) * 64)
+                i += 2
+            default: pending.append(b)
+            }
+        }
+        flush()
+        return items
+    }
+
+    /// Limits an input chooses (two bits): the defaults, RFC 5321 §4.5.3.1's minimums, one past
+    /// each minimum, or roomier ones.
+    static func limits(_ choice: UInt8) -> SMTPLimits {
+        switch choice & 3 {
+        case 0: SMTPLimits()
+        case 1: SMTPLimits(recipients: SMTPLimits.rfcRecipients, messageSize: SMTPLimits.rfcMessageSize)
+        case 2: SMTPLimits(commandLine: 513, textLine: 1001, authLine: 12_289, recipients: 101, messageSize: SMTPLimits.rfcMessageSize + 1)
+        default: SMTPLimits(commandLine: 1000, textLine: 2000, authLine: 16_384, recipients: 200, messageSize: 128 * 1024)
+        }
+    }
+
+    /// What every session target demands of the side it drives, on the writes the direct
+    /// connection recorded: no write that breaks the TLS boundary (the TLS-boundary oracle's
+    /// rule), nothing in the clear after the TLS session ended and nothing read there (the
+    /// tls-teardown oracle's), whatever the peer did.
+    static func checkSessionOracles(_ connection: DirectConnection, _ side: Side) {
+        for write in connection.writes where write.side == side {
+            if let why = write.breaksTLSBoundary { check(false, "tls-boundary: \(why) (\(String(decoding: write.bytes.prefix(40), as: UTF8.self).debugDescription))") }
+            check(write.epoch < 2, "tls-teardown: the \(side.rawValue) wrote \(String(decoding: write.bytes.prefix(40), as: UTF8.self).debugDescription) in the clear after its TLS session ended")
+        }
+        if let host = connection.host(side) {
+            check(host.deliveredAfterTLSEnd == 0, "tls-teardown: the \(side.rawValue) read \(host.deliveredAfterTLSEnd) octets in the clear after its TLS session ended")
+        }
+    }
+
     /// Bytes from a hostile client into the server (behind the endpoint host), cut where the
-    /// first byte says; the server's replies must all parse, nothing buffers past the limits, and
-    /// the same bytes fed whole give the same replies. A byte 0xFF in the stream stands for the
-    /// client's TLS hello (a `PassThroughTLS` handshake); bytes while the hello is awaited are
-    /// dropped (StartTLSBoundary is the target that puts plaintext there).
+    /// first byte says (its low five bits; bits 5–6 choose the limits, bit 7 a server that
+    /// offers AUTH PLAIN before TLS). Markers in the stream (`Marker`): the client's TLS hello,
+    /// its close_notify or a fatal alert, runs. Every reply parses and validates; nothing buffers
+    /// past the limits; the server never writes inside TLS before it heard something there, nor
+    /// in the clear after the session ended; no password mechanism is offered before TLS unless
+    /// that flaw was chosen; the same stream fed whole gives the same replies. Bytes while the
+    /// hello is awaited are dropped (StartTLSBoundary is the target that puts plaintext there).
     public static func serverSession(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
         var config = ServerConfiguration()
         config.credentials = ["alice": "secret"]
+        config.limits = limits(first >> 5)
         if first & 0x80 != 0 { config.flaws = [.offersAuthPlainBeforeTLS] }
-        let input = Array(bytes.dropFirst())
-        func run(step: Int) -> [UInt8] {
+        let items = streamItems(bytes.dropFirst())
+        func run(step: Int) -> DirectConnection {
             let server = BuiltInServerEndpoint(configuration: config, connectionID: "F1")
             let connection = DirectConnection(server: server)
             connection.server?.start()
-            var segment: [UInt8] = []
-            func flush() {
-                guard !segment.isEmpty else { return }
-                if let host = connection.server, case .none = host.tls { connection.deliver(segment, to: .server) }
-                segment = []
-            }
-            for b in input {
-                if b == 0xFF {
-                    flush()
-                    if let host = connection.server, case .handshaking = host.tls { connection.deliver(PassThroughTLS.clientHello, to: .server) }
-                    continue
+            for item in items {
+                guard let host = connection.server else { break }
+                switch item {
+                case .hello:
+                    if case .handshaking = host.tls { connection.deliver(PassThroughTLS.clientHello, to: .server) }
+                case .closeNotify: connection.endTLS(to: .server)
+                case .alert: connection.endTLS(to: .server, alert: .badRecordMAC)
+                case .bytes(let b):
+                    var start = 0
+                    while start < b.count {
+                        defer { start += step }
+                        if case .handshaking = host.tls { continue }
+                        connection.deliver(Array(b[start..<min(b.count, start + step)]), to: .server)
+                        check(server.machine.bufferedByteCount <= config.limits.authLine + 4096, "server buffers \(server.machine.bufferedByteCount) octets")
+                    }
                 }
-                segment.append(b)
-                if segment.count >= step { flush() }
-                check(server.machine.bufferedByteCount <= SMTPLimits.rfcAuthLine + 4096, "server buffers \(server.machine.bufferedByteCount) octets")
             }
-            flush()
-            return connection.writes.flatMap(\.bytes)
+            return connection
         }
-        let replies = run(step: Int(first & 0x7F) % 32 + 1)
+        let connection = run(step: Int(first & 0x1F) + 1)
+        let replies = connection.writes.flatMap(\.bytes)
         var parser = ReplyParser()
         parser.append(replies)
         while true {
@@ -53,13 +120,27 @@ extension Harness {
             }
         }
         check(parser.bufferedByteCount == 0, "a partial reply line")
-        check(run(step: Int.max) == replies, "segmentation changed the server's replies")
+        checkSessionOracles(connection, .server)
+        if config.flaws.isEmpty {
+            for write in connection.writes where write.epoch == 0 && write.bytes.starts(with: Array("250-".utf8)) {
+                var p = ReplyParser()
+                p.append(write.bytes)
+                guard let reply = try? p.next(), let caps = try? EHLOCapabilities(reply: reply) else { continue }
+                check(!caps.authMechanisms.contains { ["PLAIN", "LOGIN"].contains($0) }, "plaintext-exposure: AUTH \(caps.authMechanisms) offered before TLS")
+            }
+        }
+        check(run(step: Int.max).writes.flatMap(\.bytes) == replies, "segmentation changed the server's replies")
     }
 
-    /// Bytes as a server's stream into the client (behind the endpoint host; 0xFF: the server's
-    /// TLS hello, a `PassThroughTLS` handshake whose certificate verified unless the settings
-    /// byte says not); every message ends with an outcome, and nothing of the envelope or AUTH
-    /// goes out in plaintext under a policy that requires TLS.
+    /// Bytes as a server's stream into the client (behind the endpoint host), with markers
+    /// (`Marker`): the server's TLS hello (a `PassThroughTLS` handshake whose certificate
+    /// verified unless the settings byte says not), its close_notify or a fatal alert, runs.
+    /// Settings: policy (bits 0–1), credentials (2), no pipelining (3), CHUNKING (4), an
+    /// unverified certificate (5), BDAT chunk size 1 or 7 octets (6–7). Every message ends with an
+    /// outcome; nothing of the envelope or AUTH goes out in plaintext under a policy that
+    /// requires TLS; the client sends one command inside TLS before it hears anything there and
+    /// nothing in the clear after the session ended; fed whole or octet by octet, it writes the
+    /// same.
     public static func clientSession(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
         var config = ClientConfiguration()
@@ -67,34 +148,51 @@ extension Harness {
         if first & 4 != 0 { config.credentials = Credentials(username: "alice", password: "secret") }
         config.usePipelining = first & 8 == 0
         config.useChunking = first & 16 != 0
+        config.bdatChunkSize = [nil, 1, 7, nil][Int(first >> 6)]
         let messages = [OutgoingMessage(id: "m1", from: .null, to: [.postmaster], body: Array("hi\r\n.x\r\n".utf8)),
                         OutgoingMessage(id: "m2", from: .null, to: [.postmaster, .postmaster], body: [])]
-        let client = BuiltInClientEndpoint(machine: SMTPClientConnection(configuration: config, messages: messages))
-        let connection = DirectConnection(client: client)
         let verified = first & 32 == 0
-        connection.handshakeReport = { _ in
-            TLSReport(established: true, peerVerified: verified, version: PassThroughTLS.details.version,
-                      failure: verified ? nil : .certificateNotTrusted, rfc8460ResultType: verified ? nil : .certificateNotTrusted)
+        let items = streamItems(bytes.dropFirst())
+        func run(step: Int) -> (DirectConnection, SMTPClientConnection) {
+            let client = BuiltInClientEndpoint(machine: SMTPClientConnection(configuration: config, messages: messages))
+            let connection = DirectConnection(client: client)
+            connection.handshakeReport = { _ in
+                TLSReport(established: true, peerVerified: verified, version: PassThroughTLS.details.version,
+                          failure: verified ? nil : .certificateNotTrusted, rfc8460ResultType: verified ? nil : .certificateNotTrusted)
+            }
+            connection.client?.start()
+            for item in items {
+                guard let host = connection.client else { break }
+                switch item {
+                case .hello:
+                    if case .handshaking = host.tls { connection.deliver(PassThroughTLS.serverHello, to: .client) }
+                case .closeNotify: connection.endTLS(to: .client)
+                case .alert: connection.endTLS(to: .client, alert: .badRecordMAC)
+                case .bytes(let b):
+                    // Bytes while the hello is awaited are dropped (StartTLSBoundary puts plaintext there).
+                    var start = 0
+                    while start < b.count {
+                        defer { start += step }
+                        if case .handshaking = host.tls { continue }
+                        connection.deliver(Array(b[start..<min(b.count, start + step)]), to: .client)
+                    }
+                }
+            }
+            connection.end(to: .client)
+            return (connection, client.machine)
         }
-        connection.client?.start()
-        func handshaking() -> Bool {
-            guard let host = connection.client, case .handshaking = host.tls else { return false }
-            return true
-        }
-        for part in bytes.dropFirst().split(separator: 0xFF, omittingEmptySubsequences: false).enumerated() {
-            if part.offset > 0, handshaking() { connection.deliver(PassThroughTLS.serverHello, to: .client) }
-            // Bytes while the hello is awaited are dropped (StartTLSBoundary puts plaintext there).
-            if !part.element.isEmpty, !handshaking() { connection.deliver(Array(part.element), to: .client) }
-        }
-        connection.end(to: .client)
-        check(client.machine.outcomes.count == messages.count, "a message without an outcome")
+        let (connection, machine) = run(step: Int.max)
+        check(machine.outcomes.count == messages.count, "a message without an outcome")
         if config.policy.demandsVerifiedTLS {
             let exposed = connection.writes.contains { write in
                 let text = String(decoding: write.bytes, as: UTF8.self)
                 return write.epoch == 0 && (text.hasPrefix("MAIL") || text.hasPrefix("RCPT") || text.hasPrefix("AUTH"))
             }
-            check(!exposed, "envelope or AUTH in plaintext under a policy that requires TLS")
+            check(!exposed, "plaintext-exposure: envelope or AUTH in plaintext under a policy that requires TLS")
         }
+        checkSessionOracles(connection, .client)
+        let (split, _) = run(step: 1)
+        check(split.writes.flatMap(\.bytes) == connection.writes.flatMap(\.bytes), "the client wrote otherwise when the same stream came octet by octet")
     }
 
     /// Structure-aware whole simulations: the bytes choose the seed, faults and attacker actions;
@@ -125,10 +223,15 @@ extension Harness {
             default: config.faults.append(FaultRule(.halfClose(.serverToClient), at: .phase(phase), connections: [1]))
             }
         }
+        let command = InjectionVocabulary.commands[Int(next()) % InjectionVocabulary.commands.count]
+        let reply = InjectionVocabulary.replies[Int(next()) % InjectionVocabulary.replies.count]
         let attacks: [AttackAction] = [.stripStartTLS(.overwrite), .stripStartTLS(.delete), .replaceStartTLSReply("454 4.7.0 no\r\n"),
-                                       .injectToServer(bytes: "RSET\r\n", sameSegment: true), .injectToClient(bytes: "250 ok\r\n"),
+                                       .injectToServer(bytes: command, sameSegment: true), .injectToClient(bytes: reply),
                                        .tamperCapabilities(add: ["CHUNKING"], remove: ["PIPELINING"])]
         if next() & 1 == 1 { config.attacker = [attacks[Int(next()) % attacks.count]] }
+        // TLS session events (docs/catalog.md I), two octets each, from what is left of the input.
+        let rest = Array(IteratorSequence(input).prefix(8))
+        config.faults += tlsSessionEvents(rest, plaintext: command)
         config.faultWindow = 600_000_000_000
         guard let world = try? World(configuration: config) else { return }
         let result = world.run()
@@ -155,10 +258,7 @@ extension Harness {
     /// at which phase. The tls-teardown oracle must hold as well.
     public static func startTLSBoundary(_ bytes: [UInt8]) {
         guard let (config, result) = startTLSBoundaryRun(bytes) else { return }
-        let violations = result.findings.filter {
-            $0.oracle == .tlsBoundary || $0.oracle == .stateReset || $0.oracle == .plaintextExposure || $0.oracle == .tlsTeardown
-        }
-        check(violations.isEmpty, "boundary broken: \(violations) — attacker \(config.attacker), faults \(config.faults)")
+        check(result.findings.isEmpty, "finding against the compliant pair: \(result.findings) — attacker \(config.attacker), faults \(config.faults)")
         check(result.outcomes.count == 1, "no outcome")
     }
 

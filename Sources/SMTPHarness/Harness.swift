@@ -20,6 +20,7 @@ public enum Harness {
         ("DataDecoder", dataDecoder),
         ("BDAT", bdat),
         ("Auth", auth),
+        ("LineFramer", lineFramer),
         ("ServerSession", serverSession),
         ("ClientSession", clientSession),
         ("StartTLSBoundary", startTLSBoundary),
@@ -44,7 +45,10 @@ public enum Harness {
 
     // MARK: - Parsers
 
-    /// Frames lines; each parsed command serialises to a line that parses back to the same command.
+    /// Frames lines; every line is parsed as RFC 5321 §4.1.1's model (`ReferenceCommand`) says
+    /// — same decision, same fields, same error class — outside a transaction and inside an
+    /// SMTPUTF8 one. On what is accepted: the line within its limit, no CR, LF or NUL on the
+    /// wire, and the command serialises to a line that parses back to it.
     public static func commandLine(_ bytes: [UInt8]) {
         var framer = LineFramer(maximumLineLength: SMTPLimits.rfcAuthLine)
         framer.append(bytes)
@@ -61,15 +65,79 @@ public enum Harness {
             }
             lines += 1
             check(line.count + 2 <= SMTPLimits.rfcAuthLine, "a line past the framer's limit")
-            guard let command = try? parser.parse(line) else { continue }
-            // Values hold text: a line that is not UTF-8 (possible only in an unknown verb or its
-            // arguments, which the server answers with 500) cannot come back byte for byte.
-            guard String(validating: line, as: UTF8.self) != nil else { continue }
-            guard let wire = try? command.wire() else { continue }  // e.g. an unknown verb holding a NUL
-            let again = try? parser.parse(Array(wire.dropLast(2)))
-            check(again == command, "round trip changed \(command) into \(String(describing: again))")
+            for smtpUTF8 in [false, true] {
+                let model = ReferenceCommand.parse(Array(line), smtpUTF8: smtpUTF8)
+                let parsed: SMTPCommand
+                do {
+                    parsed = try parser.parse(line, smtpUTF8: smtpUTF8)
+                } catch {
+                    guard case .refused(let classes) = model, classes.contains(error.code) else {
+                        check(false, "command \(String(decoding: line.prefix(80), as: UTF8.self).debugDescription) (SMTPUTF8 \(smtpUTF8)): refused as \(error.code), the RFC model says \(model)")
+                        return
+                    }
+                    continue
+                }
+                check(model == .command(fields(of: parsed)), "command \(String(decoding: line.prefix(80), as: UTF8.self).debugDescription) (SMTPUTF8 \(smtpUTF8)): parsed as \(fields(of: parsed)), the RFC model says \(model)")
+                guard !smtpUTF8 else { continue }
+                // Values hold text: a line that is not UTF-8 (possible only in an unknown verb or its
+                // arguments, which the server answers with 500) cannot come back byte for byte.
+                guard String(validating: line, as: UTF8.self) != nil else { continue }
+                guard let wire = try? parsed.wire() else { continue }  // e.g. an unknown verb holding a NUL
+                check(!wire.dropLast(2).contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }, "CR, LF or NUL inside \(parsed)'s line")
+                if case .unknown = parsed {} else {
+                    check(wire.count <= (parsed.verb == "AUTH" ? SMTPLimits.rfcAuthLine : SMTPLimits.rfcCommandLine), "\(parsed) serialises past its line limit")
+                }
+                let again = try? parser.parse(Array(wire.dropLast(2)))
+                check(again == parsed, "round trip changed \(parsed) into \(String(describing: again))")
+            }
         }
         check(framer.bufferedByteCount <= bytes.count, "framer holds more than it was given")
+    }
+
+    /// A command as the models write it: its verb and its fields as text (parameters sorted).
+    static func fields(of command: SMTPCommand) -> [String] {
+        switch command {
+        case .ehlo(let d), .helo(let d): [command.verb, d]
+        case .mail(let path, let params): [command.verb, path.description] + params.all.map(\.description).sorted()
+        case .rcpt(let path, let params): [command.verb, path.description] + params.all.map(\.description).sorted()
+        case .data, .rset, .quit, .startTLS: [command.verb]
+        case .noop(let t), .help(let t): [command.verb] + (t.map { [$0] } ?? [])
+        case .vrfy(let t): [command.verb, t]
+        case .bdat(let size, let last): ["BDAT", "\(size)"] + (last ? ["LAST"] : [])
+        case .auth(let mechanism, let response): ["AUTH", mechanism] + (response.map { [$0] } ?? [])
+        case .unknown(let verb, let arguments): [verb, arguments]
+        }
+    }
+
+    /// The framer with a limit the input chooses (first byte: 3–258 octets; second: the
+    /// segment size, 0 for whole) against RFC 5321 §2.3.8's model (`ReferenceFramer`): the same
+    /// lines and errors in the same order, however the stream is cut; every line within the limit
+    /// and free of CR and LF.
+    public static func lineFramer(_ bytes: [UInt8]) {
+        guard bytes.count >= 2 else { return }
+        let limit = Int(bytes[0]) + 3
+        let input = Array(bytes.dropFirst(2))
+        let step = bytes[1] == 0 ? max(1, input.count) : Int(bytes[1])
+        var framer = LineFramer(maximumLineLength: limit)
+        var got: [ReferenceFramer.Item] = []
+        var start = 0
+        repeat {
+            framer.append(input[start..<min(input.count, start + step)])
+            start += step
+            while got.count < 100_000 {
+                do {
+                    guard let line = try framer.next() else { break }
+                    check(line.count + 2 <= limit, "a line of \(line.count + 2) octets past the limit of \(limit)")
+                    check(!line.contains(0x0D) && !line.contains(0x0A), "CR or LF inside a framed line")
+                    got.append(.line(Array(line)))
+                } catch {
+                    got.append(.error(error.code))
+                }
+            }
+        } while start < input.count
+        let expected = ReferenceFramer.frame(input, limit: limit)
+        check(got == expected, "limit \(limit), segments of \(step): the framer gave \(got.prefix(8)), RFC 5321 §2.3.8 says \(expected.prefix(8))")
+        check(framer.bufferedByteCount <= max(limit, 2), "the framer holds \(framer.bufferedByteCount) octets at a limit of \(limit)")
     }
 
     /// Assembles replies, fed in the segments the first byte chooses, and compares every reply
@@ -130,25 +198,42 @@ public enum Harness {
         }
     }
 
-    /// A mailbox that parses prints back to itself.
+    /// Mailboxes (first byte: SMTPUTF8 on/off) are accepted exactly as RFC 5321 §4.1.2's model
+    /// says (`ReferenceMailbox`: decision, local-part, host, error class); what is accepted
+    /// prints back to itself and keeps the §4.5.3.1 limits.
     public static func mailbox(_ bytes: [UInt8]) {
         let allowUTF8 = bytes.first.map { $0 & 1 == 1 } ?? false
-        guard let m = try? PathParser_parse(Array(bytes.dropFirst()), allowUTF8: allowUTF8) else { return }
+        let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
+        let model = ReferenceMailbox.parse(Array(text.utf8), allowUTF8: allowUTF8)
+        let m: Mailbox
+        do {
+            m = try Mailbox(text, allowUTF8: allowUTF8)
+        } catch {
+            guard case .refused(let classes) = model, classes.contains(error.code) else {
+                check(false, "mailbox \(text.debugDescription) (SMTPUTF8 \(allowUTF8)): refused as \(error.code), RFC 5321 §4.1.2 says \(model)")
+                return
+            }
+            return
+        }
+        check(model == .mailbox(local: Array(m.localPart.utf8), host: m.host.description), "mailbox \(text.debugDescription) (SMTPUTF8 \(allowUTF8)): \(m), RFC 5321 §4.1.2 says \(model)")
         let again = try? Mailbox(m.description, allowUTF8: allowUTF8)
         check(again == m, "mailbox round trip changed \(m)")
         check(m.localPart.utf8.count <= SMTPLimits.rfcLocalPart, "local-part over 64 octets accepted")
+        check(!m.description.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "a control octet in \(m)")
     }
 
-    static func PathParser_parse(_ bytes: [UInt8], allowUTF8: Bool) throws -> Mailbox {
-        try Mailbox(String(decoding: bytes, as: UTF8.self), allowUTF8: allowUTF8)
-    }
-
-    /// EHLO replies: capabilities re-serialise to a reply that reads back the same.
+    /// EHLO replies: the extensions are read exactly as RFC 5321 §4.1.1.1's model says
+    /// (`ReferenceEHLO`: decision and each extension), and re-serialise to a reply that reads
+    /// back the same.
     public static func ehloCapabilities(_ bytes: [UInt8]) {
         var parser = ReplyParser()
         parser.append(bytes)
         while let reply = try? parser.next() {
-            guard let caps = try? EHLOCapabilities(reply: reply) else { continue }
+            let caps = try? EHLOCapabilities(reply: reply)
+            let texts = reply.lines.map { line in Array(((line.enhancedCode.map { "\($0) " } ?? "") + line.text).utf8) }
+            let model = ReferenceEHLO.extensions(code: Int(reply.code.value), lines: texts)
+            check(caps?.extensions.map(\.description) == model, "EHLO reply \(reply): read as \(String(describing: caps?.extensions)), RFC 5321 §4.1.1.1 says \(String(describing: model))")
+            guard let caps else { continue }
             var again = ReplyParser()
             again.append(caps.reply.wire)
             guard let back = try? again.next() else { continue }  // a domain text that is not a valid reply line

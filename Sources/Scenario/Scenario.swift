@@ -26,6 +26,7 @@ public struct Scenario: Sendable {
         c.seed = seed
         if let swarm = sweep?.swarm { c.faults += swarm.choose(seed: seed) }
         if let grid = sweep?.grid, let cell = grid.cell(seed: seed) { c.faults.append(cell.rule) }
+        if let inject = sweep?.inject { c.attacker += inject.actions(seed: seed) }
         return c
     }
 }
@@ -36,6 +37,8 @@ public struct SweepSpec: Sendable {
     public var seeds: ClosedRange<UInt64>?
     public var swarm: FaultSwarm
     public var grid: FaultGrid?
+    /// Commands and replies injected at the boundary, one pair per seed.
+    public var inject: InjectionSweep?
 }
 
 /// `sweep.grid` (docs/scenario-format.md): every fault, from every side it can act from, at

@@ -508,7 +508,7 @@ public enum ScenarioLoader {
     // MARK: - Sweep
 
     static func readSweep(_ r: YAMLReader) throws(ScenarioError) -> SweepSpec {
-        let o = try r.object(["seeds", "swarm", "grid"])
+        let o = try r.object(["seeds", "swarm", "grid", "inject"])
         var seeds: ClosedRange<UInt64>?
         if let s = o["seeds"] { seeds = try readSeedRange(s) }
         var grid: FaultGrid?
@@ -526,7 +526,22 @@ public enum ScenarioLoader {
                 try readFault(try c.required("fault")), probability: try readRatio(try c.required("probability")),
                 randomPhase: try c["random-phase"]?.bool() ?? false, randomDuration: try c["random-duration"]?.bool() ?? false)
         } ?? []
-        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid)
+        var inject: InjectionSweep?
+        if let i = o["inject"] {
+            let io = try i.object(["toward-server", "toward-client"])
+            func list(_ key: String, _ vocabulary: [String]) throws(ScenarioError) -> [String] {
+                guard let v = io[key] else { return [] }
+                if let word = try? v.string() {
+                    guard word == "vocabulary" else { throw v.error("expected 'vocabulary' or a list of texts, found '\(word)'") }
+                    return vocabulary
+                }
+                return try v.list().map { x throws(ScenarioError) in try x.string() }
+            }
+            inject = InjectionSweep(towardServer: try list("toward-server", InjectionVocabulary.commands),
+                                    towardClient: try list("toward-client", InjectionVocabulary.replies))
+            guard inject!.towardServer.count + inject!.towardClient.count > 0 else { throw i.error("inject needs toward-server or toward-client") }
+        }
+        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject)
     }
 
     /// `A..B` (inclusive) or a single seed.

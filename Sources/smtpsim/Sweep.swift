@@ -38,6 +38,7 @@ struct Sweep: ParsableCommand {
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
         let gridSeeds = scenario.sweep?.grid.map { UInt64(1)...UInt64(max(1, $0.cells.count)) }
+            ?? scenario.sweep?.inject.map { UInt64(1)...UInt64($0.count) }
         guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? gridSeeds ?? .some(1...100) else {
             throw ValidationError("--seeds takes A..B")
         }

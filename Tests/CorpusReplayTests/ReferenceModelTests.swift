@@ -90,4 +90,66 @@ final class ReferenceModelTests: XCTestCase {
             Harness.reply(input)  // traps on a disagreement
         }
     }
+
+    func testTheMailboxModelSaysWhatRFC5321Says() {
+        XCTAssertEqual(ReferenceMailbox.parse(Array("a.b@[IPv6:2001:db8::1]".utf8), allowUTF8: false), .mailbox(local: Array("a.b".utf8), host: "[IPv6:2001:db8::1]"))
+        XCTAssertEqual(ReferenceMailbox.parse(Array("a@[IPv6:1:2:3:4:5:6:7::]".utf8), allowUTF8: false), .refused([.invalidAddress]),
+                       "§4.1.3: \"::\" stands for at least two groups, so six may be written beside it")
+        XCTAssertEqual(ReferenceMailbox.parse(Array("a@[IPv6:1:2:3:4:5::1.2.3.4]".utf8), allowUTF8: false), .refused([.invalidAddress]))
+        XCTAssertNotNil(ReferenceMailbox.addressLiteral(Array("[IPv6:1:2:3:4::1.2.3.4]".utf8)))
+        XCTAssertEqual(ReferenceMailbox.parse(Array(("\"" + String(repeating: "x", count: 63) + "\"@b").utf8), allowUTF8: false), .refused([.pathTooLong]))
+        XCTAssertEqual(ReferenceMailbox.parse(Array("é@b".utf8), allowUTF8: false), .refused([.utf8NotAllowed]))
+        XCTAssertEqual(ReferenceMailbox.parse(Array("a..b@c".utf8), allowUTF8: true), .refused([.invalidAddress]))
+        // The parser agrees (the parser fixed by this model accepted seven groups beside "::").
+        XCTAssertThrowsError(try Mailbox("a@[IPv6:1:2:3:4:5:6:7::]"))
+        var rng = SplitMix64(seed: 5321)
+        let pieces = ["a", "B", "0", ".", "..", "@", "\"", "\\", " ", "-", "!", "é", "\u{FF}", "[", "]", "IPv6:", "ipv6:", ":", "::", "1", "ffff",
+                      "255", "256", "x-y", "tag:", String(repeating: "l", count: 63), String(repeating: "m", count: 64)].map { Array($0.utf8) }
+        for _ in 0..<30_000 {
+            var input: [UInt8] = [UInt8(rng.next() & 1)]
+            for _ in 0..<Int(rng.next() % 10) { input += pieces[Int(rng.next() % UInt64(pieces.count))] }
+            Harness.mailbox(input)  // traps on a disagreement
+        }
+    }
+
+    func testCommandLinesAgreeWithTheirModel() {
+        XCTAssertEqual(ReferenceCommand.parse(Array("mail from:<a@b> size=007 body=8bitmime".utf8), smtpUTF8: false),
+                       .command(["MAIL", "<a@b>", "BODY=8BITMIME", "SIZE=7"]))
+        XCTAssertEqual(ReferenceCommand.parse(Array("MAIL FROM:<é@b>".utf8), smtpUTF8: false), .refused([.utf8NotAllowed]))
+        XCTAssertEqual(ReferenceCommand.parse(Array("RCPT TO:<@x,@y:Postmaster>".utf8), smtpUTF8: false), .command(["RCPT", "<Postmaster>"]))
+        XCTAssertEqual(ReferenceCommand.parse(Array("STARTTLS x".utf8), smtpUTF8: false), .refused([.unexpectedArgument]))
+        var rng = SplitMix64(seed: 41)
+        let pieces = ["MAIL FROM:", "RCPT TO:", "mail from:", "EHLO ", "HELO ", "DATA", "RSET", "QUIT", "STARTTLS", "NOOP", "VRFY ", "HELP", "BDAT ", "AUTH ",
+                      "XYZZ", "<", ">", "<>", "a@b", "\"q\"@c", "@r:", "Postmaster", "[1.2.3.4]", "[IPv6:::1]", " ", "  ", "SIZE=", "BODY=", "SMTPUTF8",
+                      "REQUIRETLS", "AUTH=", "x", "9", "LAST", "PLAIN", "=", "é", "\u{FF}", "\t", "\r\n", "-", ".", "99999999999999999999"].map { Array($0.utf8) }
+        for _ in 0..<20_000 {
+            var input: [UInt8] = []
+            for _ in 0..<Int(rng.next() % 8) { input += pieces[Int(rng.next() % UInt64(pieces.count))] }
+            Harness.commandLine(input + [0x0D, 0x0A])  // traps on a disagreement
+        }
+    }
+
+    func testEHLORepliesAgreeWithTheirModel() {
+        XCTAssertEqual(ReferenceEHLO.extensions(code: 250, lines: ["mx", "AUTH=plain login", "size  100", "X-Y a"].map { Array($0.utf8) }),
+                       ["AUTH PLAIN LOGIN", "SIZE 100", "X-Y a"])
+        XCTAssertNil(ReferenceEHLO.extensions(code: 250, lines: ["mx", "STARTTLS now"].map { Array($0.utf8) }), "RFC 3207 §2: no parameters")
+        var rng = SplitMix64(seed: 1869)
+        let pieces = ["250-", "250 ", "mx\r\n", "STARTTLS", "SIZE", " 10", " x", "AUTH", "AUTH=", " PLAIN", "PIPELINING", "-X", "8BITMIME", "\r\n", " ", "é",
+                      "99999999999999999999", "18446744073709551616"].map { Array($0.utf8) }
+        for _ in 0..<20_000 {
+            var input: [UInt8] = Array("250-mx\r\n".utf8)
+            for _ in 0..<Int(rng.next() % 10) { input += pieces[Int(rng.next() % UInt64(pieces.count))] }
+            Harness.ehloCapabilities(input + Array("\r\n250 OK\r\n".utf8))
+        }
+    }
+
+    func testTheFramerTargetTakesItsLimitFromTheInput() {
+        // One octet over a limit the input chose: the framer must refuse it, as the model does.
+        Harness.lineFramer([5, 0] + Array("abcdef\r\nabcde\r\n".utf8))
+        var rng = SplitMix64(seed: 2338)
+        let alphabet = Array("xxxy\r\n\r\n".utf8)
+        for _ in 0..<20_000 {
+            Harness.lineFramer([UInt8(rng.next() % 12), UInt8(rng.next() % 6)] + (0..<Int(rng.next() % 40)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+        }
+    }
 }

@@ -241,7 +241,9 @@ enum PathParser {
             }
         }
         groups.removeAll()
-        return compressed ? total <= 7 : total == 8
+        // "::" stands for at least two groups (RFC 5321 §4.1.3: "No more than 6 groups in
+        // addition to the \"::\" may be present"; four beside an IPv4 tail, which counts as two).
+        return compressed ? total <= 6 : total == 8
     }
 
     /// One UTF-8 encoded character (RFC 6531 `UTF8-non-ascii`), only when SMTPUTF8 is in effect.

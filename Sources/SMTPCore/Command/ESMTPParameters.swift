@@ -102,7 +102,12 @@ enum ParameterParser {
                     i += 1
                 }
                 guard i > valueStart else { throw syntax("empty value for \(keyword)", at: i) }
-                value = String(decoding: Bytes(rebasing: b[valueStart..<i]), as: UTF8.self)
+                let raw = Bytes(rebasing: b[valueStart..<i])
+                // RFC 6531 §3.3: the 8-bit octets of a value are UTF-8 (found by the CommandLine model).
+                if allowUTF8, raw.contains(where: { $0 >= 0x80 }), String(validating: raw, as: UTF8.self) == nil {
+                    throw syntax("invalid UTF-8 in the value of \(keyword)", at: valueStart)
+                }
+                value = String(decoding: raw, as: UTF8.self)
             } else if i < b.count, b[i] != ASCII.space {
                 throw syntax("invalid character in parameter keyword", at: i)
             }
