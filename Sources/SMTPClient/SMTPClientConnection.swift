@@ -160,6 +160,9 @@ public struct SMTPClientConnection: Sendable {
         case .handshake:
             guard timer == .handshake else { return [] }
             failRemaining(.temporaryFailure, "TLS handshake timed out", tls: .validationFailure)
+        case .transaction(let t) where t.expected.contains(.bdat):
+            guard timer == .reply else { return [] }
+            failRemaining(.temporaryFailure, "timed out waiting for the reply to BDAT LAST", possibleDuplicate: true)
         case .greeting, .ehlo, .helo, .startTLS, .auth, .transaction, .rset, .quit:
             guard timer == .reply else { return [] }
             failRemaining(.temporaryFailure, "timed out waiting for a reply (\(phaseName))")
@@ -191,6 +194,11 @@ public struct SMTPClientConnection: Sendable {
             break
         case .dataEnd:
             failRemaining(.temporaryFailure, "connection lost after the final dot, before its reply", possibleDuplicate: true)
+        case .transaction(let t) where t.expected.contains(.bdat):
+            // BDAT LAST went out with the whole message (pipelined with MAIL and RCPT, perhaps):
+            // the server may have accepted it, as after the final dot (RFC 5321 §6.1; RFC 3030 §2;
+            // found by the StartTLSBoundary target once it judged outcome classification).
+            failRemaining(.temporaryFailure, "connection lost after BDAT LAST, before its reply", possibleDuplicate: true)
         case .greeting, .ehlo, .helo, .startTLS, .handshake, .auth, .transaction, .rset:
             // RFC 5321 §3.8: as if 451 had been received.
             failRemaining(.temporaryFailure, "connection lost (\(phaseName))")

@@ -301,7 +301,13 @@ public enum ReferenceCommand {
             if b[k] == 0x22 { quoted.toggle() } else if b[k] == 0x3E, !quoted { end = k; break }
             k += 1
         }
-        guard let end else { return .failure(Failure(address)) }
+        guard let end else {
+            // No ">": what there is may still have broken a limit first (a local-part too long).
+            var rest = Array(b.dropFirst())
+            if rest.first == 0x40, let colon = rest.firstIndex(of: 0x3A) { rest = Array(rest[(colon + 1)...]) }
+            if case .refused(let classes) = ReferenceMailbox.parse(rest, allowUTF8: allowUTF8) { return .failure(Failure(address.union(classes))) }
+            return .failure(Failure(address))
+        }
         var inner = Array(b[1..<end])
         if inner.isEmpty { return allowNull ? .success(("<>", end + 1)) : .failure(Failure(address)) }
         if inner.first == 0x40 {

@@ -248,6 +248,18 @@ final class ClientTests: XCTestCase {
         _ = d.peerClosed()
         XCTAssertEqual(d.outcomes.first?.possibleDuplicate, true)
         XCTAssertEqual(d.outcomes.first?.status, .temporaryFailure)
+
+        // Lost, or timed out, once BDAT LAST went out pipelined behind MAIL and RCPT: the same
+        // (RFC 3030 §2; Corpus/StartTLSBoundary/crash-bdat-last-lost-before-its-reply-counted-deferred).
+        for lost in [true, false] {
+            var e = SMTPClientConnection(configuration: .with { $0.policy = .plaintext; $0.useChunking = true }, messages: [message()])
+            _ = e.start()
+            _ = e.receive(Array("220 mx\r\n".utf8))
+            let sent = e.receive(Array("250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n".utf8))
+            XCTAssertTrue(sent.contains { if case .send(let b) = $0 { String(decoding: b, as: UTF8.self).contains("LAST") } else { false } }, "\(sent)")
+            _ = lost ? e.peerClosed() : e.timerFired(.reply)
+            XCTAssertEqual(e.outcomes.first?.possibleDuplicate, true, lost ? "lost" : "timed out")
+        }
     }
 
     func testGreetingRefusedAndAsync421() {
