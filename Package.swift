@@ -3,11 +3,10 @@
 // Module layout and dependency rules: docs/design.md ("Modules", "Dependency arrows").
 import PackageDescription
 
-/// Fuzz targets: Fuzz/<Name>/<Name>.swift, seeds and kept crashes in Corpus/<Name>/.
-let fuzzTargets = [
-    "CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "LineFramer", "ServerSession", "ClientSession",
-    "StartTLSBoundary", "Simulation", "ScenarioLoader", "Canary",
-]
+/// Fuzz targets: Fuzz/<Name>/<Name>.swift, seeds and kept crashes in Corpus/<Name>/. The parser
+/// targets (and the canary) link SMTPParserHarness only, the session targets SMTPHarness.
+let parserFuzzTargets = ["CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "LineFramer", "Canary"]
+let fuzzTargets = parserFuzzTargets + ["ServerSession", "ClientSession", "StartTLSBoundary", "Simulation", "ScenarioLoader"]
 
 let package = Package(
     name: "smtpsim",
@@ -61,8 +60,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // One entry function per fuzz target, shared by Fuzz/ and the corpus replay in Tests/.
-        .target(name: "SMTPHarness", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "Scenario"]),
+        // One entry function per fuzz target, shared by Fuzz/ and the corpus replay in Tests/: the
+        // parser targets and their reference models on SMTPCore alone (a libFuzzer binary scans
+        // every coverage counter it links on every input), the session targets on everything.
+        .target(name: "SMTPParserHarness", dependencies: ["SMTPCore"]),
+        .target(
+            name: "SMTPHarness",
+            dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "Scenario", "SMTPParserHarness"]
+        ),
         // The command-line tool, one subcommand per file.
         .executableTarget(
             name: "smtpsim",
@@ -95,6 +100,7 @@ let package = Package(
         .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPCore", "SMTPHarness", "Simulation", "TestSupport", .product(name: "Yams", package: "Yams")]),
     ] + fuzzTargets.map { name -> Target in
         // libFuzzer executables (see Fuzz/README.md); plain builds get a replay driver instead.
-        .executableTarget(name: "Fuzz\(name)", dependencies: ["SMTPHarness"], path: "Fuzz/\(name)")
+        .executableTarget(
+            name: "Fuzz\(name)", dependencies: [parserFuzzTargets.contains(name) ? "SMTPParserHarness" : "SMTPHarness"], path: "Fuzz/\(name)")
     }
 )

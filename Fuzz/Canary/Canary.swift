@@ -1,4 +1,4 @@
-import SMTPHarness
+import SMTPParserHarness
 
 /// libFuzzer entry point for the Canary target (see Fuzz/README.md).
 @_cdecl("LLVMFuzzerTestOneInput")

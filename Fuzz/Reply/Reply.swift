@@ -1,4 +1,4 @@
-import SMTPHarness
+import SMTPParserHarness
 
 /// libFuzzer entry point for the Reply target (see Fuzz/README.md).
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -47,9 +47,10 @@ final class CorpusReplayTests: XCTestCase {
     func testEveryListOfFuzzTargetsAgrees() throws {
         let root = Self.corpus.deletingLastPathComponent()
         let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
-        let start = try XCTUnwrap(manifest.range(of: "let fuzzTargets = [")).upperBound
-        let end = try XCTUnwrap(manifest[start...].firstIndex(of: "]"))
-        let declared = manifest[start..<end].split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }.filter { !$0.isEmpty }
+        // The names in the two lists: `let parserFuzzTargets = [...]`, `let fuzzTargets = parserFuzzTargets + [...]`.
+        let start = try XCTUnwrap(manifest.range(of: "let parserFuzzTargets = [")).upperBound
+        let end = try XCTUnwrap(manifest.range(of: "\n", range: try XCTUnwrap(manifest.range(of: "let fuzzTargets = parserFuzzTargets + [", range: start..<manifest.endIndex)).upperBound..<manifest.endIndex)).lowerBound
+        let declared = manifest[start..<end].split(separator: "\"", omittingEmptySubsequences: false).enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
         let harness = Harness.targets.map(\.name) + [Harness.canary.name]
         func folders(_ name: String) throws -> [String] {
             try FileManager.default.contentsOfDirectory(at: root.appendingPathComponent(name), includingPropertiesForKeys: [.isDirectoryKey])

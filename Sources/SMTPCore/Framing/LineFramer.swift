@@ -60,6 +60,15 @@ public struct LineFramer: Sendable {
         buffer.append(contentsOf: bytes)
     }
 
+    /// The same for contiguous bytes, without the generic path (callers in other modules get an
+    /// unspecialised generic otherwise: a metadata lookup and an element-by-element copy).
+    public mutating func append(_ bytes: ArraySlice<UInt8>) {
+        compactIfUseful()
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func append(_ bytes: [UInt8]) { append(bytes[...]) }
+
     /// Removes and returns every buffered byte not yet framed (for a switch to DATA or BDAT mode,
     /// where the bytes after the command belong to the message), resetting any discard state.
     public mutating func takeBufferedBytes() -> [UInt8] {

@@ -29,6 +29,10 @@ public struct ReplyParser: Sendable {
         framer.append(bytes)
     }
 
+    /// Contiguous bytes without the generic path (see `LineFramer.append(_:)`).
+    public mutating func append(_ bytes: ArraySlice<UInt8>) { framer.append(bytes) }
+    public mutating func append(_ bytes: [UInt8]) { framer.append(bytes[...]) }
+
     /// Bytes received but not yet part of a complete reply line.
     public var bufferedByteCount: Int { framer.bufferedByteCount }
 

@@ -17,7 +17,22 @@ public enum ReferenceFramer {
     }
 
     public static func frame(_ bytes: [UInt8], limit: Int) -> [Item] {
-        var out: [Item] = []
+        spans(bytes, limit: limit).map { span in
+            switch span {
+            case .line(let range): .line(Array(bytes[range]))
+            case .error(let code): .error(code)
+            }
+        }
+    }
+
+    /// A line as where it is in the input (no copy), or an error.
+    public enum Span: Equatable {
+        case line(Range<Int>)
+        case error(SMTPError.Code)
+    }
+
+    public static func spans(_ bytes: [UInt8], limit: Int) -> [Span] {
+        var out: [Span] = []
         var i = 0
         let n = bytes.count
         /// The index after the next CR LF at or after `start` (`crBefore`: the octet before
@@ -60,7 +75,7 @@ public enum ReferenceFramer {
                 guard let next = skip(from: at + 1, crBefore: false) else { return out }
                 i = next
             } else if let lf {
-                out.append(.line(Array(bytes[i..<(lf - 1)])))
+                out.append(.line(i..<(lf - 1)))
                 i = lf + 1
             } else {
                 return out

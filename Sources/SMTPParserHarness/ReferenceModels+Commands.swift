@@ -166,7 +166,8 @@ public enum ReferenceCommand {
     }
 
     static func text(_ b: some Collection<UInt8>) -> String { String(decoding: Array(b), as: UTF8.self) }
-    static func upper(_ b: some Collection<UInt8>) -> String { String(text(b).map { $0.isASCII ? Character($0.uppercased()) : $0 }) }
+    /// Upper-cased ASCII letters (RFC 5321 §2.4: verbs and keywords are case-insensitive).
+    static func upper(_ b: some Collection<UInt8>) -> String { String(decoding: b.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self) }
     static func refuse(_ codes: SMTPError.Code...) -> Result { .refused(Set(codes)) }
 
     public static func parse(_ full: [UInt8], smtpUTF8: Bool) -> Result {
