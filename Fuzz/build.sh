@@ -31,6 +31,7 @@ for t in "${targets[@]}"; do
   cp ".build-fuzz/release/Fuzz$t" "$OUT/$name"
   (cd "Corpus/$t" && zip -q -r -j "$OUT/${name}_seed_corpus.zip" .)
   cp Fuzz/smtp.dict "$OUT/$name.dict"
-  printf '[libfuzzer]\ndict = %s.dict\nmax_len = 4096\ntimeout = 10\n' "$name" > "$OUT/$name.options"
+  # malloc_context_size: as smtpsim fuzz runs (Sources/smtpsim/Fuzz.swift, asanOptions).
+  printf '[libfuzzer]\ndict = %s.dict\nmax_len = 4096\ntimeout = 10\n[asan]\nmalloc_context_size = 4\n' "$name" > "$OUT/$name.options"
   echo "built $OUT/$name"
 done

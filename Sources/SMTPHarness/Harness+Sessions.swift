@@ -190,6 +190,8 @@ extension Harness {
             }
             check(!exposed, "plaintext-exposure: envelope or AUTH in plaintext under a policy that requires TLS")
         }
+        // Credentials never in plaintext, under any policy (RFC 4954 §4 note; docs/catalog.md H6).
+        check(!connection.writes.contains { $0.epoch == 0 && $0.bytes.starts(with: Array("AUTH".utf8)) }, "plaintext-exposure: AUTH in plaintext")
         checkSessionOracles(connection, .client)
         let (split, _) = run(step: 1)
         check(split.writes.flatMap(\.bytes) == connection.writes.flatMap(\.bytes), "the client wrote otherwise when the same stream came octet by octet")

@@ -123,6 +123,21 @@ final class ClientTests: XCTestCase {
         XCTAssertEqual(p.clientPlaintext, "EHLO client.example.test\r\nSTARTTLS\r\n", "no plaintext command after 220")
     }
 
+    func testCredentialsNeverGoOutInPlaintextEvenWhenTheServerOffersAUTHThere() {
+        // RFC 4954 §4 note, docs/catalog.md H6: a server that offers AUTH PLAIN before TLS does
+        // not make the client use it there; under every policy it upgrades first, or goes without.
+        let offering = ServerConfiguration.with { $0.credentials = ["alice": "secret"]; $0.flaws = [.offersAuthPlainBeforeTLS] }
+        for policy in [TLSPolicy.opportunistic, .required] {
+            let p = run(Pair(client: .with { $0.policy = policy; $0.credentials = credentials }, server: offering, messages: [message()]))
+            XCTAssertFalse(p.clientPlaintext.contains("AUTH"), "\(policy): \(p.clientPlaintext)")
+            XCTAssertEqual(p.outcomes.map(\.status), [.delivered], "\(policy)")
+        }
+        var noTLS = offering
+        noTLS.tlsAvailable = false
+        let plain = run(Pair(client: .with { $0.policy = .plaintext; $0.credentials = credentials }, server: noTLS, messages: [message()]))
+        XCTAssertFalse(plain.clientPlaintext.contains("AUTH"), plain.clientPlaintext)
+    }
+
     func testResponseInjectionAfter220() throws {
         // docs/catalog.md D3: reply lines injected after the 220 in the same segment.
         let inject: (Int, [UInt8]) -> [UInt8] = { _, b in
