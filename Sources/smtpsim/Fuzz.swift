@@ -23,6 +23,7 @@ struct Fuzz: ParsableCommand {
     @Option(help: "Longest input.") var maxLen: Int = 4096
     @Flag(help: "Build without AddressSanitizer (faster, fewer bugs found).") var noAsan = false
     @Flag(help: "Do not merge new coverage into Corpus/.") var noMerge = false
+    @Flag(help: "Start from Corpus/ alone: forget the work folder an earlier run grew (for speed figures from the committed corpus).") var fresh = false
     @Option(help: "Reproduce one input (with --target-name) and exit.") var replay: String?
     @Option(help: "The target of --replay.") var targetName: String?
 
@@ -71,6 +72,7 @@ struct Fuzz: ParsableCommand {
     func fuzz(_ name: String, seconds: Int) throws -> String {
         let work = ".fuzz-work/\(name)"
         let crashes = ".fuzz-work/\(name)-crashes/"
+        if fresh { try? FileManager.default.removeItem(atPath: work) }
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         // Only this run's crashes are kept: an artifact left by an earlier run (already kept in
         // Corpus/, perhaps fixed since) is not a new crash.
