@@ -293,15 +293,12 @@ public enum ReferenceCommand {
     static func path(_ b: [UInt8], allowUTF8: Bool, allowNull: Bool, allowPostmaster: Bool) -> Swift.Result<(String, Int), Failure> {
         let address: Set<SMTPError.Code> = allowUTF8 || !b.contains(where: { $0 >= 0x80 }) ? [.invalidAddress] : [.invalidAddress, .utf8NotAllowed]
         guard b.first == 0x3C else { return .failure(Failure(address)) }
-        // The closing ">": the first one outside a quoted local-part.
+        // The closing ">": the first one after a quoted local-part (which may hold one). A
+        // source route (no quotes, no ">") comes first; the local-part starts after its ":".
         var k = 1
-        var quoted = false
-        var end: Int?
-        while k < b.count {
-            if quoted, b[k] == 0x5C { k += 2; continue }
-            if b[k] == 0x22 { quoted.toggle() } else if b[k] == 0x3E, !quoted { end = k; break }
-            k += 1
-        }
+        if b.count > 1, b[1] == 0x40, let colon = b.firstIndex(of: 0x3A), b[..<colon].firstIndex(of: 0x3E) == nil { k = colon + 1 }
+        if k < b.count, b[k] == 0x22, let close = ReferenceMailbox.quotedEnd(Array(b[k...])) { k += close }
+        let end = b[k...].firstIndex(of: 0x3E)
         guard let end else {
             // No ">": what there is may still have broken a limit first (a local-part too long).
             var rest = Array(b.dropFirst())
