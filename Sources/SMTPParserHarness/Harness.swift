@@ -139,53 +139,60 @@ public enum Harness {
         guard let first = bytes.first else { return }
         let input = Array(bytes.dropFirst())
         let limits = SMTPLimits()
-        var parser = ReplyParser(limits: limits, parseEnhancedCodes: first & 0x80 != 0)
+        let enhanced = first & 0x80 != 0
+        var parser = ReplyParser(limits: limits, parseEnhancedCodes: enhanced)
         let step = first & 0x40 == 0 ? max(1, input.count) : Int(first & 0x3F) + 1
-        var got: [ReferenceReply.Item] = []
-        var replies: [SMTPReply] = []
+        let expected = ReferenceReply.parse(input, lineLimit: limits.replyLine, maximumLines: limits.replyLines)
+        var k = 0
+        /// The parser's next item against the model's, in place (no copy of what agrees).
+        func judge(_ reply: SMTPReply?, _ error: SMTPError.Code?) {
+            guard k < expected.count else {
+                check(false, "the reply parser gave \(reply.map { "\($0)" } ?? "\(error!)") where RFC 5321 §4.2's model has nothing more: \(expected)")
+                return
+            }
+            let model = expected[k]
+            k += 1
+            switch (model, reply, error) {
+            case (.error(let m), nil, let e?):
+                check(m == e, "the reply parser refused with \(e), RFC 5321 §4.2's model with \(m)")
+            case (.reply(let code, let texts), let r?, nil):
+                check(Int(r.code.value) == code && r.lines.count == texts.count, "the reply parser read \(r), RFC 5321 §4.2's model \(model)")
+                // Enhanced codes (RFC 2034) reshape the text, not the decisions or the codes.
+                guard !enhanced else { return }
+                for (line, text) in zip(r.lines, texts) {
+                    // Reply text is kept as a String: octets that are not UTF-8 read as U+FFFD.
+                    let same = text.allSatisfy { $0 < 0x80 } ? line.text.utf8.elementsEqual(text) : line.text == String(decoding: text, as: UTF8.self)
+                    check(same, "the reply parser read the line text \(line.text.debugDescription), RFC 5321 §4.2's model \(String(decoding: text, as: UTF8.self).debugDescription)")
+                }
+            default:
+                check(false, "the reply parser gave \(reply.map { "\($0)" } ?? "\(error!)"), RFC 5321 §4.2's model \(model)")
+            }
+        }
         var start = 0
         while start < input.count || start == 0 {
             parser.append(input[start..<min(input.count, start + step)])
             start += step
-            while got.count < 10_000 {
+            while k < 10_000 {
+                let r: SMTPReply
                 do {
-                    guard let r = try parser.next() else { break }
-                    replies.append(r)
-                    // With enhanced codes parsed the text is split off: compare without them.
-                    got.append(.reply(code: Int(r.code.value), texts: r.lines.map { Array(($0.enhancedCode.map { "\($0) " } ?? "").utf8) + Array($0.text.utf8) }))
+                    guard let reply = try parser.next() else { break }
+                    r = reply
                 } catch {
-                    got.append(.error(error.code))
+                    judge(nil, error.code)
+                    continue
                 }
+                judge(r, nil)
+                // On what is accepted: the line count within its limit; it reads back from its wire form.
+                check(r.lines.count <= limits.replyLines, "reply with \(r.lines.count) lines")
+                guard (try? r.validate()) != nil else { continue }
+                var again = ReplyParser()
+                again.append(r.wire)
+                let back = try? again.next()
+                check(back?.code == r.code && back?.lines.count == r.lines.count, "reply round trip changed \(r)")
             }
             if start >= input.count { break }
         }
-        // Reply text is kept as a String: octets that are not UTF-8 read as U+FFFD on both sides.
-        let expected = ReferenceReply.parse(input, lineLimit: limits.replyLine, maximumLines: limits.replyLines).map { item in
-            guard case .reply(let code, let texts) = item else { return item }
-            return ReferenceReply.Item.reply(code: code, texts: texts.map { Array(String(decoding: $0, as: UTF8.self).utf8) })
-        }
-        if first & 0x80 == 0 {
-            check(got == expected, "the reply parser disagrees with RFC 5321 §4.2: \(got) against the model's \(expected)")
-        } else {
-            // Enhanced codes (RFC 2034) reshape the text, not the decisions or the codes.
-            check(got.map(Self.decision) == expected.map(Self.decision), "the reply parser's decisions differ from the model's: \(got) against \(expected)")
-        }
-        for r in replies {
-            check(r.lines.count <= limits.replyLines, "reply with \(r.lines.count) lines")
-            guard (try? r.validate()) != nil else { continue }
-            var again = ReplyParser()
-            again.append(r.wire)
-            let back = try? again.next()
-            check(back?.code == r.code && back?.lines.count == r.lines.count, "reply round trip changed \(r)")
-        }
-    }
-
-    /// An item's decision: a reply's code and line count, or an error's class.
-    static func decision(_ item: ReferenceReply.Item) -> String {
-        switch item {
-        case .reply(let code, let texts): "\(code)×\(texts.count)"
-        case .error(let code): "\(code)"
-        }
+        check(k == expected.count, "the reply parser gave \(k) items, RFC 5321 §4.2's model \(expected.count): \(expected)")
     }
 
     /// Mailboxes (first byte: SMTPUTF8 on/off) are accepted exactly as RFC 5321 §4.1.2's model
@@ -302,22 +309,22 @@ public enum Harness {
     }
 }
 
-/// RFC 5321 §4.1.1.4 and §4.5.2 the slow, obvious way.
+/// RFC 5321 §4.1.1.4 and §4.5.2 the obvious way: the data is CRLF-ended lines; a line that is
+/// a lone "." ends it; a leading "." of any other line is transparency, dropped (§4.5.2).
 enum ReferenceDecoder {
     static func body(_ bytes: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        var current: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var lineStart = 0
         var i = 0
-        while i < bytes.count {
-            if bytes[i] == 0x0D, i + 1 < bytes.count, bytes[i + 1] == 0x0A {
-                if current == [0x2E] { return out }
-                out += (current.first == 0x2E ? Array(current.dropFirst()) : current) + [0x0D, 0x0A]
-                current = []
-                i += 2
-            } else {
-                current.append(bytes[i])
-                i += 1
-            }
+        while i + 1 < bytes.count {
+            guard bytes[i] == 0x0D, bytes[i + 1] == 0x0A else { i += 1; continue }
+            let line = bytes[lineStart..<i]
+            if line.count == 1, line.first == 0x2E { return out }
+            out += line.first == 0x2E ? line.dropFirst() : line
+            out += [0x0D, 0x0A]
+            i += 2
+            lineStart = i
         }
         return out
     }

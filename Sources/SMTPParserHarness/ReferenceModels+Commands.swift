@@ -320,7 +320,9 @@ public enum ReferenceCommand {
         }
         if allowPostmaster, upper(inner) == "POSTMASTER" { return .success(("<Postmaster>", end + 1)) }
         switch ReferenceMailbox.parse(inner, allowUTF8: allowUTF8) {
-        case .refused(let classes): return .failure(Failure(classes))
+        // An unterminated quoted local-part runs on past this ">" in the parser: what follows
+        // may be the fault it meets first (an 8-bit octet without SMTPUTF8).
+        case .refused(let classes): return .failure(Failure(inner.first == 0x22 ? classes.union(address) : classes))
         case .mailbox(let local, let host):
             guard end + 1 <= 256 else { return .failure(Failure([.pathTooLong])) }
             return .success(("<\(text(local))@\(host)>", end + 1))
