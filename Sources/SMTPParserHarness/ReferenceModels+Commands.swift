@@ -298,6 +298,11 @@ public enum ReferenceCommand {
         var k = 1
         if b.count > 1, b[1] == 0x40, let colon = b.firstIndex(of: 0x3A), b[..<colon].firstIndex(of: 0x3E) == nil { k = colon + 1 }
         if k < b.count, b[k] == 0x22, let close = ReferenceMailbox.quotedEnd(Array(b[k...])) { k += close }
+        // An address literal may hold ">" too (dcontent, RFC 5321 §4.1.3): the path ends after its "]".
+        if let at = b[k...].firstIndex(of: 0x40), b[k..<at].firstIndex(of: 0x3E) == nil, at + 1 < b.count, b[at + 1] == 0x5B,
+            let close = b[(at + 1)...].firstIndex(of: 0x5D) {
+            k = close
+        }
         let end = b[k...].firstIndex(of: 0x3E)
         guard let end else {
             // No ">": what there is may still have broken a limit first (a local-part too long).
