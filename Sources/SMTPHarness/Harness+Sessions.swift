@@ -13,6 +13,9 @@ extension Harness {
     /// §4.5.3.1 and RFC 4954 §4 within libFuzzer's input length).
     enum Marker {
         static let hello: UInt8 = 0xFF, closeNotify: UInt8 = 0xFE, alert: UInt8 = 0xFD, run: UInt8 = 0xFC
+        /// Runs expand a stream to at most this: four times RFC 5321 §4.5.3.1.7's 64 KiB message
+        /// minimum, past every limit a target can choose, and a bound on what one input costs.
+        static let maximumStream = 256 * 1024
     }
 
     /// One step of a session target's stream: octets from the peer, or a marker's event.
@@ -27,6 +30,7 @@ extension Harness {
         var pending: [UInt8] = []
         func flush() { if !pending.isEmpty { items.append(.bytes(pending)); pending = [] } }
         var i = input.startIndex
+        var expanded = 0
         while i < input.endIndex {
             let b = input[i]
             i += 1
@@ -35,7 +39,9 @@ extension Harness {
             case Marker.closeNotify: flush(); items.append(.closeNotify)
             case Marker.alert: flush(); items.append(.alert)
             case Marker.run where i + 1 < input.endIndex:
-                pending += [UInt8](repeating: input[i + 1], count: (Int(input[i]) + 1) * 64)
+                let room = Marker.maximumStream - expanded
+                pending += [UInt8](repeating: input[i + 1], count: min(room, (Int(input[i]) + 1) * 64))
+                expanded += min(room, (Int(input[i]) + 1) * 64)
                 i += 2
             default: pending.append(b)
             }
