@@ -37,6 +37,13 @@ extension SMTPClientConnection {
         case .dataEnd(let t):
             finalReply(reply, t)
         case .rset:
+            // RFC 5321 §4.1.1.5, §4.3.2: RSET is answered 250. Anything else (a 221 or 421 that
+            // closes, a 354 that reads data, a 5yz) leaves the session in a state the client
+            // cannot know, so no next transaction starts on it: the rest wait for a new connection.
+            guard reply.code.value == 250 else {
+                failRemaining(.temporaryFailure, "RSET answered \(reply)", reply: reply)
+                return sendQuit()
+            }
             startNextMessage()
         case .quit:
             closeNow()

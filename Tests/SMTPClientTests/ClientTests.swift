@@ -277,6 +277,22 @@ final class ClientTests: XCTestCase {
         }
     }
 
+    func testOnlyA250ToRSETStartsTheNextTransaction() {
+        // RFC 5321 §4.1.1.5, §4.3.2 (issue 15): message 1's only recipient is refused after MAIL
+        // was accepted, so the client resets; a reply other than 250 must not start message 2.
+        for (answer, next) in [("250 2.0.0 ok", "MAIL"), ("221 bye", "QUIT"), ("354 go on", "QUIT"), ("500 what", "QUIT"), ("250-a\r\n250 b", "MAIL")] {
+            var c = SMTPClientConnection(configuration: .with { $0.policy = .plaintext; $0.usePipelining = false },
+                                         messages: [message("m1"), message("m2")])
+            _ = c.start()
+            for reply in ["220 mx\r\n", "250 mx\r\n", "250 ok\r\n", "550 no such user\r\n"] { _ = c.receive(Array(reply.utf8)) }
+            let sent = c.receive(Array((answer + "\r\n").utf8)).compactMap { if case .send(let b) = $0 { String(decoding: b, as: UTF8.self) } else { nil } }
+            XCTAssertEqual(sent.first.map { String($0.prefix(4)) }, next, "after \(answer.debugDescription): \(sent)")
+            if next == "QUIT" {
+                XCTAssertEqual(c.outcomes.first { $0.messageID == "m2" }?.status, .temporaryFailure, answer)
+            }
+        }
+    }
+
     func testGreetingRefusedAndAsync421() {
         var c = SMTPClientConnection(configuration: ClientConfiguration(), messages: [message()])
         _ = c.start()
