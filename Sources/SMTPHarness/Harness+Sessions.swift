@@ -50,6 +50,34 @@ extension Harness {
         return items
     }
 
+    /// The octets of a stream's byte items (runs expanded).
+    static func octets(_ items: [StreamItem]) -> Int {
+        items.reduce(0) { if case .bytes(let b) = $1 { $0 + b.count } else { $0 } }
+    }
+
+    /// Plays the peer of `side`'s host: its TLS hello (a `PassThroughTLS` one), its close_notify
+    /// or fatal alert, and its bytes in segments of `step` (`afterEach` runs after each).
+    /// Bytes while the hello is awaited are dropped (StartTLSBoundary puts plaintext there).
+    static func feed(_ items: [StreamItem], to side: Side, of connection: DirectConnection, step: Int, afterEach: () -> Void = {}) {
+        for item in items {
+            guard let host = connection.host(side) else { return }
+            switch item {
+            case .hello:
+                if case .handshaking = host.tls { connection.deliver(side == .server ? PassThroughTLS.clientHello : PassThroughTLS.serverHello, to: side) }
+            case .closeNotify: connection.endTLS(to: side)
+            case .alert: connection.endTLS(to: side, alert: .badRecordMAC)
+            case .bytes(let b):
+                var start = 0
+                while start < b.count {
+                    defer { start += step }
+                    if case .handshaking = host.tls { continue }
+                    connection.deliver(Array(b[start..<min(b.count, start + step)]), to: side)
+                    afterEach()
+                }
+            }
+        }
+    }
+
     /// Limits an input chooses (two bits): the defaults, RFC 5321 §4.5.3.1's minimums, one past
     /// each minimum, or roomier ones.
     static func limits(_ choice: UInt8) -> SMTPLimits {
@@ -94,28 +122,14 @@ extension Harness {
             let server = BuiltInServerEndpoint(configuration: config, connectionID: "F1")
             let connection = DirectConnection(server: server)
             connection.server?.start()
-            for item in items {
-                guard let host = connection.server else { break }
-                switch item {
-                case .hello:
-                    if case .handshaking = host.tls { connection.deliver(PassThroughTLS.clientHello, to: .server) }
-                case .closeNotify: connection.endTLS(to: .server)
-                case .alert: connection.endTLS(to: .server, alert: .badRecordMAC)
-                case .bytes(let b):
-                    var start = 0
-                    while start < b.count {
-                        defer { start += step }
-                        if case .handshaking = host.tls { continue }
-                        connection.deliver(Array(b[start..<min(b.count, start + step)]), to: .server)
-                        check(server.machine.bufferedByteCount <= config.limits.authLine + 4096, "server buffers \(server.machine.bufferedByteCount) octets")
-                    }
-                }
+            feed(items, to: .server, of: connection, step: step) {
+                check(server.machine.bufferedByteCount <= config.limits.authLine + 4096, "server buffers \(server.machine.bufferedByteCount) octets")
             }
             return connection
         }
         // Long streams (runs reach 64 KiB) in proportionally longer segments: the limits are
         // met all the same, and 2,000 deliveries a run would cost the target its speed.
-        let total = items.reduce(0) { if case .bytes(let b) = $1 { $0 + b.count } else { $0 } }
+        let total = octets(items)
         let connection = run(step: (Int(first & 0x1F) + 1) * (total > 4096 ? 64 : 1))
         let replies = connection.writes.flatMap(\.bytes)
         var parser = ReplyParser()
@@ -170,23 +184,7 @@ extension Harness {
                           failure: verified ? nil : .certificateNotTrusted, rfc8460ResultType: verified ? nil : .certificateNotTrusted)
             }
             connection.client?.start()
-            for item in items {
-                guard let host = connection.client else { break }
-                switch item {
-                case .hello:
-                    if case .handshaking = host.tls { connection.deliver(PassThroughTLS.serverHello, to: .client) }
-                case .closeNotify: connection.endTLS(to: .client)
-                case .alert: connection.endTLS(to: .client, alert: .badRecordMAC)
-                case .bytes(let b):
-                    // Bytes while the hello is awaited are dropped (StartTLSBoundary puts plaintext there).
-                    var start = 0
-                    while start < b.count {
-                        defer { start += step }
-                        if case .handshaking = host.tls { continue }
-                        connection.deliver(Array(b[start..<min(b.count, start + step)]), to: .client)
-                    }
-                }
-            }
+            feed(items, to: .client, of: connection, step: step)
             connection.end(to: .client)
             return (connection, client.machine)
         }
@@ -204,7 +202,7 @@ extension Harness {
         checkSessionOracles(connection, .client)
         // Octet by octet; in segments of 61 once runs make the stream long (framing at every
         // cut of a 64 KiB stream would cost the target most of its speed for no new cut).
-        let total = items.reduce(0) { if case .bytes(let b) = $1 { $0 + b.count } else { $0 } }
+        let total = octets(items)
         let (split, _) = run(step: total <= 1024 ? 1 : 61)
         check(split.writes.flatMap(\.bytes) == connection.writes.flatMap(\.bytes), "the client wrote otherwise when the same stream came in pieces")
     }

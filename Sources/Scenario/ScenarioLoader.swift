@@ -505,59 +505,6 @@ public enum ScenarioLoader {
         }
     }
 
-    // MARK: - Sweep
-
-    static func readSweep(_ r: YAMLReader) throws(ScenarioError) -> SweepSpec {
-        let o = try r.object(["seeds", "swarm", "grid", "inject"])
-        var seeds: ClosedRange<UInt64>?
-        if let s = o["seeds"] { seeds = try readSeedRange(s) }
-        var grid: FaultGrid?
-        if let g = o["grid"] {
-            let go = try g.object(["faults", "at", "from"])
-            let faults = try go.required("faults").list().map { x throws(ScenarioError) in try readFault(x, template: true) }
-            let phases = try go.required("at").listOrOne().map { x throws(ScenarioError) in try x.enumeration(ProtocolPhase.self, ProtocolPhase.allCases) }
-            let sides = try go["from"]?.listOrOne().map { x throws(ScenarioError) in try x.enumeration(Side.self, Side.allCases) } ?? Side.allCases
-            guard !faults.isEmpty, !phases.isEmpty, !sides.isEmpty else { throw g.error("a grid needs at least one fault, one phase (at) and one side (from)") }
-            grid = FaultGrid(faults: faults, phases: phases, sides: sides)
-        }
-        let candidates = try o["swarm"]?.list().map { item throws(ScenarioError) -> FaultSwarm.Candidate in
-            let c = try item.object(["probability", "random-phase", "random-duration", "fault"])
-            return FaultSwarm.Candidate(
-                try readFault(try c.required("fault")), probability: try readRatio(try c.required("probability")),
-                randomPhase: try c["random-phase"]?.bool() ?? false, randomDuration: try c["random-duration"]?.bool() ?? false)
-        } ?? []
-        var inject: InjectionSweep?
-        if let i = o["inject"] {
-            let io = try i.object(["toward-server", "toward-client"])
-            func list(_ key: String, _ vocabulary: [String]) throws(ScenarioError) -> [String] {
-                guard let v = io[key] else { return [] }
-                if let word = try? v.string() {
-                    guard word == "vocabulary" else { throw v.error("expected 'vocabulary' or a list of texts, found '\(word)'") }
-                    return vocabulary
-                }
-                return try v.list().map { x throws(ScenarioError) in try x.string() }
-            }
-            inject = InjectionSweep(towardServer: try list("toward-server", InjectionVocabulary.commands),
-                                    towardClient: try list("toward-client", InjectionVocabulary.replies))
-            guard inject!.towardServer.count + inject!.towardClient.count > 0 else { throw i.error("inject needs toward-server or toward-client") }
-        }
-        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject)
-    }
-
-    /// `A..B` (inclusive) or a single seed.
-    public static func parseSeedRange(_ text: String) -> ClosedRange<UInt64>? {
-        let parts = text.components(separatedBy: "..")
-        if parts.count == 1, let v = UInt64(parts[0]) { return v...v }
-        guard parts.count == 2, let a = UInt64(parts[0]), let b = UInt64(parts[1]), a <= b else { return nil }
-        return a...b
-    }
-
-    static func readSeedRange(_ r: YAMLReader) throws(ScenarioError) -> ClosedRange<UInt64> {
-        let text = try r.string()
-        guard let range = parseSeedRange(text) else { throw r.error("expected seeds as A..B (e.g. 1..1000), found '\(text)'") }
-        return range
-    }
-
     // MARK: - Expectations
 
     static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
