@@ -37,7 +37,7 @@ public struct SMTPServerConnection: Sendable {
         /// `start()` not called yet.
         case notStarted
         /// The greeting is delayed; bytes from early talkers wait here.
-        case greetingDelay(early: [UInt8])
+        case greetingDelay(early: [UInt8], heard: Int)
         /// Command lines.
         case commands
         /// Message data after 354 (the stream decodes it).
@@ -102,7 +102,7 @@ public struct SMTPServerConnection: Sendable {
     public mutating func start() -> [ServerAction] {
         guard case .notStarted = phase else { return [] }
         if configuration.greetingDelay > 0 {
-            phase = .greetingDelay(early: [])
+            phase = .greetingDelay(early: [], heard: 0)
             emit(.setTimer(.greeting, after: configuration.greetingDelay))
         } else {
             greet()
@@ -115,10 +115,12 @@ public struct SMTPServerConnection: Sendable {
         switch phase {
         case .notStarted, .closed:
             return []
-        case .greetingDelay(var early):
-            early += bytes
-            phase = .greetingDelay(early: early)
-            return [.note(.earlyTalker(octets: early.count))]
+        case .greetingDelay(var early, let heard):
+            // Held for after the greeting, up to the longest line the server frames; the rest is
+            // dropped (an early talker is already out of order, RFC 5321 §4.3.1).
+            early += bytes.prefix(max(0, configuration.limits.authLine - early.count))
+            phase = .greetingDelay(early: early, heard: heard + bytes.count)
+            return [.note(.earlyTalker(octets: heard + bytes.count))]
         case .tlsHandshake:
             preconditionFailure("plaintext delivered to the SMTP core during the TLS handshake")
         case .commands, .data, .chunk, .auth:
@@ -144,15 +146,13 @@ public struct SMTPServerConnection: Sendable {
     /// The TLS handshake failed: nothing more can be said on this connection.
     public mutating func tlsFailed() -> [ServerAction] {
         guard case .tlsHandshake = phase else { return [] }
-        phase = .closed
-        emit(.cancelTimer(.idle))
-        emit(.close)
+        closeConnection()
         return takeActions()
     }
 
     public mutating func timerFired(_ timer: ServerTimer) -> [ServerAction] {
         switch (timer, phase) {
-        case (.greeting, .greetingDelay(let early)):
+        case (.greeting, .greetingDelay(let early, _)):
             greet()
             phase = .commands
             if !early.isEmpty { process(early[...]) }
@@ -170,6 +170,7 @@ public struct SMTPServerConnection: Sendable {
     public mutating func peerClosed() -> [ServerAction] {
         phase = .closed
         session.transaction = nil
+        _ = stream.discardBufferedBytes()
         return [.cancelTimer(.idle)]
     }
 
@@ -212,8 +213,11 @@ public struct SMTPServerConnection: Sendable {
     public var heloName: String? { session.heloName }
     public var authenticatedAs: String? { session.authenticatedAs }
     public var hasOpenTransaction: Bool { session.transaction != nil }
-    /// Plaintext bytes held but not yet parsed.
-    public var bufferedByteCount: Int { stream.bufferedByteCount }
+    /// Plaintext bytes held but not yet parsed (an early talker's too).
+    public var bufferedByteCount: Int {
+        if case .greetingDelay(let early, _) = phase { return early.count }
+        return stream.bufferedByteCount
+    }
 
     /// The phase as a short name.
     public var phaseName: String {
@@ -312,9 +316,11 @@ public struct SMTPServerConnection: Sendable {
         return actions
     }
 
+    /// Closes; what the client sent behind the last command read is never read, and let go.
     mutating func closeConnection() {
         phase = .closed
         session.transaction = nil
+        _ = stream.discardBufferedBytes()
         emit(.cancelTimer(.idle))
         emit(.close)
     }

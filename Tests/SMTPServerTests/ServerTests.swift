@@ -205,6 +205,23 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(d.replies[0].lines.count, 2)
     }
 
+    func testAnEarlyTalkerIsHeldOnlyUpToTheLongestLine() {
+        var d = ServerDriver(.with { $0.greetingDelay = 1_000_000_000 })
+        d.send(String(repeating: "NOOP\r\n", count: 5_000))
+        XCTAssertTrue(d.notes.contains(.earlyTalker(octets: 30_000)))
+        XCTAssertEqual(d.server.bufferedByteCount, SMTPLimits().authLine)
+        d.fire(.greeting)
+        XCTAssertEqual(d.replies.count, 1 + SMTPLimits().authLine / 6, "the greeting, then one 250 per whole NOOP held")
+    }
+
+    func testAClosedServerLetsGoOfWhatItWillNeverRead() {
+        // Found by the ServerSession target: QUIT, then 24 KB in the same delivery.
+        var d = ServerDriver()
+        d.send("QUIT\r\n" + String(repeating: "x", count: 24_000))
+        XCTAssertTrue(d.closed)
+        XCTAssertEqual(d.server.bufferedByteCount, 0)
+    }
+
     func testIdleTimeoutAndShutdown() {
         var d = ServerDriver()
         d.send("EHLO c\r\n")
