@@ -121,7 +121,7 @@ public struct SMTPClientConnection: Sendable {
         self.messages = messages
         self.attempt = attempt
         self.skipSTARTTLS = skipSTARTTLS
-        replies = ReplyParser()
+        replies = ReplyParser(limits: SMTPLimits(replyLine: SMTPLimits.tolerantReplyLine))
     }
 
     // MARK: - Driver interface

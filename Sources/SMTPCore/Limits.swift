@@ -27,6 +27,11 @@ public struct SMTPLimits: Hashable, Sendable {
     /// RFC 5321 §4.2 sets no bound on the lines of a multiline reply; this one keeps a reply's
     /// memory bounded (64 lines of 512 octets) while leaving room for long EHLO lists.
     public static let defaultReplyLines = 64
+    /// RFC 5321 §4.5.3.1 asks implementations to "avoid imposing fixed limits" where they can, and
+    /// real servers send longer reply lines than §4.5.3.1.5's 512 (EHLO lines of 580 octets): a
+    /// client reads reply lines up to this and carries on; the reply-grammar oracle still reports
+    /// every line over `rfcReplyLine`.
+    public static let tolerantReplyLine = 4096
 
     public var commandLine: Int
     public var replyLine: Int

@@ -293,6 +293,22 @@ final class ClientTests: XCTestCase {
         }
     }
 
+    func testAnEHLOLineOverTheRFCLimitIsReadUpToTheTolerantOne() {
+        // RFC 5321 §4.5.3.1: a 580-octet EHLO line (real test servers send them) is read, not fatal;
+        // one past SMTPLimits.tolerantReplyLine still is.
+        for (length, delivered) in [(580, true), (SMTPLimits.tolerantReplyLine, true), (SMTPLimits.tolerantReplyLine + 1, false)] {
+            var c = SMTPClientConnection(configuration: .with { $0.policy = .plaintext; $0.usePipelining = false }, messages: [message("m1")])
+            _ = c.start()
+            let long = "250-X-" + String(repeating: "A", count: length - 8)
+            var sent: [String] = []
+            for reply in ["220 mx\r\n", long + "\r\n250 SIZE 1000000\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n", "250 queued\r\n"] {
+                sent += c.receive(Array(reply.utf8)).compactMap { if case .send(let b) = $0 { String(decoding: b.prefix(4), as: UTF8.self) } else { nil } }
+            }
+            XCTAssertEqual(c.outcomes.first?.status == .delivered, delivered, "a \(length)-octet line: \(sent)")
+            if delivered { XCTAssertEqual(Array(sent.prefix(2)), ["EHLO", "MAIL"]) }
+        }
+    }
+
     func testGreetingRefusedAndAsync421() {
         var c = SMTPClientConnection(configuration: ClientConfiguration(), messages: [message()])
         _ = c.start()
