@@ -2,8 +2,9 @@ import EndpointHosting
 import Simulation
 
 /// A self-contained HTML report: a summary table and, per scenario, a ladder diagram with client,
-/// attacker and server columns; segments with their bytes; the TLS part shaded; faults, attacker
-/// actions and findings marked. No scripts, no external files.
+/// attacker and server columns; each write as an arrow with its bytes and, in the reader's
+/// column, what the other side read (after faults and the attacker); the TLS part shaded; faults,
+/// attacker actions and findings marked. No scripts, no external files.
 public enum HTMLReport {
     /// Rows per ladder before the rest is summarised (keeps reports of long runs small).
     public static let maximumRows = 600
@@ -32,6 +33,7 @@ public enum HTMLReport {
             .arrow.left span { text-align: right; }
             .event { font-size: 12px; padding: 3px 8px; border-radius: 4px; }
             .fault { background: #fff3bf; } .attack { background: #ffe3e3; } .finding { background: #c0262d; color: white; font-weight: 600; }
+            .read { background: #f1f3f5; font-family: ui-monospace, monospace; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
             .note { color: #556; } .tlsmark { background: #d3f9d8; } .outcome { background: #e7f5ff; }
             </style></head><body>
             <h1>\(esc(title))</h1>
@@ -40,7 +42,7 @@ public enum HTMLReport {
             """
         for (i, r) in reports.enumerated() {
             let messages = r.result.outcomes.map(\.status.rawValue).joined(separator: ", ")
-            let findings = r.result.findings.isEmpty ? "none" : Array(Set(r.result.findings.map(\.oracle.rawValue))).sorted().joined(separator: ", ")
+            let findings = r.result.findings.isEmpty ? "none" : Array(Set(r.result.findings.map(\.label))).sorted().joined(separator: ", ")
             html += "<tr><td><a href=\"#s\(i)\">\(esc(r.scenario.name))</a><br><code>\(esc(r.scenario.file))</code></td><td>\(r.seed)</td>"
             html += "<td class=\"\(r.passed ? "pass" : "fail")\">\(r.passed ? "PASS" : "FAIL")</td><td>\(esc(messages))</td><td>\(esc(findings))</td></tr>\n"
         }
@@ -77,10 +79,12 @@ public enum HTMLReport {
         let time = "<td class=\"time\">\(esc(TraceEvent.formatTime(e.time)))\(e.connection > 0 ? " #\(e.connection)" : "")</td>"
         func span(_ cls: String, _ text: String) -> String { "<tr>\(time)<td colspan=\"3\"><div class=\"event \(cls)\">\(esc(text))</div></td></tr>\n" }
         switch e.kind {
-        case .sent(let d, 0, let bytes):
-            return arrow(time, d, tls: false, label: preview(bytes))
-        case .plaintext(let d, 1, let bytes):
-            return arrow(time, d, tls: true, label: "[TLS] " + preview(bytes))
+        case .plaintext(let d, let epoch, let bytes):
+            return arrow(time, d, tls: epoch == 1, label: (epoch == 1 ? "[TLS] " : epoch == 2 ? "[clear after TLS] " : "") + preview(bytes))
+        case .received(let d, let epoch, let bytes):
+            let cell = "<td class=\"lane\"><div class=\"event read\">read: \(esc(preview(bytes)))</div></td>"
+            let lanes = d == .clientToServer ? "<td class=\"lane\"></td><td class=\"lane\"></td>\(cell)" : "\(cell)<td class=\"lane\"></td><td class=\"lane\"></td>"
+            return "<tr\(epoch == 1 ? " class=\"tls\"" : "")>\(time)\(lanes)</tr>\n"
         case .connect(let client, let attempt):
             return span("note", "client \(client) connects (connection \(attempt))")
         case .tls(let side, let ok, let detail):
@@ -90,12 +94,12 @@ public enum HTMLReport {
         case .attack(let name, let detail):
             return "<tr>\(time)<td></td><td class=\"lane\"><div class=\"event attack\">⚡ \(esc(name)): \(esc(detail))</div></td><td></td></tr>\n"
         case .finding(let f):
-            return span("finding", "✖ \(f.oracle.rawValue): \(f.explanation) [\(f.reference)]")
+            return span("finding", "✖ \(f.label): \(f.explanation) [\(f.reference)]")
         case .outcome(let message, let status, let detail):
             return span("outcome", "\(message): \(status) — \(detail)")
         case .closed(let side, let detail):
             return span("note", "\(side) closed: \(detail)")
-        case .sent, .plaintext, .delivered, .note:
+        case .sent, .delivered, .note:
             return nil
         }
     }

@@ -95,14 +95,34 @@ public struct FaultGrid: Sendable {
 public struct Expectations: Hashable, Sendable {
     public enum Findings: Hashable, Sendable {
         case none
-        /// Exactly these oracles fire (any number of times).
+        /// Exactly these oracles fire (any number of times), whoever is at fault.
         case exactly([Oracle])
+        /// Exactly these oracles fire with the client at fault, these with the server, these
+        /// with neither named (run-wide findings); a side not given must have none.
+        case bySide(client: [Oracle], server: [Oracle], run: [Oracle])
         /// Whatever fires is fine.
         case any
     }
 
+    /// What a message's outcome must be: a status, or `not-delivered` (either failure).
+    public enum MessageStatus: String, Hashable, Sendable, CaseIterable {
+        case delivered
+        case temporaryFailure = "temporary-failure"
+        case permanentFailure = "permanent-failure"
+        case notDelivered = "not-delivered"
+
+        public func matches(_ status: DeliveryStatus) -> Bool {
+            switch self {
+            case .delivered: status == .delivered
+            case .temporaryFailure: status == .temporaryFailure
+            case .permanentFailure: status == .permanentFailure
+            case .notDelivered: status != .delivered
+            }
+        }
+    }
+
     /// Status of each message, in order (all clients' messages in order).
-    public var messages: [DeliveryStatus]?
+    public var messages: [MessageStatus]?
     /// How many messages the server accepted.
     public var accepted: Int?
     /// `at-most-one`: a message may be accepted twice (a reset after the final dot, RFC 5321
@@ -115,8 +135,13 @@ public struct Expectations: Hashable, Sendable {
     }
     /// The exact bodies the server accepted, in order (text with LF made CRLF).
     public var acceptedBodies: [[UInt8]]?
-    /// Reply codes (or text) that must start some server reply line the client saw.
+    /// Reply codes (or text) that must start some reply line the client read (after faults and
+    /// the attacker).
     public var repliesSeen: [String] = []
+    /// Reply codes (or text) that must start some reply line the server wrote.
+    public var repliesWritten: [String] = []
+    /// Text that must start some command line the server read.
+    public var commandsSeen: [String] = []
     /// The RFC 8460 result type of the first message that has one.
     public var tlsResult: TLSResultType?
     /// Accepted messages arrived inside TLS.

@@ -508,22 +508,40 @@ public enum ScenarioLoader {
     // MARK: - Expectations
 
     static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
-        let o = try r.object(["messages", "accepted", "duplicates", "accepted-bodies", "replies-seen", "tls-result", "over-tls", "findings",
-                              "trace-contains", "trace-lacks"])
+        let o = try r.object(["messages", "accepted", "duplicates", "accepted-bodies", "replies-seen", "commands-seen", "tls-result", "over-tls",
+                              "findings", "trace-contains", "trace-lacks"])
         var e = Expectations()
         if let m = o["messages"] {
             e.messages = try m.listOrOne().map { x throws(ScenarioError) in
-                try x.enumeration(DeliveryStatus.self, [.delivered, .temporaryFailure, .permanentFailure])
+                try x.enumeration(Expectations.MessageStatus.self, Expectations.MessageStatus.allCases)
             }
         }
         if let a = o["accepted"] { e.accepted = try a.int(in: 0...1_000_000) }
         if let d = o["duplicates"] { e.duplicates = try d.enumeration(Expectations.Duplicates.self, [.none, .atMostOne]) }
         if let t = o["tls-result"] { e.tlsResult = try t.enumeration(TLSResultType.self, TLSResultType.allCases) }
         if let b = o["accepted-bodies"] { e.acceptedBodies = try b.listOrOne().map { x throws(ScenarioError) in Array(try x.string().replacingLF().utf8) } }
-        if let r = o["replies-seen"] { e.repliesSeen = try r.listOrOne().map { x throws(ScenarioError) in try x.string() } }
+        func texts(_ r: YAMLReader?) throws(ScenarioError) -> [String] { try r?.listOrOne().map { x throws(ScenarioError) in try x.string() } ?? [] }
+        if let r = o["replies-seen"] {
+            if r.node.mapping != nil {
+                // {received: [...], written: [...]}: what the client read, what the server wrote.
+                let seen = try r.object(["received", "written"])
+                e.repliesSeen = try texts(seen["received"])
+                e.repliesWritten = try texts(seen["written"])
+            } else {
+                e.repliesSeen = try texts(r)
+            }
+        }
+        e.commandsSeen = try texts(o["commands-seen"])
         if let b = o["over-tls"] { e.overTLS = try b.bool() }
+        func oracles(_ r: YAMLReader?) throws(ScenarioError) -> [Oracle] {
+            try r?.listOrOne().map { x throws(ScenarioError) in try x.enumeration(Oracle.self, Oracle.allCases) } ?? []
+        }
         if let f = o["findings"] {
-            if f.isScalar {
+            if f.node.mapping != nil {
+                // {client: [...], server: [...], run: [...]}: who is at fault; a side not given has none.
+                let sides = try f.object(["client", "server", "run"])
+                e.findings = .bySide(client: try oracles(sides["client"]), server: try oracles(sides["server"]), run: try oracles(sides["run"]))
+            } else if f.isScalar {
                 switch try f.string() {
                 case "none": e.findings = .none
                 case "any": e.findings = .any
@@ -533,8 +551,8 @@ public enum ScenarioLoader {
                 e.findings = .exactly(try f.list().map { x throws(ScenarioError) in try x.enumeration(Oracle.self, Oracle.allCases) })
             }
         }
-        e.traceContains = try o["trace-contains"]?.listOrOne().map { x throws(ScenarioError) in try x.string() } ?? []
-        e.traceLacks = try o["trace-lacks"]?.listOrOne().map { x throws(ScenarioError) in try x.string() } ?? []
+        e.traceContains = try texts(o["trace-contains"])
+        e.traceLacks = try texts(o["trace-lacks"])
         return e
     }
 }

@@ -41,7 +41,7 @@ public enum ScenarioRunner {
         var failures: [String] = []
         if let expected = e.messages {
             let got = r.outcomes.map(\.status)
-            if got != expected {
+            if got.count != expected.count || !zip(expected, got).allSatisfy({ $0.matches($1) }) {
                 failures.append("messages: expected \(expected.map(\.rawValue)), got \(got.map(\.rawValue))"
                                 + (r.outcomes.isEmpty ? "" : " (\(r.outcomes.map { "\($0.messageID): \($0.reason)" }.joined(separator: "; ")))"))
             }
@@ -59,14 +59,13 @@ public enum ScenarioRunner {
         if let bodies = e.acceptedBodies, bodies != r.accepted.map(\.body) {
             failures.append("accepted-bodies: expected \(bodies.map { String(decoding: $0, as: UTF8.self).debugDescription }), got \(r.accepted.map { String(decoding: $0.body, as: UTF8.self).debugDescription })")
         }
-        if !e.repliesSeen.isEmpty {
-            var replies = ""
-            for event in r.trace.events {
-                if case .plaintext(.serverToClient, _, let bytes) = event.kind { replies += String(decoding: bytes, as: UTF8.self) }
-            }
-            let lines = replies.components(separatedBy: "\r\n")
-            for code in e.repliesSeen where !lines.contains(where: { $0.hasPrefix(code) }) {
-                failures.append("replies-seen: no server reply line starts with '\(code)'")
+        for (key, wanted, stream, whose) in [("replies-seen", e.repliesSeen, r.trace.received(_:on:), "reply line the client read"),
+                                             ("replies-seen.written", e.repliesWritten, r.trace.written(_:on:), "reply line the server wrote"),
+                                             ("commands-seen", e.commandsSeen, r.trace.received(_:on:), "command line the server read")] where !wanted.isEmpty {
+            let direction: Direction = key == "commands-seen" ? .clientToServer : .serverToClient
+            let lines = r.trace.connectionIDs.flatMap { Self.lines(stream(direction, $0)) }
+            for text in wanted where !lines.contains(where: { $0.uppercased().hasPrefix(text.uppercased()) }) {
+                failures.append("\(key): no \(whose) starts with '\(text)'")
             }
         }
         if let t = e.tlsResult {
@@ -76,10 +75,18 @@ public enum ScenarioRunner {
         if let tls = e.overTLS, !r.accepted.isEmpty, r.accepted.contains(where: { $0.overTLS != tls }) {
             failures.append("over-tls: expected every accepted message \(tls ? "inside" : "outside") TLS")
         }
+        func names(_ oracles: [Oracle]) -> [String] { Array(Set(oracles.map(\.rawValue))).sorted() }
         let fired = Array(Set(r.findings.map(\.oracle))).sorted { $0.rawValue < $1.rawValue }
         switch e.findings {
+        case .bySide(let client, let server, let run):
+            for (side, wanted) in [(Side?.some(.client), client), (.some(.server), server), (nil, run)] {
+                let got = names(r.findings.filter { $0.side == side }.map(\.oracle))
+                if got != names(wanted) {
+                    failures.append("findings.\(side?.rawValue ?? "run"): expected \(names(wanted)), got \(got.isEmpty ? "none" : got.joined(separator: ", "))")
+                }
+            }
         case .none where !r.findings.isEmpty:
-            failures += r.findings.map { "finding \($0.oracle.rawValue): \($0.explanation) [\($0.reference)]" }
+            failures += r.findings.map { "finding \($0.label): \($0.explanation) [\($0.reference)]" }
         case .exactly(let wanted):
             let want = Array(Set(wanted)).sorted { $0.rawValue < $1.rawValue }
             if want != fired {
@@ -88,9 +95,28 @@ public enum ScenarioRunner {
         case .none, .any:
             break
         }
-        let text = r.trace.text
-        for needle in e.traceContains where !text.contains(needle) { failures.append("trace-contains: '\(needle)' is not in the trace") }
-        for needle in e.traceLacks where text.contains(needle) { failures.append("trace-lacks: '\(needle)' is in the trace") }
+        for needle in e.traceContains where !Self.trace(r.trace, contains: needle) { failures.append("trace-contains: '\(needle)' is not in the trace") }
+        for needle in e.traceLacks where Self.trace(r.trace, contains: needle) { failures.append("trace-lacks: '\(needle)' is in the trace") }
         return failures
+    }
+
+    /// A trace line holds `needle` in its text form with every octet shown (`\r\n` written out), or
+    /// the octets of a write or a read hold it as they are: long writes match whole.
+    static func trace(_ trace: Trace, contains needle: String) -> Bool {
+        let octets = Array(needle.utf8)
+        return trace.events.contains { e in
+            switch e.kind {
+            case .sent(_, _, let bytes), .delivered(_, _, let bytes), .plaintext(_, _, let bytes), .received(_, _, let bytes):
+                if World.find(bytes, octets) { return true }
+            case .connect, .fault, .attack, .tls, .closed, .note, .outcome, .finding:
+                break
+            }
+            return e.fullText.contains(needle)
+        }
+    }
+
+    /// The CRLF-ended lines of a stream (a last line without CRLF too).
+    static func lines(_ bytes: [UInt8]) -> [String] {
+        String(decoding: bytes, as: UTF8.self).components(separatedBy: "\r\n")
     }
 }

@@ -55,8 +55,10 @@ final class Connection {
     var tlsEndingFault: String?
     /// A record fault waiting for each side's next TLS record.
     var recordDamage: [Side: RecordDamage] = [:]
-    /// Findings already reported on this connection, by oracle.
-    var reported: [Oracle] = []
+    /// Findings flagged on this connection (`World.findingsPerConnection` bounds what is kept).
+    var findingCount = 0
+    /// Sides already reported for reading the stream in the clear after their TLS session ended.
+    var readAfterTLSEndReported: Set<Side> = []
 
     init(id: Int, client: Int, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?, attacker: AttackerState?, faults: [FaultRule], world: World) {
         self.id = id
@@ -79,7 +81,10 @@ extension Connection: EndpointHostDriver {
     func host(_ host: EndpointHost, transmit bytes: [UInt8], epoch: Int, handshake: Bool) {
         world.host(self, host, transmit: bytes, epoch: epoch, handshake: handshake)
     }
-    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int { bytes.count }
+    func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int {
+        world.record(id, .received(host.side == .client ? .serverToClient : .clientToServer, epoch: host.epoch, bytes: bytes))
+        return bytes.count
+    }
     func hostDidDeliver(_ host: EndpointHost) {
         if host.epoch == 2 { TLSTeardownOracle().read(self, host.side, in: world) }
     }

@@ -1,3 +1,5 @@
+import EndpointHosting
+
 /// The oracles checked on every run (docs/design.md "Oracles").
 public enum Oracle: String, CaseIterable, Hashable, Sendable, Codable {
     /// No AUTH, envelope or message byte in plaintext under a policy that requires TLS.
@@ -21,21 +23,28 @@ public enum Oracle: String, CaseIterable, Hashable, Sendable, Codable {
     case tlsTeardown = "tls-teardown"
 }
 
-/// An oracle violation, with where it happened and why it matters.
+/// An oracle violation, with where it happened, who is at fault and why it matters.
 public struct Finding: Hashable, Sendable, CustomStringConvertible {
     public var oracle: Oracle
+    /// The side at fault; nil where the run as a whole broke the rule (liveness, a body that
+    /// changed on the way, a message accepted twice) and either side may be the cause.
+    public var side: Side?
     /// The trace event that shows it.
     public var eventIndex: Int
     public var explanation: String
     /// RFC section or CVE.
     public var reference: String
 
-    public init(oracle: Oracle, eventIndex: Int, explanation: String, reference: String) {
+    public init(oracle: Oracle, side: Side? = nil, eventIndex: Int, explanation: String, reference: String) {
         self.oracle = oracle
+        self.side = side
         self.eventIndex = eventIndex
         self.explanation = explanation
         self.reference = reference
     }
 
-    public var description: String { "\(oracle.rawValue) at event \(eventIndex): \(explanation) [\(reference)]" }
+    public var description: String { "\(label) at event \(eventIndex): \(explanation) [\(reference)]" }
+
+    /// `plaintext-exposure (client)`: the oracle and the side at fault.
+    public var label: String { oracle.rawValue + (side.map { " (\($0.rawValue))" } ?? "") }
 }

@@ -58,7 +58,7 @@ public struct PcapWriter {
                     if side == "client" { s.clientSeq &+= 1 } else { s.serverSeq &+= 1 }
                 }
                 streams[id] = s
-            case .delivered, .plaintext, .fault, .attack, .tls, .note, .outcome, .finding:
+            case .delivered, .plaintext, .received, .fault, .attack, .tls, .note, .outcome, .finding:
                 continue
             }
         }

@@ -13,6 +13,9 @@ public struct TraceEvent: Hashable, Sendable {
         case delivered(Direction, epoch: Int, bytes: [UInt8])
         /// Application plaintext a side wrote (inside TLS this is what the records carry).
         case plaintext(Direction, epoch: Int, bytes: [UInt8])
+        /// Application octets a side read, travelling in `Direction` (inside TLS, decrypted): what
+        /// reached the endpoint, after faults and the attacker (expectations judge this).
+        case received(Direction, epoch: Int, bytes: [UInt8])
         case fault(name: String, detail: String)
         case attack(name: String, detail: String)
         /// A side's TLS handshake finished (`detail`: version and suite, or the failure).
@@ -33,22 +36,28 @@ public struct TraceEvent: Hashable, Sendable {
     public let connection: Int
     public let kind: Kind
 
-    /// One line for people.
-    public var text: String {
+    /// One line for people (long byte runs abbreviated).
+    public var text: String { text(limit: 120) }
+
+    /// One line with every octet of a write or a read (what `trace-contains` matches).
+    public var fullText: String { text(limit: .max) }
+
+    func text(limit: Int) -> String {
         let t = Self.formatTime(time)
         let c = connection > 0 ? "#\(connection) " : ""
         switch kind {
         case .connect(let client, let attempt): return "\(t) \(c)connect client \(client) attempt \(attempt)"
-        case .sent(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) send \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch))"
-        case .delivered(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) recv \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch))"
-        case .plaintext(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) \(epoch == 1 ? "tls-plaintext" : "plaintext") \(Self.preview(bytes, 0))"
+        case .sent(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) send \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch, limit: limit))"
+        case .delivered(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) recv \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch, limit: limit))"
+        case .plaintext(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) \(epoch == 1 ? "tls-plaintext" : "plaintext") \(Self.preview(bytes, 0, limit: limit))"
+        case .received(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) read \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, 0, limit: limit))"
         case .fault(let name, let detail): return "\(t) \(c)FAULT \(name): \(detail)"
         case .attack(let name, let detail): return "\(t) \(c)ATTACK \(name): \(detail)"
         case .tls(let side, let ok, let detail): return "\(t) \(c)\(side) tls \(ok ? "established" : "failed"): \(detail)"
         case .closed(let side, let detail): return "\(t) \(c)\(side) closed: \(detail)"
         case .note(let side, let text): return "\(t) \(c)\(side) \(text)"
         case .outcome(let message, let status, let detail): return "\(t) \(c)outcome \(message): \(status) — \(detail)"
-        case .finding(let f): return "\(t) \(c)FINDING \(f.oracle.rawValue): \(f.explanation) [\(f.reference)]"
+        case .finding(let f): return "\(t) \(c)FINDING \(f.label): \(f.explanation) [\(f.reference)]"
         }
     }
 
@@ -59,6 +68,7 @@ public struct TraceEvent: Hashable, Sendable {
         case .sent(let d, let epoch, let bytes): out += Array("sent|\(d.rawValue)|\(epoch)|".utf8) + bytes
         case .delivered(let d, let epoch, let bytes): out += Array("delivered|\(d.rawValue)|\(epoch)|".utf8) + bytes
         case .plaintext(let d, let epoch, let bytes): out += Array("plaintext|\(d.rawValue)|\(epoch)|".utf8) + bytes
+        case .received(let d, let epoch, let bytes): out += Array("received|\(d.rawValue)|\(epoch)|".utf8) + bytes
         case .connect, .fault, .attack, .tls, .closed, .note, .outcome, .finding: out += Array(text.utf8)
         }
         out.append(0x0A)
@@ -98,6 +108,31 @@ public struct Trace: Sendable {
     }
 
     public var text: String { events.map(\.text).joined(separator: "\n") }
+
+    /// Every octet a side read on `connection`, travelling in `direction` (all epochs, in order).
+    public func received(_ direction: Direction, on connection: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        for e in events where e.connection == connection {
+            if case .received(direction, _, let bytes) = e.kind { out += bytes }
+        }
+        return out
+    }
+
+    /// Every octet a side wrote on `connection` in `direction` (all epochs, in order).
+    public func written(_ direction: Direction, on connection: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        for e in events where e.connection == connection {
+            if case .plaintext(direction, _, let bytes) = e.kind { out += bytes }
+        }
+        return out
+    }
+
+    /// The connections that appear in the trace.
+    public var connectionIDs: [Int] {
+        var ids: [Int] = []
+        for e in events where e.connection > 0 && !ids.contains(e.connection) { ids.append(e.connection) }
+        return ids
+    }
 
     /// The first event where two traces differ (docs/design.md: "the check names the first divergent
     /// event"), or nil when they are identical.

@@ -102,7 +102,7 @@ struct Run: ParsableCommand {
                 "outcomes": r.result.outcomes.map { o -> [String: Any] in
                     ["message": o.messageID, "status": o.status.rawValue, "reason": o.reason, "attempt": o.attempt, "tlsResultType": o.tlsResultType?.rawValue ?? NSNull()]
                 },
-                "findings": r.result.findings.map { ["oracle": $0.oracle.rawValue, "event": $0.eventIndex, "explanation": $0.explanation, "reference": $0.reference] },
+                "findings": r.result.findings.map { ["oracle": $0.oracle.rawValue, "side": $0.side?.rawValue ?? "run", "event": $0.eventIndex, "explanation": $0.explanation, "reference": $0.reference] },
             ]
         }
         let object: [String: Any] = ["scenarios": items, "errors": errors.map(\.description)]

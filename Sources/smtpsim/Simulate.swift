@@ -131,7 +131,7 @@ struct Simulate: ParsableCommand {
             print("findings: none")
         } else {
             print("findings:")
-            for f in result.findings { print("  \(f.oracle.rawValue): \(f.explanation) [\(f.reference)]") }
+            for f in result.findings { print("  \(f.label): \(f.explanation) [\(f.reference)]") }
         }
         print("trace sha256: \(result.digest)")
         print("replay: \(Self.replayLine())")

@@ -22,7 +22,13 @@ func simulate(_ configuration: SimulationConfiguration) throws -> RunResult {
 
 extension RunResult {
     var statuses: [DeliveryStatus] { outcomes.map(\.status) }
-    var oracles: [Oracle] { findings.map(\.oracle) }
+    /// The oracles that fired, each once, in the order they first fired (every occurrence is in
+    /// `findings`).
+    var oracles: [Oracle] {
+        var seen: [Oracle] = []
+        for f in findings where !seen.contains(f.oracle) { seen.append(f.oracle) }
+        return seen
+    }
     func has(_ name: String) -> Bool {
         trace.events.contains {
             switch $0.kind {

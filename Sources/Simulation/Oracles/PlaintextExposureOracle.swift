@@ -14,23 +14,26 @@ struct PlaintextExposureOracle: RunOracle {
             if host.epoch == 0, bytes.starts(with: World.multiline250), World.find(bytes, World.authKeyword), let caps = World.firstEHLO(bytes),
                 caps.authMechanisms.contains(where: { ["PLAIN", "LOGIN"].contains($0) })
             {
-                world.flag(c, .plaintextExposure, "the server offers a plaintext password mechanism (AUTH \(caps.authMechanisms.joined(separator: " "))) before TLS",
+                world.flag(c, .plaintextExposure, .server, "the server offers a plaintext password mechanism (AUTH \(caps.authMechanisms.joined(separator: " "))) before TLS",
                            "RFC 4954 §4 note; docs/catalog.md H6")
             }
         case .client:
             guard host.epoch == 0 || (host.tlsEstablished && !host.peerVerified) else { return }
             let demands = world.clientPrograms.indices.contains(c.client) && world.clientPrograms[c.client].policy.demandsVerifiedTLS
+            // One finding per write: a pipelined MAIL, RCPT, DATA is one exposure.
+            var exposed: [String] = []
             for line in step?.commands ?? [] {
                 let verb = String(decoding: line.prefix(4), as: UTF8.self).uppercased()
                 if verb == "AUTH", line.split(separator: 0x20).count > 2 || String(decoding: line, as: UTF8.self).uppercased().hasPrefix("AUTH LOGIN") {
-                    world.flag(c, .plaintextExposure, "the client sent credentials \(host.epoch == 0 ? "in plaintext" : "to an unverified TLS peer")",
+                    world.flag(c, .plaintextExposure, .client, "the client sent credentials \(host.epoch == 0 ? "in plaintext" : "to an unverified TLS peer")",
                                "RFC 4954 §4 note, §15; docs/catalog.md H6")
                 }
-                if demands, ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"].contains(verb) {
-                    world.flag(c, .plaintextExposure,
-                               "\(verb) sent \(host.epoch == 0 ? "in plaintext" : "over TLS with an unverified certificate") under a policy that requires verified TLS",
-                               "RFC 3207 §6; RFC 8461 §5; docs/catalog.md B1/C1")
-                }
+                if demands, ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"].contains(verb), !exposed.contains(verb) { exposed.append(verb) }
+            }
+            if !exposed.isEmpty {
+                world.flag(c, .plaintextExposure, .client,
+                           "\(exposed.joined(separator: ", ")) sent \(host.epoch == 0 ? "in plaintext" : "over TLS with an unverified certificate") under a policy that requires verified TLS",
+                           "RFC 3207 §6; RFC 8461 §5; docs/catalog.md B1/C1")
             }
         }
     }

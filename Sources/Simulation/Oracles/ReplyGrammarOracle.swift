@@ -23,7 +23,7 @@ struct ReplyGrammarOracle: RunOracle {
                     do {
                         guard try parser.next() != nil else { break }
                     } catch {
-                        world.flag(c, .replyGrammar, "the server sent a reply that breaks the grammar: \(error)", "RFC 5321 §4.2, §4.2.1")
+                        world.flag(c, .replyGrammar, .server, "the server sent a reply that breaks the grammar: \(error)", "RFC 5321 §4.2, §4.2.1")
                         break
                     }
                 }

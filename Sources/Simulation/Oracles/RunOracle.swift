@@ -5,8 +5,8 @@ import SMTPServer
 
 /// One of the checks every simulated run passes through (docs/design.md, "Oracles";
 /// docs/catalog.md §5). An oracle watches each side's writes as they happen and may conclude at
-/// the end of the run; it reports through `World.flag` / `World.report`, which keep the first
-/// finding of each oracle per connection.
+/// the end of the run; it reports through `World.flag` (every occurrence on a connection, up to
+/// `World.findingsPerConnection`) and `World.report` (run-wide: each distinct finding once).
 protocol RunOracle: Sendable {
     /// A side wrote `bytes` on `connection` (what it wrote, before any fault); `client` is what
     /// the tracker read of a client write.
@@ -56,17 +56,27 @@ extension World {
             events: processedEvents, duration: now, connections: connections.count, keyLogLines: keyLogLines)
     }
 
-    func flag(_ c: Connection, _ oracle: Oracle, _ explanation: String, _ reference: String) {
-        guard !c.reported.contains(oracle) else { return }
-        c.reported.append(oracle)
-        report(Finding(oracle: oracle, eventIndex: max(0, trace.events.count - 1), explanation: "connection \(c.id): \(explanation)", reference: reference))
+    /// Findings kept per connection: every occurrence up to this (a flawed peer that breaks a rule
+    /// on every write of a long session stays a bounded report), then one line that says so.
+    static let findingsPerConnection = 32
+
+    /// `side` broke `oracle`'s rule on `c`, at the latest trace event.
+    func flag(_ c: Connection, _ oracle: Oracle, _ side: Side, _ explanation: String, _ reference: String) {
+        c.findingCount += 1
+        if c.findingCount == Self.findingsPerConnection + 1 {
+            record(c.id, .note(side: "run", text: "more than \(Self.findingsPerConnection) findings on connection \(c.id): the rest are not reported"))
+        }
+        guard c.findingCount <= Self.findingsPerConnection else { return }
+        let finding = Finding(oracle: oracle, side: side, eventIndex: max(0, trace.events.count - 1), explanation: "connection \(c.id): \(explanation)", reference: reference)
+        findings.append(finding)
+        record(0, .finding(finding))
     }
 
     static let code235 = Array("235".utf8), lineCode235 = Array("\r\n235".utf8)
     static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
 
     /// Index just past the first occurrence of `needle`.
-    static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+    public static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count, let first = needle.first else { return nil }
         var i = 0
         while i + needle.count <= haystack.count {
@@ -76,7 +86,8 @@ extension World {
         return nil
     }
 
-    static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { end(of: needle, in: haystack) != nil }
+    /// `needle` occurs in `haystack`.
+    public static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { end(of: needle, in: haystack) != nil }
 
     /// The first multiline 250 reply in a server stream, as capabilities.
     static func firstEHLO(_ stream: [UInt8]) -> EHLOCapabilities? {

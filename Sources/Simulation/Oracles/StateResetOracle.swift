@@ -16,14 +16,14 @@ struct StateResetOracle: RunOracle {
             if let caps = World.firstEHLO(c.serverTLSText) {
                 c.postTLSCapabilities = caps
                 c.serverTLSText = []
-                if caps.startTLS { world.flag(c, .stateReset, "the server advertised STARTTLS again inside TLS", "RFC 3207 §4.2") }
+                if caps.startTLS { world.flag(c, .stateReset, .server, "the server advertised STARTTLS again inside TLS", "RFC 3207 §4.2") }
             }
         case .client:
             guard let caps = c.postTLSCapabilities else { return }
             for line in step?.commands ?? [] where line.count > 5 && String(decoding: line.prefix(5), as: UTF8.self).uppercased() == "AUTH " {
                 let mechanism = line.dropFirst(5).split(separator: 0x20).first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
                 if !caps.authMechanisms.contains(mechanism) {
-                    world.flag(c, .stateReset, "the client used AUTH \(mechanism), which the server did not offer inside TLS", "RFC 3207 §4.2; docs/catalog.md D4")
+                    world.flag(c, .stateReset, .client, "the client used AUTH \(mechanism), which the server did not offer inside TLS", "RFC 3207 §4.2; docs/catalog.md D4")
                 }
             }
         }
@@ -39,7 +39,7 @@ struct StateResetOracle: RunOracle {
             else { continue }
             let c = world.connections[id - 1]
             if !c.serverSent235InTLS {
-                world.flag(c, .stateReset, "message \(message.queueID) was accepted inside TLS as \(message.authenticatedAs!), but nobody authenticated inside TLS: the server kept AUTH from plaintext",
+                world.flag(c, .stateReset, .server, "message \(message.queueID) was accepted inside TLS as \(message.authenticatedAs!), but nobody authenticated inside TLS: the server kept AUTH from plaintext",
                      "RFC 3207 §4.2; docs/catalog.md D5")
             }
         }

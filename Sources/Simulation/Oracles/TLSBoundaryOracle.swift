@@ -9,7 +9,7 @@ import SMTPServer
 struct TLSBoundaryOracle: RunOracle {
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?, in world: World) {
         guard let why = c.host(side).writeBreaksTLSBoundary else { return }
-        world.flag(c, .tlsBoundary, "\(why) (it wrote \(TraceEvent.preview(Array(bytes.prefix(40)), 0)))",
+        world.flag(c, .tlsBoundary, side, "\(why) (it wrote \(TraceEvent.preview(Array(bytes.prefix(40)), 0)))",
                    side == .server ? "RFC 3207 §4.2; CVE-2011-0411" : "RFC 3207 §4.2; docs/catalog.md D3 (response injection)")
     }
 }

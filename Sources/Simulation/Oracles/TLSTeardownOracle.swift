@@ -16,9 +16,9 @@ struct TLSTeardownOracle: RunOracle {
     /// clear (whatever it then does with them, the reading is the flaw).
     func read(_ c: Connection, _ side: Side, in world: World) {
         let host = c.host(side)
-        guard host.deliveredAfterTLSEnd > 0, let end = host.tlsEnd else { return }
+        guard host.deliveredAfterTLSEnd > 0, let end = host.tlsEnd, c.readAfterTLSEndReported.insert(side).inserted else { return }
         let state = c.stateAtTLSEnd[side].map { " \($0)" } ?? ""
-        world.flag(c, .tlsTeardown,
+        world.flag(c, .tlsTeardown, side,
                    "the \(side.rawValue) read \(host.deliveredAfterTLSEnd) octets in the clear after its TLS session ended (\(end))\(state) instead of ending the connection",
                    Self.reference)
     }
@@ -28,7 +28,7 @@ struct TLSTeardownOracle: RunOracle {
         guard host.epoch == 2, let end = host.tlsEnd else { return }
         let read = host.deliveredAfterTLSEnd > 0 ? ", after reading \(host.deliveredAfterTLSEnd) octets that came after it," : ""
         let state = c.stateAtTLSEnd[side].map { " \($0)" } ?? ""
-        world.flag(c, .tlsTeardown,
+        world.flag(c, .tlsTeardown, side,
                    "the \(side.rawValue) wrote \(TraceEvent.preview(Array(bytes.prefix(40)), 0)) in the clear after its TLS session ended (\(end))\(state)\(read) instead of ending the connection",
                    Self.reference)
     }

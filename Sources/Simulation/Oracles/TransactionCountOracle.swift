@@ -10,7 +10,7 @@ import SMTPServer
 struct TransactionCountOracle: RunOracle {
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?, in world: World) {
         guard side == .client, step?.wasData == true, Self.hasBareLineEnding(bytes) else { return }
-        world.flag(c, .transactionCount, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
+        world.flag(c, .transactionCount, .client, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
                    "RFC 5321 §2.3.8; docs/catalog.md G3")
     }
 
@@ -60,7 +60,7 @@ struct TransactionCountOracle: RunOracle {
                 match = intended.first { Self.sameEnvelope($0, message) }
             }
             guard let match else {
-                world.report(Finding(oracle: .transactionCount, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .transactionCount, side: .server, eventIndex: world.trace.events.count,
                                explanation: "the server accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
                                reference: "docs/catalog.md G2; CVE-2023-51764"))
                 continue
@@ -86,13 +86,13 @@ struct TransactionCountOracle: RunOracle {
             guard let o = outcome else { continue }
             switch o.status {
             case .delivered where count == 0:
-                world.report(Finding(oracle: .outcomeClassification, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.events.count,
                                explanation: "message \(message.id) counted as delivered but the server never accepted it", reference: "RFC 5321 §4.2.5"))
             case .permanentFailure where count > 0:
-                world.report(Finding(oracle: .outcomeClassification, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.events.count,
                                explanation: "message \(message.id) counted as refused but the server accepted it", reference: "RFC 5321 §4.2.5"))
             case .temporaryFailure where count > 0 && !o.possibleDuplicate:
-                world.report(Finding(oracle: .outcomeClassification, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.events.count,
                                explanation: "message \(message.id) counted as deferred but the server accepted it (a retry would duplicate it)", reference: "RFC 5321 §4.2.5"))
             case .delivered, .permanentFailure, .temporaryFailure:
                 break
