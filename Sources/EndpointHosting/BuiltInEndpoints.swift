@@ -62,6 +62,7 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
         case .keptPlaintextAcrossStartTLS(let n): "kept \(n) plaintext octets across STARTTLS"
         case .dataFindings(let f): "data findings: \(f.variants.map(\.rawValue)) bare CR \(f.bareCR) bare LF \(f.bareLF)"
         case .resetAfterTLS(let kept): kept.map { "reset after TLS, kept authentication as \($0)" } ?? "reset after TLS"
+        case .ruleFired(let index, let trigger, let acts): "rule \(index + 1) fired at \(trigger)\(acts ? "" : ", without acting")"
         }
     }
 }
@@ -124,6 +125,7 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
         case .keptRepliesAcrossStartTLS(let n): "kept \(n) reply octets across STARTTLS"
         case .keptPreTLSCapabilities: "kept pre-TLS capabilities"
         case .capabilitiesResetAfterTLS: "capabilities reset after TLS"
+        case .ruleFired(let index, let answering): "rule \(index + 1) fired at the reply to \(answering)"
         }
     }
 }

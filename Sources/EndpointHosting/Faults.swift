@@ -1,3 +1,4 @@
+import SMTPCore
 import SMTPTLS
 
 /// Which way bytes travel.

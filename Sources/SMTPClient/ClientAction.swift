@@ -78,6 +78,8 @@ public enum ClientNote: Hashable, Sendable {
     case keptPreTLSCapabilities
     /// The post-TLS capability list was built from post-TLS traffic only.
     case capabilitiesResetAfterTLS
+    /// Rule `index` (of `ClientConfiguration.rules`) fired at the reply to `answering`.
+    case ruleFired(index: Int, answering: String)
 }
 
 public enum DeliveryStatus: String, Hashable, Sendable, Codable {

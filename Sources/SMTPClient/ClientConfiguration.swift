@@ -144,6 +144,15 @@ public struct ClientConfiguration: Hashable, Sendable {
     public var credentials: Credentials?
     /// Use PIPELINING when offered (RFC 2920).
     public var usePipelining = true
+    /// Pipeline even when PIPELINING is not offered (`pipelining: always`: testing a server's
+    /// handling of a client that does, RFC 2920 §3.1).
+    public var pipelinesRegardless = false
+    /// Close instead of sending QUIT (`skip-quit`).
+    public var skipsQuit = false
+    /// Rules over the client's answers, first match wins (`ClientRule`).
+    public var rules: [ClientRule] = []
+    /// Fixes the rules' probabilities (the simulator derives it from the run's seed).
+    public var ruleSeed: UInt64 = 0
     /// Use BDAT when CHUNKING is offered (RFC 3030).
     public var useChunking = false
     /// With BDAT, the message goes in chunks of at most this many octets (the last one `LAST`);

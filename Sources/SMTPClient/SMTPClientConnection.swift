@@ -31,6 +31,8 @@ public struct SMTPClientConnection: Sendable {
 
     var phase: Phase = .notStarted
     var replies: ReplyParser
+    /// How often each rule covered a reply on this connection (`ClientRule`).
+    var ruleCounts: [Int] = []
     var session = Session()
     var nextMessage = 0
     var decided: [String: MessageOutcome] = [:]
@@ -114,6 +116,9 @@ public struct SMTPClientConnection: Sendable {
         var failure: MessageOutcome?
         /// BDAT chunks still to send, one per reply, when not pipelining.
         var chunksLeft: [[UInt8]] = []
+        /// A reply no command of the transaction allows (a 3yz to MAIL or RCPT, RFC 5321 §4.3.2):
+        /// what the server made of the session is unknown, so nothing more goes on it.
+        var unexpected: SMTPReply?
     }
 
     public init(configuration: ClientConfiguration, messages: [OutgoingMessage], attempt: Int = 1, skipSTARTTLS: Bool = false) {
@@ -261,7 +266,13 @@ public struct SMTPClientConnection: Sendable {
             }
             emit(.note(.reply(reply)))
             emit(.cancelTimer(.reply))
+            let what = answering
+            let start = actions.count
             handle(reply)
+            if let (index, rule) = firingRule(reply, answering: what) {
+                apply(rule, ownActionsFrom: start)
+                emit(.note(.ruleFired(index: index, answering: what?.rawValue ?? "a reply")))
+            }
         }
     }
 
@@ -283,6 +294,8 @@ public struct SMTPClientConnection: Sendable {
     }
 
     mutating func sendQuit() {
+        // skip-quit: a client that just hangs up (RFC 5321 §4.1.1.10 asks for QUIT).
+        guard !configuration.skipsQuit else { return closeNow() }
         send(.quit, timeout: configuration.timeouts.command)
         phase = .quit
     }

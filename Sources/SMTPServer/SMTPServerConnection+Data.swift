@@ -7,6 +7,7 @@ extension SMTPServerConnection {
         guard let transaction = session.transaction else {
             preconditionFailure("DATA without a transaction")
         }
+        if endOfDataRule() { return }
         session.transaction = nil
         let findings = decoder.findings
         if !findings.isClean { emit(.note(.dataFindings(findings))) }
@@ -29,6 +30,7 @@ extension SMTPServerConnection {
         phase = .commands
         guard accepted, let transaction = session.transaction else { return }  // the refusal was already sent
         guard reader.isLast else { return reply(.chunkAccepted(octets: Int(reader.size))) }
+        if endOfDataRule() { return }
         session.transaction = nil
         guard case .chunks(let stored, _) = transaction.body else { return }
         accept(transaction, body: stored, findings: DataFindings(), viaBDAT: true)

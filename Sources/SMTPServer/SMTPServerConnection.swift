@@ -31,6 +31,20 @@ public struct SMTPServerConnection: Sendable {
     var output: [UInt8] = []
     var actions: [ServerAction] = []
     var acceptedCount = 0
+    /// How often each rule's trigger was met on this connection (`ServerRule`).
+    var ruleCounts: [Int] = []
+    /// The reply a firing rule puts in place of the next one the compliant server makes.
+    var ruleAnswer: RuleAnswer?
+    /// A rule asked to close once its reply is out.
+    var closeAfterRule = false
+    /// A rule's greeting refused the session: only QUIT is done, everything else is 503
+    /// (RFC 5321 §3.1).
+    var refusing = false
+
+    /// A rule's reply standing in for the compliant one (nil: nothing is said).
+    struct RuleAnswer: Sendable {
+        var reply: RuleReply?
+    }
 
     /// What the connection is waiting for.
     enum Phase: Sendable {
@@ -153,8 +167,9 @@ public struct SMTPServerConnection: Sendable {
     public mutating func timerFired(_ timer: ServerTimer) -> [ServerAction] {
         switch (timer, phase) {
         case (.greeting, .greetingDelay(let early, _)):
-            greet()
             phase = .commands
+            greet()
+            guard !isClosed else { break }
             if !early.isEmpty { process(early[...]) }
             armIdleTimer()
         case (.idle, .commands), (.idle, .data), (.idle, .chunk), (.idle, .auth):
@@ -263,7 +278,9 @@ public struct SMTPServerConnection: Sendable {
                 guard case .chunk(let accepted) = phase else { continue }
                 finishChunk(reader, accepted: accepted)
             }
+            closeIfARuleAsked()
         }
+        closeIfARuleAsked()
     }
 
     private var readsInput: Bool {
@@ -274,6 +291,13 @@ public struct SMTPServerConnection: Sendable {
     }
 
     private mutating func handleCommandLine(_ line: ArraySlice<UInt8>) {
+        ruleAnswer = nil
+        if let rule = firingRule(.anyCommand, line: line) {
+            closeAfterRule = rule.close
+            guard rule.acts else { return answerWithoutActing(rule, line) }
+            ruleAnswer = RuleAnswer(reply: rule.reply)
+        }
+        if refusing { return refuse(line) }
         let command: SMTPCommand
         do {
             command = try parser.parse(line, smtpUTF8: session.transaction?.parameters.smtpUTF8 ?? false)
@@ -290,6 +314,11 @@ public struct SMTPServerConnection: Sendable {
 
     /// Queues a reply, with enhanced codes only when negotiated (RFC 2034 §4).
     mutating func reply(_ reply: SMTPReply) {
+        if let answer = ruleAnswer {
+            ruleAnswer = nil
+            output += answer.reply?.wire ?? []
+            return
+        }
         (session.enhancedCodes ? reply : reply.withoutEnhancedCodes).write(into: &output)
     }
 
@@ -326,6 +355,15 @@ public struct SMTPServerConnection: Sendable {
     }
 
     private mutating func greet() {
+        if let rule = firingRule(.greeting) {
+            // A rule's greeting: what it says; one that is not 2yz refuses the session unless
+            // the rule acts (RFC 5321 §3.1: 554, then wait for QUIT).
+            output += rule.reply?.wire ?? []
+            refusing = !rule.acts
+            if case .notStarted = phase { phase = .commands }
+            if rule.close { closeConnection() }
+            return
+        }
         let lines = configuration.greeting.isEmpty ? [""] : configuration.greeting
         var greeting = SMTPReply.greeting(configuration.hostname, text: lines[0])
         for extra in lines.dropFirst() { greeting.lines.append(SMTPReply.Line(extra)) }

@@ -43,6 +43,8 @@ public enum ServerNote: Hashable, Sendable {
     /// The state was reset by a completed TLS handshake; `forgotAuthentication` is false only
     /// under the session-fixation flaw.
     case resetAfterTLS(keptAuthentication: String?)
+    /// Rule `index` (of `ServerConfiguration.rules`) fired at `trigger`.
+    case ruleFired(index: Int, trigger: String, acts: Bool)
 }
 
 /// A message the server took responsibility for (RFC 5321 §4.2.5): what the maildrop keeps.

@@ -74,6 +74,11 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var limits = SMTPLimits()
     public var timeouts = ServerTimeouts()
     public var flaws: Set<ServerFlaw> = []
+    /// Rules over the compliant behaviour, first match wins (`ServerRule`).
+    public var rules: [ServerRule] = []
+    /// Fixes the rules' probabilities (the simulator derives it from the run's seed; `serve
+    /// --seed` sets it).
+    public var ruleSeed: UInt64 = 0
 
     public init() {}
 

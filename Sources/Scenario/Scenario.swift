@@ -27,6 +27,7 @@ public struct Scenario: Sendable {
         if let swarm = sweep?.swarm { c.faults += swarm.choose(seed: seed) }
         if let grid = sweep?.grid, let cell = grid.cell(seed: seed) { c.faults.append(cell.rule) }
         if let inject = sweep?.inject { c.attacker += inject.actions(seed: seed) }
+        if let rule = sweep?.replies?.rule(seed: seed) { c.server.configuration.rules.insert(rule, at: 0) }
         return c
     }
 }
@@ -39,6 +40,8 @@ public struct SweepSpec: Sendable {
     public var grid: FaultGrid?
     /// Commands and replies injected at the boundary, one pair per seed.
     public var inject: InjectionSweep?
+    /// Every command × reply class from the server, one cell per seed.
+    public var replies: ReplyTable?
 }
 
 /// `sweep.grid` (docs/scenario-format.md): every fault, from every side it can act from, at
@@ -151,4 +154,41 @@ public struct Expectations: Hashable, Sendable {
     public var traceLacks: [String] = []
 
     public init() {}
+}
+
+/// `sweep.replies` (docs/scenario-format.md): every command × every reply class from the server,
+/// the table that tests a client's answer to each. Seed k runs cell (k − 1) mod the cell count:
+/// the server answers the first occurrence of the command on each connection with the reply (a
+/// server rule put before the file's own).
+public struct ReplyTable: Sendable {
+    /// One reply of each class the client acts on, and a silent server: the default columns.
+    public static let classes = ["250 2.0.0 ok (by rule)", "354 go ahead (by rule)", "421 4.3.2 closing (by rule)",
+                                 "451 4.3.0 try again later (by rule)", "554 5.5.0 refused (by rule)", "silent"]
+    /// The default rows: every command smtpsim's client sends, the greeting and the end of data.
+    public static let commands = ["greeting", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "end-of-data", "RSET", "QUIT"]
+
+    public let rows: [ServerRule.Trigger]
+    /// Reply texts (lines joined by CRLF), or `silent`.
+    public let columns: [String]
+
+    public init(rows: [ServerRule.Trigger], columns: [String]) {
+        self.rows = rows
+        self.columns = columns
+    }
+
+    public var count: Int { rows.count * columns.count }
+
+    /// The (row, column) seed k runs.
+    public func cell(seed: UInt64) -> (row: Int, column: Int)? {
+        guard count > 0, seed >= 1 else { return nil }
+        let k = Int((seed - 1) % UInt64(count))
+        return (k / columns.count, k % columns.count)
+    }
+
+    /// The server rule of seed k's cell.
+    public func rule(seed: UInt64) -> ServerRule? {
+        guard let (row, column) = cell(seed: seed) else { return nil }
+        let text = columns[column]
+        return ServerRule(on: rows[row], condition: RuleCondition(nth: 1), reply: text == "silent" ? nil : RuleReply(text: text))
+    }
 }

@@ -1,11 +1,12 @@
 import EndpointHosting
+import SMTPServer
 import Simulation
 
 /// The `sweep` section of a scenario file (docs/scenario-format.md, "sweep"): seeds, swarm
 /// faults, the fault grid and the injection walk.
 extension ScenarioLoader {
     static func readSweep(_ r: YAMLReader) throws(ScenarioError) -> SweepSpec {
-        let o = try r.object(["seeds", "swarm", "grid", "inject"])
+        let o = try r.object(["seeds", "swarm", "grid", "inject", "replies"])
         var seeds: ClosedRange<UInt64>?
         if let s = o["seeds"] { seeds = try readSeedRange(s) }
         var grid: FaultGrid?
@@ -38,7 +39,20 @@ extension ScenarioLoader {
                                     towardClient: try list("toward-client", InjectionVocabulary.replies))
             guard inject!.towardServer.count + inject!.towardClient.count > 0 else { throw i.error("inject needs toward-server or toward-client") }
         }
-        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject)
+        var replies: ReplyTable?
+        if let t = o["replies"] {
+            let to = try t.object(["to", "with"])
+            let rows = try to["to"]?.listOrOne().map { x throws(ScenarioError) in try readTrigger(x) }
+                ?? ReplyTable.commands.map { ServerRule.Trigger.named($0) }
+            let columns = try to["with"]?.listOrOne().map { x throws(ScenarioError) -> String in
+                let text = try x.string()
+                if text != "silent" { _ = try readRuleReply(x) }
+                return text
+            } ?? ReplyTable.classes
+            guard !rows.isEmpty, !columns.isEmpty else { throw t.error("a reply table needs at least one command (to) and one reply (with)") }
+            replies = ReplyTable(rows: rows, columns: columns)
+        }
+        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject, replies: replies)
     }
 
     /// `A..B` (inclusive) or a single seed.

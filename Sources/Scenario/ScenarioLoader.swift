@@ -99,7 +99,7 @@ public enum ScenarioLoader {
 
     static let serverKeys = ["hostname", "greeting", "greeting-delay", "certificate", "key-type", "min-tls", "max-tls", "security-level",
                              "extensions", "extensions-after-tls", "tls-available", "require-tls", "auth", "require-auth",
-                             "reject-recipients", "reject-bare-line-endings", "flaws", "script", "timeouts", "limits"]
+                             "reject-recipients", "reject-bare-line-endings", "flaws", "script", "timeouts", "limits", "rules"]
 
     static func readServer(_ r: YAMLReader, into config: inout SimulationConfiguration) throws(ScenarioError) -> [ScriptStep]? {
         let o = try r.object(serverKeys)
@@ -165,7 +165,9 @@ public enum ScenarioLoader {
             if let v = lo["command-line"] { s.limits.commandLine = try v.int(in: SMTPLimits.rfcCommandLine...(1 << 20)) }
             if let v = lo["text-line"] { s.limits.textLine = try v.int(in: SMTPLimits.rfcTextLine...(1 << 20)) }
         }
+        s.rules = try o["rules"]?.list().map { x throws(ScenarioError) in try readServerRule(x) } ?? []
         config.server.configuration = s
+        if o.has("rules"), o.has("script") { throw r.error("rules apply to smtpsim's server; a script replaces it: give one or the other") }
         return try o["script"].map { x throws(ScenarioError) in try readScript(x) }
     }
 
@@ -194,7 +196,7 @@ public enum ScenarioLoader {
     // MARK: - Client
 
     static let clientKeys = ["policy", "trust", "server-name", "helo", "pipelining", "chunking", "chunk-size", "helo-fallback", "line-endings", "auth",
-                             "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts"]
+                             "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts", "rules", "skip-quit"]
 
     static func readClient(_ r: YAMLReader, index: Int, serverName: String) throws(ScenarioError) -> (ClientSpec, [ScriptStep]?) {
         let o = try r.object(clientKeys)
@@ -205,7 +207,12 @@ public enum ScenarioLoader {
         if let t = o["trust"] { spec.trust = try t.enumeration(ClientTrust.self, [.factoryCA, .pinnedServerCertificate, .none]) }
         if let n = o["server-name"] { c.serverName = try n.string() }
         if let h = o["helo"] { c.heloName = try h.string() }
-        if let b = o["pipelining"] { c.usePipelining = try b.bool() }
+        if let b = o["pipelining"] {
+            // `always`: pipeline even where PIPELINING is not offered.
+            if b.isScalar, try b.string() == "always" { c.pipelinesRegardless = true } else { c.usePipelining = try b.bool() }
+        }
+        if let b = o["skip-quit"] { c.skipsQuit = try b.bool() }
+        c.rules = try o["rules"]?.list().map { x throws(ScenarioError) in try readClientRule(x) } ?? []
         if let b = o["chunking"] { c.useChunking = try b.bool() }
         if let n = o["chunk-size"] { c.bdatChunkSize = try n.int(in: 1...10_485_760) }
         if let b = o["helo-fallback"] { c.allowHELOFallback = try b.bool() }

@@ -25,11 +25,12 @@ public enum ScenarioRunner {
         let server: ServerProgram? = scenario.serverScript.map { ScriptedServerProgram(steps: $0) }
         var clients: [ClientProgram]?
         if scenario.clientScripts.contains(where: { $0 != nil }) {
-            clients = zip(configuration.clients, scenario.clientScripts).map { spec, script in
+            clients = zip(configuration.clients.indices, scenario.clientScripts).map { index, script in
+                let spec = configuration.clients[index]
                 if let script {
                     return SingleConnectionProgram(endpoint: ScriptedEndpoint(role: .client, steps: script), intendedMessages: spec.messages, policy: spec.configuration.policy)
                 }
-                return BuiltInClientProgram(configuration: spec.configuration, messages: spec.messages)
+                return BuiltInClientProgram(configuration: configuration.seededClientConfiguration(index), messages: spec.messages)
             }
         }
         let result = try World(configuration: configuration, serverProgram: server, clientPrograms: clients).run()

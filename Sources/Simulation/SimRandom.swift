@@ -1,4 +1,5 @@
 import EndpointHosting
+import SMTPCore
 
 /// The run's seeded generator (docs/design.md rule 5): one per run, children derived by name so adding
 /// a consumer in one place never shifts the numbers another place sees.

@@ -81,3 +81,19 @@ public struct SimulationConfiguration: Hashable, Sendable {
         self.seed = seed
     }
 }
+
+extension SimulationConfiguration {
+    /// The server's configuration for this run: its rules draw from the run's seed.
+    public var seededServerConfiguration: ServerConfiguration {
+        var server = server.configuration
+        server.ruleSeed = SimRandom.derive(seed, "server-rules")
+        return server
+    }
+
+    /// Client `index`'s configuration for this run: its rules draw from the run's seed.
+    public func seededClientConfiguration(_ index: Int) -> ClientConfiguration {
+        var client = clients[index].configuration
+        client.ruleSeed = SimRandom.derive(seed, "client-rules-\(index)")
+        return client
+    }
+}

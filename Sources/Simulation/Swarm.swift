@@ -1,4 +1,5 @@
 import EndpointHosting
+import SMTPCore
 
 /// Swarm testing (TigerBeetle's VOPR): each seed picks its own mix of faults, so a sweep over
 /// seeds explores combinations no hand-written list would.

@@ -1,4 +1,5 @@
 import EndpointHosting
+import SMTPCore
 import SMTPTLS
 
 /// The world drives every connection's two `EndpointHost`s (each connection is its hosts' driver

@@ -58,9 +58,9 @@ public final class World {
         self.configuration = configuration
         rng = SimRandom(seed: configuration.seed)
         DeterministicRandom.seed(SimRandom.derive(configuration.seed, "openssl"))
-        self.serverProgram = serverProgram ?? BuiltInServerProgram(configuration: configuration.server.configuration)
-        self.clientPrograms = clientPrograms ?? configuration.clients.map {
-            BuiltInClientProgram(configuration: $0.configuration, messages: $0.messages)
+        self.serverProgram = serverProgram ?? BuiltInServerProgram(configuration: configuration.seededServerConfiguration)
+        self.clientPrograms = clientPrograms ?? configuration.clients.indices.map {
+            BuiltInClientProgram(configuration: configuration.seededClientConfiguration($0), messages: configuration.clients[$0].messages)
         }
         clientDone = Array(repeating: false, count: self.clientPrograms.count)
         // TLS contexts, made once per run after seeding.

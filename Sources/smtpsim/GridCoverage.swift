@@ -2,8 +2,9 @@ import EndpointHosting
 import Foundation
 import Scenario
 
-/// The phase × fault table of a grid sweep: per cell, the seeds run and those with findings
-/// (and which oracles), as text and JSON.
+/// The table of a sweep whose seeds walk cells — the fault grid (phase × fault from a side) or
+/// the reply table (command × reply): per cell, the seeds run, those that failed and those with
+/// findings (and which oracles), as text and JSON.
 struct GridCoverage {
     struct Tally {
         var runs = 0
@@ -12,63 +13,89 @@ struct GridCoverage {
         var oracles: [String] = []
     }
 
-    let grid: FaultGrid
-    private(set) var tallies: [FaultGrid.Cell: Tally] = [:]  // lookups only; printed in grid order
+    /// Row and column headings, their JSON keys, and the cell each seed runs.
+    let rowName: String, columnName: String
+    let rows: [String], columns: [String]
+    /// The cells that exist, row-major (a grid need not have every fault at every phase).
+    let cells: [(row: Int, column: Int)]
+    private(set) var tallies: [[Tally?]]
 
-    init(grid: FaultGrid, verdicts: [UInt64: (passed: Bool, findings: [String])]) {
-        self.grid = grid
+    init(rowName: String, columnName: String, rows: [String], columns: [String], cells: [(row: Int, column: Int)],
+         verdicts: [UInt64: (passed: Bool, findings: [String])], cellOf: (UInt64) -> (row: Int, column: Int)?) {
+        self.rowName = rowName
+        self.columnName = columnName
+        self.rows = rows
+        self.columns = columns
+        self.cells = cells
+        tallies = Array(repeating: Array(repeating: nil, count: columns.count), count: rows.count)
         for (seed, verdict) in verdicts {
-            guard let cell = grid.cell(seed: seed) else { continue }
-            var t = tallies[cell] ?? Tally()
+            guard let (r, c) = cellOf(seed) else { continue }
+            var t = tallies[r][c] ?? Tally()
             t.runs += 1
             if !verdict.passed { t.failed += 1 }
             if !verdict.findings.isEmpty { t.withFindings += 1 }
             for o in verdict.findings where !t.oracles.contains(o) { t.oracles.append(o) }
-            tallies[cell] = t
+            tallies[r][c] = t
         }
     }
 
-    private func tally(_ phase: ProtocolPhase, _ column: String) -> Tally? {
-        grid.cells.first { $0.phase == phase && $0.column == column }.flatMap { tallies[$0] }
+    /// The fault grid: rows are phases, columns faults from a side.
+    init(grid: FaultGrid, verdicts: [UInt64: (passed: Bool, findings: [String])]) {
+        let rowOf = grid.phases
+        let cells = grid.cells.map { cell in (rowOf.firstIndex(of: cell.phase)!, grid.columns.firstIndex(of: cell.column)!) }
+        self.init(rowName: "phase", columnName: "fault", rows: grid.phases.map(\.rawValue), columns: grid.columns, cells: cells,
+                  verdicts: verdicts, cellOf: { seed in
+                      guard let cell = grid.cell(seed: seed) else { return nil }
+                      return (rowOf.firstIndex(of: cell.phase)!, grid.columns.firstIndex(of: cell.column)!)
+                  })
     }
 
-    /// Rows are phases, columns are faults from a side; a cell reads `runs/with findings`, `·`
-    /// where the grid has no such cell or no seed ran it.
+    /// The reply table: rows are commands, columns replies.
+    init(replies table: ReplyTable, verdicts: [UInt64: (passed: Bool, findings: [String])]) {
+        let cells = table.rows.indices.flatMap { r in table.columns.indices.map { (r, $0) } }
+        self.init(rowName: "command", columnName: "reply", rows: table.rows.map(\.description),
+                  columns: table.columns.map { BytePreview.text(Array($0.utf8), limit: 40) }, cells: cells,
+                  verdicts: verdicts, cellOf: table.cell(seed:))
+    }
+
+    /// A cell reads `runs/with findings` (and `!` when a run failed its expectations), `·` where
+    /// there is no such cell or no seed ran it.
     var text: String {
-        let rowWidth = max(5, grid.phases.map(\.rawValue.count).max() ?? 0)
-        var lines = ["columns (runs/with findings):"]
-        for (i, column) in grid.columns.enumerated() { lines.append("  c\(i + 1)  \(column)") }
-        let heads = grid.columns.indices.map { "c\($0 + 1)" }
-        let width = max(5, heads.map(\.count).max() ?? 0)
+        let rowWidth = max(rowName.count, rows.map(\.count).max() ?? 0)
+        var lines = ["columns (runs/with findings; ! a run failed its expectations):"]
+        for (i, column) in columns.enumerated() { lines.append("  c\(i + 1)  \(column)") }
+        let heads = columns.indices.map { "c\($0 + 1)" }
+        let width = max(6, heads.map(\.count).max() ?? 0)
         func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
-        lines.append(pad("phase", rowWidth) + "  " + heads.map { pad($0, width) }.joined(separator: " "))
+        lines.append(pad(rowName, rowWidth) + "  " + heads.map { pad($0, width) }.joined(separator: " "))
         var cellsRun = 0
         var cellsWithFindings = 0
-        for phase in grid.phases {
-            var row = pad(phase.rawValue, rowWidth) + " "
-            for column in grid.columns {
-                guard let t = tally(phase, column) else {
-                    row += " " + pad("·", width)
+        var cellsFailed = 0
+        for (r, row) in rows.enumerated() {
+            var line = pad(row, rowWidth) + " "
+            for c in columns.indices {
+                guard let t = tallies[r][c] else {
+                    line += " " + pad("·", width)
                     continue
                 }
                 cellsRun += 1
                 if t.withFindings > 0 { cellsWithFindings += 1 }
-                row += " " + pad("\(t.runs)/\(t.withFindings)", width)
+                if t.failed > 0 { cellsFailed += 1 }
+                line += " " + pad("\(t.runs)/\(t.withFindings)\(t.failed > 0 ? "!" : "")", width)
             }
-            lines.append(row)
+            lines.append(line)
         }
-        lines.append("\(cellsRun) of \(grid.cells.count) cells run, \(cellsWithFindings) with findings")
+        lines.append("\(cellsRun) of \(cells.count) cells run, \(cellsWithFindings) with findings, \(cellsFailed) failing")
         return lines.joined(separator: "\n")
     }
 
     var json: Data {
-        let cells: [[String: Any]] = grid.cells.compactMap { cell in
-            let t = tallies[cell] ?? Tally()
-            return ["phase": cell.phase.rawValue, "fault": cell.fault, "from": cell.side?.rawValue ?? NSNull(), "runs": t.runs,
-                    "failed": t.failed, "withFindings": t.withFindings, "oracles": t.oracles]
+        let items: [[String: Any]] = cells.map { r, c in
+            let t = tallies[r][c] ?? Tally()
+            return [rowName: rows[r], columnName: columns[c], "runs": t.runs, "failed": t.failed, "withFindings": t.withFindings, "oracles": t.oracles]
         }
-        let summary: [String: Any] = ["cells": grid.cells.count, "cellsRun": cells.filter { ($0["runs"] as? Int ?? 0) > 0 }.count,
-                                      "cellsWithFindings": cells.filter { ($0["withFindings"] as? Int ?? 0) > 0 }.count, "grid": cells]
+        let summary: [String: Any] = ["cells": cells.count, "cellsRun": items.filter { ($0["runs"] as? Int ?? 0) > 0 }.count,
+                                      "cellsWithFindings": items.filter { ($0["withFindings"] as? Int ?? 0) > 0 }.count, "grid": items]
         return (try? JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])) ?? Data()
     }
 }

@@ -12,7 +12,8 @@ struct Sweep: ParsableCommand {
             Seeds come from --seeds or the file's `sweep.seeds`; each seed also picks faults from the
             file's `sweep.swarm`. With a `sweep.grid`, seed k runs cell k of the fault × side × phase
             grid (seeds 1 to the cell count by default) and the sweep prints the phase × fault
-            coverage table (runs / runs with findings); --coverage writes it as JSON. Exit status: 0
+            coverage table (runs / runs with findings); --coverage writes it as JSON. A `sweep.replies`
+            table works the same way over command × reply. Exit status: 0
             every seed passed, 1 a seed failed, 2 a bad file.
             """)
     )
@@ -25,7 +26,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Do not shrink failures.") var noShrink = false
     @Flag(help: "No progress line.") var quiet = false
     @Flag(help: "Run jobs as threads in one process instead of separate processes.") var threads = false
-    @Option(help: "With a grid: write the coverage table as JSON to this file.") var coverage: String?
+    @Option(help: "With a grid or a reply table: write the coverage table as JSON to this file.") var coverage: String?
     @Flag(help: .hidden) var machine = false
     @Option(help: .hidden) var seedList: String?
 
@@ -39,6 +40,7 @@ struct Sweep: ParsableCommand {
         }
         let gridSeeds = scenario.sweep?.grid.map { UInt64(1)...UInt64(max(1, $0.cells.count)) }
             ?? scenario.sweep?.inject.map { UInt64(1)...UInt64($0.count) }
+            ?? scenario.sweep?.replies.map { UInt64(1)...UInt64(max(1, $0.count)) }
         guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? gridSeeds ?? .some(1...100) else {
             throw ValidationError("--seeds takes A..B")
         }
@@ -115,8 +117,9 @@ struct Sweep: ParsableCommand {
         let elapsed = seconds(clock.now - start)
         if !quiet { FileHandle.standardError.write(Data(((interactive ? "\r" : "") + progress(state, elapsed: elapsed) + "\n").utf8)) }
         let failing = state.failures.sorted()
-        if let grid = scenario.sweep?.grid {
-            let table = GridCoverage(grid: grid, verdicts: state.verdicts)
+        let table = scenario.sweep?.grid.map { GridCoverage(grid: $0, verdicts: state.verdicts) }
+            ?? scenario.sweep?.replies.map { GridCoverage(replies: $0, verdicts: state.verdicts) }
+        if let table {
             print(table.text)
             if let coverage { try table.json.write(to: URL(fileURLWithPath: coverage)) }
         }

@@ -19,8 +19,8 @@ struct ServerDriver {
         var actions: [ServerAction] = []
     }
 
-    init(_ configuration: ServerConfiguration = ServerConfiguration()) {
-        endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: "C1")
+    init(_ configuration: ServerConfiguration = ServerConfiguration(), connectionID: String = "C1") {
+        endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: connectionID)
         connection = DirectConnection(server: endpoint)
         let recorder = recorder
         endpoint.onActions = { recorder.actions += $0 }

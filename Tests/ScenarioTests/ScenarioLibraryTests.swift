@@ -37,15 +37,25 @@ final class ScenarioLibraryTests: XCTestCase {
             guard !serverFlaws.isEmpty || !clientFlaws.isEmpty else { continue }
             serverFlawsSeen.formUnion(serverFlaws)
             clientFlawsSeen.formUnion(clientFlaws)
-            guard case .exactly(let expected) = scenario.expectations.findings else {
+            // What is expected, as (side, oracle) pairs; a list names no side.
+            let expected: Set<String>
+            switch scenario.expectations.findings {
+            case .exactly(let oracles): expected = Set(oracles.map(\.rawValue))
+            case .bySide(let client, let server, let run):
+                expected = Set(client.map { "client \($0.rawValue)" } + server.map { "server \($0.rawValue)" } + run.map { "run \($0.rawValue)" })
+            case .none, .any:
                 XCTFail("\(file): a flawed scenario must name the findings it expects")
                 continue
             }
             var compliant = scenario
             compliant.configuration.server.configuration.flaws = []
             for i in compliant.configuration.clients.indices { compliant.configuration.clients[i].configuration.flaws = [] }
-            let without = Set(try ScenarioRunner.run(compliant).result.findings.map(\.oracle))
-            XCTAssertTrue(without.isStrictSubset(of: Set(expected)), "\(file): without its flaws it found \(without), with them \(expected)")
+            let found = try ScenarioRunner.run(compliant).result.findings
+            let without = Set(found.map { f in
+                if case .bySide = scenario.expectations.findings { return "\(f.side?.rawValue ?? "run") \(f.oracle.rawValue)" }
+                return f.oracle.rawValue
+            })
+            XCTAssertTrue(without.isStrictSubset(of: expected), "\(file): without its flaws it found \(without), with them \(expected)")
         }
         XCTAssertEqual(serverFlawsSeen, Set(ServerFlaw.allCases), "every server flaw has a scenario")
         XCTAssertEqual(clientFlawsSeen, Set(ClientFlaw.allCases), "every client flaw has a scenario")

@@ -1,4 +1,7 @@
 import Scenario
+import SMTPClient
+import SMTPCore
+import SMTPServer
 import TestSupport
 import Simulation
 import XCTest
@@ -62,6 +65,53 @@ final class ScenarioLoaderTests: XCTestCase {
         XCTAssertTrue(try XCTUnwrap(error(valid + "\nfaults:\n  - stall: {for: tenminutes, at: after-mail}\n")).message.contains("duration"))
         XCTAssertTrue(try XCTUnwrap(error(valid + "\nfaults:\n  - reset\n")).message.contains("needs at"))
         XCTAssertTrue(try XCTUnwrap(error(valid + "\nattacker:\n  - strip-starttls: {mode: sideways}\n")).message.contains("unknown value"))
+    }
+
+    func testRulesAreReadAndEveryMistakeSaysWhere() throws {
+        let rules = valid.replacingOccurrences(of: "  certificate: expired", with: """
+              certificate: expired
+              rules:
+                - {at: rcpt, pattern: "RCPT TO:<*@x.test>", nth: 2, tls: true, in-transaction: true, probability: 1/4, reply: "550 no\\r\\n"}
+                - {at: greeting, reply: ["554-a", "554 b"], close: true}
+                - {at: end-of-data, silent: true, act: true}
+            """).replacingOccurrences(of: "  policy: required", with: """
+              policy: required
+              pipelining: always
+              skip-quit: true
+              rules:
+                - {code: "25", after: end-of-data, pattern: "250 *queued*", send: "NOOP\\r\\n", close: true}
+            """)
+        let s = try ScenarioLoader.parse(rules, file: "t.yaml")
+        let server = s.configuration.server.configuration.rules
+        XCTAssertEqual(server.map(\.on), [.verb("RCPT"), .greeting, .endOfData])
+        XCTAssertEqual(server[0].condition, RuleCondition(nth: 2, tls: true, probability: Ratio(1, 4)))
+        XCTAssertEqual(server[0].reply?.lines, ["550 no"])
+        XCTAssertEqual(server[0].inTransaction, true)
+        XCTAssertFalse(server[0].acts, "a 5yz does not act")
+        XCTAssertEqual(server[1].reply?.lines, ["554-a", "554 b"])
+        XCTAssertTrue(server[1].close)
+        XCTAssertNil(server[2].reply)
+        XCTAssertTrue(server[2].acts)
+        let client = s.configuration.clients[0].configuration
+        XCTAssertTrue(client.pipelinesRegardless && client.skipsQuit)
+        XCTAssertEqual(client.rules, [ClientRule(code: "25", pattern: TextPattern("250 *queued*"), answering: .endOfData, send: Array("NOOP\r\n".utf8), close: true)])
+
+        func mistake(_ rule: String, server: Bool = true) -> ScenarioError? {
+            error(server ? valid.replacingOccurrences(of: "  certificate: expired", with: "  certificate: expired\n  rules:\n    - \(rule)")
+                         : valid.replacingOccurrences(of: "  policy: required", with: "  policy: required\n  rules:\n    - \(rule)"))
+        }
+        XCTAssertTrue(try XCTUnwrap(mistake("{at: RCPT}")).message.contains("needs a 'reply'"))
+        XCTAssertTrue(try XCTUnwrap(mistake("{at: RCPT, reply: '550 no', silent: true}")).message.contains("not both"))
+        XCTAssertEqual(try XCTUnwrap(mistake("{at: greting, reply: '554 no'}")).message.contains("unknown trigger"), true)
+        XCTAssertEqual(try XCTUnwrap(mistake("{at: greting, reply: '554 no'}")).suggestion, "greeting")
+        XCTAssertTrue(try XCTUnwrap(mistake("{at: greeting, pattern: 'x*', reply: '554 no'}")).message.contains("pattern matches command lines"))
+        XCTAssertEqual(try XCTUnwrap(mistake("{at: RCPT, reply: '550 no', nth: 0}")).keyPath, "server.rules[0].nth")
+        XCTAssertTrue(try XCTUnwrap(mistake("{at: RCPT, reply: '550 no', probability: half}")).message.contains("probability"))
+        XCTAssertTrue(try XCTUnwrap(mistake("{at: RCPT, reply: \"550 a\\rb\"}")).message.contains("bare CR or LF"))
+        XCTAssertTrue(try XCTUnwrap(mistake("{code: '2x0', send: 'x'}", server: false)).message.contains("reply code"))
+        XCTAssertEqual(try XCTUnwrap(mistake("{after: MIAL, send: 'x'}", server: false)).suggestion, "MAIL")
+        XCTAssertTrue(try XCTUnwrap(mistake("{code: '250'}", server: false)).message.contains("needs 'send'"))
+        XCTAssertTrue(try XCTUnwrap(error(valid.replacingOccurrences(of: "  certificate: expired", with: "  rules: [{at: NOOP, reply: '250 ok'}]\n  script: [close]"))).message.contains("one or the other"))
     }
 
     func testYAMLSyntaxAndEmptyFiles() throws {

@@ -12,7 +12,7 @@ extension SMTPClientConnection {
         let message = messages[index]
         guard decided[message.id] == nil else { return startNextMessage() }
         var t = Transaction(
-            index: index, pipelined: configuration.usePipelining && session.capabilities.pipelining,
+            index: index, pipelined: configuration.usePipelining && (session.capabilities.pipelining || configuration.pipelinesRegardless),
             chunking: configuration.useChunking && session.capabilities.chunking)
         var bytes: [UInt8] = []
         func append(_ command: SMTPCommand) { bytes += (try? command.wire()) ?? [] }
@@ -44,6 +44,12 @@ extension SMTPClientConnection {
         let expect = t.expected.removeFirst()
         let message = messages[t.index]
         let ok = reply.code.replyClass == .positiveCompletion
+        if reply.code.replyClass == .positiveIntermediate, expect != .data, t.unexpected == nil {
+            // RFC 5321 §4.3.2: MAIL, RCPT and BDAT are answered 2yz, 4yz or 5yz. The rest of a
+            // pipelined group is still read (a 354 to its DATA still gets its dot), then the
+            // client leaves.
+            t.unexpected = reply
+        }
         switch expect {
         case .mail:
             t.mail = ok ? .accepted : .refused
@@ -113,6 +119,11 @@ extension SMTPClientConnection {
             }
         case .bdatChunk:
             if !ok, t.failure == nil { t.failure = failure(message, "BDAT chunk refused", reply) }
+            if !ok {
+                // RFC 3030 §2: after a 4yz or 5yz to a chunk the transaction has failed and no
+                // further chunk may be sent; one already pipelined is refused by the server.
+                t.chunksLeft = []
+            }
             if !t.chunksLeft.isEmpty {
                 // One chunk per reply without pipelining; the last one is BDAT … LAST.
                 let next = t.chunksLeft.removeFirst()
@@ -134,16 +145,35 @@ extension SMTPClientConnection {
     mutating func finalReply(_ reply: SMTPReply, _ t: Transaction) {
         var t = t
         let message = messages[t.index]
-        if t.failure == nil {
+        // A message already failed ended its DATA with a lone dot (RFC 2920 §3.1).
+        let loneDot = t.failure != nil
+        if reply.code.replyClass == .positiveCompletion, t.unexpected != nil {
+            // The server took the data after a reply the client could not read as yes or no (a
+            // 354 to RCPT, then BDAT LAST pipelined behind it): the message may be delivered.
+            var o = failure(message, "the server accepted the data after \(t.unexpected!)", t.unexpected!)
+            o.possibleDuplicate = true
+            t.failure = o
+        } else if t.failure == nil {
             if reply.code.replyClass == .positiveCompletion, !t.accepted.isEmpty, t.mail == .accepted {
                 var o = MessageOutcome(messageID: message.id, status: .delivered, reason: "accepted: \(reply)", reply: reply)
                 o.refusedRecipients = t.refused
                 decide(o)
+            } else if reply.code.replyClass == .positiveIntermediate {
+                // Neither taken nor refused (RFC 5321 §4.3.2): the server may hold the message.
+                var o = failure(message, "unexpected reply to the end of data", reply)
+                o.possibleDuplicate = true
+                t.failure = o
+                t.unexpected = reply
             } else {
                 t.failure = failure(message, "message refused", reply)
             }
         }
-        t.mail = .refused  // the transaction is over either way (RFC 5321 §4.1.1.4)
+        // The reply to the final dot ends the transaction (RFC 5321 §4.1.1.4), except that a
+        // refusal of a lone dot may be the refusal of a line a server that was not reading data
+        // took for a command (its 354 to DATA without recipients was not to be trusted), and a
+        // refused BDAT LAST leaves the transaction open (RFC 3030 §2): then an accepted MAIL is
+        // reset.
+        if reply.code.replyClass == .positiveCompletion || !(loneDot || t.chunking) { t.mail = .refused }
         finishTransaction(t)
     }
 
@@ -151,6 +181,10 @@ extension SMTPClientConnection {
         if var failure = t.failure {
             failure.refusedRecipients = t.refused
             decide(failure)
+        }
+        if let reply = t.unexpected {
+            failRemaining(.temporaryFailure, "the server's state is unknown after \(reply)", reply: reply)
+            return sendQuit()
         }
         if t.mail == .accepted {
             // MAIL was accepted but the transaction did not complete: reset it.

@@ -45,7 +45,7 @@ public struct Ratio: Hashable, Sendable, Codable, CustomStringConvertible, Lossl
 }
 
 extension String {
-    var trimmingSpaces: String {
+    fileprivate var trimmingSpaces: String {
         var s = Substring(self)
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }
