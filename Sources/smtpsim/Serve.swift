@@ -17,14 +17,17 @@ struct Serve: AsyncParsableCommand {
             the certificate comes from smtpsim's factory (a test CA: --write-ca saves it for your
             client to trust; its key is derived from a public seed, so trust it in test setups
             only). A --scenario file supplies the server section (configuration, flaw
-            profiles, certificate) and the faults a real socket can carry out.
-            Listens on loopback unless told otherwise.
+            profiles, certificate, rules) and the faults a real socket can carry out: a seeded,
+            rule-driven fault server for a mail client's CI. --seed fixes the rules'
+            probabilities (default: the file's seed); connection n then answers as the
+            simulator's connection n does at that seed. Listens on loopback unless told otherwise.
             """)
     )
 
     @Option(help: "Where to listen, HOST:PORT (port 0 picks one; it is printed).") var listen = "127.0.0.1:2525"
     @Option(help: "Directory for accepted messages (.eml + .json).") var maildir: String
-    @Option(help: "Take the server (configuration, flaws, certificate, faults) from a scenario file.") var scenario: String?
+    @Option(help: "Take the server (configuration, flaws, certificate, rules, faults) from a scenario file.") var scenario: String?
+    @Option(help: "With --scenario: the seed that fixes its rules' probabilities (default: the file's seed).") var seed: UInt64?
     @Option(help: "Host name in the greeting, EHLO reply and the factory certificate.") var hostname: String?
     @Option(help: "Certificate chain (PEM) to present; with --key.") var cert: String?
     @Option(help: "Private key (PEM) of --cert.") var key: String?
@@ -44,6 +47,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var spec = ServerSpec()
         var rules: [FaultRule] = []
+        var configuration = spec.configuration
+        if seed != nil, scenario == nil { throw ValidationError("--seed fixes a scenario's rules: give --scenario") }
         if let scenario {
             let loaded: Scenario
             do {
@@ -51,11 +56,14 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 throw ValidationError(error.description)
             }
-            spec = loaded.configuration.server
-            rules = loaded.configuration.faults
-            NetCLI.say("smtpsim serve: the server of \(loaded.name.isEmpty ? scenario : loaded.name) (its client, attacker and expectations do not apply to a real socket)")
+            var simulated = loaded.configuration
+            simulated.seed = seed ?? loaded.seed
+            spec = simulated.server
+            rules = simulated.faults
+            configuration = simulated.seededServerConfiguration
+            let ruleCount = configuration.rules.count
+            NetCLI.say("smtpsim serve: the server of \(loaded.name.isEmpty ? scenario : loaded.name)\(ruleCount > 0 ? ", \(ruleCount) rule(s) at seed \(simulated.seed)" : "") (its client, attacker and expectations do not apply to a real socket)")
         }
-        var configuration = spec.configuration
         if let hostname { configuration.hostname = hostname }
         if requireTLS { configuration.requireTLS = true }
         for entry in auth {

@@ -147,6 +147,44 @@ def openssl_against_serve():
     check("openssl s_client: QUIT answered 221", "221 " in out, out[-500:])
 
 
+def rules_against_smtplib():
+    """`serve --scenario` carries the file's server rules onto a real socket; --seed fixes their
+    probabilities (issue 15)."""
+    scenario = os.path.join(os.path.dirname(os.path.dirname(HERE)), "Scenarios", "server-rules-fail-on-demand-by-command-pattern-and-count.yaml")
+    port, maildir = serve("serve-rules", "--scenario", scenario)
+    with smtplib.SMTP("localhost", port, timeout=10) as s:
+        s.ehlo("smtplib.example")
+        s.mail("alice@example.test")
+        code, text = s.rcpt("eve@blocked.example")
+        check("rules: RCPT by pattern refused 550 5.7.1", code == 550 and b"blocked here" in text, f"{code} {text!r}")
+        check("rules: another recipient accepted", s.rcpt("bob@example.net")[0] == 250)
+        code, text = s.data(b"Subject: one\r\n\r\none\r\n")
+        check("rules: the first end of data answered by the rule's multiline 250", code == 250 and b"queued by rule" in text, f"{code} {text!r}")
+        code, _ = s.mail("alice@example.test")
+        check("rules: the second MAIL deferred 451", code == 451, str(code))
+        s.putcmd("QUIT")
+        code, text = s.getreply()
+        check("rules: 221 to QUIT", code == 221 and b"bye" in text, f"{code} {text!r}")
+        check("rules: the connection stays open after that 221", s.noop()[0] == 250)
+    check("rules: the message the rule answered is in the maildir", len(envelopes(maildir)) == 1, str(len(envelopes(maildir))))
+    # A rule by probability: the same seed gives the same answers, another seed others.
+    chance = os.path.join(WORK, "chance.yaml")
+    with open(chance, "w") as f:
+        f.write("version: 1\nname: NOOP fails half the time\nserver:\n  rules:\n"
+                "    - {at: NOOP, probability: 1/2, reply: '450 4.0.0 by chance'}\n"
+                "client:\n  messages: [{from: a@example.test, to: b@example.net, body: x}]\n")
+
+    def pattern(seed, name):
+        p, _ = serve(name, "--scenario", chance, "--seed", str(seed))
+        with smtplib.SMTP("localhost", p, timeout=10) as s:
+            s.ehlo("smtplib.example")
+            return "".join("x" if s.noop()[0] == 450 else "." for _ in range(40))
+
+    a, b, c = pattern(9, "serve-chance-a"), pattern(9, "serve-chance-b"), pattern(10, "serve-chance-c")
+    check("rules: --seed fixes a probability rule's answers", a == b, f"{a} / {b}")
+    check("rules: another --seed answers otherwise", a != c and 5 < a.count("x") < 35, f"{a} / {c}")
+
+
 # --- aiosmtpd as the server ----------------------------------------------------------------------
 
 def make_certificate():
@@ -325,6 +363,7 @@ def main():
         smtplib_against_serve()
         swaks_against_serve()
         openssl_against_serve()
+        rules_against_smtplib()
         cert, key = make_certificate()
         send_against_aiosmtpd(cert, key)
         port, _ = aiosmtpd("aiosmtpd-probe", cert, key)

@@ -261,3 +261,26 @@ final class ServeSendTests: XCTestCase {
         XCTAssertEqual(HostPort(host: "::1", port: 25).description, "[::1]:25")
     }
 }
+
+/// Server rules on a real socket (issue 15): the same machine, so the same answers.
+final class ServeRuleTests: XCTestCase {
+    func testRulesRefuseARecipientAndDeferAMessageOverLoopback() async throws {
+        var server = Loopback.server()
+        server.configuration.rules = [
+            ServerRule(on: .verb("RCPT"), pattern: TextPattern("RCPT TO:<*@blocked.test>"), reply: RuleReply(text: "550 5.7.1 blocked by rule")),
+            ServerRule(on: .endOfData, condition: RuleCondition(nth: 2), reply: RuleReply(text: "451 4.3.0 deferred by rule")),
+        ]
+        server.maximumConnections = 1
+        let (report, _) = try await Loopback.with(server) { port in
+            var blocked = Loopback.message()
+            blocked.recipients.append(.mailbox(try Mailbox("eve@blocked.test")))
+            var second = Loopback.message()
+            second.id = "m2"
+            return try await Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors))
+                .deliver([blocked, second]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered, .temporaryFailure])
+        XCTAssertEqual(report.outcomes[0].refusedRecipients.map(\.description), ["<eve@blocked.test>"])
+        XCTAssertEqual(report.outcomes[1].reply?.lines.first?.text, "deferred by rule")
+    }
+}
