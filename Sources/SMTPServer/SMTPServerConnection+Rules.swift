@@ -11,6 +11,7 @@ extension SMTPServerConnection {
         var fired: Int?
         for (i, rule) in rules.enumerated() where rule.covers(trigger, line: line) {
             if let t = rule.inTransaction, t != (session.transaction != nil) { continue }
+            if let names = rule.connections, !names.contains(connectionID) { continue }
             if let tls = rule.condition.tls, tls != session.tls { continue }
             ruleCounts[i] += 1
             if fired == nil, rule.condition.fires(count: ruleCounts[i], inTLS: session.tls, seed: configuration.ruleSeed, connection: connectionID, rule: i) {

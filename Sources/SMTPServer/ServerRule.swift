@@ -41,6 +41,9 @@ public struct ServerRule: Hashable, Sendable {
     public var condition: RuleCondition
     /// Only inside (true) or outside (false) a mail transaction; nil: either.
     public var inTransaction: Bool?
+    /// Only on these connections, by the name the driver gives them (`C1`, `C2`, … in the
+    /// simulator and in `serve`, in the order they open); nil: every connection.
+    public var connections: [String]?
     /// The reply, or nil to say nothing.
     public var reply: RuleReply?
     /// Do what the compliant server does with the command (its reply replaced by the rule's), or
@@ -51,11 +54,12 @@ public struct ServerRule: Hashable, Sendable {
     public var close: Bool
 
     public init(on: Trigger, pattern: TextPattern? = nil, condition: RuleCondition = RuleCondition(), inTransaction: Bool? = nil,
-                reply: RuleReply?, act: Bool? = nil, close: Bool = false) {
+                connections: [String]? = nil, reply: RuleReply?, act: Bool? = nil, close: Bool = false) {
         self.on = on
         self.pattern = pattern
         self.condition = condition
         self.inTransaction = inTransaction
+        self.connections = connections
         self.reply = reply
         self.act = act
         self.close = close

@@ -31,7 +31,7 @@ extension ScenarioLoader {
     }
 
     static func readServerRule(_ r: YAMLReader) throws(ScenarioError) -> ServerRule {
-        let o = try r.object(["at", "pattern", "in-transaction", "reply", "silent", "act", "close"] + conditionKeys)
+        let o = try r.object(["at", "pattern", "in-transaction", "connections", "reply", "silent", "act", "close"] + conditionKeys)
         let trigger = try o["at"].map { x throws(ScenarioError) in try readTrigger(x) } ?? .anyCommand
         let pattern = try o["pattern"].map { x throws(ScenarioError) in TextPattern(try x.string()) }
         if pattern != nil, trigger == .greeting || trigger == .endOfData {
@@ -42,8 +42,9 @@ extension ScenarioLoader {
             throw r.error(silent ? "give either 'reply' or 'silent: true', not both" : "a rule needs a 'reply' (text or a list of lines) or 'silent: true'")
         }
         let reply = try o["reply"].map { x throws(ScenarioError) in try readRuleReply(x) }
+        let connections = try o["connections"]?.listOrOne().map { x throws(ScenarioError) in "C\(try x.int(in: 1...1_000_000))" }
         return ServerRule(on: trigger, pattern: pattern, condition: try readCondition(o), inTransaction: try o["in-transaction"]?.bool(),
-                          reply: reply, act: try o["act"]?.bool(), close: try o["close"]?.bool() ?? false)
+                          connections: connections, reply: reply, act: try o["act"]?.bool(), close: try o["close"]?.bool() ?? false)
     }
 
     /// Text (lines joined by CRLF or LF) or a list of lines.

@@ -83,6 +83,14 @@ final class ServerRuleTests: XCTestCase {
         XCTAssertEqual(d.maildrop.messages.count, 0)
     }
 
+    func testARuleForSomeConnectionsOnly() {
+        let rule = ServerRule(on: .greeting, connections: ["C2"], reply: RuleReply(text: "421 4.3.2 busy"), close: true)
+        XCTAssertEqual(driver([rule], id: "C1").replies.first?.code.value, 220)
+        let second = driver([rule], id: "C2")
+        XCTAssertEqual(second.replies.first?.code.value, 421)
+        XCTAssertTrue(second.closed)
+    }
+
     func testProbabilityIsFixedBySeedAndConnection() {
         func fired(seed: UInt64, id: String) -> [Int] {
             var d = driver([ServerRule(on: .verb("NOOP"), condition: RuleCondition(probability: Ratio(1, 4)), reply: RuleReply(text: "450 no"))], seed: seed, id: id)

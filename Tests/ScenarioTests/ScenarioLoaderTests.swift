@@ -114,6 +114,14 @@ final class ScenarioLoaderTests: XCTestCase {
         XCTAssertTrue(try XCTUnwrap(error(valid.replacingOccurrences(of: "  certificate: expired", with: "  rules: [{at: NOOP, reply: '250 ok'}]\n  script: [close]"))).message.contains("one or the other"))
     }
 
+    func testTheFaultServerExampleLoadsAndPasses() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/examples/fault-server.yaml").path
+        let s = try ScenarioLoader.load(path: path)
+        XCTAssertEqual(s.configuration.server.configuration.rules.first?.connections, ["C1"])
+        XCTAssertTrue(try ScenarioRunner.run(s).passed)
+    }
+
     func testYAMLSyntaxAndEmptyFiles() throws {
         let e = try XCTUnwrap(error("version: 1\nname: [unclosed\n"))
         XCTAssertNotNil(e.line)
