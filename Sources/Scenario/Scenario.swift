@@ -171,6 +171,9 @@ public struct ReplyTable: Sendable {
     /// Reply texts (lines joined by CRLF), or `silent`.
     public let columns: [String]
 
+    /// Every default command (and BDAT) × every default reply.
+    public static let full = ReplyTable(rows: (commands + ["BDAT"]).map(ServerRule.Trigger.named), columns: classes)
+
     public init(rows: [ServerRule.Trigger], columns: [String]) {
         self.rows = rows
         self.columns = columns
