@@ -340,6 +340,8 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(html.contains("class=\"arrow left\""), "server-to-client segments")
         XCTAssertTrue(html.contains("<tr class=\"tls\">"), "the TLS part is shaded")
         XCTAssertTrue(html.contains("event attack"), "attacker actions are marked")
+        XCTAssertTrue(html.contains("event read\">read: "), "what each side read, in its own lane")
+        XCTAssertTrue(html.contains("[TLS] EHLO"), "writes inside TLS as their plaintext")
         XCTAssertTrue(html.contains("event finding\">✖ tls-boundary"), "findings are marked")
         guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw XCTSkip("Chromium is not installed (.ci/run installs it)")
