@@ -251,6 +251,11 @@ extension Harness {
         let cell = left.dropFirst(8).prefix(2)
         if cell.count == 2, let rule = ReplyTable.full.rule(seed: UInt64(cell.first!) << 8 | UInt64(cell.last!) + 1) {
             config.server.configuration.rules = [rule]
+            // No attacker with a rule: a rule can keep the session in plaintext (a 451 to
+            // STARTTLS), where an on-path attacker can make any client misjudge any outcome (its
+            // injected command's reply is read as the next command's): that is what a plaintext
+            // session is, not the client's fault.
+            config.attacker = []
         }
         config.faultWindow = 600_000_000_000
         guard let world = try? World(configuration: config) else { return }
