@@ -99,7 +99,7 @@ extension TLSReport {
     /// class with its RFC 8460 result type.
     public init(completed details: TLSSessionDetails, role: EndpointRole) {
         let verified = details.peerVerified || details.usedPreSharedKey
-        let failure = role == .client && !verified ? TLSFailure.kind(forVerifyResult: details.verifyResult) : nil
+        let failure = role == .client ? details.verificationFailure : nil
         self.init(established: true, peerVerified: verified, version: details.version, cipherSuite: details.cipherSuite,
                   failure: failure, rfc8460ResultType: failure.map { TLSResultType($0) })
     }

@@ -18,8 +18,19 @@ public struct TLSSessionDetails: Hashable, Sendable {
     public var serverName: String?
     /// True when the handshake used the pre-shared key.
     public var usedPreSharedKey: Bool
+    /// The client pinned a certificate and the server presented another (recorded whether or
+    /// not verification was enforced).
+    public var pinnedCertificateMismatch = false
 
     public var peerVerified: Bool { verifyResult == 0 && !peerCertificates.isEmpty }
+
+    /// What a client makes of a certificate that did not verify: the pin's own class, or the
+    /// class of OpenSSL's verification result (the one classification the simulator and the
+    /// socket edge share); nil when it verified.
+    public var verificationFailure: TLSFailure.Kind? {
+        if pinnedCertificateMismatch { return .pinnedCertificateMismatch }
+        return peerVerified || usedPreSharedKey ? nil : TLSFailure.kind(forVerifyResult: verifyResult)
+    }
 
     public init(version: String, cipherSuite: String, group: String? = nil, peerCertificates: [Certificate] = [], verifyResult: Int = 0,
                 verifyResultText: String = "ok", serverName: String? = nil, usedPreSharedKey: Bool = false) {
@@ -286,12 +297,14 @@ public final class TLSConnection {
         let result = Int(SSL_get_verify_result(ssl))
         let sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
         _ = OpenSSLErrorEntry.drain()
-        return TLSSessionDetails(
+        var details = TLSSessionDetails(
             version: version, cipherSuite: cipher, group: group, peerCertificates: certificates,
             verifyResult: certificates.isEmpty ? 0 : result,
             verifyResultText: String(cString: X509_verify_cert_error_string(CLong(certificates.isEmpty ? 0 : result))),
             serverName: sni, usedPreSharedKey: context.configuration.preSharedKey != nil && certificates.isEmpty
         )
+        details.pinnedCertificateMismatch = pinnedMismatch
+        return details
     }
 
     /// One classified failure from OpenSSL's state after `SSL_get_error` returned `error`.

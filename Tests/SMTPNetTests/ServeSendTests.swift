@@ -53,6 +53,19 @@ final class ServeSendTests: XCTestCase {
         XCTAssertEqual(report.outcomes[0].tlsResultType, .certificateNotTrusted)
     }
 
+    func testAWrongPinIsAPinnedCertificateMismatchAsInTheSimulator() async throws {
+        var server = Loopback.server()
+        server.maximumConnections = 1
+        let (report, _) = try await Loopback.with(server) { port in
+            // Pinned: a certificate the server does not present (another factory's).
+            let other = try CertificateFactory(seed: 99).serverIdentity(hostname: "localhost", variant: .valid).chain[0]
+            return try await Loopback.client(port: port, policy: .pinned, trust: .pinned(other)).deliver([Loopback.message()]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.temporaryFailure])
+        XCTAssertTrue(report.outcomes[0].reason.contains("pinned-certificate-mismatch"), report.outcomes[0].reason)
+        XCTAssertEqual(report.outcomes[0].tlsResultType, .certificateNotTrusted, "RFC 8460 §4.3.2")
+    }
+
     func testServerWithoutTLSDefersRequiredAndDeliversOpportunistic() async throws {
         var server = Loopback.server(tls: false)
         server.maximumConnections = 2
