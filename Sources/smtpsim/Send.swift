@@ -15,12 +15,17 @@ struct Send: AsyncParsableCommand {
             message's outcome. Exit status as for `run`: 0 delivered, 3 deferred (or the server
             could not be reached), 4 refused, 2 bad arguments. MESSAGE files are sent as they are
             (line endings normalised to CRLF, dot-stuffed); with none, a short test message.
+            --format json prints one document instead: the dialogue (every octet sent and
+            received, by layer, with its time), the capabilities before and after TLS, the TLS
+            details and each message's outcome.
             """)
     )
 
     enum StartTLS: String, ExpressibleByArgument, CaseIterable {
         case required, opportunistic, none
     }
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     @Option(help: "The server, HOST:PORT.") var server: String
     @Option(help: "STARTTLS policy: required (verified certificate or defer), opportunistic, none.") var starttls: StartTLS = .opportunistic
@@ -37,6 +42,7 @@ struct Send: AsyncParsableCommand {
     @OptionGroup var faultOptions: StreamFaultOptions
     @Option(help: "Seconds to wait for the connection and for each reply.") var timeout: Double = 30
     @Flag(help: "Print only the summary.") var quiet = false
+    @Option(help: "Output: text (dialogue and summary) or json (one document).") var format: Format = .text
     @Argument(help: "Message files (RFC 5322).") var messages: [String] = []
 
     func run() async throws {
@@ -67,16 +73,23 @@ struct Send: AsyncParsableCommand {
         }
         let outgoing = try makeMessages()
         let dialogue = Dialogue(ours: .client)
-        let quiet = quiet
+        let quiet = quiet || format == .json
+        let recorder = SendJSON.Recorder()
         let report: NetClient.Report
         do {
             report = try await client.deliver(outgoing) { event in
+                recorder.record(event)
                 if quiet { return }
                 if case .note(let text) = event, text.hasPrefix("reply ") { return }  // the S: lines show it
                 for line in dialogue.lines(event) { NetCLI.say(line) }
             }
         } catch {
             throw NetCLI.fail(error)
+        }
+        if format == .json {
+            NetCLI.say(try SendJSON(server: address.description, report: report, dialogue: recorder.entries).text)
+            try ExitStatus(findings: false, outcomes: report.outcomes).exitIfFailed()
+            return
         }
         NetCLI.say("== summary")
         if let before = report.capabilitiesBeforeTLS {

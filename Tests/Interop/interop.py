@@ -147,6 +147,34 @@ def openssl_against_serve():
     check("openssl s_client: QUIT answered 221", "221 " in out, out[-500:])
 
 
+def send_json_against_serve():
+    """`send --format json` (issue 16): the dialogue by layer, capabilities, TLS, outcomes; a wrong
+    pin is pinned-certificate-mismatch, as in the simulator."""
+    port, _ = serve("serve-send-json")
+    ca = os.path.join(WORK, "ca.pem")
+    r = run([SMTPSIM, "send", "--server", f"127.0.0.1:{port}", "--server-name", "localhost", "--starttls", "required",
+             "--ca", ca, "--to", "bob@example.net", "--format", "json", "--timeout", "10"])
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError:
+        check("send --format json: one JSON document", False, r.stdout[-800:] + r.stderr[-400:])
+        return
+    check("send --format json: delivered over TLS", r.returncode == 0 and doc["outcomes"][0]["status"] == "delivered" and doc["outcomes"][0]["overTLS"], str(doc["outcomes"]))
+    check("send --format json: STARTTLS before TLS, not after", "STARTTLS" in doc["capabilitiesBeforeTLS"] and "STARTTLS" not in doc["capabilities"], str(doc))
+    check("send --format json: TLS verified against the CA", doc["tls"]["peerVerified"] and doc["tls"]["certificate"]["subject"].endswith("localhost"), str(doc["tls"]))
+    layers = {(e["event"], e["layer"], e["text"][:4]) for e in doc["dialogue"] if e.get("layer")}
+    check("send --format json: EHLO in plaintext, MAIL inside TLS, with their octets",
+          ("sent", "plaintext", "EHLO") in layers and ("sent", "tls", "MAIL") in layers
+          and all(e["octets"] == len(e["text"].encode()) for e in doc["dialogue"] if e.get("layer")), str(sorted(layers))[:600])
+    # A pin that is not the server's certificate (the CA's own certificate).
+    r = run([SMTPSIM, "send", "--server", f"127.0.0.1:{port}", "--server-name", "localhost", "--starttls", "required",
+             "--pin", ca, "--to", "bob@example.net", "--format", "json", "--timeout", "10"])
+    doc = json.loads(r.stdout)
+    check("send: a wrong --pin is pinned-certificate-mismatch (exit 3)",
+          r.returncode == 3 and doc["tls"]["verificationFailure"] == "pinned-certificate-mismatch"
+          and "pinned-certificate-mismatch" in doc["outcomes"][0]["reason"], str(doc["tls"]) + str(doc["outcomes"]))
+
+
 def rules_against_smtplib():
     """`serve --scenario` carries the file's server rules onto a real socket; --seed fixes their
     probabilities (issue 15)."""
@@ -364,6 +392,7 @@ def main():
         swaks_against_serve()
         openssl_against_serve()
         rules_against_smtplib()
+        send_json_against_serve()
         cert, key = make_certificate()
         send_against_aiosmtpd(cert, key)
         port, _ = aiosmtpd("aiosmtpd-probe", cert, key)

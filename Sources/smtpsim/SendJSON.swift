@@ -1,0 +1,103 @@
+import Foundation
+import SMTPClient
+import SMTPCore
+import SMTPNet
+import SMTPTLS
+
+/// `smtpsim send --format json`: the whole delivery as one document.
+struct SendJSON: Encodable {
+    /// One event of the dialogue: what went out or came in (its octets as text, and how many),
+    /// by layer, with the seconds since the connection began; or a TLS, fault or note line.
+    struct Entry: Encodable {
+        var seconds: Double
+        var event: String
+        var layer: String?
+        var octets: Int?
+        var text: String
+    }
+
+    /// Collects the dialogue as the client runs (events arrive on the session's task).
+    final class Recorder: @unchecked Sendable {
+        private let lock = NSLock()
+        private let start = ContinuousClock.now
+        private var storage: [Entry] = []
+
+        var entries: [Entry] { lock.withLock { storage } }
+
+        func record(_ event: WireEvent) {
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let entry: Entry
+            switch event {
+            case .sent(let bytes, let tls): entry = Entry(seconds: seconds, event: "sent", layer: tls ? "tls" : "plaintext", octets: bytes.count, text: String(decoding: bytes, as: UTF8.self))
+            case .received(let bytes, let tls): entry = Entry(seconds: seconds, event: "received", layer: tls ? "tls" : "plaintext", octets: bytes.count, text: String(decoding: bytes, as: UTF8.self))
+            case .tls(let line): entry = Entry(seconds: seconds, event: "tls", text: line)
+            case .fault(let line): entry = Entry(seconds: seconds, event: "fault", text: line)
+            case .note(let line): entry = Entry(seconds: seconds, event: "note", text: line)
+            }
+            lock.withLock { storage.append(entry) }
+        }
+    }
+
+    struct TLS: Encodable {
+        var version: String
+        var cipherSuite: String
+        var group: String?
+        var peerVerified: Bool
+        var verifyResult: String
+        /// The failure class of a certificate that did not verify (`pinned-certificate-mismatch`, …).
+        var verificationFailure: String?
+        var certificate: Leaf?
+    }
+
+    struct Leaf: Encodable {
+        var subject: String
+        var issuer: String
+        var subjectAlternativeNames: [String]
+        var sha256: String
+    }
+
+    struct Outcome: Encodable {
+        var message: String
+        var status: String
+        var reason: String
+        var overTLS: Bool
+        var reply: String?
+        var tlsResultType: String?
+        var refusedRecipients: [String]
+        var possibleDuplicate: Bool
+    }
+
+    var server: String
+    var dialogue: [Entry]
+    var capabilitiesBeforeTLS: [String]?
+    var capabilities: [String]
+    var tls: TLS?
+    var outcomes: [Outcome]
+    var end: String
+
+    init(server: String, report: NetClient.Report, dialogue: [Entry]) {
+        self.server = server
+        self.dialogue = dialogue
+        capabilitiesBeforeTLS = report.capabilitiesBeforeTLS.map { $0.extensions.map(\.description) }
+        capabilities = report.capabilities.extensions.map(\.description)
+        tls = report.tls.map { t in
+            TLS(version: t.version, cipherSuite: t.cipherSuite, group: t.group, peerVerified: t.peerVerified, verifyResult: t.verifyResultText,
+                verificationFailure: t.verificationFailure?.rawValue,
+                certificate: t.peerCertificates.first.map { Leaf(subject: $0.subject, issuer: $0.issuer, subjectAlternativeNames: $0.subjectAlternativeNames, sha256: $0.sha256Fingerprint) })
+        }
+        outcomes = report.outcomes.map { o in
+            Outcome(message: o.messageID, status: o.status.rawValue, reason: o.reason, overTLS: o.overTLS, reply: o.reply?.description,
+                    tlsResultType: o.tlsResultType?.rawValue, refusedRecipients: o.refusedRecipients.map(\.description), possibleDuplicate: o.possibleDuplicate)
+        }
+        end = "\(report.end)"
+    }
+
+    var text: String {
+        get throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return String(decoding: try encoder.encode(self), as: UTF8.self)
+        }
+    }
+}
