@@ -147,6 +147,10 @@ public struct ClientConfiguration: Hashable, Sendable {
     /// Pipeline even when PIPELINING is not offered (`pipelining: always`: testing a server's
     /// handling of a client that does, RFC 2920 §3.1).
     public var pipelinesRegardless = false
+    /// Under the opportunistic policy, retry a message in plaintext (a new connection without
+    /// STARTTLS) after a TLS handshake failed, as Postfix does at `smtp_tls_security_level =
+    /// may` (RFC 7435 §4.1). Off: the message waits for the next attempt with TLS.
+    public var plaintextRetryAfterTLSFailure = false
     /// Close instead of sending QUIT (`skip-quit`).
     public var skipsQuit = false
     /// Rules over the client's answers, first match wins (`ClientRule`).

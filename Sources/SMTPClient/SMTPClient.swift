@@ -11,9 +11,10 @@ public struct SMTPClient: Sendable {
     /// Final or latest outcome per message id.
     public private(set) var results: [String: MessageOutcome] = [:]
     public private(set) var attempts = 0
-    /// The last attempt's handshake failed under an opportunistic policy: RFC 7435 lets the next
-    /// attempt (a new connection) go without STARTTLS.
-    private var plaintextRetry = false
+    /// The last attempt's handshake failed under an opportunistic policy that allows it
+    /// (`plaintextRetryAfterTLSFailure`): the next attempt (a new connection) goes without
+    /// STARTTLS, as Postfix does at `may` (RFC 7435 §4.1 allows it).
+    public private(set) var plaintextRetry = false
 
     public enum Next: Hashable, Sendable {
         /// Connect again after this many nanoseconds.
@@ -44,7 +45,7 @@ public struct SMTPClient: Sendable {
     public mutating func attemptFinished(_ connection: SMTPClientConnection) -> Next {
         for outcome in connection.outcomes { results[outcome.messageID] = outcome }
         plaintextRetry = false
-        if case .opportunistic = configuration.policy,
+        if case .opportunistic = configuration.policy, configuration.plaintextRetryAfterTLSFailure,
             connection.outcomes.contains(where: { $0.tlsResultType != nil && $0.status == .temporaryFailure }),
             !connection.isTLSActive
         {

@@ -28,9 +28,13 @@ public struct NetClient: Sendable {
         public var capabilities: EHLOCapabilities
         public var tls: TLSSessionDetails?
         public var end: SessionEnd
+        /// Connections made: 2 when a TLS failure was followed by the plaintext retry.
+        public var attempts = 1
     }
 
-    /// One connection: greet, EHLO, STARTTLS per policy, AUTH, every message, QUIT.
+    /// One connection: greet, EHLO, STARTTLS per policy, AUTH, every message, QUIT; and, when the
+    /// configuration asks for it (`plaintextRetryAfterTLSFailure`, opportunistic only), a second
+    /// one without STARTTLS after a failed handshake.
     public func deliver(_ messages: [OutgoingMessage], log: @escaping (WireEvent) -> Void) async throws(NetError) -> Report {
         var tlsConfiguration = TLSConfiguration(role: .client)
         tlsConfiguration.trust = trust
@@ -45,20 +49,32 @@ public struct NetClient: Sendable {
             throw .setup("TLS setup failed: \(error)")
         }
         var configuration = configuration
-        configuration.retry = RetryPolicy(delay: 0, maximumAttempts: 1)
-        let machine = SMTPClientConnection(configuration: configuration, messages: messages)
-        let endpoint = BuiltInClientEndpoint(machine: machine)
-        let channel = try await Sockets.connect(server, timeout: connectTimeout)
-        log(.note("connected to \(server)"))
-        let session = SocketSession(endpoint: endpoint, tlsContext: context, serverName: configuration.serverName, faults: faults, limits: limits, log: log)
-        let end = await session.run(channel)
-        // Messages the machine never decided (the connection ended first) are deferred.
-        var outcomes = endpoint.machine.outcomes
-        for m in messages where !outcomes.contains(where: { $0.messageID == m.id }) {
-            outcomes.append(MessageOutcome(messageID: m.id, status: .temporaryFailure, reason: "connection ended before an outcome (\(end))"))
+        configuration.retry = RetryPolicy(delay: 0, maximumAttempts: 2)
+        // The retry queue decides whether a second, plaintext attempt follows (and nothing else
+        // does: `send` is one attempt otherwise).
+        var queue = SMTPClient(configuration: configuration, messages: messages)
+        var report: Report?
+        var latest: [String: MessageOutcome] = [:]  // by message id; read in message order
+        while let machine = queue.nextAttempt() {
+            if report != nil { log(.note("retrying in plaintext after the TLS failure (plaintext-retry-after-tls-failure)")) }
+            let endpoint = BuiltInClientEndpoint(machine: machine)
+            let channel = try await Sockets.connect(server, timeout: connectTimeout)
+            log(.note("connected to \(server)"))
+            let session = SocketSession(endpoint: endpoint, tlsContext: context, serverName: configuration.serverName, faults: faults, limits: limits, log: log)
+            let end = await session.run(channel)
+            // Messages the machine never decided (the connection ended first) are deferred.
+            var outcomes = endpoint.machine.outcomes
+            for m in machine.messages where !outcomes.contains(where: { $0.messageID == m.id }) {
+                outcomes.append(MessageOutcome(messageID: m.id, status: .temporaryFailure, reason: "connection ended before an outcome (\(end))"))
+            }
+            for o in outcomes { latest[o.messageID] = o }
+            let attempt = Report(
+                outcomes: messages.compactMap { latest[$0.id] }, capabilitiesBeforeTLS: endpoint.machine.capabilitiesBeforeTLS,
+                capabilities: endpoint.machine.currentCapabilities, tls: session.tlsDetails ?? report?.tls, end: end, attempts: queue.attempts)
+            report = attempt
+            _ = queue.attemptFinished(endpoint.machine)
+            guard queue.plaintextRetry else { break }
         }
-        return Report(
-            outcomes: outcomes, capabilitiesBeforeTLS: endpoint.machine.capabilitiesBeforeTLS,
-            capabilities: endpoint.machine.currentCapabilities, tls: session.tlsDetails, end: end)
+        return report!
     }
 }

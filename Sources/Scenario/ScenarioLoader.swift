@@ -196,7 +196,8 @@ public enum ScenarioLoader {
     // MARK: - Client
 
     static let clientKeys = ["policy", "trust", "server-name", "helo", "pipelining", "chunking", "chunk-size", "helo-fallback", "line-endings", "auth",
-                             "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts", "rules", "skip-quit"]
+                             "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts", "rules", "skip-quit",
+                             "plaintext-retry-after-tls-failure"]
 
     static func readClient(_ r: YAMLReader, index: Int, serverName: String) throws(ScenarioError) -> (ClientSpec, [ScriptStep]?) {
         let o = try r.object(clientKeys)
@@ -212,6 +213,10 @@ public enum ScenarioLoader {
             if b.isScalar, try b.string() == "always" { c.pipelinesRegardless = true } else { c.usePipelining = try b.bool() }
         }
         if let b = o["skip-quit"] { c.skipsQuit = try b.bool() }
+        if let b = o["plaintext-retry-after-tls-failure"] {
+            c.plaintextRetryAfterTLSFailure = try b.bool()
+            guard case .opportunistic = c.policy else { throw b.error("a plaintext retry after a TLS failure is an opportunistic policy's choice (policy: opportunistic)") }
+        }
         c.rules = try o["rules"]?.list().map { x throws(ScenarioError) in try readClientRule(x) } ?? []
         if let b = o["chunking"] { c.useChunking = try b.bool() }
         if let n = o["chunk-size"] { c.bdatChunkSize = try n.int(in: 1...10_485_760) }

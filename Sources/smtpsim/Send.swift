@@ -37,6 +37,8 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Envelope recipient (repeatable).") var to: [String] = []
     @Option(help: "Name sent in EHLO.") var helo = "client.example.test"
     @Flag(help: "Use BDAT when the server offers CHUNKING.") var chunking = false
+    @Flag(help: "With --starttls opportunistic: after a failed TLS handshake, retry at once in plaintext on a new connection (Postfix at `may`).")
+    var plaintextRetryAfterTLSFailure = false
     @Option(help: "Client flaw profile (repeatable): \(listed(ClientFlaw.self)).")
     var clientFlaw: [ClientFlaw] = []
     @OptionGroup var faultOptions: StreamFaultOptions
@@ -55,6 +57,10 @@ struct Send: AsyncParsableCommand {
         case .required: configuration.policy = pin != nil ? .pinned : .required
         case .opportunistic: configuration.policy = .opportunistic
         case .none: configuration.policy = .plaintext
+        }
+        if plaintextRetryAfterTLSFailure {
+            guard starttls == .opportunistic else { throw ValidationError("--plaintext-retry-after-tls-failure needs --starttls opportunistic") }
+            configuration.plaintextRetryAfterTLSFailure = true
         }
         if let auth {
             let (user, password) = try NetCLI.credentials(auth)

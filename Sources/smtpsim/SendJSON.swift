@@ -75,6 +75,7 @@ struct SendJSON: Encodable {
     var tls: TLS?
     var outcomes: [Outcome]
     var end: String
+    var attempts: Int
 
     init(server: String, report: NetClient.Report, dialogue: [Entry]) {
         self.server = server
@@ -91,6 +92,7 @@ struct SendJSON: Encodable {
                     tlsResultType: o.tlsResultType?.rawValue, refusedRecipients: o.refusedRecipients.map(\.description), possibleDuplicate: o.possibleDuplicate)
         }
         end = "\(report.end)"
+        attempts = report.attempts
     }
 
     var text: String {

@@ -296,4 +296,21 @@ final class ServeRuleTests: XCTestCase {
         XCTAssertEqual(report.outcomes[0].refusedRecipients.map(\.description), ["<eve@blocked.test>"])
         XCTAssertEqual(report.outcomes[1].reply?.lines.first?.text, "deferred by rule")
     }
+
+    func testAPlaintextRetryAfterATLSFailureIsAChoiceOfTheOpportunisticPolicy() async throws {
+        // A server that says 220 to STARTTLS and never starts TLS: the client's handshake fails.
+        for retry in [false, true] {
+            var server = Loopback.server()
+            server.configuration.rules = [ServerRule(on: .verb("STARTTLS"), reply: RuleReply(text: "220 2.0.0 go ahead"), act: false)]
+            server.maximumConnections = retry ? 2 : 1
+            let (report, _) = try await Loopback.with(server) { port in
+                var client = Loopback.client(port: port, policy: .opportunistic, trust: .none)
+                client.configuration.plaintextRetryAfterTLSFailure = retry
+                return try await client.deliver([Loopback.message()]) { _ in }
+            }
+            XCTAssertEqual(report.attempts, retry ? 2 : 1)
+            XCTAssertEqual(report.outcomes.map(\.status), [retry ? .delivered : .temporaryFailure], "\(report.outcomes)")
+            XCTAssertFalse(report.outcomes[0].overTLS)
+        }
+    }
 }

@@ -41,8 +41,17 @@ final class AttackerTests: XCTestCase {
         XCTAssertEqual(refused.statuses, [.temporaryFailure])
         XCTAssertEqual(refused.findings, [])
         // B4: a bogus 220 then plaintext: the client's TLS fails and it never speaks plaintext on
-        // that connection; the opportunistic retry (RFC 7435) is a new, plaintext connection.
-        let bogus = try simulate(scenario { $0.attacker = [.replaceStartTLSReply("220 go ahead\r\n")] })
+        // that connection. By default every attempt tries TLS again (and the message waits);
+        // with plaintext-retry-after-tls-failure the retry is a new, plaintext connection, as
+        // Postfix does at `may` (RFC 7435 §4.1).
+        let waits = try simulate(scenario { $0.attacker = [.replaceStartTLSReply("220 go ahead\r\n")] })
+        XCTAssertEqual(waits.statuses, [.temporaryFailure], waits.trace.text)
+        XCTAssertEqual(waits.connections, RetryPolicy().maximumAttempts)
+        XCTAssertFalse(waits.trace.events.contains { if case .plaintext(.clientToServer, 0, let b) = $0.kind { b.starts(with: Array("MAIL".utf8)) } else { false } })
+        let bogus = try simulate(scenario {
+            $0.clients[0].configuration.plaintextRetryAfterTLSFailure = true
+            $0.attacker = [.replaceStartTLSReply("220 go ahead\r\n")]
+        })
         XCTAssertEqual(bogus.statuses, [.delivered], bogus.trace.text)
         XCTAssertEqual(bogus.connections, 2)
         XCTAssertEqual(bogus.findings, [], bogus.trace.text)
@@ -53,6 +62,7 @@ final class AttackerTests: XCTestCase {
         XCTAssertEqual(firstConnectionPlaintext.count, 2, "EHLO and STARTTLS only")
         let required = try simulate(scenario {
             $0.clients[0].configuration.policy = .required
+            $0.clients[0].configuration.plaintextRetryAfterTLSFailure = true  // an opportunistic policy's choice only
             $0.clients[0].configuration.retry = RetryPolicy(delay: 1_800_000_000_000, maximumAttempts: 2)
             $0.attacker = [.replaceStartTLSReply("220 go ahead\r\n")]
         })
