@@ -15,8 +15,8 @@ public struct NetServer: Sendable {
     public var limits = SessionLimits()
     /// Stop after accepting this many connections (nil: serve until killed).
     public var maximumConnections: Int?
-    /// Connections served at once; more are answered 421 4.3.2 and closed (RFC 5321 §3.8).
-    public var maximumConcurrent = 64
+    /// Connections at once, per client, and the stress that trims idle ones (`ConnectionLimits`).
+    public var connectionLimits = ConnectionLimits()
     public var maildir: MaildirWriter?
 
     public init(listen: HostPort, configuration: ServerConfiguration, identity: TLSIdentity?) {
@@ -45,25 +45,35 @@ public struct NetServer: Sendable {
         ready(Sockets.port(of: listener))
         let server = self
         let config = configuration
-        try await Sockets.accept(on: listener, prefix: "C", maximum: maximumConnections) { channel, id, open in
-            if open > server.maximumConcurrent {
-                log(id, .note("refused: \(server.maximumConcurrent) connections already open"))
-                try? await channel.executeThenClose { _, out in
-                    try await out.write(ByteBuffer(string: "421 4.3.2 \(config.hostname) too many connections, try again later\r\n"))
-                }
+        let pressure = ConnectionPressure(connectionLimits)
+        try await Sockets.accept(on: listener, prefix: "C", maximum: maximumConnections) { channel, id, _ in
+            let client = channel.channel.remoteAddress?.ipAddress ?? "?"
+            let admission = await pressure.admit(client)
+            guard admission == .admitted else {
+                // RFC 5321 §3.8: 421 and close; RFC 3463: 4.7.0 for a policy limit, 4.3.2 when busy.
+                let (why, reply) = admission == .tooManyFromClient
+                    ? ("\(server.connectionLimits.maximumPerClient) connections from \(client) already open", "421 4.7.0 \(config.hostname) too many connections from your address")
+                    : ("\(server.connectionLimits.maximumConcurrent) connections already open", "421 4.3.2 \(config.hostname) too many connections, try again later")
+                log(id, .note("refused: \(why)"))
+                try? await channel.executeThenClose { _, out in try await out.write(ByteBuffer(string: reply + "\r\n")) }
                 return
             }
-            await server.serve(channel, id: id, configuration: config, context: context, log: log)
+            defer { pressure.release(client) }
+            await server.serve(channel, id: id, configuration: config, context: context, pressure: pressure, log: log)
         }
     }
 
-    private func serve(_ channel: ByteChannel, id: String, configuration: ServerConfiguration, context: TLSContext?, log: @escaping @Sendable (String, WireEvent) -> Void) async {
+    private func serve(_ channel: ByteChannel, id: String, configuration: ServerConfiguration, context: TLSContext?, pressure: ConnectionPressure,
+                       log: @escaping @Sendable (String, WireEvent) -> Void) async {
         let peer = Sockets.peer(of: channel)
         log(id, .note("connection from \(peer)"))
         let endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: id)
         let number = Int(id.dropFirst()) ?? 0
         let faults = (try? StreamFaults(rules: faultRules, side: .server, connection: number)) ?? StreamFaults()  // validated in run()
         let session = SocketSession(endpoint: endpoint, tlsContext: context, faults: faults, limits: limits) { log(id, $0) }
+        // Under stress an idle session waits for its next command only as long as the stress
+        // timeout (the server then says 421 4.4.2 and closes).
+        session.timerClamp = { id in id == .server(.idle) ? pressure.idleClamp : nil }
         let maildir = maildir
         endpoint.onDeliver = { [weak session] message in
             guard let maildir else { return }

@@ -61,6 +61,10 @@ public final class SocketSession {
     let log: (WireEvent) -> Void
 
     public private(set) var tlsDetails: TLSSessionDetails?
+    /// The longest a timer may wait now, in seconds (nil: as the endpoint asked). `serve` cuts
+    /// the server's idle timer under connection stress (`ConnectionPressure.idleClamp`); the
+    /// clamp is read again each second, so a timer armed before the stress shortens too.
+    public var timerClamp: (@Sendable (TimerID) -> Double?)?
 
     private var host: EndpointHost!
     private var tracker: TriggerTracker
@@ -442,7 +446,23 @@ extension SocketSession: EndpointHostDriver {
 
     public func host(_ host: EndpointHost, schedule id: TimerID, generation: UInt64, after: Int64) {
         timers[id]?.cancel()
-        timers[id] = schedule(after: after, .timer(id, generation: generation))
+        guard let clamp = timerClamp else {
+            timers[id] = schedule(after: after, .timer(id, generation: generation))
+            return
+        }
+        let continuation = continuation
+        timers[id] = Task {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let full = Duration.nanoseconds(after)
+            while true {
+                let waited = clock.now - start
+                let limit = clamp(id).map { min(full, .milliseconds(Int64($0 * 1000))) } ?? full
+                if waited >= limit { break }
+                do { try await Task.sleep(for: min(limit - waited, .seconds(1))) } catch { return }
+            }
+            continuation?.yield(.timer(id, generation: generation))
+        }
     }
 
     public func hostPeerSentCloseNotify(_ host: EndpointHost) {

@@ -120,6 +120,9 @@ public struct SMTPServerConnection: Sendable {
             emit(.setTimer(.greeting, after: configuration.greetingDelay))
         } else {
             greet()
+            // RFC 5321 §4.5.3.2.7: the wait for the first command is timed like the others (a
+            // client that never speaks is let go, not held until the session limit).
+            armIdleTimer()
         }
         return takeActions()
     }

@@ -21,6 +21,9 @@ struct Serve: AsyncParsableCommand {
             rule-driven fault server for a mail client's CI. --seed fixes the rules'
             probabilities (default: the file's seed); connection n then answers as the
             simulator's connection n does at that seed. Listens on loopback unless told otherwise.
+            Idle connections cannot lock clients out: at most --max-per-client from one address,
+            --max-concurrent in all, and under stress an idle session is closed after
+            --stress-timeout seconds, so a fresh client is served within seconds.
             """)
     )
 
@@ -41,6 +44,10 @@ struct Serve: AsyncParsableCommand {
     var serverFlaw: [ServerFlaw] = []
     @OptionGroup var faultOptions: StreamFaultOptions
     @Option(help: "Exit after serving this many connections.") var maxConnections: Int?
+    @Option(help: "Connections served at once; past it a new one waits up to 15 s for a slot, then gets 421.") var maxConcurrent = ConnectionLimits().maximumConcurrent
+    @Option(help: "Connections at once from one client address; past it, 421 at once.") var maxPerClient = ConnectionLimits().maximumPerClient
+    @Option(help: "Under stress (3/4 of --max-concurrent open), close a session idle this many seconds (Postfix: ${stress?10}).")
+    var stressTimeout = ConnectionLimits().stressIdleSeconds
     @Option(help: "Longest session, seconds.") var sessionTimeout: Double = 300
     @Flag(help: "Print only connections and accepted messages, not the dialogue.") var quiet = false
 
@@ -77,6 +84,10 @@ struct Serve: AsyncParsableCommand {
         server.faultRules = try faultOptions.rules(adding: rules, side: .server)
         server.limits = SessionLimits(sessionSeconds: sessionTimeout)
         server.maximumConnections = maxConnections
+        guard maxConcurrent >= 1, maxPerClient >= 1, stressTimeout > 0 else { throw ValidationError("--max-concurrent and --max-per-client take 1 or more, --stress-timeout a positive number of seconds") }
+        server.connectionLimits.maximumConcurrent = maxConcurrent
+        server.connectionLimits.maximumPerClient = maxPerClient
+        server.connectionLimits.stressIdleSeconds = stressTimeout
         do {
             server.maildir = try MaildirWriter(directory: maildir)
         } catch {
