@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "SMTPClientTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "EndpointHostingTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "TestSupport"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(
             name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet"]
         ),
