@@ -176,6 +176,7 @@ public struct SMTPServerConnection: Sendable {
             if !early.isEmpty { process(early[...]) }
             armIdleTimer()
         case (.idle, .commands), (.idle, .data), (.idle, .chunk), (.idle, .auth):
+            ruleAnswer = nil  // a rule's answer is for its command, not for this
             reply(.timeout(configuration.hostname))
             closeConnection()
         case (.greeting, _), (.idle, _):
@@ -214,6 +215,7 @@ public struct SMTPServerConnection: Sendable {
         switch phase {
         case .closed, .notStarted, .tlsHandshake: return []
         case .greetingDelay, .commands, .data, .chunk, .auth:
+            ruleAnswer = nil  // a rule's answer is for its command, not for this
             reply(.serviceNotAvailable(configuration.hostname))
             closeConnection()
             return takeActions()

@@ -83,6 +83,20 @@ final class ServerRuleTests: XCTestCase {
         XCTAssertEqual(d.maildrop.messages.count, 0)
     }
 
+    func testARulesAnswerIsForItsCommandNotForA421() {
+        // Found by the Simulation target: a BDAT rule that acts waits for the chunk's end to
+        // answer; a shutdown before it must say 421, not the rule's 250.
+        var d = driver([ServerRule(on: .verb("BDAT"), reply: RuleReply(text: "250 2.0.0 ok (by rule)"))])
+        d.send("EHLO c\r\n" + Self.mail + Self.rcpt + "BDAT 10 LAST\r\nhalf")
+        d.shutdown()
+        XCTAssertEqual(d.codes, [250, 250, 250, 421])
+        XCTAssertEqual(d.maildrop.messages.count, 0)
+        var t = driver([ServerRule(on: .verb("BDAT"), reply: RuleReply(text: "250 2.0.0 ok (by rule)"))])
+        t.send("EHLO c\r\n" + Self.mail + Self.rcpt + "BDAT 10 LAST\r\nhalf")
+        t.fire(.idle)
+        XCTAssertEqual(t.codes.last, 421)
+    }
+
     func testARuleForSomeConnectionsOnly() {
         let rule = ServerRule(on: .greeting, connections: ["C2"], reply: RuleReply(text: "421 4.3.2 busy"), close: true)
         XCTAssertEqual(driver([rule], id: "C1").replies.first?.code.value, 220)
