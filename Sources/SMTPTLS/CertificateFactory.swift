@@ -114,9 +114,11 @@ public final class CertificateFactory: @unchecked Sendable {
     /// What a client that trusts the factory trusts.
     public var trustAnchors: [Certificate] { [root] }
 
-    /// A server identity for `hostname` in the given variant.
-    public func serverIdentity(hostname: String, variant: Variant = .valid) throws(TLSSetupError) -> TLSIdentity {
-        try leaf(name: hostname, variant: variant, usage: "serverAuth")
+    /// A server identity for `hostname` in the given variant; `alsoNames` are more names it
+    /// covers (host names, or IP addresses: `serve` adds localhost and its listen address, so a
+    /// client that connects by address verifies too).
+    public func serverIdentity(hostname: String, variant: Variant = .valid, alsoNames: [String] = []) throws(TLSSetupError) -> TLSIdentity {
+        try leaf(name: hostname, variant: variant, usage: "serverAuth", alsoNames: alsoNames)
     }
 
     /// A client certificate (extendedKeyUsage clientAuth) issued by the factory's CA, or by an
@@ -125,14 +127,14 @@ public final class CertificateFactory: @unchecked Sendable {
         try leaf(name: name, variant: trusted ? .valid : .untrustedCA, usage: "clientAuth")
     }
 
-    private func leaf(name: String, variant: Variant, usage: String) throws(TLSSetupError) -> TLSIdentity {
-        let label = "leaf|\(usage)|\(name)|\(variant.rawValue)"
+    private func leaf(name: String, variant: Variant, usage: String, alsoNames: [String] = []) throws(TLSSetupError) -> TLSIdentity {
+        let label = "leaf|\(usage)|\(([name] + alsoNames).joined(separator: ","))|\(variant.rawValue)"
         let result: Result<TLSIdentity, TLSSetupError> = DeterministicRandom.with(seed: SeedMix.derive(seed, label)) {
             do throws(TLSSetupError) {
                 let key = variant == .weakKey ? try Self.sharedRSA(bits: 1024) : try Self.key(keyType, label: label, seed: seed)
                 var notBefore = epoch - 30 * Self.day
                 var notAfter = epoch + 365 * Self.day
-                var sans = [name]
+                var sans = [name] + alsoNames.filter { $0 != name }
                 var issuer: (Certificate, PrivateKey)? = (intermediate, intermediateKey)
                 var chain: [Certificate] = [intermediate]
                 switch variant {
@@ -162,6 +164,13 @@ public final class CertificateFactory: @unchecked Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// An IPv4 or IPv6 literal (a subjectAltName iPAddress, RFC 5280 §4.2.1.6).
+    static func isIPAddress(_ s: String) -> Bool {
+        if s.contains(":") { return true }  // host names never hold a colon
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { p in !p.isEmpty && p.count <= 3 && p.allSatisfy(\.isASCII) && UInt8(p) != nil }
     }
 
     // MARK: - Keys
@@ -210,12 +219,15 @@ public final class CertificateFactory: @unchecked Sendable {
         X509_set_pubkey(x, key.pkey)
         var extensions: [(Int32, String)] = [
             (NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE"),
-            (NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyEncipherment"),
+            // RFC 5480 §3: an EC key signs, it does not encipher keys (testssl flags an EC leaf
+            // with keyEncipherment); an RSA leaf may do both (RFC 5246 RSA key exchange).
+            (NID_key_usage, ca ? "critical,keyCertSign,cRLSign"
+                : EVP_PKEY_get_base_id(key.pkey) == EVP_PKEY_EC ? "critical,digitalSignature" : "critical,digitalSignature,keyEncipherment"),
             (NID_subject_key_identifier, "hash"),
             (NID_authority_key_identifier, "keyid:always"),
         ]
         if let usage { extensions.append((NID_ext_key_usage, usage)) }
-        if !sans.isEmpty { extensions.append((NID_subject_alt_name, sans.map { "DNS:\($0)" }.joined(separator: ","))) }
+        if !sans.isEmpty { extensions.append((NID_subject_alt_name, sans.map { Self.isIPAddress($0) ? "IP:\($0)" : "DNS:\($0)" }.joined(separator: ","))) }
         var v3 = X509V3_CTX()
         X509V3_set_ctx(&v3, issuer?.0.x509 ?? x, x, nil, nil, 0)
         for (nid, value) in extensions {

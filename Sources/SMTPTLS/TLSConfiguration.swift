@@ -87,8 +87,17 @@ public struct TLSConfiguration: Hashable, Sendable {
     public var groups: [String] = ["X25519", "P-256"]
     /// TLS 1.3 cipher suites (OpenSSL syntax), `nil` for OpenSSL's default.
     public var cipherSuites: String?
-    /// TLS 1.2 and older cipher list (OpenSSL syntax), `nil` for OpenSSL's default.
+    /// TLS 1.2 and older cipher list (OpenSSL syntax); `nil`: `aeadCipherList` when the
+    /// minimum version is TLS 1.2 or later, OpenSSL's default when older versions were asked for.
     public var cipherList: String?
+
+    /// The TLS 1.2 suites a scanner does not flag: ECDHE with AES-GCM or ChaCha20-Poly1305 (no
+    /// CBC: RFC 9325 §4.2 recommends AEAD only; sslyze and testssl flag the CBC suites, testssl
+    /// as "LUCKY13 potentially vulnerable").
+    public static let aeadCipherList = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+    /// The cipher list the context sets.
+    public var effectiveCipherList: String? { cipherList ?? (minimumVersion >= .tls12 ? Self.aeadCipherList : nil) }
     public var trust: TrustPolicy = .none
     /// When false, a client verifies and records the result but completes the handshake anyway
     /// (opportunistic TLS, RFC 7435; and the "ignores certificate errors" flaw).

@@ -54,7 +54,7 @@ public final class TLSContext: @unchecked Sendable {
         if let suites = c.cipherSuites, SSL_CTX_set_ciphersuites(ctx, suites) != 1 {
             throw TLSSetupError("TLS 1.3 cipher suites \(suites)")
         }
-        if let list = c.cipherList, SSL_CTX_set_cipher_list(ctx, list) != 1 {
+        if let list = c.effectiveCipherList, SSL_CTX_set_cipher_list(ctx, list) != 1 {
             throw TLSSetupError("cipher list \(list)")
         }
         if let identity = c.identity {

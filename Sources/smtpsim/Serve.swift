@@ -79,8 +79,9 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.flaws.formUnion(serverFlaw)
         if let certificate { spec.certificate = certificate }
-        let identity = noTLS ? nil : try makeIdentity(spec, hostname: configuration.hostname)
-        var server = NetServer(listen: try NetCLI.address(listen), configuration: configuration, identity: identity)
+        let address = try NetCLI.address(listen)
+        let identity = noTLS ? nil : try makeIdentity(spec, hostname: configuration.hostname, listen: address)
+        var server = NetServer(listen: address, configuration: configuration, identity: identity)
         server.faultRules = try faultOptions.rules(adding: rules, side: .server)
         server.limits = SessionLimits(sessionSeconds: sessionTimeout)
         server.maximumConnections = maxConnections
@@ -108,7 +109,7 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    private func makeIdentity(_ spec: ServerSpec, hostname: String) throws -> TLSIdentity {
+    private func makeIdentity(_ spec: ServerSpec, hostname: String, listen: HostPort) throws -> TLSIdentity {
         if let cert {
             guard let key else { throw ValidationError("--cert needs --key") }
             do {
@@ -123,6 +124,12 @@ struct Serve: AsyncParsableCommand {
             try factory.root.pem.write(toFile: writeCA, atomically: true, encoding: .utf8)
             NetCLI.say("smtpsim serve: wrote the test CA to \(writeCA)")
         }
-        return try factory.serverIdentity(hostname: hostname, variant: spec.certificate)
+        // The factory certificate also covers localhost and the address it listens on (loopback
+        // for a wildcard), so `curl --ssl-reqd smtp://127.0.0.1:PORT --cacert ca.pem` verifies.
+        let wildcard = ["0.0.0.0", "::", ""].contains(listen.host)
+        let also = ["localhost"] + (wildcard ? ["127.0.0.1", "::1"] : [listen.host])
+        var names: [String] = []
+        for name in also where name != hostname && !names.contains(name) { names.append(name) }
+        return try factory.serverIdentity(hostname: hostname, variant: spec.certificate, alsoNames: spec.certificate == .wrongHost ? [] : names)
     }
 }
