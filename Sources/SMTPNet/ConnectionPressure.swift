@@ -16,7 +16,7 @@ public struct ConnectionLimits: Hashable, Sendable {
     /// How long a connection that found every slot taken waits for one before its 421.
     public var admissionWait: Double = 15
     /// At most this many connections wait for a slot; more get 421 at once.
-    public var maximumWaiting = 64
+    public var maximumWaiting = 256
 
     public init() {}
 
@@ -25,7 +25,9 @@ public struct ConnectionLimits: Hashable, Sendable {
     public var stressThreshold: Int { max(1, maximumConcurrent * 3 / 4) }
 }
 
-/// The live counts behind `ConnectionLimits` (one per listener, shared by its sessions).
+/// The live counts behind `ConnectionLimits` (one per listener, shared by its sessions). A
+/// connection that finds every slot taken waits in line (first come, first served) for one that
+/// a closing session hands over, or for `admissionWait`, whichever comes first.
 public final class ConnectionPressure: Sendable {
     public enum Admission: Equatable, Sendable {
         case admitted
@@ -35,10 +37,17 @@ public final class ConnectionPressure: Sendable {
         case full
     }
 
+    private struct Waiter {
+        var ticket: Int
+        var client: String
+        var continuation: CheckedContinuation<Admission, Never>
+    }
+
     private struct State {
         var open = 0
-        var waiting = 0
         var byClient: [String: Int] = [:]  // lookups only
+        var line: [Waiter] = []
+        var nextTicket = 0
     }
 
     public let limits: ConnectionLimits
@@ -49,48 +58,56 @@ public final class ConnectionPressure: Sendable {
     }
 
     public var open: Int { state.withLock { $0.open } }
+    public var waiting: Int { state.withLock { $0.line.count } }
     public var stressed: Bool { open >= limits.stressThreshold }
 
-    /// Takes a slot for `client` (its address, without the port), waiting for one if every slot
-    /// is taken; `release` gives it back.
+    /// Takes a slot for `client` (its address, without the port), waiting in line for one if every
+    /// slot is taken; `release` gives it back.
     public func admit(_ client: String) async -> Admission {
-        enum Step { case done(Admission), wait }
-        func attempt(firstTime: Bool) -> Step {
-            state.withLock { s in
-                if s.byClient[client, default: 0] >= limits.maximumPerClient { return .done(.tooManyFromClient) }
-                if s.open < limits.maximumConcurrent {
+        let ticket = state.withLock { s in
+            s.nextTicket += 1
+            return s.nextTicket
+        }
+        let wait = limits.admissionWait
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Admission, Never>) in
+            let immediate: Admission? = state.withLock { s in
+                if s.byClient[client, default: 0] >= limits.maximumPerClient { return .tooManyFromClient }
+                if s.open < limits.maximumConcurrent, s.line.isEmpty {
                     s.open += 1
                     s.byClient[client, default: 0] += 1
-                    if !firstTime { s.waiting -= 1 }
-                    return .done(.admitted)
+                    return .admitted
                 }
-                if firstTime {
-                    guard s.waiting < limits.maximumWaiting else { return .done(.full) }
-                    s.waiting += 1
+                guard s.line.count < limits.maximumWaiting else { return .full }
+                s.line.append(Waiter(ticket: ticket, client: client, continuation: continuation))
+                return nil
+            }
+            if let immediate { return continuation.resume(returning: immediate) }
+            // Out of line after the admission wait, unless a slot came first.
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
+                let expired: Waiter? = self.state.withLock { s in
+                    guard let i = s.line.firstIndex(where: { $0.ticket == ticket }) else { return nil }
+                    return s.line.remove(at: i)
                 }
-                return .wait
+                expired?.continuation.resume(returning: .full)
             }
         }
-        if case .done(let a) = attempt(firstTime: true) { return a }
-        let clock = ContinuousClock()
-        let deadline = clock.now + .milliseconds(Int64(limits.admissionWait * 1000))
-        while clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-            if case .done(let a) = attempt(firstTime: false) {
-                if a != .admitted { state.withLock { $0.waiting -= 1 } }
-                return a
-            }
-        }
-        state.withLock { $0.waiting -= 1 }
-        return .full
     }
 
+    /// Gives `client`'s slot back: to the first connection in line, or to the pool.
     public func release(_ client: String) {
-        state.withLock { s in
-            s.open -= 1
+        let next: Waiter? = state.withLock { s in
             let n = s.byClient[client, default: 1] - 1
             s.byClient[client] = n > 0 ? n : nil
+            guard !s.line.isEmpty else {
+                s.open -= 1
+                return nil
+            }
+            let w = s.line.removeFirst()
+            s.byClient[w.client, default: 0] += 1
+            return w
         }
+        next?.continuation.resume(returning: .admitted)
     }
 
     /// What a session's idle timer may wait now: the stress timeout under stress, else nil.

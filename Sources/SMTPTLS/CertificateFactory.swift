@@ -133,7 +133,9 @@ public final class CertificateFactory: @unchecked Sendable {
             do throws(TLSSetupError) {
                 let key = variant == .weakKey ? try Self.sharedRSA(bits: 1024) : try Self.key(keyType, label: label, seed: seed)
                 var notBefore = epoch - 30 * Self.day
-                var notAfter = epoch + 365 * Self.day
+                // 360 days in all: under the 366 of the CA/B Forum baseline and Mozilla's
+                // intermediate profile, which sslyze checks.
+                var notAfter = epoch + 330 * Self.day
                 var sans = [name] + alsoNames.filter { $0 != name }
                 var issuer: (Certificate, PrivateKey)? = (intermediate, intermediateKey)
                 var chain: [Certificate] = [intermediate]

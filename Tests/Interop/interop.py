@@ -3,7 +3,7 @@
 
 Usage: interop.py SMTPSIM_BINARY
 
-Peers: Python's smtplib, swaks and `openssl s_client -starttls smtp` against `smtpsim serve`;
+Peers: Python's smtplib, swaks, curl, sslyze and `openssl s_client -starttls smtp` against `smtpsim serve`;
 `smtpsim send` and `smtpsim probe` against aiosmtpd (STARTTLS, AUTH); `smtpsim proxy` between
 smtplib and aiosmtpd. Every peer is a process started here and stopped by its process id; every
 wait is bounded. Exit status 0 when every check passed.
@@ -145,6 +145,77 @@ def openssl_against_serve():
     check("openssl s_client: verify return code 0", "Verify return code: 0 (ok)" in out, out[-1500:] + r.stderr[-500:])
     check("openssl s_client: EHLO inside TLS answered, AUTH offered", "250-AUTH PLAIN LOGIN" in out or "250 AUTH PLAIN LOGIN" in out, out[-800:])
     check("openssl s_client: QUIT answered 221", "221 " in out, out[-500:])
+
+
+def curl_against_serve():
+    """curl by address: serve's certificate covers its listen address (issue 16)."""
+    port, maildir = serve("serve-curl")
+    message = os.path.join(WORK, "curl.eml")
+    with open(message, "wb") as f:
+        f.write(b"From: <alice@example.test>\r\nSubject: curl\r\n\r\nby curl\r\n")
+    r = run(["curl", "-sS", "--ssl-reqd", f"smtp://127.0.0.1:{port}", "--cacert", os.path.join(WORK, "ca.pem"),
+             "--mail-from", "alice@example.test", "--mail-rcpt", "bob@example.net", "--upload-file", message], timeout=30)
+    check("curl --ssl-reqd smtp://127.0.0.1: certificate verified by address, message sent", r.returncode == 0, r.stderr[-600:])
+    got = envelopes(maildir)
+    check("curl: the message in the maildir over TLS", len(got) == 1 and got[0]["over_tls"], str(got))
+
+
+def idle_flood_against_serve():
+    """200 idle connections (from 127.0.0.2, and from 200 addresses) must not lock smtplib out:
+    the per-client limit, and stress timeouts that trim idle sessions (issue 16)."""
+    for name, sources, extra in [("one address", ["127.0.0.2"], []),
+                                 ("200 addresses", [f"127.0.{1 + i // 250}.{2 + i % 250}" for i in range(200)], ["--stress-timeout", "2"])]:
+        port, maildir = serve("serve-flood-" + name.replace(" ", "-"), *extra)
+        flood = []
+        try:
+            for i in range(200):
+                s = socket.socket()
+                s.bind((sources[i % len(sources)], 0))
+                s.settimeout(5)
+                s.connect(("127.0.0.1", port))
+                flood.append(s)
+            start = time.monotonic()
+            ok = False
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=15) as c:
+                    c.sendmail("alice@example.test", ["bob@example.net"], "Subject: flood\r\n\r\nthrough the flood\r\n")
+                    ok = True
+            except (smtplib.SMTPException, OSError) as e:
+                detail = f"{type(e).__name__}: {e}"
+            took = time.monotonic() - start
+            check(f"idle flood from {name}: a real client delivers within 15 s", ok and took < 15 and len(envelopes(maildir)) == 1,
+                  f"{took:.1f} s" if ok else detail)
+        finally:
+            for s in flood:
+                s.close()
+
+
+def sslyze_against_serve():
+    """sslyze's JSON on serve (issue 16): TLS 1.2 and 1.3 only, AEAD suites only, the certificate
+    verified against --write-ca and valid for the address, and Mozilla's intermediate profile."""
+    port, _ = serve("serve-sslyze")
+    out = os.path.join(WORK, "sslyze.json")
+    r = run([sys.executable, "-m", "sslyze", f"127.0.0.1:{port}", "--starttls", "smtp", "--certinfo_ca_file",
+             os.path.join(WORK, "ca.pem"), "--json_out", out, "--quiet"], timeout=240)
+    try:
+        result = json.load(open(out))["server_scan_results"][0]["scan_result"]
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        check("sslyze: a scan result", False, f"{e}: {r.stdout[-600:]} {r.stderr[-600:]}")
+        return
+
+    def accepted(key):
+        return [c["cipher_suite"]["name"] for c in (result.get(key) or {}).get("result", {}).get("accepted_cipher_suites", [])]
+
+    old = accepted("ssl_2_0_cipher_suites") + accepted("ssl_3_0_cipher_suites") + accepted("tls_1_0_cipher_suites") + accepted("tls_1_1_cipher_suites")
+    check("sslyze: nothing below TLS 1.2", old == [], str(old))
+    tls12, tls13 = accepted("tls_1_2_cipher_suites"), accepted("tls_1_3_cipher_suites")
+    check("sslyze: TLS 1.2 and 1.3 offered", bool(tls12) and bool(tls13), f"{tls12} {tls13}")
+    cbc = [s for s in tls12 if "CBC" in s or not ("GCM" in s or "CHACHA20" in s)]
+    check("sslyze: AEAD suites only (no CBC)", cbc == [], str(cbc))
+    deployment = result["certificate_info"]["result"]["certificate_deployments"][0]
+    supplied = [p["was_validation_successful"] for p in deployment["path_validation_results"] if p["trust_store"]["name"] == "Supplied CA file"]
+    check("sslyze: the certificate verifies against --write-ca", supplied == [True], str(deployment["path_validation_results"])[:400])
+    check("sslyze: compliant with Mozilla's intermediate configuration", r.returncode == 0, r.stdout[-800:])
 
 
 def send_json_against_serve():
@@ -393,6 +464,9 @@ def main():
         openssl_against_serve()
         rules_against_smtplib()
         send_json_against_serve()
+        curl_against_serve()
+        sslyze_against_serve()
+        idle_flood_against_serve()
         cert, key = make_certificate()
         send_against_aiosmtpd(cert, key)
         port, _ = aiosmtpd("aiosmtpd-probe", cert, key)
