@@ -2,8 +2,8 @@ import EndpointHosting
 import SMTPCore
 
 /// `smtpsim probe`: the server-facing checks of docs/catalog.md against a real server, each on a fresh
-/// connection (`checkCount` in all), every wait bounded by `timeout` and every check by
-/// 4 × `timeout`.
+/// connection (`checkCount` checks, after a control handshake: `connectionCount` connections),
+/// every wait bounded by `timeout` and every check by 4 × `timeout`.
 public struct Probe: Sendable {
     public var server: HostPort
     /// Seconds per wait (connect, each reply, the TLS handshake).
@@ -40,32 +40,47 @@ public struct Probe: Sendable {
     }
 
     /// Octets a check sent or received: plaintext, inside TLS (before encryption), or in the
-    /// clear after a TLS session ended; the text escaped as traces show it.
+    /// clear after a TLS session ended; the text escaped as traces show it (long runs cut), the
+    /// exact octets in base64, and when: seconds since the connection opened and, for what was
+    /// received, since the check last sent (how long the reply took).
     public struct Exchange: Codable, Sendable, Equatable {
         public enum Direction: String, Codable, Sendable { case sent, received }
         public var direction: Direction
         public var layer: String
         public var text: String
+        public var base64: String
+        public var octets: Int
+        public var seconds: Double
+        public var secondsSinceSent: Double?
 
-        init(_ direction: Direction, epoch: Int, _ bytes: [UInt8]) {
+        init(_ direction: Direction, epoch: Int, _ bytes: [UInt8], seconds: Double = 0, sinceSent: Double? = nil) {
             self.direction = direction
             layer = ["plaintext", "tls", "clear-after-tls"][min(2, max(0, epoch))]
             text = BytePreview.text(bytes, epoch: 0, limit: 4096)
+            base64 = Base64.encode(bytes)
+            octets = bytes.count
+            self.seconds = (seconds * 1000).rounded() / 1000
+            secondsSinceSent = sinceSent.map { ($0 * 1000).rounded() / 1000 }
         }
     }
 
     /// Every check in the order it runs: its docs/catalog.md row, its name, its script.
     var checks: [(id: String, name: String, script: Script)] {
         var list: [(id: String, name: String, script: Script)] = [
-            ("D1", "command-injection-same-segment", injection(late: false)),
-            ("D2", "command-injection-late-bytes", injection(late: true)),
+            ("D1", "command-injection-same-segment", injection(late: false, "RSET\r\n")),
+            ("D1", "command-injection-noop", injection(late: false, "NOOP\r\n")),
+            ("D1", "command-injection-noop-rset", injection(late: false, "NOOP\r\nRSET\r\n")),
+            ("D2", "command-injection-late-bytes", injection(late: true, "RSET\r\n")),
             ("B5", "starttls-with-parameters", starttlsWithParameters),
             ("B5", "starttls-twice", starttlsTwice),
+            ("B6", "starttls-not-advertised-after-tls", starttlsAdvertisedAfterTLS),
             ("H6", "auth-before-tls", authBeforeTLS),
         ]
         list += sequencing.map { ("F6", $0.0, $0.1) }
         list += [("F2", "command-line-over-512", longLine(600)), ("F2", "command-line-20000", longLine(20_000))]
         list += SmugglingVariant.allCases.map { ("G2", "smuggling-\($0.rawValue)", smuggling($0)) }
+        list += Self.lfModeVariants.map { ("G2", "lf-mode-\($0.rawValue)", smuggling($0, as: .bareLFHeaders)) }
+        list += SmugglingVariant.allCases.map { ("G2", "bdat-\($0.rawValue)", smuggling($0, as: .bdat)) }
         list += [
             ("I1", "close-notify-mid-data-then-cleartext", closeNotifyMidData),
             ("I2", "close-notify-mid-bdat-then-cleartext", closeNotifyMidBDAT),
@@ -76,17 +91,26 @@ public struct Probe: Sendable {
         return list
     }
 
-    /// How many checks (and connections) a probe makes.
+    /// How many checks a probe makes; it opens one connection for each and one before them for
+    /// the control handshake (`connectionCount`).
     public static var checkCount: Int { Probe(server: HostPort(host: "localhost", port: 25)).checks.count }
+    public static var connectionCount: Int { checkCount + 1 }
 
-    /// Runs every check in order; `progress` sees each result as it comes. Throws when the
-    /// first connection cannot be made (nothing is probed then); later connection failures are
-    /// inconclusive results.
+    /// Whether a handshake with nothing injected works on this server (the control, run first):
+    /// an injection check whose handshake broke is a pass only when it does.
+    var cleanHandshakeWorks = true
+
+    /// Runs the control handshake, then every check in order; `progress` sees each result as it
+    /// comes. Throws when the first connection cannot be made (nothing is probed then); later
+    /// connection failures are inconclusive results.
     public func run(progress: (Result) -> Void = { _ in }) async throws(NetError) -> [Result] {
+        var probe = self
+        let control = await controlHandshake()
+        if let unreachable = control.unreachable { throw unreachable }
+        probe.cleanHandshakeWorks = control.result.verdict == .pass
         var results: [Result] = []
-        for (k, check) in checks.enumerated() {
-            let outcome = await attempt(check.id, check.name, check.script)
-            if k == 0, let unreachable = outcome.unreachable { throw unreachable }
+        for check in probe.checks {
+            let outcome = await probe.attempt(check.id, check.name, check.script)
             results.append(outcome.result)
             progress(outcome.result)
         }
@@ -99,8 +123,21 @@ public struct Probe: Sendable {
         await attempt(id, name, script).result
     }
 
-    /// One check by itself (tests).
-    func closeNotifyMidDataResult() async -> Result { await check("I1", "close-notify-mid-data-then-cleartext", closeNotifyMidData) }
+    /// One check by itself, by name (tests).
+    func result(_ name: String) async -> Result? {
+        guard let c = checks.first(where: { $0.name == name }) else { return nil }
+        return await check(c.id, c.name, c.script)
+    }
+
+    /// A handshake with nothing injected, on its own connection: whether the server's TLS works
+    /// at all (so that an injection that "broke the handshake" is not mistaken for a pass
+    /// against a server whose every handshake fails).
+    func controlHandshake() async -> (result: Result, unreachable: NetError?) {
+        await attempt("D0", "control-handshake") { [self] c in
+            _ = try await openTLS(c)
+            return (.pass, "")
+        }
+    }
 
     /// The result, and the connection error when the check could not connect at all.
     private func attempt(_ id: String, _ name: String, _ script: Script) async -> (result: Result, unreachable: NetError?) {
@@ -138,29 +175,34 @@ public struct Probe: Sendable {
 
     // MARK: - Checks
 
-    /// D1/D2 (CVE-2011-0411): a command behind STARTTLS, in the same segment or after the 220.
-    private func injection(late: Bool) -> Script {
+    /// D1/D2 (CVE-2011-0411): commands behind STARTTLS, in the same segment or after the 220.
+    /// A handshake the injected bytes broke is a pass only when a control handshake, on its own
+    /// connection, succeeds.
+    private func injection(late: Bool, _ injected: String) -> Script {
         { [self] c in
             guard let caps = try await open(c) else { return (.inconclusive, "no greeting or EHLO reply") }
             guard caps.startTLS else { return (.notApplicable, "STARTTLS not offered") }
-            let injected = "RSET\r\n"
+            let what = injected.split(separator: "\r\n").joined(separator: " and ")
             if late {
                 try await c.send("STARTTLS\r\n")
                 let r = try await c.reply()
                 guard r?.n == 220 else { return (.inconclusive, "STARTTLS answered \(Self.show(r))") }
                 guard try await c.handshake(before: Array(injected.utf8)) else {
+                    guard cleanHandshakeWorks else { return (.inconclusive, "every TLS handshake fails here, with or without injected bytes (the control handshake failed too)") }
                     return (.pass, "plaintext sent after the 220 broke the handshake: it was read as TLS, not executed")
                 }
             } else {
                 try await c.send("STARTTLS\r\n" + injected)
                 let r = try await c.reply()
                 guard let r else { return (.pass, "the server closed on pipelined STARTTLS") }
-                guard r.n == 220 else { return (.pass, "STARTTLS with a command behind it refused: \(Self.show(r))") }
-                guard try await c.handshake() else { return (.inconclusive, "TLS handshake failed") }
+                guard r.n == 220 else { return (.pass, "STARTTLS with \(what) behind it refused: \(Self.show(r))") }
+                guard try await c.handshake() else {
+                    return (.inconclusive, cleanHandshakeWorks ? "the TLS handshake after the pipelined \(what) failed (a clean one succeeds)" : "every TLS handshake fails here (the control handshake failed too)")
+                }
             }
             let unasked = try await c.unsolicited(window: quietWindow)
             if let first = unasked.first {
-                return (.fail, "answered the injected RSET inside TLS: \(Self.show(first))")
+                return (.fail, "answered the injected \(what) inside TLS: \(Self.show(first))")
             }
             try await c.send("EHLO \(heloName)\r\n")
             let ehlo = try await c.reply()
@@ -186,16 +228,23 @@ public struct Probe: Sendable {
         }
     }
 
-    /// B5/B6: inside TLS, no STARTTLS in EHLO and a second STARTTLS refused (RFC 3207 §4.2).
+    /// B5: a second STARTTLS inside TLS is refused (RFC 3207 §4.2).
     private func starttlsTwice(_ c: ScriptedConnection) async throws -> (Verdict, String) {
-        let ehlo = try await openTLS(c)
-        let relisted = (try? EHLOCapabilities(reply: ehlo))?.startTLS == true
+        _ = try await openTLS(c)
         try await c.send("STARTTLS\r\n")
         let r = try await c.reply()
         if r?.n == 220 { return (.fail, "a second STARTTLS inside TLS was accepted") }
-        if relisted { return (.fail, "STARTTLS advertised again inside TLS (second one answered \(Self.show(r)))") }
         guard let r, r.n >= 400 else { return (.inconclusive, "second STARTTLS: \(Self.show(r))") }
         return (.pass, "second STARTTLS refused: \(Self.show(r))")
+    }
+
+    /// B6: the EHLO reply inside TLS does not list STARTTLS (RFC 3207 §4.2), on a connection of
+    /// its own (a server that answers a second STARTTLS with 220 cannot hide it).
+    private func starttlsAdvertisedAfterTLS(_ c: ScriptedConnection) async throws -> (Verdict, String) {
+        let ehlo = try await openTLS(c)
+        guard let caps = try? EHLOCapabilities(reply: ehlo) else { return (.inconclusive, "the EHLO reply inside TLS does not parse") }
+        if caps.startTLS { return (.fail, "STARTTLS advertised again inside TLS") }
+        return (.pass, "not advertised inside TLS (\(caps.extensions.map(\.keyword).joined(separator: " ")))")
     }
 
     /// H6: no plaintext AUTH before TLS (RFC 4954 §4 note, RFC 3207 §4).
@@ -244,46 +293,82 @@ public struct Probe: Sendable {
     }
 
     /// F2: command lines over 512 octets get 500 (RFC 5321 §4.5.3.1.4); the server stays bounded.
+    /// A server may answer one long line with several replies (Exim splits it at its buffer and
+    /// answers each part): every reply that comes before the line's quiet window is the line's,
+    /// and only then does the follow-up NOOP go out, so its reply is its own.
     private func longLine(_ length: Int) -> Script {
         { [self] c in
             guard try await open(c) != nil else { return (.inconclusive, "no greeting or EHLO reply") }
             try await c.send("NOOP " + String(repeating: "x", count: length) + "\r\n")
-            let r = try await c.reply()
-            guard let r else { return (c.peerClosed ? .pass : .inconclusive, c.peerClosed ? "closed the connection" : "no reply") }
-            try await c.send("NOOP\r\n")
-            let after = try await c.reply()
-            let alive = after.map { "; NOOP afterwards: \(Self.show($0))" } ?? "; closed afterwards"
-            if r.n / 100 == 2 {
-                // RFC 5321 §4.5.3.1 asks servers to tolerate what they can; docs/catalog.md F2 expects 500.
-                return (after == nil ? .fail : .warn, "a \(length + 7)-octet command line accepted (\(Self.show(r)); 512 is the limit of §4.5.3.1.4)\(alive)")
+            var answers: [SMTPReply] = []
+            while let r = try await c.reply(timeout: answers.isEmpty ? timeout : quietWindow) { answers.append(r) }
+            guard let first = answers.first else { return (c.peerClosed ? .pass : .inconclusive, c.peerClosed ? "closed the connection" : "no reply") }
+            var after: SMTPReply?
+            if !c.peerClosed {
+                do {
+                    try await c.send("NOOP\r\n")
+                    after = try await c.reply()
+                } catch {
+                    after = nil  // it closed while the follow-up went out
+                }
             }
-            return (.pass, "\(Self.show(r))\(alive)")
+            let alive = after.map { "; NOOP afterwards: \(Self.show($0))" } ?? "; closed afterwards"
+            let replies = answers.count == 1 ? Self.show(first) : "\(answers.count) replies: " + answers.map { Self.show($0) }.joined(separator: ", ")
+            if answers.contains(where: { $0.n / 100 == 2 }) {
+                // RFC 5321 §4.5.3.1 asks servers to tolerate what they can; docs/catalog.md F2 expects 500.
+                return (after == nil ? .fail : .warn, "a \(length + 7)-octet command line accepted (\(replies); 512 is the limit of §4.5.3.1.4)\(alive)")
+            }
+            return (.pass, "\(replies)\(alive)")
         }
     }
 
-    /// G2: only <CRLF>.<CRLF> ends DATA; a body with another end sequence and a second
-    /// transaction behind it must come out as one message (or be refused).
-    private func smuggling(_ variant: SmugglingVariant) -> Script {
+    /// How a smuggling check carries its message.
+    enum Carrier {
+        /// DATA, CRLF headers: only <CRLF>.<CRLF> may end it (the CVE-2023-51764 class).
+        case crlfHeaders
+        /// DATA whose first header line ends in a bare LF: Exim then reads the message in
+        /// LF-only mode, where `\n.\n`, `\n.\r\n` and `\r\n.\n` end it by design; reported as
+        /// its own warning, not as the CVE.
+        case bareLFHeaders
+        /// One BDAT … LAST chunk (RFC 3030 §2): its octets are counted, never scanned for an end.
+        case bdat
+    }
+
+    /// The sequences Exim's LF-only mode ends data at.
+    static let lfModeVariants: [SmugglingVariant] = [.lfLF, .lfCRLF, .crlfLF]
+
+    /// G2: only <CRLF>.<CRLF> ends DATA (and nothing ends a BDAT chunk but its length); a body
+    /// with another end sequence and a second transaction behind it must come out as one message
+    /// (or be refused).
+    private func smuggling(_ variant: SmugglingVariant, as carrier: Carrier = .crlfHeaders) -> Script {
         { [self] c in
-            guard try await open(c) != nil else { return (.inconclusive, "no greeting or EHLO reply") }
-            for line in ["MAIL FROM:<\(mailFrom)>\r\n", "RCPT TO:<\(rcptTo)>\r\n", "DATA\r\n"] {
+            guard let caps = try await open(c) else { return (.inconclusive, "no greeting or EHLO reply") }
+            if carrier == .bdat, !caps.chunking { return (.notApplicable, "CHUNKING not offered") }
+            for line in ["MAIL FROM:<\(mailFrom)>\r\n", "RCPT TO:<\(rcptTo)>\r\n"] + (carrier == .bdat ? [] : ["DATA\r\n"]) {
                 try await c.send(line)
                 let r = try await c.reply()
                 guard let r, r.n / 100 == 2 || r.n == 354 else {
                     return (.inconclusive, "\(line.trimmed) answered \(Self.show(r)) (set --rcpt to an accepted address)")
                 }
             }
-            var body = Array("Subject: smtpsim probe\r\n\r\nfirst message".utf8) + variant.bytes
+            var body = Array((carrier == .bareLFHeaders ? "Subject: smtpsim probe\n\nfirst message" : "Subject: smtpsim probe\r\n\r\nfirst message").utf8) + variant.bytes
             body += Array("MAIL FROM:<smuggled@smtpsim.test>\r\nRCPT TO:<\(rcptTo)>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n".utf8)
+            if carrier == .bdat { body = Array("BDAT \(body.count) LAST\r\n".utf8) + body }
             try await c.send(body)
             var seen: [SMTPReply] = []
             while let r = try await c.reply(timeout: seen.isEmpty ? timeout : quietWindow) { seen.append(r) }
             try? await c.send("QUIT\r\n")
             let codes = seen.map(\.n)
             if codes.contains(354) || codes.filter({ $0 / 100 == 2 }).count > 1 {
-                return (.fail, "ended DATA at \(variant.rawValue) and ran the smuggled commands (replies \(codes.map(String.init).joined(separator: " ")))")
+                let replies = codes.map(String.init).joined(separator: " ")
+                switch carrier {
+                case .crlfHeaders: return (.fail, "ended DATA at \(variant.rawValue) and ran the smuggled commands (replies \(replies))")
+                case .bareLFHeaders:
+                    return (.warn, "after a bare-LF header line it read the message in LF-only mode and ended it at \(variant.rawValue) (replies \(replies)): by design (Exim), but a relay that passes bare LFs through makes it a smuggling pair")
+                case .bdat: return (.fail, "ended a BDAT chunk at \(variant.rawValue) inside it and ran the smuggled commands (replies \(replies))")
+                }
             }
-            guard let first = seen.first else { return (.inconclusive, "no reply after the final dot") }
+            guard let first = seen.first else { return (.inconclusive, "no reply after the end of the message") }
             return (.pass, first.n / 100 == 2 ? "one message (\(Self.show(first)))" : "refused: \(Self.show(first))")
         }
     }

@@ -96,6 +96,17 @@ final class ScriptedConnection: EndpointHostDriver {
     /// Every application write and read of the check, and every octet on the wire after a TLS
     /// session ended, in order (the probe's JSON carries them).
     private(set) var exchanges: [Probe.Exchange] = []
+    private let opened = ContinuousClock.now
+    private var lastSent: ContinuousClock.Instant?
+
+    /// Records an exchange with its times.
+    private func record(_ direction: Probe.Exchange.Direction, epoch: Int, _ bytes: [UInt8]) {
+        let now = ContinuousClock.now
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        let since = direction == .received ? lastSent.map { seconds(now - $0) } : nil
+        if direction == .sent { lastSent = now }
+        exchanges.append(Probe.Exchange(direction, epoch: epoch, bytes, seconds: seconds(now - opened), sinceSent: since))
+    }
     /// Octets from the wire after this side ended its TLS session, kept raw.
     private var rawAfterEnd: [UInt8] = []
     private var reading: Bool { host.tlsEnd == nil }
@@ -129,7 +140,7 @@ final class ScriptedConnection: EndpointHostDriver {
         self.timeout = timeout
         deadline = Date().addingTimeInterval(timeout * Double(ScriptedConnection.waitsPerCheck))
         host = EndpointHost(endpoint: script, driver: self)
-        script.onReceive = { [unowned self] bytes in self.exchanges.append(Probe.Exchange(.received, epoch: self.host.epoch, bytes)) }
+        script.onReceive = { [unowned self] bytes in self.record(.received, epoch: self.host.epoch, bytes) }
     }
 
     /// A check's time budget, in `timeout`s.
@@ -160,14 +171,14 @@ final class ScriptedConnection: EndpointHostDriver {
     func send(_ bytes: [UInt8]) async throws {
         // The host closed after a TLS failure: a write has nowhere to go.
         if host.closed { throw tlsFailure ?? TLSFailure(.unexpectedEOF, reason: "the TLS session has ended") }
-        exchanges.append(Probe.Exchange(.sent, epoch: host.epoch, bytes))
+        record(.sent, epoch: host.epoch, bytes)
         host.apply([.send(bytes)])
         try await flush()
     }
 
     /// Octets on the wire as they are, whatever the TLS state (cleartext after close_notify).
     func sendRaw(_ bytes: [UInt8]) async throws {
-        exchanges.append(Probe.Exchange(.sent, epoch: 2, bytes))
+        record(.sent, epoch: 2, bytes)
         unsent += bytes
         try await flush()
     }
@@ -193,7 +204,7 @@ final class ScriptedConnection: EndpointHostDriver {
             rawAfterEnd += bytes
             if eof { peerClosed = true }
         }
-        if !rawAfterEnd.isEmpty { exchanges.append(Probe.Exchange(.received, epoch: 2, rawAfterEnd)) }
+        if !rawAfterEnd.isEmpty { record(.received, epoch: 2, rawAfterEnd) }
         let (records, cleartext) = Self.split(rawAfterEnd)
         return (records, cleartext, peerClosed)
     }

@@ -72,11 +72,13 @@ struct ProbeCommand: AsyncParsableCommand {
         commandName: "probe",
         abstract: "Check a real SMTP server for STARTTLS injection, smuggling and other docs/catalog.md flaws.",
         discussion: Help.reflow("""
-            Checks (each on a fresh connection; \(Probe.checkCount) connections in all, each check within 4 × --timeout):
-            D1/D2 command injection across STARTTLS (CVE-2011-0411), B5 STARTTLS with a parameter
-            and inside TLS, H6 AUTH before TLS, F6 command sequencing, F2 oversized command lines,
-            G2 each SMTP-smuggling end-of-data variant (sends up to two small test messages to
-            --rcpt). Exit status: 0 no check failed, 1 some check failed, 3 the server could not
+            \(Probe.checkCount) checks, each on a fresh connection after a control handshake (\(Probe.connectionCount)
+            connections in all, each check within 4 × --timeout): D1/D2 command injection across
+            STARTTLS (RSET, NOOP, both pipelined; CVE-2011-0411), B5 STARTTLS with a parameter and
+            inside TLS, B6 STARTTLS advertised inside TLS, H6 AUTH before TLS, F6 command
+            sequencing, F2 oversized command lines, G2 each SMTP-smuggling end-of-data variant in
+            DATA, after bare-LF headers (LF-only mode: a warning) and inside BDAT chunks (sends up
+            to two small test messages to --rcpt), I1–I5 the TLS session's end. Exit status: 0 no check failed, 1 some check failed, 3 the server could not
             be reached. A warn is allowed by the RFC but not what docs/catalog.md expects.
             """)
     )

@@ -335,7 +335,7 @@ def send_against_aiosmtpd(cert, key):
 
 def probe_check_count():
     """How many checks a probe makes, as `smtpsim probe --help` says (never written here)."""
-    m = re.search(r"(\d+) connections in all", run([SMTPSIM, "probe", "--help"], timeout=60).stdout)
+    m = re.search(r"(\d+) checks, each on a fresh connection", run([SMTPSIM, "probe", "--help"], timeout=60).stdout)
     return int(m.group(1)) if m else -1
 
 

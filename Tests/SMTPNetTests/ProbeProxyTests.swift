@@ -14,7 +14,7 @@ import XCTest
 final class ProbeProxyTests: XCTestCase {
     private func probe(_ flaws: Set<ServerFlaw>) async throws -> [String: Probe.Verdict] {
         var server = Loopback.server(flaws: flaws)
-        server.maximumConnections = Probe.checkCount
+        server.maximumConnections = Probe.connectionCount
         let (results, _) = try await Loopback.with(server) { port in
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.timeout = 5
@@ -34,9 +34,15 @@ final class ProbeProxyTests: XCTestCase {
         let verdicts = try await probe([.keepsPlaintextAcrossStartTLS, .acceptsBareLFEndOfData, .offersAuthPlainBeforeTLS, .advertisesStartTLSAfterTLS])
         let failed = Set(verdicts.filter { $0.value == .fail }.keys)
         XCTAssertEqual(failed, [
-            "D1 command-injection-same-segment", "B5 starttls-twice", "H6 auth-before-tls",
+            "D1 command-injection-same-segment", "D1 command-injection-noop", "D1 command-injection-noop-rset",
+            "B6 starttls-not-advertised-after-tls", "H6 auth-before-tls",
             "G2 smuggling-lf-dot-lf", "G2 smuggling-lf-dot-crlf", "G2 smuggling-crlf-dot-lf",
         ])
+        // Bare-LF headers then the same sequences: LF-only mode, its own warning (not the CVE);
+        // inside BDAT chunks nothing ends the data early.
+        XCTAssertEqual(Set(verdicts.filter { $0.value == .warn }.keys), ["G2 lf-mode-lf-dot-lf", "G2 lf-mode-lf-dot-crlf", "G2 lf-mode-crlf-dot-lf"])
+        XCTAssertTrue(verdicts.filter { $0.key.hasPrefix("G2 bdat-") }.allSatisfy { $0.value == .pass })
+        XCTAssertEqual(verdicts["B5 starttls-twice"], .pass, "a second STARTTLS is refused even by a server that lists it again")
     }
 
     func testTheTLSSessionChecksFindTheTeardownFlawsAndNothingElse() async throws {
@@ -56,7 +62,7 @@ final class ProbeProxyTests: XCTestCase {
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.timeout = 5
             probe.quietWindow = 0.3
-            return try await probe.closeNotifyMidDataResult()
+            return try await probe.result("close-notify-mid-data-then-cleartext")!
         }.0
         XCTAssertEqual(result.verdict, .pass, result.detail)
         let sent = result.bytes.filter { $0.direction == .sent }
@@ -67,16 +73,54 @@ final class ProbeProxyTests: XCTestCase {
         XCTAssertTrue(result.bytes.contains { $0.direction == .received && $0.text.hasPrefix("354") })
     }
 
+    /// One check (or the whole probe) against a server with `rules`.
+    private func probe(rules: [ServerRule], check name: String? = nil) async throws -> [Probe.Result] {
+        var server = Loopback.server()
+        server.configuration.rules = rules
+        server.maximumConnections = name == nil ? Probe.connectionCount : 1
+        return try await Loopback.with(server) { port in
+            var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
+            probe.timeout = 5
+            probe.quietWindow = 0.3
+            if let name { return [await probe.result(name)!] }
+            return try await probe.run()
+        }.0
+    }
+
+    func testALongLineAnsweredTwiceIsReadWholeBeforeTheFollowUp() async throws {
+        // Exim answers one 20,007-octet line with two 500s: the follow-up NOOP's reply is its own.
+        let rule = ServerRule(on: .verb("NOOP"), pattern: TextPattern("NOOP xxx*"), reply: RuleReply(lines: ["500 5.5.2 line too long (first part)", "500 5.5.2 line too long (second part)"]))
+        let r = try await probe(rules: [rule], check: "command-line-over-512")[0]
+        XCTAssertEqual(r.verdict, .pass, r.detail)
+        XCTAssertTrue(r.detail.hasPrefix("2 replies: 500"), r.detail)
+        XCTAssertTrue(r.detail.hasSuffix("NOOP afterwards: 250 OK"), r.detail)
+        let received = r.bytes.filter { $0.direction == .received }
+        XCTAssertNil(received.first?.secondsSinceSent, "the greeting answers no command")
+        XCTAssertTrue(received.dropFirst().allSatisfy { $0.secondsSinceSent != nil && $0.octets == Array(Data(base64Encoded: $0.base64)!).count }, "\(received)")
+    }
+
+    func testInjectionAgainstAServerWhoseEveryHandshakeFailsIsInconclusive() async throws {
+        // A 220 to STARTTLS that never starts TLS (OpenSMTPD 6.8 with OpenSSL 3 fails every
+        // handshake): "the injected bytes broke the handshake" proves nothing there.
+        let rule = ServerRule(on: .verb("STARTTLS"), reply: RuleReply(text: "220 2.0.0 go ahead"), act: false)
+        let results = try await probe(rules: [rule])
+        let d = Dictionary(uniqueKeysWithValues: results.map { ("\($0.id) \($0.check)", $0) })
+        for name in ["D2 command-injection-late-bytes", "D1 command-injection-same-segment", "D1 command-injection-noop"] {
+            XCTAssertEqual(d[name]?.verdict, .inconclusive, "\(name): \(d[name]?.detail ?? "")")
+        }
+        XCTAssertTrue(d["D2 command-injection-late-bytes"]!.detail.contains("control handshake failed"))
+    }
+
     func testProbeOfAServerWithoutSTARTTLSSaysNotApplicable() async throws {
         var server = Loopback.server(tls: false)
         server.configuration.extensionsBeforeTLS.removeAll { $0 == .startTLS }
-        server.maximumConnections = Probe.checkCount
+        server.maximumConnections = Probe.connectionCount
         let (results, _) = try await Loopback.with(server) { port in
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.quietWindow = 0.3
             return try await probe.run()
         }
-        XCTAssertEqual(results.filter { $0.id == "D1" || $0.id == "D2" || $0.id == "B5" }.map(\.verdict), Array(repeating: .notApplicable, count: 4))
+        XCTAssertEqual(results.filter { ["D1", "D2", "B5", "B6"].contains($0.id) }.map(\.verdict), Array(repeating: .notApplicable, count: 7))
     }
 
     /// Runs a proxy with `attacks` in front of a server; returns the client's report and the
