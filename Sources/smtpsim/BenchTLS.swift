@@ -130,9 +130,10 @@ enum CBaseline {
     /// The baseline's source in the repository (`bench` runs from the checkout).
     static let defaultSource = "Benchmarks/tls_session_baseline.c"
 
-    /// Writes `ca-<kind>.pem`, `<kind>.pem`, `<kind>.key` for "localhost" into `dir`.
+    /// Writes `ca-<kind>.pem`, `<kind>.pem`, `<kind>.key` for "localhost" into `dir`, valid today
+    /// (the C program verifies at the wall clock, not at the factory's fixed epoch).
     static func writeCertificates(into dir: URL, kind: String, keyType: CertificateFactory.KeyType) throws {
-        let factory = try CertificateFactory(seed: 1, keyType: keyType)
+        let factory = try CertificateFactory(seed: 1, epoch: NetCLI.today(), keyType: keyType)
         let identity = try factory.serverIdentity(hostname: "localhost")
         try factory.root.pem.write(to: dir.appendingPathComponent("ca-\(kind).pem"), atomically: true, encoding: .utf8)
         try identity.chain.map(\.pem).joined().write(to: dir.appendingPathComponent("\(kind).pem"), atomically: true, encoding: .utf8)
