@@ -333,6 +333,11 @@ def send_against_aiosmtpd(cert, key):
           f"rc={r.returncode} {r.stderr!r}")
 
 
+# The smuggling variants, as `smtpsim probe` names its G2 checks (SmugglingVariant).
+SMUGGLING_VARIANTS = ["lf-dot-lf", "cr-dot-cr", "cr-dot-lf", "lf-dot-cr", "lf-dot-crlf", "crlf-dot-lf", "cr-dot-crlf",
+                      "crlf-dot-cr", "crlf-nul-dot-crlf", "crlf-dot-cr-crlf", "cr-crlf-dot-cr-crlf"]
+
+
 def probe_check_count():
     """How many checks a probe makes, as `smtpsim probe --help` says (never written here)."""
     m = re.search(r"(\d+) checks, each on a fresh connection", run([SMTPSIM, "probe", "--help"], timeout=60).stdout)
@@ -438,7 +443,9 @@ home_mailbox = Maildir/
         smuggled = ["G2 smuggling-lf-dot-lf", "G2 smuggling-lf-dot-crlf", "G2 smuggling-crlf-dot-lf",
                     "G2 smuggling-crlf-dot-cr-crlf", "G2 smuggling-cr-crlf-dot-cr-crlf"]
         long_lines = ["F2 command-line-over-512", "F2 command-line-20000"]
-        probe_against("postfix (defaults)", 25, smuggled, long_lines, rcpt="bob@localhost")
+        # Its bare-LF reading also ends a message whose headers end in bare LFs (LF-only mode: warn).
+        lf_mode = ["G2 lf-mode-lf-dot-lf", "G2 lf-mode-lf-dot-crlf", "G2 lf-mode-crlf-dot-lf"]
+        probe_against("postfix (defaults)", 25, smuggled, long_lines + lf_mode, rcpt="bob@localhost")
         run(["postconf", "-e", "smtpd_forbid_bare_newline = yes", "smtpd_forbid_bare_newline_exclusions ="])
         r = run(["postfix", "reload"])
         check("postfix: reload", r.returncode == 0, r.stderr)
@@ -471,17 +478,20 @@ def main():
         send_against_aiosmtpd(cert, key)
         port, _ = aiosmtpd("aiosmtpd-probe", cert, key)
         # aiosmtpd 1.4.6 answers a second STARTTLS inside TLS with 220 (RFC 3207 §4.2 forbids it);
-        # it offers no CHUNKING, so the BDAT teardown check does not apply.
-        probe_against("aiosmtpd", port, ["B5 starttls-twice"], expect_na=["I2 close-notify-mid-bdat-then-cleartext"])
+        # it offers no CHUNKING, so the BDAT checks do not apply.
+        bdat = [f"G2 bdat-{v}" for v in SMUGGLING_VARIANTS]
+        probe_against("aiosmtpd", port, ["B5 starttls-twice"], expect_na=["I2 close-notify-mid-bdat-then-cleartext"] + bdat)
         serve_port, _ = serve("serve-probe")
         probe_against("smtpsim serve", serve_port)
         flawed_port, _ = serve("serve-probe-flawed", "--server-flaw", "keeps-plaintext-across-starttls",
                                "--server-flaw", "accepts-bare-lf-end-of-data")
-        probe_against("smtpsim serve with flaws", flawed_port, ["D1 command-injection-same-segment", "G2 smuggling-lf-dot-lf",
-                                                                 "G2 smuggling-lf-dot-crlf", "G2 smuggling-crlf-dot-lf"])
+        injections = ["D1 command-injection-same-segment", "D1 command-injection-noop", "D1 command-injection-noop-rset"]
+        lf_mode = ["G2 lf-mode-lf-dot-lf", "G2 lf-mode-lf-dot-crlf", "G2 lf-mode-crlf-dot-lf"]
+        probe_against("smtpsim serve with flaws", flawed_port, injections + ["G2 smuggling-lf-dot-lf",
+                                                                 "G2 smuggling-lf-dot-crlf", "G2 smuggling-crlf-dot-lf"], lf_mode)
         scenario = os.path.join(os.path.dirname(os.path.dirname(HERE)), "Scenarios", "server-executing-injected-commands-is-caught.yaml")
         scenario_port, _ = serve("serve-probe-scenario", "--scenario", scenario)
-        probe_against("smtpsim serve --scenario (CVE-2011-0411 flaw)", scenario_port, ["D1 command-injection-same-segment"])
+        probe_against("smtpsim serve --scenario (CVE-2011-0411 flaw)", scenario_port, injections)
         # docs/catalog.md I: the Dead.Letter class (CVE-2026-45185) and a server that reads on after an alert.
         teardown_port, _ = serve("serve-probe-teardown", "--server-flaw", "reads-plaintext-after-close-notify",
                                  "--server-flaw", "ignores-fatal-alerts")
