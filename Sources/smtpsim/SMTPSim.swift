@@ -12,7 +12,7 @@ struct SMTPSim: AsyncParsableCommand {
             3 deferred (or the peer could not be reached), 4 refused.
             """),
         version: "0.1.0",
-        subcommands: [Run.self, Sweep.self, Replay.self, Faults.self, Simulate.self, Fuzz.self, Parse.self, TLS.self, Bench.self,
+        subcommands: [Run.self, Sweep.self, Merge.self, Replay.self, Faults.self, Simulate.self, Fuzz.self, Parse.self, TLS.self, Bench.self,
                       Serve.self, Send.self, ProxyCommand.self, ProbeCommand.self]
     )
 }

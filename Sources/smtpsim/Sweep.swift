@@ -27,6 +27,10 @@ struct Sweep: ParsableCommand {
     @Flag(help: "No progress line.") var quiet = false
     @Flag(help: "Run jobs as threads in one process instead of separate processes.") var threads = false
     @Option(help: "With a grid or a reply table: write the coverage table as JSON to this file.") var coverage: String?
+    @Option(help: "Output: text (the report) or json (one document: every seed's verdict, the failing seeds, the reproducer; `smtpsim merge` combines shards').")
+    var format: Format = .text
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
     @Flag(help: .hidden) var machine = false
     @Option(help: .hidden) var seedList: String?
 
@@ -117,17 +121,11 @@ struct Sweep: ParsableCommand {
         let elapsed = seconds(clock.now - start)
         if !quiet { FileHandle.standardError.write(Data(((interactive ? "\r" : "") + progress(state, elapsed: elapsed) + "\n").utf8)) }
         let failing = state.failures.sorted()
-        let table = scenario.sweep?.grid.map { GridCoverage(grid: $0, verdicts: state.verdicts) }
-            ?? scenario.sweep?.replies.map { GridCoverage(replies: $0, verdicts: state.verdicts) }
-        if let table {
-            print(table.text)
-            if let coverage { try table.json.write(to: URL(fileURLWithPath: coverage)) }
-        }
-        print("\(scenario.name): \(all.count) seeds in \(String(format: "%.1f", elapsed)) s (\(String(format: "%.0f", Double(all.count) / max(elapsed, 1e-9))) seeds/s, \(jobCount) \(threads || jobCount == 1 ? (jobCount == 1 ? "thread" : "threads") : "processes")): \(all.count - failing.count) passed, \(failing.count) failed")
-        guard let first = failing.first else { return }
-        print("failing seeds: \(failing.prefix(20).map(String.init).joined(separator: ", "))\(failing.count > 20 ? ", …" : "")")
-        print("replay: smtpsim replay \(file) --seed \(first)")
-        if !noShrink {
+        let table = Self.table(scenario, state.verdicts)
+        if let table, let coverage { try table.json.write(to: URL(fileURLWithPath: coverage)) }
+        var reproducer: SweepDocument.Reproducer?
+        var path: String?
+        if let first = failing.first, !noShrink {
             let shrunk = try Shrinker.shrink(scenario, seed: first)
             let text = try String(contentsOfFile: file, encoding: .utf8)
             let yaml = try ScenarioWriter.minimal(
@@ -136,13 +134,33 @@ struct Sweep: ParsableCommand {
                 messagesPerClient: shrunk.scenario.configuration.clients.map(\.messages.count))
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-            let path = (out as NSString).appendingPathComponent("\(base)-seed-\(first)-minimal.yaml")
-            try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-            print("shrunk in \(shrunk.attempts) runs to \(shrunk.scenario.configuration.faults.count) fault(s), \(shrunk.scenario.configuration.attacker.count) attacker action(s): \(path)")
-            for failure in shrunk.report.failures { print("  ✗ \(failure)") }
-            print("replay: smtpsim run \(path) --trace")
+            path = (out as NSString).appendingPathComponent("\(base)-seed-\(first)-minimal.yaml")
+            try yaml.write(toFile: path!, atomically: true, encoding: .utf8)
+            reproducer = .init(seed: first, yaml: yaml, attempts: shrunk.attempts, faults: shrunk.scenario.configuration.faults.count,
+                               attackerActions: shrunk.scenario.configuration.attacker.count, failures: shrunk.report.failures)
         }
-        throw ExitCode(ExitStatus.finding.rawValue)
+        let document = SweepDocument(
+            file: file, scenario: scenario.name, seeds: range, shard: shard,
+            results: state.verdicts.map { .init(seed: $0.key, passed: $0.value.passed, oracles: $0.value.findings) }, reproducer: reproducer)
+        if format == .json {
+            print(try document.json)
+        } else {
+            let timing = "\(String(format: "%.1f", elapsed)) s (\(String(format: "%.0f", Double(all.count) / max(elapsed, 1e-9))) seeds/s, \(jobCount) \(threads || jobCount == 1 ? (jobCount == 1 ? "thread" : "threads") : "processes"))"
+            print(document.text(table: table, timing: timing))
+            if let reproducer, let path { print(Self.reproducerText(reproducer, path: path)) }
+        }
+        if !failing.isEmpty { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    /// The coverage table of a grid or reply-table sweep.
+    static func table(_ scenario: Scenario, _ verdicts: [UInt64: (passed: Bool, findings: [String])]) -> GridCoverage? {
+        scenario.sweep?.grid.map { GridCoverage(grid: $0, verdicts: verdicts) }
+            ?? scenario.sweep?.replies.map { GridCoverage(replies: $0, verdicts: verdicts) }
+    }
+
+    /// What the report says of the shrunk reproducer.
+    static func reproducerText(_ r: SweepDocument.Reproducer, path: String) -> String {
+        (["shrunk in \(r.attempts) runs to \(r.faults) fault(s), \(r.attackerActions) attacker action(s): \(path)"] + r.failures.map { "  ✗ \($0)" } + ["replay: smtpsim run \(path) --trace"]).joined(separator: "\n")
     }
 
     /// A seed's verdict and the oracles that fired in it.

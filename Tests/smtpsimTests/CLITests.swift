@@ -250,6 +250,50 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("PASS  Scenarios/command-injection-after-starttls-is-discarded.yaml"), r.stdout)
     }
 
+    func testShardsMergedEqualTheUnshardedSweep() throws {
+        // Issue 17: shards 1/3, 2/3, 3/3 (on any machines) merged give the unsharded document.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-shards-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/shard.yaml"
+        try """
+            version: 1
+            name: Some seeds lose the message to a reset and one retry
+            tls: cheap
+            client:
+              retries: {max: 1}
+              messages:
+                - {from: alice@example.test, to: bob@example.net, body: "hi"}
+            sweep:
+              seeds: 1..30
+              swarm:
+                - {probability: 1/3, random-phase: true, fault: {reset: {at: after-mail, connections: [1]}}}
+            expect:
+              messages: [delivered]
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let whole = try run(["sweep", file, "--format", "json", "--out", dir + "/out", "--quiet"])
+        XCTAssertEqual(whole.status, 1, whole.stderr)
+        var shards: [String] = []
+        for i in 1...3 {
+            let r = try run(["sweep", file, "--shard", "\(i)/3", "--format", "json", "--out", dir + "/out", "--quiet", "--jobs", "1"])
+            try r.stdout.write(toFile: dir + "/shard\(i).json", atomically: true, encoding: .utf8)
+            shards.append(dir + "/shard\(i).json")
+        }
+        let merged = try run(["merge", "--format", "json"] + shards)
+        XCTAssertEqual(merged.status, 1)
+        XCTAssertEqual(merged.stdout, whole.stdout, "the merged document is the unsharded one")
+        let doc = try JSONSerialization.jsonObject(with: Data(whole.stdout.utf8)) as! [String: Any]
+        let summary = doc["summary"] as! [String: Any]
+        XCTAssertEqual(summary["seeds"] as? Int, 30)
+        XCTAssertGreaterThan(summary["failed"] as? Int ?? 0, 0, "the scenario has failing seeds, so a reproducer is merged too")
+        XCTAssertNotNil(doc["reproducer"])
+        let text = try run(["merge"] + shards)
+        XCTAssertTrue(text.stdout.contains("30 seeds: "), text.stdout)
+        XCTAssertTrue(text.stdout.contains("failing seeds: "), text.stdout)
+        XCTAssertEqual(try run(["merge"] + shards.prefix(2)).status, 2, "a shard missing")
+        XCTAssertEqual(try run(["merge", shards[0], shards[0], shards[1], shards[2]]).status, 2, "a seed twice")
+    }
+
     func testRunReportsFailuresErrorsAndFormats() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-run-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
