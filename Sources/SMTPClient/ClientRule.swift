@@ -43,13 +43,9 @@ public struct ClientRule: Hashable, Sendable {
     func covers(_ reply: SMTPReply, answering what: Answering?) -> Bool {
         if let answering, answering != what { return false }
         if let code, !String(reply.code.value).hasPrefix(code) { return false }
-        if let pattern {
-            let lines = reply.lines.enumerated().map { i, line in
-                "\(reply.code.value)\(i + 1 < reply.lines.count ? "-" : " ")\(line.enhancedCode.map { "\($0) " } ?? "")\(line.text)"
-            }
-            return lines.contains { pattern.matches(Array($0.utf8)) }
-        }
-        return true
+        guard let pattern else { return true }
+        // Each line as the wire carries it (code, separator, enhanced code, text), CRLF cut.
+        return reply.wire.split(separator: 0x0A).contains { pattern.matches($0.dropLast()) }
     }
 }
 

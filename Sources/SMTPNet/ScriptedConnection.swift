@@ -102,10 +102,9 @@ final class ScriptedConnection: EndpointHostDriver {
     /// Records an exchange with its times.
     private func record(_ direction: Probe.Exchange.Direction, epoch: Int, _ bytes: [UInt8]) {
         let now = ContinuousClock.now
-        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        let since = direction == .received ? lastSent.map { seconds(now - $0) } : nil
+        let since = direction == .received ? lastSent.map { (now - $0).inSeconds } : nil
         if direction == .sent { lastSent = now }
-        exchanges.append(Probe.Exchange(direction, epoch: epoch, bytes, seconds: seconds(now - opened), sinceSent: since))
+        exchanges.append(Probe.Exchange(direction, epoch: epoch, bytes, seconds: (now - opened).inSeconds, sinceSent: since))
     }
     /// Octets from the wire after this side ended its TLS session, kept raw.
     private var rawAfterEnd: [UInt8] = []

@@ -169,3 +169,8 @@ final class Valve: Sendable {
         waiter?.resume()
     }
 }
+
+extension Duration {
+    /// The duration in seconds (wall-clock figures in logs, JSON and benchmarks).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

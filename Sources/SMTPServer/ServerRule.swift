@@ -17,12 +17,7 @@ public struct ServerRule: Hashable, Sendable {
 
         /// `any`, `greeting`, `end-of-data`, or a verb (upper-cased).
         public static func named(_ name: String) -> Trigger {
-            switch name {
-            case "any": .anyCommand
-            case "greeting": .greeting
-            case "end-of-data": .endOfData
-            default: .verb(name.uppercased())
-            }
+            [Trigger.anyCommand, .greeting, .endOfData].first { $0.description == name } ?? .verb(name.uppercased())
         }
 
         public var description: String {
@@ -77,7 +72,12 @@ public struct ServerRule: Hashable, Sendable {
             guard let line else { return false }
             let word = line.prefix { $0 != 0x20 }
             guard word.count == verb.utf8.count, zip(word, verb.utf8).allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0) == $1 }) else { return false }
-        default: return false
+        // The points a rule is not about: another command's kind, or another point altogether.
+        case (.anyCommand, .greeting), (.anyCommand, .endOfData), (.anyCommand, .verb),
+             (.verb, .greeting), (.verb, .endOfData), (.verb, .verb),
+             (.greeting, .anyCommand), (.greeting, .endOfData), (.greeting, .verb),
+             (.endOfData, .anyCommand), (.endOfData, .greeting), (.endOfData, .verb):
+            return false
         }
         return pattern.map { p in line.map { p.matches($0) } ?? false } ?? true
     }

@@ -60,10 +60,11 @@ public enum ScenarioRunner {
         if let bodies = e.acceptedBodies, bodies != r.accepted.map(\.body) {
             failures.append("accepted-bodies: expected \(bodies.map { String(decoding: $0, as: UTF8.self).debugDescription }), got \(r.accepted.map { String(decoding: $0.body, as: UTF8.self).debugDescription })")
         }
-        for (key, wanted, stream, whose) in [("replies-seen", e.repliesSeen, r.trace.received(_:on:), "reply line the client read"),
-                                             ("replies-seen.written", e.repliesWritten, r.trace.written(_:on:), "reply line the server wrote"),
-                                             ("commands-seen", e.commandsSeen, r.trace.received(_:on:), "command line the server read")] where !wanted.isEmpty {
-            let direction: Direction = key == "commands-seen" ? .clientToServer : .serverToClient
+        for (key, wanted, stream, direction, whose) in [
+            ("replies-seen", e.repliesSeen, r.trace.received(_:on:), Direction.serverToClient, "reply line the client read"),
+            ("replies-seen.written", e.repliesWritten, r.trace.written(_:on:), .serverToClient, "reply line the server wrote"),
+            ("commands-seen", e.commandsSeen, r.trace.received(_:on:), .clientToServer, "command line the server read"),
+        ] where !wanted.isEmpty {
             let lines = r.trace.connectionIDs.flatMap { Self.lines(stream(direction, $0)) }
             for text in wanted where !lines.contains(where: { $0.uppercased().hasPrefix(text.uppercased()) }) {
                 failures.append("\(key): no \(whose) starts with '\(text)'")

@@ -110,19 +110,16 @@ public struct Trace: Sendable {
     public var text: String { events.map(\.text).joined(separator: "\n") }
 
     /// Every octet a side read on `connection`, travelling in `direction` (all epochs, in order).
-    public func received(_ direction: Direction, on connection: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        for e in events where e.connection == connection {
-            if case .received(direction, _, let bytes) = e.kind { out += bytes }
-        }
-        return out
-    }
+    public func received(_ direction: Direction, on connection: Int) -> [UInt8] { stream(direction, on: connection, read: true) }
 
     /// Every octet a side wrote on `connection` in `direction` (all epochs, in order).
-    public func written(_ direction: Direction, on connection: Int) -> [UInt8] {
+    public func written(_ direction: Direction, on connection: Int) -> [UInt8] { stream(direction, on: connection, read: false) }
+
+    private func stream(_ direction: Direction, on connection: Int, read: Bool) -> [UInt8] {
         var out: [UInt8] = []
         for e in events where e.connection == connection {
-            if case .plaintext(direction, _, let bytes) = e.kind { out += bytes }
+            if read, case .received(direction, _, let bytes) = e.kind { out += bytes }
+            if !read, case .plaintext(direction, _, let bytes) = e.kind { out += bytes }
         }
         return out
     }

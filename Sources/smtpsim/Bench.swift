@@ -124,7 +124,7 @@ struct Timer {
                 sink &+= body()
                 iterations += 1
                 let d = clock.now - start
-                elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+                elapsed = d.inSeconds
             } while elapsed < seconds
             rates.append((Double(bytes * iterations) / elapsed, Double(items * iterations) / elapsed))
         }

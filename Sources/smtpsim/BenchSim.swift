@@ -101,7 +101,7 @@ extension Bench {
                 guard result.accepted.count == sessions, result.findings.isEmpty else {
                     throw ValidationError("benchmark run did not deliver every message: \(result.accepted.count)/\(sessions), \(result.findings)")
                 }
-                rates.append(Double(sessions) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18))
+                rates.append(Double(sessions) / d.inSeconds)
             }
             return rates.sorted()[rates.count / 2]
         }

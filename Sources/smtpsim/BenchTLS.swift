@@ -97,7 +97,7 @@ extension Bench {
                         for _ in 0..<16 { try session() }
                         n += 16
                         let d = clock.now - start
-                        elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+                        elapsed = d.inSeconds
                     } while elapsed < seconds
                     rates.append(Double(n) / elapsed)
                 }

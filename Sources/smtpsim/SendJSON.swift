@@ -25,8 +25,7 @@ struct SendJSON: Encodable {
         var entries: [Entry] { lock.withLock { storage } }
 
         func record(_ event: WireEvent) {
-            let elapsed = ContinuousClock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = (ContinuousClock.now - start).inSeconds
             let entry: Entry
             switch event {
             case .sent(let bytes, let tls): entry = Entry(seconds: seconds, event: "sent", layer: tls ? "tls" : "plaintext", octets: bytes.count, text: String(decoding: bytes, as: UTF8.self))

@@ -114,11 +114,11 @@ struct Sweep: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.05)
             if !quiet, clock.now - lastPrint > (interactive ? .milliseconds(250) : .seconds(5)) {
                 lastPrint = clock.now
-                let line = (interactive ? "\r" : "") + progress(state, elapsed: seconds(clock.now - start)) + (interactive ? "" : "\n")
+                let line = (interactive ? "\r" : "") + progress(state, elapsed: (clock.now - start).inSeconds) + (interactive ? "" : "\n")
                 FileHandle.standardError.write(Data(line.utf8))
             }
         }
-        let elapsed = seconds(clock.now - start)
+        let elapsed = (clock.now - start).inSeconds
         if !quiet { FileHandle.standardError.write(Data(((interactive ? "\r" : "") + progress(state, elapsed: elapsed) + "\n").utf8)) }
         let failing = state.failures.sorted()
         let table = Self.table(scenario, state.verdicts)
@@ -171,7 +171,6 @@ struct Sweep: ParsableCommand {
         return (report.passed, oracles)
     }
 
-    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
     private func progress(_ s: SweepState, elapsed: Double) -> String {
         let (done, failed, total) = s.counts
