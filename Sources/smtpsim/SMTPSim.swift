@@ -1,7 +1,7 @@
 import ArgumentParser
+import Dispatch
 
 /// The smtpsim command-line tool. One subcommand per file.
-@main
 struct SMTPSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "smtpsim",
@@ -15,4 +15,55 @@ struct SMTPSim: AsyncParsableCommand {
         subcommands: [Run.self, Sweep.self, Merge.self, Replay.self, Faults.self, Simulate.self, Fuzz.self, Parse.self, TLS.self, Bench.self,
                       Serve.self, Send.self, ProxyCommand.self, ProbeCommand.self]
     )
+}
+
+/// The entry point. Synchronous subcommands (run, sweep, bench, fuzz, …) run on the main thread
+/// without the async runtime, which is what lets valgrind follow them (README, "Profiling":
+/// valgrind 3.19 dies when the main thread leaves through libdispatch's dispatch_main); the
+/// network commands, which are async, run as a task while the main thread waits.
+@main
+enum Main {
+    static func main() {
+        let command: ParsableCommand
+        do {
+            command = try SMTPSim.parseAsRoot()
+        } catch {
+            SMTPSim.exit(withError: error)
+        }
+        guard let asynchronous = command as? AsyncParsableCommand else {
+            do {
+                var command = command
+                try command.run()
+                SMTPSim.exit()
+            } catch {
+                SMTPSim.exit(withError: error)
+            }
+        }
+        let outcome = AsyncOutcome()
+        let box = CommandBox(asynchronous)
+        Task.detached {
+            do {
+                var command = box.command
+                try await command.run()
+            } catch {
+                outcome.error = error
+            }
+            outcome.done.signal()
+        }
+        outcome.done.wait()
+        if let error = outcome.error { SMTPSim.exit(withError: error) }
+        SMTPSim.exit()
+    }
+}
+
+/// An async command handed to the task that runs it (parsed once, on the main thread).
+private final class CommandBox: @unchecked Sendable {
+    let command: AsyncParsableCommand
+    init(_ command: AsyncParsableCommand) { self.command = command }
+}
+
+/// What the task reports back to the waiting main thread.
+private final class AsyncOutcome: @unchecked Sendable {
+    let done = DispatchSemaphore(value: 0)
+    var error: Error?
 }
