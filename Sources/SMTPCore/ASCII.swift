@@ -100,3 +100,12 @@ enum ByteSearch {
         return base.distance(to: p.assumingMemoryBound(to: UInt8.self))
     }
 }
+
+/// Octet-for-octet equality at `memcmp`'s speed (the oracles compare whole message bodies).
+public enum Octets {
+    public static func equal(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+    }
+}

@@ -258,7 +258,7 @@ extension Harness {
             config.attacker = []
         }
         config.faultWindow = 600_000_000_000
-        guard let world = try? World(configuration: config) else { return }
+        guard let world = try? World(configuration: config, trace: .count) else { return }
         let result = world.run()
         let rules = config.server.configuration.rules
         // A rule makes the server answer as no compliant server would; the client must still
@@ -291,8 +291,9 @@ extension Harness {
         check(result.outcomes.count == 1, "no outcome")
     }
 
-    /// The simulation StartTLSBoundary judges, decoded from its input (nil for an empty one).
-    public static func startTLSBoundaryRun(_ bytes: [UInt8]) -> (SimulationConfiguration, RunResult)? {
+    /// The simulation StartTLSBoundary judges, decoded from its input (nil for an empty one); its
+    /// trace keeps its events when asked (fuzzing needs the findings only).
+    public static func startTLSBoundaryRun(_ bytes: [UInt8], trace detail: TraceDetail = .count) -> (SimulationConfiguration, RunResult)? {
         guard let first = bytes.first else { return nil }
         let parts = bytes.dropFirst().split(separator: 0xFF, maxSplits: 3, omittingEmptySubsequences: false)
         let toServer = parts.count > 0 ? String(decoding: parts[0], as: UTF8.self) : ""
@@ -315,7 +316,7 @@ extension Harness {
         if !toServer.isEmpty { config.attacker.append(.injectToServer(bytes: toServer, sameSegment: true)) }
         if !toClient.isEmpty { config.attacker.append(.injectToClient(bytes: toClient)) }
         if parts.count > 3 { config.faults += tlsSessionEvents(Array(parts[3]), plaintext: toServer) }
-        guard let world = try? World(configuration: config) else { return nil }
+        guard let world = try? World(configuration: config, trace: detail) else { return nil }
         return (config, world.run())
     }
 

@@ -55,7 +55,7 @@ public enum HTMLReport {
     static func section(_ r: ScenarioReport, anchor: String) -> String {
         var html = "<h2 id=\"\(anchor)\">\(esc(r.scenario.name)) <span class=\"\(r.passed ? "pass" : "fail")\">\(r.passed ? "PASS" : "FAIL")</span></h2>\n"
         if !r.scenario.description.isEmpty { html += "<p>\(esc(r.scenario.description))</p>\n" }
-        html += "<p><code>\(esc(r.replayLine))</code> · trace sha256 <code>\(r.result.digest.prefix(16))…</code></p>\n"
+        html += "<p><code>\(esc(r.replayLine))</code> · trace sha256 <code>\((r.result.digest ?? "not computed").prefix(16))…</code></p>\n"
         if !r.failures.isEmpty {
             html += "<ul class=\"failures\">" + r.failures.map { "<li>\(esc($0))</li>" }.joined() + "</ul>\n"
         }

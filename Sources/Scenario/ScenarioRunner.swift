@@ -17,10 +17,35 @@ public struct ScenarioReport: Sendable {
     public var replayLine: String { "smtpsim run \(scenario.file) --seed \(seed)" }
 }
 
+/// Whether a run keeps its trace's events (the digest is the same either way: docs/design.md).
+public enum TraceKeeping: Sendable {
+    /// When the expectations read what was written or read, or when the run fails: a failing
+    /// run runs again keeping its events, and the two digests must agree. Otherwise the digest only.
+    case whenNeeded
+    /// Always (`--trace`, `replay`, HTML, pcap).
+    case always
+    /// Only when the expectations read them, and no digest otherwise (sweeps and the shrinker,
+    /// which read verdicts only).
+    case forVerdicts
+}
+
 /// Runs scenarios: file + seed → simulation → report.
 public enum ScenarioRunner {
-    public static func run(_ scenario: Scenario, seed: UInt64? = nil) throws -> ScenarioReport {
+    public static func run(_ scenario: Scenario, seed: UInt64? = nil, trace keeping: TraceKeeping = .whenNeeded) throws -> ScenarioReport {
         let seed = seed ?? scenario.seed
+        let e = scenario.expectations
+        let read = !(e.repliesSeen.isEmpty && e.repliesWritten.isEmpty && e.commandsSeen.isEmpty && e.traceContains.isEmpty && e.traceLacks.isEmpty)
+        let detail: TraceDetail = keeping == .always || read ? .events : keeping == .whenNeeded ? .digest : .count
+        let report = try run(scenario, seed: seed, trace: detail)
+        guard keeping == .whenNeeded, !report.passed, !report.result.trace.keepsEvents else { return report }
+        var kept = try run(scenario, seed: seed, trace: .events)
+        if kept.result.digest != report.result.digest {
+            kept.failures.append("determinism: the run that kept its trace has digest \(kept.result.digest ?? ""), the one that did not \(report.result.digest ?? "")")
+        }
+        return kept
+    }
+
+    private static func run(_ scenario: Scenario, seed: UInt64, trace detail: TraceDetail) throws -> ScenarioReport {
         let configuration = scenario.configuration(seed: seed)
         let server: ServerProgram? = scenario.serverScript.map { ScriptedServerProgram(steps: $0) }
         var clients: [ClientProgram]?
@@ -33,7 +58,7 @@ public enum ScenarioRunner {
                 return BuiltInClientProgram(configuration: configuration.seededClientConfiguration(index), messages: spec.messages)
             }
         }
-        let result = try World(configuration: configuration, serverProgram: server, clientPrograms: clients).run()
+        let result = try World(configuration: configuration, serverProgram: server, clientPrograms: clients, trace: detail).run()
         return ScenarioReport(scenario: scenario, seed: seed, result: result, failures: check(scenario.expectations, result))
     }
 

@@ -21,13 +21,13 @@ public enum Shrinker {
         current.configuration = scenario.configuration(seed: seed)  // swarm faults made explicit
         current.sweep = nil
         current.seed = seed
-        var best = try ScenarioRunner.run(current, seed: seed)
+        var best = try ScenarioRunner.run(current, seed: seed, trace: .forVerdicts)
         let target = signature(best)
         var attempts = 1
         func stillFails(_ candidate: Scenario) throws -> ScenarioReport? {
             guard attempts < budget else { return nil }
             attempts += 1
-            let r = try ScenarioRunner.run(candidate, seed: seed)
+            let r = try ScenarioRunner.run(candidate, seed: seed, trace: .forVerdicts)
             return !r.passed && signature(r) == target ? r : nil
         }
         var progress = true

@@ -41,6 +41,8 @@ final class Connection {
     /// For oracles: server replies inside TLS, in order.
     var serverTLSText: [UInt8] = []
     var serverSent235InTLS = false
+    /// The server's reply streams, parsed as written (the reply-grammar oracle).
+    var replyStreams = ReplyGrammarOracle.Streams()
     /// The TLS-intercepting attacker, once the client started TLS (docs/catalog.md C6).
     var interceptor: TLSInterceptor?
     /// The first EHLO reply inside TLS, once seen.

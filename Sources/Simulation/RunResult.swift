@@ -16,7 +16,8 @@ public struct RunResult: Sendable {
     public var connections: Int
     public var keyLogLines: [String]
 
-    public var digest: String { trace.digest }
+    /// The trace's digest (nil when the run only counted its events).
+    public var digest: String? { trace.digest }
     public var passed: Bool { findings.isEmpty }
 
     public enum Verdict: String, Sendable {

@@ -46,41 +46,119 @@ public struct TraceEvent: Hashable, Sendable {
         let t = Self.formatTime(time)
         let c = connection > 0 ? "#\(connection) " : ""
         switch kind {
-        case .connect(let client, let attempt): return "\(t) \(c)connect client \(client) attempt \(attempt)"
         case .sent(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) send \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch, limit: limit))"
         case .delivered(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) recv \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, epoch, limit: limit))"
         case .plaintext(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) \(epoch == 1 ? "tls-plaintext" : "plaintext") \(Self.preview(bytes, 0, limit: limit))"
         case .received(let d, let epoch, let bytes): return "\(t) \(c)\(d.rawValue) read \(bytes.count)B\(BytePreview.label(epoch: epoch)) \(Self.preview(bytes, 0, limit: limit))"
-        case .fault(let name, let detail): return "\(t) \(c)FAULT \(name): \(detail)"
-        case .attack(let name, let detail): return "\(t) \(c)ATTACK \(name): \(detail)"
-        case .tls(let side, let ok, let detail): return "\(t) \(c)\(side) tls \(ok ? "established" : "failed"): \(detail)"
-        case .closed(let side, let detail): return "\(t) \(c)\(side) closed: \(detail)"
-        case .note(let side, let text): return "\(t) \(c)\(side) \(text)"
-        case .outcome(let message, let status, let detail): return "\(t) \(c)outcome \(message): \(status) — \(detail)"
-        case .finding(let f): return "\(t) \(c)FINDING \(f.label): \(f.explanation) [\(f.reference)]"
+        case .connect, .fault, .attack, .tls, .closed, .note, .outcome, .finding:
+            var line: [UInt8] = []
+            writeLine(into: &line)
+            return String(decoding: line, as: UTF8.self)
+        }
+    }
+
+    /// The text line of an event that carries no octets, written as UTF-8 without building
+    /// strings (the digest hashes it on every run; `text` reads it back for people).
+    private func writeLine(into out: inout [UInt8]) {
+        Self.writeTime(time, into: &out)
+        out.append(0x20)
+        if connection > 0 {
+            out.append(UInt8(ascii: "#"))
+            Self.writeDecimal(connection, into: &out)
+            out.append(0x20)
+        }
+        switch kind {
+        case .connect(let client, let attempt):
+            out += "connect client ".utf8
+            Self.writeDecimal(client, into: &out)
+            out += " attempt ".utf8
+            Self.writeDecimal(attempt, into: &out)
+        case .fault(let name, let detail): out += "FAULT ".utf8; out += name.utf8; out += ": ".utf8; out += detail.utf8
+        case .attack(let name, let detail): out += "ATTACK ".utf8; out += name.utf8; out += ": ".utf8; out += detail.utf8
+        case .tls(let side, let ok, let detail):
+            out += side.utf8; out += (ok ? " tls established: " : " tls failed: ").utf8; out += detail.utf8
+        case .closed(let side, let detail): out += side.utf8; out += " closed: ".utf8; out += detail.utf8
+        case .note(let side, let text): out += side.utf8; out.append(0x20); out += text.utf8
+        case .outcome(let message, let status, let detail):
+            out += "outcome ".utf8; out += message.utf8; out += ": ".utf8; out += status.utf8; out += " — ".utf8; out += detail.utf8
+        case .finding(let f):
+            out += "FINDING ".utf8; out += f.label.utf8; out += ": ".utf8; out += f.explanation.utf8
+            out += " [".utf8; out += f.reference.utf8; out.append(UInt8(ascii: "]"))
+        case .sent, .delivered, .plaintext, .received:
+            out += text.utf8
         }
     }
 
     /// The canonical bytes the digest is computed over (stable across runs, processes, builds).
     var canonical: [UInt8] {
-        var out = Array("\(index)|\(time)|\(connection)|".utf8)
-        switch kind {
-        case .sent(let d, let epoch, let bytes): out += Array("sent|\(d.rawValue)|\(epoch)|".utf8) + bytes
-        case .delivered(let d, let epoch, let bytes): out += Array("delivered|\(d.rawValue)|\(epoch)|".utf8) + bytes
-        case .plaintext(let d, let epoch, let bytes): out += Array("plaintext|\(d.rawValue)|\(epoch)|".utf8) + bytes
-        case .received(let d, let epoch, let bytes): out += Array("received|\(d.rawValue)|\(epoch)|".utf8) + bytes
-        case .connect, .fault, .attack, .tls, .closed, .note, .outcome, .finding: out += Array(text.utf8)
-        }
-        out.append(0x0A)
+        var out: [UInt8] = []
+        writeCanonical(into: &out)
         return out
     }
 
-    public static func formatTime(_ ns: Int64) -> String {
+    /// Appends the canonical form: `index|time|connection|`, then the direction, epoch and every
+    /// octet of a write or a read, or the text line of any other event; then LF.
+    func writeCanonical(into out: inout [UInt8]) {
+        Self.writeDecimal(index, into: &out)
+        out.append(UInt8(ascii: "|"))
+        Self.writeDecimal(time, into: &out)
+        out.append(UInt8(ascii: "|"))
+        Self.writeDecimal(connection, into: &out)
+        out.append(UInt8(ascii: "|"))
+        func octets(_ name: String, _ d: Direction, _ epoch: Int, _ bytes: [UInt8]) {
+            out += name.utf8
+            out.append(UInt8(ascii: "|"))
+            out += d.rawValue.utf8
+            out.append(UInt8(ascii: "|"))
+            Self.writeDecimal(epoch, into: &out)
+            out.append(UInt8(ascii: "|"))
+            out += bytes
+        }
+        switch kind {
+        case .sent(let d, let epoch, let bytes): octets("sent", d, epoch, bytes)
+        case .delivered(let d, let epoch, let bytes): octets("delivered", d, epoch, bytes)
+        case .plaintext(let d, let epoch, let bytes): octets("plaintext", d, epoch, bytes)
+        case .received(let d, let epoch, let bytes): octets("received", d, epoch, bytes)
+        case .connect, .fault, .attack, .tls, .closed, .note, .outcome, .finding: writeLine(into: &out)
+        }
+        out.append(0x0A)
+    }
+
+    /// Decimal digits of `value` (a minus sign first when negative).
+    static func writeDecimal<I: BinaryInteger>(_ value: I, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = UInt64(value.magnitude)
+        if magnitude < 10 {
+            out.append(UInt8(ascii: "0") &+ UInt8(magnitude))
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var i = 20
+            while magnitude > 0 {
+                i -= 1
+                digits[i] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
+        }
+    }
+
+    /// `formatTime` as UTF-8.
+    static func writeTime(_ ns: Int64, into out: inout [UInt8]) {
         let ms = ns / 1_000_000
-        let s = ms / 1000
         let rest = ms % 1000
-        let pad = rest < 10 ? "00" : rest < 100 ? "0" : ""
-        return "\(s).\(pad)\(rest)s"
+        writeDecimal(ms / 1000, into: &out)
+        out.append(UInt8(ascii: "."))
+        if rest < 100 { out.append(UInt8(ascii: "0")) }
+        if rest < 10 { out.append(UInt8(ascii: "0")) }
+        writeDecimal(rest, into: &out)
+        out.append(UInt8(ascii: "s"))
+    }
+
+    public static func formatTime(_ ns: Int64) -> String {
+        var out: [UInt8] = []
+        writeTime(ns, into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Bytes as readable text: CR and LF escaped, other control and 8-bit bytes as `\xNN`;
@@ -90,21 +168,61 @@ public struct TraceEvent: Hashable, Sendable {
     }
 }
 
-/// The typed record of a run.
+/// How much of a run its trace records.
+public enum TraceDetail: Sendable {
+    /// Every event, kept (text, HTML, pcap, and the expectations on what was written or read);
+    /// the digest as well.
+    case events
+    /// The digest only: every event goes into a streaming SHA-256 as it happens and is dropped.
+    case digest
+    /// Neither: the events are counted (sweeps and the bench read verdicts only).
+    case count
+
+    var keepsEvents: Bool { self == .events }
+    var hashes: Bool { self != .count }
+}
+
+/// The typed record of a run. The digest is the same whether or not the events are kept
+/// (docs/design.md: the scenario-digest fixture holds both).
 public struct Trace: Sendable {
+    /// The events, in order; empty unless the detail is `.events`.
     public private(set) var events: [TraceEvent] = []
+    public let detail: TraceDetail
+    /// Events recorded (kept or not).
+    public private(set) var count = 0
+    private var hash = SHA256Stream()
+    /// Canonical bytes not hashed yet: hashed in parts of `hashChunk`, so an event costs one copy
+    /// into this buffer, not a call into OpenSSL.
+    private var pending: [UInt8] = []
+    static let hashChunk = 16 * 1024
 
-    public init() {}
-
-    mutating func append(time: Int64, connection: Int, _ kind: TraceEvent.Kind) {
-        events.append(TraceEvent(index: events.count, time: time, connection: connection, kind: kind))
+    public init(detail: TraceDetail = .events) {
+        self.detail = detail
+        if detail.hashes { pending.reserveCapacity(Self.hashChunk + 512) }
     }
 
-    /// SHA-256 over every event's canonical form, TLS bytes included.
-    public var digest: String {
-        var all: [UInt8] = []
-        for e in events { all += e.canonical }
-        return Digest.sha256Hex(all)
+    public var keepsEvents: Bool { detail.keepsEvents }
+
+    mutating func append(time: Int64, connection: Int, _ kind: TraceEvent.Kind) {
+        if detail.hashes {
+            let event = TraceEvent(index: count, time: time, connection: connection, kind: kind)
+            event.writeCanonical(into: &pending)
+            if pending.count >= Self.hashChunk {
+                hash.update(pending)
+                pending.removeAll(keepingCapacity: true)
+            }
+            if detail.keepsEvents { events.append(event) }
+        }
+        count += 1
+    }
+
+    /// SHA-256 over every event's canonical form, TLS bytes included, kept or not; nil when the
+    /// trace only counts.
+    public var digest: String? {
+        guard detail.hashes else { return nil }
+        var all = hash
+        all.update(pending)
+        return Digest.hex(all.finish())
     }
 
     public var text: String { events.map(\.text).joined(separator: "\n") }
@@ -143,7 +261,4 @@ public struct Trace: Sendable {
         return nil
     }
 
-    public var findings: [Finding] {
-        events.compactMap { if case .finding(let f) = $0.kind { f } else { nil } }
-    }
 }

@@ -15,6 +15,7 @@ extension World {
         let cut = checkWriteTriggers(c, side, &bytes)
         if c.finished { return nil }
         record(c.id, .plaintext(side.writes, epoch: host.epoch, bytes: original))
+        if side == .server { c.replyStreams.wrote(original, epoch: host.epoch) }
         observe(c, side, original, c.tracker.advance(past: original, by: side))
         return cut.map { Array(bytes.prefix($0)) } ?? bytes
     }

@@ -54,8 +54,12 @@ public final class World {
     }
 
     /// Builds the world. Seeds OpenSSL's randomness for this thread before any TLS object exists.
-    public init(configuration: SimulationConfiguration, serverProgram: ServerProgram? = nil, clientPrograms: [ClientProgram]? = nil) throws {
+    /// `trace`: how much the trace records (the digest is the same whether or not the events are
+    /// kept; text, HTML, pcap and the expectations on what was written read them).
+    public init(configuration: SimulationConfiguration, serverProgram: ServerProgram? = nil, clientPrograms: [ClientProgram]? = nil,
+                trace detail: TraceDetail = .events) throws {
         self.configuration = configuration
+        trace = Trace(detail: detail)
         rng = SimRandom(seed: configuration.seed)
         DeterministicRandom.seed(SimRandom.derive(configuration.seed, "openssl"))
         self.serverProgram = serverProgram ?? BuiltInServerProgram(configuration: configuration.seededServerConfiguration)

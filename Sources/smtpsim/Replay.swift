@@ -22,11 +22,11 @@ struct Replay: ParsableCommand {
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
         scenario.configuration.keyLog = keylog != nil
-        let report = try ScenarioRunner.run(scenario, seed: seed)
+        let report = try ScenarioRunner.run(scenario, seed: seed, trace: .always)
         print(report.result.trace.text)
         print(Run.text(report, trace: false))
         print("faults: \(scenario.configuration(seed: seed).faults.map(\.description).joined(separator: "; "))")
-        print("trace sha256: \(report.result.digest)")
+        print("trace sha256: \(report.result.digest ?? "")")
         try RunFiles(pcap: pcap, keylog: keylog).write(report.result, epoch: scenario.configuration.epoch)
         if !report.passed { throw ExitCode(ExitStatus.finding.rawValue) }
     }

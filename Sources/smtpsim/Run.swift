@@ -34,7 +34,7 @@ struct Run: ParsableCommand {
             do {
                 var scenario = try ScenarioLoader.load(path: file)
                 scenario.configuration.keyLog = keylog != nil
-                let report = try ScenarioRunner.run(scenario, seed: seed)
+                let report = try ScenarioRunner.run(scenario, seed: seed, trace: trace || html != nil || pcap != nil ? .always : .whenNeeded)
                 try RunFiles(pcap: pcap, keylog: keylog).write(report.result, epoch: scenario.configuration.epoch, index: reports.count, of: files.count)
                 reports.append(report)
                 if format == .text { print(Self.text(report, trace: trace)) }
@@ -98,7 +98,7 @@ struct Run: ParsableCommand {
         let items: [[String: Any]] = reports.map { r in
             [
                 "file": r.scenario.file, "name": r.scenario.name, "seed": r.seed, "passed": r.passed, "failures": r.failures,
-                "digest": r.result.digest, "replay": r.replayLine, "acceptedMessages": r.result.accepted.count,
+                "digest": r.result.digest ?? "", "replay": r.replayLine, "acceptedMessages": r.result.accepted.count,
                 "outcomes": r.result.outcomes.map { o -> [String: Any] in
                     ["message": o.messageID, "status": o.status.rawValue, "reason": o.reason, "attempt": o.attempt, "tlsResultType": o.tlsResultType?.rawValue ?? NSNull()]
                 },

@@ -120,7 +120,7 @@ struct Simulate: ParsableCommand {
         if cheap { config.tls = .cheap(.tls13) }
         config.keyLog = keylog != nil
 
-        let result = try World(configuration: config).run()
+        let result = try World(configuration: config, trace: trace || pcap != nil ? .events : .digest).run()
         if trace { print(result.trace.text) }
         print("seed \(seed): \(result.connections) connection(s), \(result.events) events, \(TraceEvent.formatTime(result.duration)) simulated")
         for o in result.outcomes {
@@ -133,7 +133,7 @@ struct Simulate: ParsableCommand {
             print("findings:")
             for f in result.findings { print("  \(f.label): \(f.explanation) [\(f.reference)]") }
         }
-        print("trace sha256: \(result.digest)")
+        print("trace sha256: \(result.digest ?? "")")
         print("replay: \(Self.replayLine())")
         for path in try RunFiles(pcap: pcap, keylog: keylog).write(result, epoch: config.epoch) { print("wrote \(path)") }
         try ExitStatus(result).exitIfFailed()

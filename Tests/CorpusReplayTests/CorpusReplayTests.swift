@@ -32,7 +32,7 @@ final class CorpusReplayTests: XCTestCase {
         let seeds = ReplayDriver.files(folder).filter { ($0 as NSString).lastPathComponent.hasPrefix("teardown-") }
         XCTAssertEqual(seeds.count, 3)
         for file in seeds {
-            let (config, result) = try XCTUnwrap(Harness.startTLSBoundaryRun([UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))))
+            let (config, result) = try XCTUnwrap(Harness.startTLSBoundaryRun([UInt8](try Data(contentsOf: URL(fileURLWithPath: file))), trace: .events))
             XCTAssertFalse(config.faults.isEmpty, file)
             for rule in config.faults {
                 let struck = result.trace.events.contains { if case .fault(let name, _) = $0.kind { name == rule.effect.kind.rawValue } else { false } }

@@ -24,7 +24,7 @@ final class InjectionSweepTests: XCTestCase {
         for seed in 1...UInt64(inject.count) {
             let actions = inject.actions(seed: seed)
             pairs.insert(actions.map { "\($0)" })
-            let report = try ScenarioRunner.run(scenario, seed: seed)
+            let report = try ScenarioRunner.run(scenario, seed: seed, trace: .always)
             XCTAssertTrue(report.passed, "seed \(seed) \(actions): \(report.failures)")
             let text = report.result.trace.text
             XCTAssertTrue(text.contains("discarded"), "seed \(seed) \(actions): nothing was discarded")

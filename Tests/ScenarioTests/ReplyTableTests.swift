@@ -24,7 +24,7 @@ final class ReplyTableTests: XCTestCase {
             for seed in 1...UInt64(table.count) {
                 let rule = try XCTUnwrap(table.rule(seed: seed))
                 cells.insert("\(rule.on) \(rule.reply?.lines ?? [])")
-                let report = try ScenarioRunner.run(scenario, seed: seed)
+                let report = try ScenarioRunner.run(scenario, seed: seed, trace: .always)
                 XCTAssertTrue(report.passed, "\(name) seed \(seed) (\(rule.on) × \(rule.reply?.lines.first ?? "silent")): \(report.failures)")
                 XCTAssertTrue(report.result.trace.text.contains("server rule 1 fired") || rule.on == .verb("RSET") || rule.on == .verb("QUIT"),
                               "\(name) seed \(seed): the cell's rule never fired")

@@ -17,7 +17,7 @@ final class TLSSessionGridTests: XCTestCase {
             XCTAssertEqual(grid.cells.count, 11 * 14 * 2, name)
             for seed in 1...UInt64(grid.cells.count) {
                 let cell = try XCTUnwrap(grid.cell(seed: seed))
-                let report = try ScenarioRunner.run(scenario, seed: seed)
+                let report = try ScenarioRunner.run(scenario, seed: seed, trace: .always)
                 XCTAssertTrue(report.passed, "\(name) seed \(seed) (\(cell.phase.rawValue), \(cell.column)): \(report.failures)")
                 let struck = report.result.trace.events.contains {
                     if case .fault(let fault, _) = $0.kind { fault == cell.rule.effect.kind.rawValue } else { false }

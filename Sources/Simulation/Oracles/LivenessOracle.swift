@@ -12,7 +12,7 @@ struct LivenessOracle: RunOracle {
         let why = world.budgetExhausted ? "the event budget (\(configuration.eventBudget)) ran out before every session ended"
             : world.deadlinePassed ? "a session was still running when the liveness window closed (\(TraceEvent.formatTime(configuration.faultWindow + configuration.livenessWindow)))"
             : "a session never ended"
-        world.report(Finding(oracle: .liveness, eventIndex: world.trace.events.count, explanation: why, reference: "RFC 5321 §4.5.3.2; docs/catalog.md C5"))
+        world.report(Finding(oracle: .liveness, eventIndex: world.trace.count, explanation: why, reference: "RFC 5321 §4.5.3.2; docs/catalog.md C5"))
     }
 
     /// A client that reports outcomes left a message without one.

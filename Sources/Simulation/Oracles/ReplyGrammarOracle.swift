@@ -4,31 +4,36 @@ import SMTPCore
 import SMTPServer
 
 /// Every server reply stream parses under RFC 5321 §4.2 (one reply per command, consistent
-/// multiline codes, line limits), plaintext and TLS parts each; checked once, at the end, in one
-/// pass over the trace (docs/catalog.md F1).
+/// multiline codes, line limits), plaintext and TLS parts each (docs/catalog.md F1). Parsed as the
+/// server writes, so nothing of the stream is kept; judged at the end of the run.
 struct ReplyGrammarOracle: RunOracle {
-    /// Every server reply stream must parse under RFC 5321 §4.2 (one pass over the trace).
-    func check(in world: World) {
-        var streams = Array(repeating: ([UInt8](), [UInt8]()), count: world.connections.count + 1)
-        for e in world.trace.events where e.connection > 0 {
-            if case .plaintext(.serverToClient, let epoch, let bytes) = e.kind {
-                if epoch == 0 { streams[e.connection].0 += bytes } else { streams[e.connection].1 += bytes }
-            }
-        }
-        for c in world.connections {
-            for stream in [streams[c.id].0, streams[c.id].1] where !stream.isEmpty {
-                var parser = ReplyParser()
-                parser.append(stream)
-                while true {
-                    do {
-                        guard try parser.next() != nil else { break }
-                    } catch {
-                        world.flag(c, .replyGrammar, .server, "the server sent a reply that breaks the grammar: \(error)", "RFC 5321 §4.2, §4.2.1")
-                        break
-                    }
-                }
+    /// The two reply streams of one connection as they are written: before TLS and inside it.
+    struct Streams {
+        private var parsers = [ReplyParser(), ReplyParser()]
+        /// The first grammar error of each stream; a stream is not read past it.
+        private(set) var errors: [String?] = [nil, nil]
+
+        /// The server wrote `bytes` (epoch 0: before TLS; any other: inside TLS).
+        mutating func wrote(_ bytes: [UInt8], epoch: Int) {
+            let k = epoch == 0 ? 0 : 1
+            guard errors[k] == nil else { return }
+            parsers[k].append(bytes)
+            do {
+                while try parsers[k].next() != nil {}
+            } catch {
+                errors[k] = "\(error)"
+                parsers[k] = ReplyParser()  // what it held will never be read
             }
         }
     }
 
+    /// Flags the streams that broke the grammar, connection by connection.
+    func check(in world: World) {
+        for c in world.connections {
+            for error in c.replyStreams.errors {
+                guard let error else { continue }
+                world.flag(c, .replyGrammar, .server, "the server sent a reply that breaks the grammar: \(error)", "RFC 5321 §4.2, §4.2.1")
+            }
+        }
+    }
 }

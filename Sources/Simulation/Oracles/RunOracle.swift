@@ -46,7 +46,7 @@ extension World {
                     outcomes.append(o)
                     record(0, .outcome(message: message.id, status: o.status.rawValue, detail: o.reason + (o.tlsResultType.map { " [\($0.rawValue)]" } ?? "")))
                 } else if program.reportsOutcomes {
-                    report(LivenessOracle.missingOutcome(client: index, message: message.id, at: trace.events.count))
+                    report(LivenessOracle.missingOutcome(client: index, message: message.id, at: trace.count))
                 }
             }
         }
@@ -67,7 +67,7 @@ extension World {
             record(c.id, .note(side: "run", text: "more than \(Self.findingsPerConnection) findings on connection \(c.id): the rest are not reported"))
         }
         guard c.findingCount <= Self.findingsPerConnection else { return }
-        let finding = Finding(oracle: oracle, side: side, eventIndex: max(0, trace.events.count - 1), explanation: "connection \(c.id): \(explanation)", reference: reference)
+        let finding = Finding(oracle: oracle, side: side, eventIndex: max(0, trace.count - 1), explanation: "connection \(c.id): \(explanation)", reference: reference)
         findings.append(finding)
         record(0, .finding(finding))
     }

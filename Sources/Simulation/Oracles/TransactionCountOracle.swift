@@ -28,18 +28,18 @@ struct TransactionCountOracle: RunOracle {
         guard !intended.isEmpty else { return }
         var acceptedCount: [String: Int] = [:]  // lookups only; never iterated
         // Intended messages by sender and expected body, in client order (lookups only).
-        var index: [String: [Int]] = [:]
-        var cursor: [String: Int] = [:]
+        var index: [MessageKey: [Int]] = [:]
+        var cursor: [MessageKey: Int] = [:]
         let expectedBodies = intended.map { Self.expectedBody($0.body) }
         var intendedIndex: [String: Int] = [:]  // message id → index in `intended`; lookups only
         for (i, m) in intended.enumerated() {
-            index[Self.key(m.reversePath, expectedBodies[i]), default: []].append(i)
+            index[MessageKey(m.reversePath, expectedBodies[i]), default: []].append(i)
             intendedIndex[m.id] = i
         }
         for message in accepted {
             // Same sender and body, recipients among the intended ones; clients may send identical
             // messages, so take the first not matched yet, else the least matched.
-            let key = Self.key(message.reversePath, message.body)
+            let key = MessageKey(message.reversePath, message.body)
             let list = index[key] ?? []
             // Skip the candidates already matched (amortised: identical messages stay linear).
             var position = cursor[key] ?? 0
@@ -60,15 +60,15 @@ struct TransactionCountOracle: RunOracle {
                 match = intended.first { Self.sameEnvelope($0, message) }
             }
             guard let match else {
-                world.report(Finding(oracle: .transactionCount, side: .server, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .transactionCount, side: .server, eventIndex: world.trace.count,
                                explanation: "the server accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
                                reference: "docs/catalog.md G2; CVE-2023-51764"))
                 continue
             }
             acceptedCount[match.id, default: 0] += 1
             let expected = intendedIndex[match.id].map { expectedBodies[$0] } ?? Self.expectedBody(match.body)
-            if message.body != expected {
-                world.report(Finding(oracle: .roundTrip, eventIndex: world.trace.events.count,
+            if !Octets.equal(message.body[...], expected[...]) {
+                world.report(Finding(oracle: .roundTrip, eventIndex: world.trace.count,
                                explanation: "message \(match.id) arrived as \(message.body.count) octets that differ from the \(expected.count) sent",
                                reference: "RFC 5321 §4.5.2"))
             }
@@ -80,19 +80,19 @@ struct TransactionCountOracle: RunOracle {
             let outcome = outcomeByID[message.id]
             let duplicateExplained = outcome.map { $0.possibleDuplicate || $0.attempt > 1 } ?? false
             if count > 1 && !duplicateExplained {
-                world.report(Finding(oracle: .transactionCount, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .transactionCount, eventIndex: world.trace.count,
                                explanation: "message \(message.id) was accepted \(count) times", reference: "RFC 5321 §4.5.3.2.6"))
             }
             guard let o = outcome else { continue }
             switch o.status {
             case .delivered where count == 0:
-                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
                                explanation: "message \(message.id) counted as delivered but the server never accepted it", reference: "RFC 5321 §4.2.5"))
             case .permanentFailure where count > 0:
-                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
                                explanation: "message \(message.id) counted as refused but the server accepted it", reference: "RFC 5321 §4.2.5"))
             case .temporaryFailure where count > 0 && !o.possibleDuplicate:
-                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.events.count,
+                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
                                explanation: "message \(message.id) counted as deferred but the server accepted it (a retry would duplicate it)", reference: "RFC 5321 §4.2.5"))
             case .delivered, .permanentFailure, .temporaryFailure:
                 break
@@ -100,8 +100,31 @@ struct TransactionCountOracle: RunOracle {
         }
     }
 
-    static func key(_ path: ReversePath, _ body: [UInt8]) -> String {
-        "\(path)|\(body.count)|" + String(decoding: body.prefix(256), as: UTF8.self)
+    /// Messages that may be the same: sender, body length and the first 256 octets of the body.
+    /// Hashed by a fingerprint of those octets (FNV-1a), compared whole.
+    struct MessageKey: Hashable {
+        let path: ReversePath
+        let count: Int
+        let prefix: ArraySlice<UInt8>
+        let fingerprint: UInt64
+
+        init(_ path: ReversePath, _ body: [UInt8]) {
+            self.path = path
+            count = body.count
+            prefix = body.prefix(256)
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in prefix { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+            fingerprint = h
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(count)
+            hasher.combine(fingerprint)
+        }
+
+        static func == (a: MessageKey, b: MessageKey) -> Bool {
+            a.count == b.count && a.fingerprint == b.fingerprint && Octets.equal(a.prefix, b.prefix) && a.path == b.path
+        }
     }
 
     static func sameEnvelope(_ m: OutgoingMessage, _ a: AcceptedMessage) -> Bool {
