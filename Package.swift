@@ -8,6 +8,11 @@ import PackageDescription
 let parserFuzzTargets = ["CommandLine", "Reply", "Mailbox", "EHLOCapabilities", "DataDecoder", "BDAT", "Auth", "LineFramer", "Canary"]
 let fuzzTargets = parserFuzzTargets + ["ServerSession", "ClientSession", "StartTLSBoundary", "Simulation", "ScenarioLoader"]
 
+/// The simulator's hot path (the parsers, the machines, the endpoint host, the world): release
+/// builds leave out the run-time exclusivity checks (the compile-time ones stay, and debug builds,
+/// which the tests run, and fuzz builds keep the run-time ones). Measured: README, "Performance".
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "smtpsim",
     products: [
@@ -28,10 +33,10 @@ let package = Package(
     ],
     targets: [
         // Wire grammar only: bytes <-> values. No connection state, no I/O, no Foundation.
-        .target(name: "SMTPCore"),
+        .target(name: "SMTPCore", swiftSettings: hotPath),
         // Sans-IO SMTP server and client state machines; STARTTLS is an action, not an import.
-        .target(name: "SMTPServer", dependencies: ["SMTPCore"]),
-        .target(name: "SMTPClient", dependencies: ["SMTPCore"]),
+        .target(name: "SMTPServer", dependencies: ["SMTPCore"], swiftSettings: hotPath),
+        .target(name: "SMTPClient", dependencies: ["SMTPCore"], swiftSettings: hotPath),
         // OpenSSL (libssl-dev) with a shim header for the macros Swift cannot import.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // The little C that must be C: OpenSSL's deterministic random source.
@@ -42,9 +47,9 @@ let package = Package(
         // endpoint protocol and smtpsim's machines as endpoints, the endpoint host (byte stream <->
         // optional TLS engine <-> endpoint), the trigger tracker faults consult, fault values, the
         // attacker and the TLS interceptor. Sans-IO: no sockets, no clock, no randomness.
-        .target(name: "EndpointHosting", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
+        .target(name: "EndpointHosting", dependencies: ["SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"], swiftSettings: hotPath),
         // The deterministic world: clock, scheduler, links, oracles, trace.
-        .target(name: "Simulation", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
+        .target(name: "Simulation", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"], swiftSettings: hotPath),
         // Scenario files (YAML, versioned) and their runner: file + seed -> simulation -> report.
         .target(
             name: "Scenario",

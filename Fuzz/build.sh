@@ -25,8 +25,9 @@ case "$SANITIZER" in
 esac
 for t in "${targets[@]}"; do
   # One product per build call (docs/design.md, "Facts the code relies on"); swift-driver keeps only the last -sanitize=, hence the joined list.
+  # -enforce-exclusivity=checked comes after Package.swift's hot-path flag: fuzzing keeps the run-time checks.
   swift build -c release --scratch-path .build-fuzz --product "Fuzz$t" "${flags[@]}" \
-    -Xswiftc "-sanitize=$swiftc_sanitizers" -Xswiftc -DFUZZING >&2
+    -Xswiftc "-sanitize=$swiftc_sanitizers" -Xswiftc -DFUZZING -Xswiftc -enforce-exclusivity=checked >&2
   name=$(snake "$t")
   cp ".build-fuzz/release/Fuzz$t" "$OUT/$name"
   (cd "Corpus/$t" && zip -q -r -j "$OUT/${name}_seed_corpus.zip" .)

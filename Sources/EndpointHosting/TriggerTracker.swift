@@ -235,6 +235,8 @@ public struct TriggerTracker: Sendable {
 
     /// The chunk size of a `BDAT <size> [LAST]` line (RFC 3030 §2), and whether it is the last.
     static func bdat(_ line: ArraySlice<UInt8>) -> (size: Int, last: Bool)? {
+        // Every client line comes here: most are not BDAT, told by their first letter alone.
+        guard let first = line.first(where: { $0 != 0x20 }), first & 0xDF == UInt8(ascii: "B") else { return nil }
         let words = line.split(separator: 0x20, maxSplits: 2)
         guard words.count >= 2, words[0].count == 4,
             words[0].elementsEqual(Array("BDAT".utf8), by: { $0 & 0xDF == $1 }),

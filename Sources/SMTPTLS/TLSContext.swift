@@ -43,6 +43,7 @@ public final class TLSContext: @unchecked Sendable {
             ctx, smtpsim_SSL_OP_NO_TICKET() | smtpsim_SSL_OP_NO_COMPRESSION() | smtpsim_SSL_OP_NO_RENEGOTIATION()
         )
         SSL_CTX_set_num_tickets(ctx, 0)
+        smtpsim_SSL_CTX_release_idle_buffers(ctx)
         smtpsim_SSL_CTX_disable_session_cache(ctx)
         if let level = c.securityLevel { SSL_CTX_set_security_level(ctx, Int32(level)) }
         guard smtpsim_SSL_CTX_set_min_proto_version(ctx, c.minimumVersion.openSSL) == 1,

@@ -57,7 +57,9 @@ struct Fuzz: ParsableCommand {
     }
 
     var buildFlags: [String] {
-        ["--sanitize=fuzzer"] + (noAsan ? [] : ["--sanitize=address"]) + ["-Xswiftc", noAsan ? "-sanitize=fuzzer" : "-sanitize=fuzzer,address", "-Xswiftc", "-DFUZZING"]
+        ["--sanitize=fuzzer"] + (noAsan ? [] : ["--sanitize=address"]) + ["-Xswiftc", noAsan ? "-sanitize=fuzzer" : "-sanitize=fuzzer,address", "-Xswiftc", "-DFUZZING",
+         // Package.swift's hot-path targets drop the run-time exclusivity checks in release; fuzzing keeps them (the last flag wins).
+         "-Xswiftc", "-enforce-exclusivity=checked"]
     }
 
     /// The ASan options fuzzing runs with (also in Fuzz/build.sh's .options files).

@@ -31,7 +31,20 @@ public struct Mailbox: Hashable, Sendable, CustomStringConvertible {
         localPart.utf8.contains { $0 >= 0x80 } || host.description.utf8.contains { $0 >= 0x80 }
     }
 
-    public var description: String { "\(localPart)@\(host)" }
+    public var description: String { String(decoding: wire, as: UTF8.self) }
+
+    /// `local@host` as octets, written without building strings (every MAIL and RCPT line).
+    public func write(into out: inout [UInt8]) {
+        out += localPart.utf8
+        out.append(UInt8(ascii: "@"))
+        host.write(into: &out)
+    }
+
+    var wire: [UInt8] {
+        var out: [UInt8] = []
+        write(into: &out)
+        return out
+    }
 }
 
 extension Mailbox {
@@ -47,14 +60,31 @@ public enum Host: Hashable, Sendable, CustomStringConvertible {
     case general(tag: String, content: String)
 
     public var description: String {
+        if case .domain(let d) = self { return d }
+        var out: [UInt8] = []
+        write(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func write(into out: inout [UInt8]) {
         switch self {
-        case .domain(let d): d
-        case .ipv4(let a): "[\(a)]"
-        case .ipv6(let a): "[IPv6:\(a)]"
-        case .general(let tag, let content): "[\(tag):\(content)]"
+        case .domain(let d): out += d.utf8
+        case .ipv4(let a): out.append(UInt8(ascii: "[")); out += a.utf8; out.append(UInt8(ascii: "]"))
+        case .ipv6(let a): out += "[IPv6:".utf8; out += a.utf8; out.append(UInt8(ascii: "]"))
+        case .general(let tag, let content):
+            out.append(UInt8(ascii: "[")); out += tag.utf8; out.append(UInt8(ascii: ":")); out += content.utf8; out.append(UInt8(ascii: "]"))
         }
     }
 }
+}
+
+extension Mailbox {
+    /// `<local@host>`.
+    static func writeBracketed(_ m: Mailbox, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "<"))
+        m.write(into: &out)
+        out.append(UInt8(ascii: ">"))
+    }
 }
 
 /// The argument of MAIL FROM: a mailbox, or `<>` for notifications (RFC 5321 §4.5.5).
@@ -63,9 +93,15 @@ public enum ReversePath: Hashable, Sendable, CustomStringConvertible {
     case mailbox(Mailbox)
 
     public var description: String {
+        var out: [UInt8] = []
+        write(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public func write(into out: inout [UInt8]) {
         switch self {
-        case .null: "<>"
-        case .mailbox(let m): "<\(m)>"
+        case .null: out += "<>".utf8
+        case .mailbox(let m): Mailbox.writeBracketed(m, into: &out)
         }
     }
 }
@@ -77,9 +113,15 @@ public enum ForwardPath: Hashable, Sendable, CustomStringConvertible {
     case mailbox(Mailbox)
 
     public var description: String {
+        var out: [UInt8] = []
+        write(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public func write(into out: inout [UInt8]) {
         switch self {
-        case .postmaster: "<Postmaster>"
-        case .mailbox(let m): "<\(m)>"
+        case .postmaster: out += "<Postmaster>".utf8
+        case .mailbox(let m): Mailbox.writeBracketed(m, into: &out)
         }
     }
 }

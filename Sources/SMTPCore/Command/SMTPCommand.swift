@@ -59,11 +59,11 @@ public enum SMTPCommand: Hashable, Sendable {
         case .helo(let domain): try Self.line(&out, "HELO", domain)
         case .mail(let path, let params):
             out.append(contentsOf: "MAIL FROM:".utf8)
-            out.append(contentsOf: path.description.utf8)
+            path.write(into: &out)
             try Self.parameters(&out, params.all)
         case .rcpt(let path, let params):
             out.append(contentsOf: "RCPT TO:".utf8)
-            out.append(contentsOf: path.description.utf8)
+            path.write(into: &out)
             try Self.parameters(&out, params.all)
         case .data: out.append(contentsOf: "DATA".utf8)
         case .bdat(let size, let last):

@@ -53,37 +53,37 @@ public enum Capability: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses one `ehlo-line = ehlo-keyword *( SP ehlo-param )`. The old `AUTH=PLAIN LOGIN` form
-    /// some servers still send is read as AUTH.
+    /// some servers still send is read as AUTH. Read as octets: every client reads one EHLO reply
+    /// per session, and the grammar is ASCII (a String is made only for what the value keeps).
     public init(line: String) throws(SMTPError) {
         let bytes = Array(line.utf8)
-        var words = bytes.split(separator: ASCII.space).map { String(decoding: $0, as: UTF8.self) }
+        var words = bytes.split(separator: ASCII.space)
         guard var keyword = words.first else {
             throw SMTPError(.invalidCapability, detail: "empty EHLO line")
         }
         words.removeFirst()
-        if keyword.uppercased().hasPrefix("AUTH=") {
+        if keyword.count >= 5, zip(keyword.prefix(5), "AUTH=".utf8).allSatisfy({ ASCII.upper($0) == $1 }) {
             // "AUTH=" with nothing after it lists no mechanism (found by the EHLOCapabilities fuzzer).
             let first = keyword.dropFirst(5)
-            if !first.isEmpty { words.insert(String(first), at: 0) }
-            keyword = "AUTH"
+            if !first.isEmpty { words.insert(first, at: 0) }
+            keyword = ArraySlice("AUTH".utf8)
         }
         // ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
-        guard let first = keyword.utf8.first, ASCII.isAlphaNum(first),
-            keyword.utf8.allSatisfy({ ASCII.isAlphaNum($0) || $0 == ASCII.hyphen })
-        else {
-            throw SMTPError(.invalidCapability, detail: "invalid EHLO keyword \(ASCII.escaped(keyword.utf8))")
+        guard let first = keyword.first, ASCII.isAlphaNum(first), keyword.allSatisfy({ ASCII.isAlphaNum($0) || $0 == ASCII.hyphen }) else {
+            throw SMTPError(.invalidCapability, detail: "invalid EHLO keyword \(ASCII.escaped(keyword))")
         }
         // ehlo-param = 1*(%d33-126)
-        for word in words where !word.utf8.allSatisfy(ASCII.isGraphic) {
-            throw SMTPError(.invalidCapability, detail: "invalid EHLO parameter \(ASCII.escaped(word.utf8))")
+        for word in words where !word.allSatisfy(ASCII.isGraphic) {
+            throw SMTPError(.invalidCapability, detail: "invalid EHLO parameter \(ASCII.escaped(word))")
         }
+        func text(_ word: ArraySlice<UInt8>) -> String { String(decoding: word, as: UTF8.self) }
         func noParameters(_ c: Capability) throws(SMTPError) -> Capability {
             guard words.isEmpty else {
-                throw SMTPError(.invalidCapability, detail: "\(keyword) takes no parameters: \(line)")
+                throw SMTPError(.invalidCapability, detail: "\(text(keyword)) takes no parameters: \(line)")
             }
             return c
         }
-        switch keyword.uppercased() {
+        switch String(decoding: keyword.map(ASCII.upper), as: UTF8.self) {
         case "STARTTLS": self = try noParameters(.startTLS)
         case "PIPELINING": self = try noParameters(.pipelining)
         case "8BITMIME": self = try noParameters(.eightBitMIME)
@@ -96,16 +96,16 @@ public enum Capability: Hashable, Sendable, CustomStringConvertible {
             switch words.count {
             case 0: self = .size(nil)
             case 1:
-                guard words[0].utf8.count <= 20, words[0].utf8.allSatisfy(ASCII.isDigit), let n = UInt64(words[0]) else {
-                    throw SMTPError(.invalidCapability, detail: "SIZE parameter is not a number: \(words[0])")
+                guard words[0].count <= 20, words[0].allSatisfy(ASCII.isDigit), let n = UInt64(text(words[0])) else {
+                    throw SMTPError(.invalidCapability, detail: "SIZE parameter is not a number: \(text(words[0]))")
                 }
                 self = .size(n)
             default: throw SMTPError(.invalidCapability, detail: "SIZE takes one parameter")
             }
         case "AUTH":
-            self = .auth(words.map { $0.uppercased() })
+            self = .auth(words.map { String(decoding: $0.map(ASCII.upper), as: UTF8.self) })
         default:
-            self = .other(keyword: keyword, parameters: words)
+            self = .other(keyword: text(keyword), parameters: words.map(text))
         }
     }
 }
