@@ -25,6 +25,18 @@ public enum ScenarioLoader {
 
     /// One fault as a scenario file writes it (`{tls-close-notify: {from: server, at: mid-body}}`),
     /// for the command line's `--fault`.
+    /// The `tls` key's profiles (docs/scenario-format.md), also `sweep --tls`.
+    public static let tlsProfileNames = ["full", "cheap", "cheap-tls12"]
+
+    public static func tlsProfile(named name: String) -> TLSProfile? {
+        switch name {
+        case "full": .full
+        case "cheap": .cheap(.tls13)
+        case "cheap-tls12": .cheap(.tls12)
+        default: nil
+        }
+    }
+
     public static func parseFault(_ text: String) throws(ScenarioError) -> FaultRule {
         let node: Node?
         do {
@@ -67,12 +79,11 @@ public enum ScenarioLoader {
             clientScripts.append(script)
         }
         if let tls = root["tls"] {
-            switch try tls.string() {
-            case "full": config.tls = .full
-            case "cheap": config.tls = .cheap(.tls13)
-            case "cheap-tls12": config.tls = .cheap(.tls12)
-            case let other: throw tls.error("unknown tls profile '\(other)'; expected full, cheap or cheap-tls12", suggestion: closest(other, among: ["full", "cheap", "cheap-tls12"]))
+            let name = try tls.string()
+            guard let profile = Self.tlsProfile(named: name) else {
+                throw tls.error("unknown tls profile '\(name)'; expected \(Self.tlsProfileNames.joined(separator: ", "))", suggestion: closest(name, among: Self.tlsProfileNames))
             }
+            config.tls = profile
         }
         config.faults = try root["faults"]?.list().map { r throws(ScenarioError) in try readFault(r) } ?? []
         config.attacker = try root["attacker"]?.list().map { r throws(ScenarioError) in try readAttack(r) } ?? []

@@ -19,10 +19,19 @@ extension Bench {
         @Option(help: "Concurrent sessions for the memory measurement: TLS.") var concurrentTLS: Int = 1000
         @Option(help: "The C baseline's source (the repo's own, run from the checkout); skipped when missing.")
         var baseline = CBaseline.defaultSource
-        @Option(help: "Only this measurement: throughput, memory-plaintext, memory-tls (memory figures need their own process).")
+        @Option(help: "Only this measurement: throughput, plaintext, cheap-tls12, memory-plaintext, memory-tls (memory figures need their own process).")
         var only: String?
 
+        @Option(help: "With --only plaintext or cheap-tls12: what the trace records (count, digest or events).") var trace: String = "count"
+
         func run() throws {
+            let detail: TraceDetail
+            switch trace {
+            case "count": detail = .count
+            case "digest": detail = .digest
+            case "events": detail = .events
+            default: throw ValidationError("--trace takes count, digest or events")
+            }
             #if DEBUG
             print("warning: debug build; use `swift build -c release && .build/release/smtpsim bench sim`")
             #endif
@@ -34,7 +43,10 @@ extension Bench {
                 print(try memory(concurrent: concurrentTLS, tls: true))
                 return
             case "plaintext"?:
-                print(String(format: "plaintext: %.0f sessions/s", try throughput(profile: .full, policy: .plaintext)))
+                print(String(format: "plaintext: %.0f sessions/s", try throughput(profile: .full, policy: .plaintext, trace: detail)))
+                return
+            case "cheap-tls12"?:
+                print(String(format: "cheap TLS 1.2 PSK: %.0f sessions/s", try throughput(profile: .cheap(.tls12), policy: .required, trace: detail)))
                 return
             case "throughput"?, nil:
                 break
@@ -48,9 +60,15 @@ extension Bench {
             let cheap = try throughput(profile: .cheap(.tls13), policy: .required)
             print(String(format: "  %-40@ %9.0f sessions/s", "cheap STARTTLS (TLS 1.3 PSK)" as NSString, cheap))
             let cheap12 = try throughput(profile: .cheap(.tls12), policy: .required)
-            print(String(format: "  %-40@ %9.0f sessions/s", "cheap STARTTLS (TLS 1.2 PSK)" as NSString, cheap12))
+            let engine12 = try Bench.TLSHandshakes.cheapTLS12EngineRate(seconds: 1, repetitions: repetitions)
+            print(String(format: "  %-40@ %9.0f sessions/s  -> %.0f%% of the TLS engine alone in this run (%.0f sessions/s)",
+                         "cheap STARTTLS (TLS 1.2 PSK)" as NSString, cheap12, 100 * cheap12 / engine12, engine12))
             let plain = try throughput(profile: .full, policy: .plaintext)
             print(String(format: "  %-40@ %9.0f sessions/s", "plaintext" as NSString, plain))
+            let digest = try throughput(profile: .full, policy: .plaintext, trace: .digest)
+            let events = try throughput(profile: .full, policy: .plaintext, trace: .events)
+            print(String(format: "  %-40@ %9.0f sessions/s (%.2f of counting only); every event kept: %.0f (%.2f)",
+                         "plaintext, streaming trace digest" as NSString, digest, digest / plain, events, events / plain))
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-bench-sim-\(getpid())")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
@@ -89,13 +107,14 @@ extension Bench {
             return config
         }
 
-        private func throughput(profile: TLSProfile, policy: TLSPolicy) throws -> Double {
+        /// Sessions per second; the trace counts its events unless told otherwise (what sweeps do).
+        private func throughput(profile: TLSProfile, policy: TLSPolicy, trace: TraceDetail = .count) throws -> Double {
             var rates: [Double] = []
             for _ in 0..<repetitions {
                 let config = try configuration(count: sessions, profile: profile, policy: policy, spacing: 1_000_000)
                 let clock = ContinuousClock()
                 let start = clock.now
-                let world = try World(configuration: config)
+                let world = try World(configuration: config, trace: trace)
                 let result = world.run()
                 let d = clock.now - start
                 guard result.accepted.count == sessions, result.findings.isEmpty else {
@@ -115,11 +134,11 @@ extension Bench {
             let before = Self.peakKiB()
             var config = try configuration(count: concurrent, profile: .full, policy: tls ? .required : .plaintext, spacing: 0)
             config.faults = [FaultRule(.latency(min: 50_000_000, max: 50_000_000))]
-            let result = try World(configuration: config).run()
+            let result = try World(configuration: config, trace: .count).run()
             guard result.accepted.count == concurrent else { throw ValidationError("memory run delivered \(result.accepted.count)/\(concurrent)") }
             let after = Self.peakKiB()
             let mib = Double(after - before) / 1024
-            return String(format: "%d concurrent sessions: peak RSS +%.1f MiB (%.1f KiB per session, trace included)", concurrent, mib, mib * 1024 / Double(concurrent))
+            return String(format: "%d concurrent sessions: peak RSS +%.1f MiB (%.1f KiB per session, trace counted)", concurrent, mib, mib * 1024 / Double(concurrent))
         }
 
         /// VmHWM from /proc/self/status, KiB.

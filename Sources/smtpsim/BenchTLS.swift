@@ -61,8 +61,19 @@ extension Bench {
             }
         }
 
-        /// Median sessions per second for one configuration pair.
         private func measure(client: TLSConfiguration, server: TLSConfiguration, time: Int64) throws -> Double {
+            try Self.measure(client: client, server: server, time: time, seconds: seconds, repetitions: repetitions)
+        }
+
+        /// The engine alone (no SMTP machine, no world): the cheap TLS 1.2 PSK session `bench sim`
+        /// holds its simulated session against, in the same run.
+        static func cheapTLS12EngineRate(seconds: Double, repetitions: Int) throws -> Double {
+            let psk = PreSharedKey.derived(seed: 1, mode: .tls12)
+            return try measure(client: .cheap(role: .client, psk: psk), server: .cheap(role: .server, psk: psk), time: 0, seconds: seconds, repetitions: repetitions)
+        }
+
+        /// Median sessions per second for one configuration pair.
+        static func measure(client: TLSConfiguration, server: TLSConfiguration, time: Int64, seconds: Double, repetitions: Int) throws -> Double {
             try DeterministicRandom.with(seed: 1) {
                 let cctx = try TLSContext(client)
                 let sctx = try TLSContext(server)

@@ -31,17 +31,25 @@ struct Sweep: ParsableCommand {
     var format: Format = .text
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    @Option(help: "TLS profile for every run instead of the file's: full, cheap (TLS 1.3 PSK) or cheap-tls12 (the large-sweep profile).") var tls: String?
     @Flag(help: .hidden) var machine = false
     @Option(help: .hidden) var seedList: String?
 
     func run() throws {
-        let scenario: Scenario
+        var loaded: Scenario
         do {
-            scenario = try ScenarioLoader.load(path: file)
+            loaded = try ScenarioLoader.load(path: file)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
+        if let tls {
+            guard let profile = ScenarioLoader.tlsProfile(named: tls) else {
+                throw ValidationError("--tls takes \(ScenarioLoader.tlsProfileNames.joined(separator: ", ")), not \(tls)")
+            }
+            loaded.configuration.tls = profile
+        }
+        let scenario = loaded
         let gridSeeds = scenario.sweep?.grid.map { UInt64(1)...UInt64(max(1, $0.cells.count)) }
             ?? scenario.sweep?.inject.map { UInt64(1)...UInt64($0.count) }
             ?? scenario.sweep?.replies.map { UInt64(1)...UInt64(max(1, $0.count)) }
@@ -87,7 +95,7 @@ struct Sweep: ParsableCommand {
                 if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
                     process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 }
-                process.arguments = ["sweep", file, "--seed-list", shardSeeds.map(String.init).joined(separator: ","), "--machine"]
+                process.arguments = ["sweep", file, "--seed-list", shardSeeds.map(String.init).joined(separator: ","), "--machine"] + (tls.map { ["--tls", $0] } ?? [])
                 let pipe = Pipe()
                 process.standardOutput = pipe
                 try process.run()
@@ -165,7 +173,7 @@ struct Sweep: ParsableCommand {
 
     /// A seed's verdict and the oracles that fired in it.
     static func verdict(_ scenario: Scenario, _ seed: UInt64) -> (passed: Bool, oracles: [String]) {
-        guard let report = try? ScenarioRunner.run(scenario, seed: seed) else { return (false, []) }
+        guard let report = try? ScenarioRunner.run(scenario, seed: seed, trace: .forVerdicts) else { return (false, []) }
         var oracles: [String] = []
         for finding in report.result.findings where !oracles.contains(finding.oracle.rawValue) { oracles.append(finding.oracle.rawValue) }
         return (report.passed, oracles)

@@ -250,6 +250,35 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("PASS  Scenarios/command-injection-after-starttls-is-discarded.yaml"), r.stdout)
     }
 
+    func testSweepRunsEverySeedInTheProfileItIsGiven() throws {
+        // Issue 17: `--tls` overrides the file's profile, in the child processes too; the same
+        // verdicts as a file that names the profile itself.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-sweep-tls-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let body = """
+            client:
+              policy: required
+              messages:
+                - {from: alice@example.test, to: bob@example.net, body: "hi"}
+            sweep:
+              seeds: 1..6
+              swarm:
+                - {probability: 1/2, random-duration: true, fault: {split: {every: 7}}}
+            expect:
+              messages: [delivered]
+            """
+        try "version: 1\nname: Full by default\n\(body)".write(toFile: dir + "/full.yaml", atomically: true, encoding: .utf8)
+        try "version: 1\nname: Full by default\ntls: cheap-tls12\n\(body)".write(toFile: dir + "/cheap.yaml", atomically: true, encoding: .utf8)
+        let given = try run(["sweep", dir + "/full.yaml", "--tls", "cheap-tls12", "--jobs", "2", "--format", "json", "--quiet"])
+        XCTAssertEqual(given.status, 0, given.stderr)
+        let named = try run(["sweep", dir + "/cheap.yaml", "--jobs", "2", "--format", "json", "--quiet"])
+        XCTAssertEqual(given.stdout.replacingOccurrences(of: "cheap.yaml", with: "full.yaml"), named.stdout.replacingOccurrences(of: "cheap.yaml", with: "full.yaml"))
+        let bad = try run(["sweep", dir + "/full.yaml", "--tls", "cheep"])
+        XCTAssertEqual(bad.status, 64, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--tls takes full, cheap, cheap-tls12"), bad.stderr)
+    }
+
     func testShardsMergedEqualTheUnshardedSweep() throws {
         // Issue 17: shards 1/3, 2/3, 3/3 (on any machines) merged give the unsharded document.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-shards-\(getpid())").path
