@@ -34,19 +34,20 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
     private func map(_ actions: [ServerAction]) -> [EndpointAction] {
         onActions?(actions)
         var out: [EndpointAction] = []
+        out.reserveCapacity(actions.count + 1)  // a STARTTLS adds its note
         for action in actions {
             switch action {
             case .send(let b): out.append(.send(b))
             case .startTLS(let n):
-                out.append(.note("starttls: discarded \(n) plaintext octets"))
+                out.append(.note(Note(.discarded(octets: n, what: "plaintext"))))
                 out.append(.startTLS)
             case .close: out.append(.close)
             case .setTimer(let t, let after): out.append(.setTimer(.server(t), after: after))
             case .cancelTimer(let t): out.append(.cancelTimer(.server(t)))
             case .deliver(let m):
                 onDeliver?(m)
-                out.append(.note("accepted \(m.queueID) from \(m.reversePath) for \(m.recipients.count) recipient(s), \(m.body.count) octets\(m.overTLS ? " over TLS" : "")"))
-            case .note(let n): out.append(.note(Self.describe(n)))
+                out.append(.note(Note(.accepted(m))))
+            case .note(let n): out.append(.note(Note(.server(n))))
             case .resumePlaintext:
                 out.append(.resumePlaintext)
             }
@@ -54,17 +55,6 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
         return out
     }
 
-    static func describe(_ note: ServerNote) -> String {
-        switch note {
-        case .command(let c): "command \(c)"
-        case .protocolError(let e): "protocol error \(e.code): \(e.detail)"
-        case .earlyTalker(let n): "early talker: \(n) octets before the greeting"
-        case .keptPlaintextAcrossStartTLS(let n): "kept \(n) plaintext octets across STARTTLS"
-        case .dataFindings(let f): "data findings: \(f.variants.map(\.rawValue)) bare CR \(f.bareCR) bare LF \(f.bareLF)"
-        case .resetAfterTLS(let kept): kept.map { "reset after TLS, kept authentication as \($0)" } ?? "reset after TLS"
-        case .ruleFired(let index, let trigger, let acts): "rule \(index + 1) fired at \(trigger)\(acts ? "" : ", without acting")"
-        }
-    }
 }
 
 // MARK: - smtpsim's client
@@ -98,17 +88,18 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
     private func map(_ actions: [ClientAction]) -> [EndpointAction] {
         onActions?(actions)
         var out: [EndpointAction] = []
+        out.reserveCapacity(actions.count + 1)  // a STARTTLS adds its note
         for action in actions {
             switch action {
             case .send(let b): out.append(.send(b))
             case .startTLS(let n):
-                out.append(.note("starttls: discarded \(n) buffered reply octets"))
+                out.append(.note(Note(.discarded(octets: n, what: "buffered reply"))))
                 out.append(.startTLS)
             case .close: out.append(.close)
             case .setTimer(let t, let after): out.append(.setTimer(.client(t), after: after))
             case .cancelTimer(let t): out.append(.cancelTimer(.client(t)))
-            case .outcome(let o): out.append(.note("outcome \(o.messageID): \(o.status.rawValue) (\(o.reason))"))
-            case .note(let n): out.append(.note(Self.describe(n)))
+            case .outcome(let o): out.append(.note(Note(.outcome(o))))
+            case .note(let n): out.append(.note(Note(.client(n))))
             case .resumePlaintext:
                 out.append(.resumePlaintext)
             }
@@ -116,16 +107,4 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
         return out
     }
 
-    static func describe(_ note: ClientNote) -> String {
-        switch note {
-        case .reply(let r): "reply \(r.code)"
-        case .capabilities(let c, let afterTLS): "capabilities\(afterTLS ? " (tls)" : ""): \(c.extensions.map(\.keyword).joined(separator: " "))"
-        case .protocolError(let e): "protocol error \(e.code): \(e.detail)"
-        case .downgrade(let why): "downgrade: \(why)"
-        case .keptRepliesAcrossStartTLS(let n): "kept \(n) reply octets across STARTTLS"
-        case .keptPreTLSCapabilities: "kept pre-TLS capabilities"
-        case .capabilitiesResetAfterTLS: "capabilities reset after TLS"
-        case .ruleFired(let index, let answering): "rule \(index + 1) fired at the reply to \(answering)"
-        }
-    }
 }

@@ -37,8 +37,8 @@ public enum EndpointAction: Hashable, Sendable {
     /// id again replaces the earlier one.
     case setTimer(TimerID, after: Int64)
     case cancelTimer(TimerID)
-    /// A line for the trace.
-    case note(String)
+    /// A line for the trace (formatted only when read).
+    case note(Note)
     /// The TLS session has ended: read and write the stream in the clear again. No compliant
     /// endpoint asks for this; it is how the flaws of docs/catalog.md I (CVE-2026-45185) behave.
     case resumePlaintext
@@ -171,3 +171,69 @@ extension SimulatedEndpoint {
 }
 
 /// A source of client connections (the built-in client with its retry queue, or one connection
+
+/// A line an endpoint or its host notes. Its text is made when it is read, so a run that keeps
+/// no trace text (a sweep's, the bench's) formats none: the machines' notes are values.
+public struct Note: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringInterpolation {
+    /// Boxed: a note is handed from the machine to the host to the driver, and its payloads
+    /// (commands, replies, messages) are large to copy at each step; a box is one retain.
+    indirect enum Source: Sendable {
+        case text(String)
+        case server(ServerNote)
+        case client(ClientNote)
+        case accepted(AcceptedMessage)
+        case outcome(MessageOutcome)
+        /// STARTTLS dropped what was buffered (`what`: "plaintext" or "buffered reply").
+        case discarded(octets: Int, what: String)
+    }
+
+    let source: Source
+
+    init(_ source: Source) { self.source = source }
+    public init(_ text: String) { source = .text(text) }
+    public init(stringLiteral value: String) { source = .text(value) }
+    public init(stringInterpolation: DefaultStringInterpolation) { source = .text(String(stringInterpolation: stringInterpolation)) }
+
+    public var description: String { text }
+
+    /// Two notes are the same line.
+    public static func == (a: Note, b: Note) -> Bool { a.text == b.text }
+    public func hash(into hasher: inout Hasher) { hasher.combine(text) }
+
+    /// The line, as the trace and the logs show it.
+    public var text: String {
+        switch source {
+        case .text(let t): t
+        case .server(let n): Self.describe(n)
+        case .client(let n): Self.describe(n)
+        case .accepted(let m): "accepted \(m.queueID) from \(m.reversePath) for \(m.recipients.count) recipient(s), \(m.body.count) octets\(m.overTLS ? " over TLS" : "")"
+        case .outcome(let o): "outcome \(o.messageID): \(o.status.rawValue) (\(o.reason))"
+        case .discarded(let n, let what): "starttls: discarded \(n) \(what) octets"
+        }
+    }
+
+    static func describe(_ note: ServerNote) -> String {
+        switch note {
+        case .command(let c): "command " + c.description
+        case .protocolError(let e): "protocol error \(e.code): \(e.detail)"
+        case .earlyTalker(let n): "early talker: \(n) octets before the greeting"
+        case .keptPlaintextAcrossStartTLS(let n): "kept \(n) plaintext octets across STARTTLS"
+        case .dataFindings(let f): "data findings: \(f.variants.map(\.rawValue)) bare CR \(f.bareCR) bare LF \(f.bareLF)"
+        case .resetAfterTLS(let kept): kept.map { "reset after TLS, kept authentication as \($0)" } ?? "reset after TLS"
+        case .ruleFired(let index, let trigger, let acts): "rule \(index + 1) fired at \(trigger)\(acts ? "" : ", without acting")"
+        }
+    }
+
+    static func describe(_ note: ClientNote) -> String {
+        switch note {
+        case .reply(let r): "reply " + r.code.description
+        case .capabilities(let c, let afterTLS): "capabilities\(afterTLS ? " (tls)" : ""): \(c.extensions.map(\.keyword).joined(separator: " "))"
+        case .protocolError(let e): "protocol error \(e.code): \(e.detail)"
+        case .downgrade(let why): "downgrade: \(why)"
+        case .keptRepliesAcrossStartTLS(let n): "kept \(n) reply octets across STARTTLS"
+        case .keptPreTLSCapabilities: "kept pre-TLS capabilities"
+        case .capabilitiesResetAfterTLS: "capabilities reset after TLS"
+        case .ruleFired(let index, let answering): "rule \(index + 1) fired at the reply to \(answering)"
+        }
+    }
+}

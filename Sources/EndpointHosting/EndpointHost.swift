@@ -37,7 +37,7 @@ public final class EndpointHost {
     /// What the host tells its driver, for traces, logs and bookkeeping.
     public enum Event {
         /// A line the endpoint noted.
-        case note(String)
+        case note(Note)
         /// The TLS engine was inserted (before the first handshake flight).
         case startingTLS
         /// The engine could not be made (the endpoint is told `internal-error`).
@@ -235,7 +235,7 @@ public final class EndpointHost {
         let actions = endpoint.peerClosed()
         markGone()
         var notes: [String] = []
-        for case .note(let text) in actions { notes.append(text) }
+        for case .note(let note) in actions { notes.append(note.text) }
         return notes
     }
 

@@ -473,8 +473,8 @@ extension SocketSession: EndpointHostDriver {
 
     public func host(_ host: EndpointHost, event: EndpointHost.Event) {
         switch event {
-        case .note(let text):
-            log(.note(text))
+        case .note(let note):
+            log(.note(note.text))
         case .startingTLS:
             for k in tracker.firings(at: .tlsStarted, armed: true) { strike(k, "when TLS started") }
         case .tlsSetupFailed(let why):

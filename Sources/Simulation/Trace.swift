@@ -203,9 +203,9 @@ public struct Trace: Sendable {
 
     public var keepsEvents: Bool { detail.keepsEvents }
 
-    mutating func append(time: Int64, connection: Int, _ kind: TraceEvent.Kind) {
+    mutating func append(time: Int64, connection: Int, _ kind: @autoclosure () -> TraceEvent.Kind) {
         if detail.hashes {
-            let event = TraceEvent(index: count, time: time, connection: connection, kind: kind)
+            let event = TraceEvent(index: count, time: time, connection: connection, kind: kind())
             event.writeCanonical(into: &pending)
             if pending.count >= Self.hashChunk {
                 hash.update(pending)

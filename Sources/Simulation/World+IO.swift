@@ -87,8 +87,8 @@ extension World {
     func host(_ c: Connection, _ host: EndpointHost, event: EndpointHost.Event) {
         let side = host.side.rawValue
         switch event {
-        case .note(let text):
-            record(c.id, .note(side: side, text: text))
+        case .note(let note):
+            record(c.id, .note(side: side, text: note.text))
         case .startingTLS:
             record(c.id, .note(side: side, text: "starting TLS"))
             guard host.side == .client else { return }

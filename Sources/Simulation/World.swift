@@ -260,8 +260,10 @@ public final class World {
         return overflow ? Int64.max : sum
     }
 
-    func record(_ connection: Int, _ kind: TraceEvent.Kind) {
-        trace.append(time: now, connection: connection, kind)
+    /// Records an event; its kind (and the text in it) is made only when the trace hashes or
+    /// keeps events, not when it only counts them.
+    func record(_ connection: Int, _ kind: @autoclosure () -> TraceEvent.Kind) {
+        trace.append(time: now, connection: connection, kind())
     }
 
     func report(_ finding: Finding) {

@@ -75,4 +75,22 @@ final class ScenarioDigestFixtureTests: XCTestCase {
         XCTAssertEqual(failing.failures.count, 1, "only the unmet expectation: \(failing.failures)")
         XCTAssertFalse(try ScenarioRunner.run(scenario, trace: .forVerdicts).result.trace.keepsEvents)
     }
+
+    /// A run that only counts its events (sweeps) makes none of them, nor the text in them: it
+    /// must still be the same run (verdict, findings, outcomes, accepted bodies, event count).
+    func testCountingOnlyIsTheSameRun() throws {
+        for file in try ScenarioLibraryTests.files() {
+            let scenario = try ScenarioLoader.load(path: file)
+            for seed: UInt64 in 1...3 {
+                let counted = try ScenarioRunner.run(scenario, seed: seed, trace: .forVerdicts)
+                let kept = try ScenarioRunner.run(scenario, seed: seed, trace: .always)
+                let name = "\(URL(fileURLWithPath: file).lastPathComponent) seed \(seed)"
+                XCTAssertEqual(counted.passed, kept.passed, name)
+                XCTAssertEqual(counted.result.findings, kept.result.findings, name)
+                XCTAssertEqual(counted.result.outcomes, kept.result.outcomes, name)
+                XCTAssertEqual(counted.result.accepted.map(\.body), kept.result.accepted.map(\.body), name)
+                XCTAssertEqual(counted.result.trace.count, kept.result.trace.events.count, name)
+            }
+        }
+    }
 }
