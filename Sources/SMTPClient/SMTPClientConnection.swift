@@ -29,7 +29,13 @@ public struct SMTPClientConnection: Sendable {
     /// Skip STARTTLS on this attempt (an opportunistic retry after a failed handshake).
     public let skipSTARTTLS: Bool
 
-    var phase: Phase = .notStarted
+    var phase: Phase = .notStarted {
+        didSet {
+            // Closed: nothing more is read; the reply buffer goes, capacity and all (a run holds
+            // every connection it made until it ends).
+            if case .closed = phase { replies = Self.replyParser() }
+        }
+    }
     var replies: ReplyParser
     /// How often each rule covered a reply on this connection (`ClientRule`).
     var ruleCounts: [Int] = []
@@ -126,8 +132,11 @@ public struct SMTPClientConnection: Sendable {
         self.messages = messages
         self.attempt = attempt
         self.skipSTARTTLS = skipSTARTTLS
-        replies = ReplyParser(limits: SMTPLimits(replyLine: SMTPLimits.tolerantReplyLine))
+        replies = Self.replyParser()
     }
+
+    /// Reply lines up to `SMTPLimits.tolerantReplyLine` (RFC 5321 §4.5.3.1: be liberal in what is read).
+    static func replyParser() -> ReplyParser { ReplyParser(limits: SMTPLimits(replyLine: SMTPLimits.tolerantReplyLine)) }
 
     // MARK: - Driver interface
 

@@ -189,7 +189,7 @@ public struct SMTPServerConnection: Sendable {
     public mutating func peerClosed() -> [ServerAction] {
         phase = .closed
         session.transaction = nil
-        _ = stream.discardBufferedBytes()
+        _ = stream.release()
         return [.cancelTimer(.idle)]
     }
 
@@ -354,7 +354,7 @@ public struct SMTPServerConnection: Sendable {
     mutating func closeConnection() {
         phase = .closed
         session.transaction = nil
-        _ = stream.discardBufferedBytes()
+        _ = stream.release()
         emit(.cancelTimer(.idle))
         emit(.close)
     }

@@ -146,9 +146,10 @@ public final class TLSConnection {
     public func drainCiphertext() -> [UInt8] {
         let n = pendingCiphertextCount
         guard n > 0 else { return [] }
-        var out = [UInt8](repeating: 0, count: n)
-        let read = BIO_read(writeBIO, &out, Int32(n))
-        return read > 0 ? Array(out.prefix(Int(read))) : []
+        return [UInt8](unsafeUninitializedCapacity: n) { buffer, count in
+            let read = BIO_read(writeBIO, buffer.baseAddress, Int32(n))
+            count = max(0, Int(read))
+        }
     }
 
     // MARK: Handshake
@@ -228,29 +229,35 @@ public final class TLSConnection {
         case .established: break
         }
         var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            _ = OpenSSLErrorEntry.drain()
-            let rc = SSL_read(ssl, &buffer, Int32(buffer.count))
-            if rc > 0 {
-                out += buffer.prefix(Int(rc))
-                continue
+        // One record's worth of scratch (RFC 8446 §5.1: 2^14 octets of plaintext), on the stack
+        // and not zeroed: a read used to allocate and clear 16 KiB.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maximumPlaintextRecord) { buffer in
+            while true {
+                _ = OpenSSLErrorEntry.drain()
+                let rc = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+                if rc > 0 {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<Int(rc)]))
+                    continue
+                }
+                let error = SSL_get_error(ssl, rc)
+                if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE {
+                    // A renegotiation that finished in this read lets held writes go.
+                    if !unwritten.isEmpty { try? flushUnwritten() }
+                    return out.isEmpty ? .needMoreData : .data(out)
+                }
+                if error == SSL_ERROR_ZERO_RETURN {
+                    state = .closed
+                    return out.isEmpty ? .closed : .data(out)
+                }
+                let failure = classify(error)
+                state = .failed(failure)
+                return out.isEmpty ? .failed(failure) : .data(out)
             }
-            let error = SSL_get_error(ssl, rc)
-            if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE {
-                // A renegotiation that finished in this read lets held writes go.
-                if !unwritten.isEmpty { try? flushUnwritten() }
-                return out.isEmpty ? .needMoreData : .data(out)
-            }
-            if error == SSL_ERROR_ZERO_RETURN {
-                state = .closed
-                return out.isEmpty ? .closed : .data(out)
-            }
-            let failure = classify(error)
-            state = .failed(failure)
-            return out.isEmpty ? .failed(failure) : .data(out)
         }
     }
+
+    /// The largest plaintext one record carries (RFC 8446 §5.1, RFC 5246 §6.2.1).
+    static let maximumPlaintextRecord = 16_384
 
     /// Queues a close_notify alert (RFC 8446 §6.1).
     public func sendCloseNotify() {

@@ -50,6 +50,7 @@ public enum LineEndings {
     /// `policy` says), and a final CRLF when a non-empty body lacks one (RFC 5321 §4.1.1.4).
     /// Dots are not stuffed: this is the message, not the DATA payload.
     public static func canonical(_ body: [UInt8], policy: Policy) throws(SMTPError) -> [UInt8] {
+        if isCanonical(body) { return body }  // no copy for the common case
         var out: [UInt8] = []
         out.reserveCapacity(body.count + 2)
         try body.withUnsafeBufferPointer { (b: UnsafeBufferPointer<UInt8>) throws(SMTPError) in
@@ -71,6 +72,39 @@ public enum LineEndings {
         }
         if !out.isEmpty, out.count < 2 || out[out.count - 2] != ASCII.cr || out[out.count - 1] != ASCII.lf { out += [ASCII.cr, ASCII.lf] }
         return out
+    }
+
+    /// Every line of `body` ends with CRLF, the last one too (or the body is empty): `canonical`
+    /// would return it unchanged.
+    public static func isCanonical(_ body: [UInt8]) -> Bool {
+        var canonical = true
+        body.withUnsafeBufferPointer { b in
+            forEachLine(in: b) { _, _, terminator in
+                if terminator != .crlf { canonical = false }
+            }
+        }
+        return canonical
+    }
+
+    /// `bytes`, one write, holds a bare CR or LF: an LF first or after anything but a CR, or a CR
+    /// followed by anything but an LF (a CR at the end is not judged: its LF may come next).
+    /// Two `memchr` walks (the oracles run this on every write of message data).
+    public static func hasBareLineEnding(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { b in
+            guard let p = b.baseAddress else { return false }
+            let n = b.count
+            var i = 0
+            while let lf = ByteSearch.first(ASCII.lf, in: p, from: i, to: n) {
+                if lf == 0 || p[lf - 1] != ASCII.cr { return true }
+                i = lf + 1
+            }
+            i = 0
+            while let cr = ByteSearch.first(ASCII.cr, in: p, from: i, to: n) {
+                if cr + 1 < n, p[cr + 1] != ASCII.lf { return true }
+                i = cr + 1
+            }
+            return false
+        }
     }
 
     /// The error for a bare CR or LF under `.reject`.

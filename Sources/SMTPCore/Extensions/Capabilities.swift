@@ -131,10 +131,16 @@ public struct EHLOCapabilities: Hashable, Sendable {
         guard reply.code.value == 250 else {
             throw SMTPError(.invalidCapability, detail: "EHLO answered with \(reply.code)")
         }
+        // `Domain [SP ehlo-greet]`: split at the first space octet (not by Character: a space
+        // is a space even before a combining mark).
         let first = reply.lines[0].text
-        let parts = first.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-        domain = parts.first.map(String.init) ?? ""
-        greeting = parts.count > 1 ? String(parts[1]) : ""
+        if let space = first.utf8.firstIndex(of: ASCII.space) {
+            domain = String(first[..<space])
+            greeting = String(first[first.utf8.index(after: space)...])
+        } else {
+            domain = first
+            greeting = ""
+        }
         var list: [Capability] = []
         for line in reply.lines.dropFirst() {
             // An enhanced code here would be a server bug (RFC 2034 §4 exempts EHLO); keep the text.

@@ -136,6 +136,14 @@ public struct ClientStream: Sendable {
         framer.discardBufferedBytes()
     }
 
+    /// Lets go of every buffer, capacity included (a closed connection reads nothing more);
+    /// returns how many unread octets there were.
+    public mutating func release() -> Int {
+        let unread = bufferedByteCount
+        reset()
+        return unread
+    }
+
     /// Starts over, as at the start of a connection (after the TLS handshake).
     public mutating func reset() {
         framerDelta += framer.streamOffset + framer.bufferedByteCount

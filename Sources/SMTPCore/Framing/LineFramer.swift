@@ -74,7 +74,7 @@ public struct LineFramer: Sendable {
     public mutating func takeBufferedBytes() -> [UInt8] {
         let rest = Array(buffer[lineStart...])
         base += buffer.count
-        buffer.removeAll(keepingCapacity: true)
+        buffer.removeAll(keepingCapacity: buffer.capacity <= Self.idleCapacity)
         lineStart = 0
         scanned = 0
         mode = .framing
@@ -90,6 +90,7 @@ public struct LineFramer: Sendable {
     /// The next complete line without its CR LF; `nil` when more bytes are needed.
     /// Throws once per rejected line; call again to continue after it.
     public mutating func next() throws(SMTPError) -> ArraySlice<UInt8>? {
+        releaseIfConsumed()
         while true {
             switch mode {
             case .discarding(let sawCR):
@@ -217,6 +218,21 @@ public struct LineFramer: Sendable {
         scanned = end
         mode = .discarding(sawCR: lastCR)
         return false
+    }
+
+    /// Capacity a framer keeps once it has handed out everything it held: a command line's worth
+    /// (RFC 5321 §4.5.3.1.4, 512 octets) and then some; a buffer a burst grew past it is let go,
+    /// so an idle connection costs its state, not its largest segment.
+    public static let idleCapacity = 1024
+
+    /// Everything buffered has been read (the lines handed out before this call are the caller's
+    /// by now): start the buffer over, keeping only a small capacity.
+    private mutating func releaseIfConsumed() {
+        guard lineStart > 0, lineStart == buffer.count else { return }
+        base += buffer.count
+        buffer.removeAll(keepingCapacity: buffer.capacity <= Self.idleCapacity)
+        lineStart = 0
+        scanned = 0
     }
 
     /// Moves the unfinished line to the front once the consumed prefix is large, so the buffer's

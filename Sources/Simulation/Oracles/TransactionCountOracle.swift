@@ -9,18 +9,11 @@ import SMTPServer
 /// client never sends a bare CR or LF in message data (docs/catalog.md G2, G3).
 struct TransactionCountOracle: RunOracle {
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?, in world: World) {
-        guard side == .client, step?.wasData == true, Self.hasBareLineEnding(bytes) else { return }
+        guard side == .client, step?.wasData == true, LineEndings.hasBareLineEnding(bytes) else { return }
         world.flag(c, .transactionCount, .client, "the client sent message data with a bare CR or LF: an SMTP-smuggling sequence can reach the next hop",
                    "RFC 5321 §2.3.8; docs/catalog.md G3")
     }
 
-    static func hasBareLineEnding(_ bytes: [UInt8]) -> Bool {
-        for i in bytes.indices {
-            if bytes[i] == 0x0A, i == 0 || bytes[i - 1] != 0x0D { return true }
-            if bytes[i] == 0x0D, i + 1 < bytes.count, bytes[i + 1] != 0x0A { return true }
-        }
-        return false
-    }
 
     /// The server accepts exactly what the honest clients sent, byte for byte; outcomes agree.
     func finish(outcomes: [MessageOutcome], accepted: [AcceptedMessage], in world: World) {
