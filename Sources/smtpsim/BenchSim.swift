@@ -98,8 +98,9 @@ extension Bench {
             config.tls = profile
             config.eventBudget = Int.max
             let from = ReversePath.mailbox(try Mailbox("alice@example.test")), to = ForwardPath.mailbox(try Mailbox("bob@example.net"))
+            let body = Self.body()  // one array for every client, as a scenario's clients share theirs
             config.clients = (0..<count).map { i in
-                var spec = ClientSpec(messages: [OutgoingMessage(id: "m\(i)", from: from, to: [to], body: Self.body())])
+                var spec = ClientSpec(messages: [OutgoingMessage(id: "m\(i)", from: from, to: [to], body: body)])
                 spec.configuration.policy = policy
                 spec.connectAt = Int64(i) * spacing
                 return spec
