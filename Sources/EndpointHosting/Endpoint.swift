@@ -237,3 +237,14 @@ public struct Note: Hashable, Sendable, CustomStringConvertible, ExpressibleBySt
         }
     }
 }
+
+/// What a released host holds instead of its endpoint: it does nothing (`EndpointHost.release`).
+final class ReleasedEndpoint: SimulatedEndpoint {
+    let role: EndpointRole
+    init(role: EndpointRole) { self.role = role }
+    func start() -> [EndpointAction] { [] }
+    func receive(_ bytes: [UInt8]) -> [EndpointAction] { [] }
+    func tlsFinished(_ report: TLSReport) -> [EndpointAction] { [] }
+    func timerFired(_ id: TimerID) -> [EndpointAction] { [] }
+    func peerClosed() -> [EndpointAction] { [] }
+}

@@ -67,7 +67,7 @@ public final class EndpointHost {
         case engine(any TLSEngine)
     }
 
-    public let endpoint: SimulatedEndpoint
+    public private(set) var endpoint: SimulatedEndpoint
     public let side: Side
     public private(set) var tls: TLSStage = .none
     public private(set) var closed = false
@@ -243,6 +243,16 @@ public final class EndpointHost {
     public func markGone() {
         closed = true
         timers.removeAll()
+    }
+
+    /// The driver will never use this host again: the endpoint (its machine and its buffers) and
+    /// the TLS engine (OpenSSL's connection) are let go; what the host reports stays. A simulated
+    /// run holds every connection until it ends; this keeps a finished one to a few hundred octets.
+    public func release() {
+        markGone()
+        endpoint = ReleasedEndpoint(role: endpoint.role)
+        tls = .none
+        heldAfterEnd = []
     }
 
     /// Carries out the endpoint's actions in order, while the driver's connection is live.

@@ -286,12 +286,18 @@ public struct SMTPClientConnection: Sendable {
     }
 
     mutating func emit(_ action: ClientAction) {
+        if actions.isEmpty { actions.reserveCapacity(Self.actionsPerStep) }
         actions.append(action)
     }
 
+    /// Room for the actions one step usually makes (a command, a note, a timer), reserved at once.
+    static let actionsPerStep = 4
+
+    /// Hands the actions over (emptied by assignment, as the server's: no twin buffer per call).
     mutating func takeActions() -> [ClientAction] {
-        defer { actions.removeAll(keepingCapacity: true) }
-        return actions
+        let out = actions
+        actions = []
+        return out
     }
 
     /// Sends a command and arms the reply timer. A command the serialiser refuses is a local

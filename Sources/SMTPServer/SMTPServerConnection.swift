@@ -335,19 +335,27 @@ public struct SMTPServerConnection: Sendable {
         case .startTLS, .close: flush()
         case .send, .setTimer, .cancelTimer, .deliver, .note, .resumePlaintext: break
         }
+        if actions.isEmpty { actions.reserveCapacity(Self.actionsPerStep) }
         actions.append(action)
     }
+
+    /// Room for the actions one step usually makes (a reply, a note, a timer), reserved at once
+    /// rather than grown one by one.
+    static let actionsPerStep = 4
 
     private mutating func flush() {
         guard !output.isEmpty else { return }
         actions.append(.send(output))
-        output.removeAll(keepingCapacity: true)
+        output = []  // the action owns the bytes now (removeAll(keepingCapacity:) would allocate a twin)
     }
 
+    /// Hands the actions over. Emptied by assignment: keeping the capacity of an array just
+    /// handed out would allocate a twin of it on every call, and keep it for the connection's life.
     mutating func takeActions() -> [ServerAction] {
         flush()
-        defer { actions.removeAll(keepingCapacity: true) }
-        return actions
+        let out = actions
+        actions = []
+        return out
     }
 
     /// Closes; what the client sent behind the last command read is never read, and let go.

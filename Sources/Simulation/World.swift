@@ -239,6 +239,10 @@ public final class World {
         c.clientHost.markGone()
         c.serverHost.markGone()
         scheduleNext(c.client, clientPrograms[c.client].connectionFinished(c.clientHost.endpoint))
+        // The program has read what it needs of the machines: a finished connection keeps only
+        // what the end-of-run oracles read of it (Connection's own fields).
+        c.clientHost.release()
+        c.serverHost.release()
     }
 
     private func scheduleNext(_ client: Int, _ next: SMTPClient.Next) {

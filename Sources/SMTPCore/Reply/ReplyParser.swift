@@ -122,7 +122,7 @@ public struct ReplyParser: Sendable {
     }
 
     private mutating func resetPartialReply() {
-        pending.removeAll(keepingCapacity: true)
+        pending = []  // the reply just made holds these lines: keeping the capacity would copy them
         pendingCode = nil
     }
 }
