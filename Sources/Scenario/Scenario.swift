@@ -195,3 +195,18 @@ public struct ReplyTable: Sendable {
         return ServerRule(on: rows[row], condition: RuleCondition(nth: 1), reply: text == "silent" ? nil : RuleReply(text: text))
     }
 }
+
+/// The `tls` key's profiles by name (docs/scenario-format.md); also `sweep --tls` and `replay --tls`.
+public enum TLSProfileName: String, CaseIterable, Sendable {
+    case full
+    case cheap
+    case cheapTLS12 = "cheap-tls12"
+
+    public var profile: TLSProfile {
+        switch self {
+        case .full: .full
+        case .cheap: .cheap(.tls13)
+        case .cheapTLS12: .cheap(.tls12)
+        }
+    }
+}

@@ -25,18 +25,6 @@ public enum ScenarioLoader {
 
     /// One fault as a scenario file writes it (`{tls-close-notify: {from: server, at: mid-body}}`),
     /// for the command line's `--fault`.
-    /// The `tls` key's profiles (docs/scenario-format.md), also `sweep --tls`.
-    public static let tlsProfileNames = ["full", "cheap", "cheap-tls12"]
-
-    public static func tlsProfile(named name: String) -> TLSProfile? {
-        switch name {
-        case "full": .full
-        case "cheap": .cheap(.tls13)
-        case "cheap-tls12": .cheap(.tls12)
-        default: nil
-        }
-    }
-
     public static func parseFault(_ text: String) throws(ScenarioError) -> FaultRule {
         let node: Node?
         do {
@@ -80,8 +68,9 @@ public enum ScenarioLoader {
         }
         if let tls = root["tls"] {
             let name = try tls.string()
-            guard let profile = Self.tlsProfile(named: name) else {
-                throw tls.error("unknown tls profile '\(name)'; expected \(Self.tlsProfileNames.joined(separator: ", "))", suggestion: closest(name, among: Self.tlsProfileNames))
+            let names = TLSProfileName.allCases.map(\.rawValue)
+            guard let profile = TLSProfileName(rawValue: name)?.profile else {
+                throw tls.error("unknown tls profile '\(name)'; expected \(names.joined(separator: ", "))", suggestion: closest(name, among: names))
             }
             config.tls = profile
         }

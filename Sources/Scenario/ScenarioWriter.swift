@@ -6,11 +6,13 @@ import Yams
 /// Writes a scenario back as YAML: the original file with its faults, attacker, seed and message
 /// lists replaced (used for the minimal reproducers that `smtpsim sweep` produces).
 public enum ScenarioWriter {
+    /// `tls`: the profile the sweep ran in when it was not the file's (`sweep --tls`).
     public static func minimal(
-        originalText: String, name: String, seed: UInt64, faults: [FaultRule], attacker: [AttackAction], messagesPerClient: [Int]
+        originalText: String, name: String, seed: UInt64, faults: [FaultRule], attacker: [AttackAction], messagesPerClient: [Int], tls: String? = nil
     ) throws -> String {
         guard var root = try Yams.compose(yaml: originalText)?.mapping else { throw ScenarioError(file: "", keyPath: "", message: "not a scenario") }
         root["name"] = Node(name)
+        if let tls { root["tls"] = Node(tls) }
         root["seed"] = Node(String(seed))
         root["sweep"] = nil
         root["faults"] = faults.isEmpty ? nil : Node(faults.map { node($0) })

@@ -12,6 +12,7 @@ struct Replay: ParsableCommand {
     @Option(help: "The seed of the run.") var seed: UInt64
     @Option(help: "Write the run as a pcap file.") var pcap: String?
     @Option(help: "Write the NSS key log.") var keylog: String?
+    @Option(help: "TLS profile instead of the file's, as `sweep --tls` ran it: full, cheap or cheap-tls12.") var tls: TLSProfileName?
 
     func run() throws {
         var scenario: Scenario
@@ -22,6 +23,7 @@ struct Replay: ParsableCommand {
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
         scenario.configuration.keyLog = keylog != nil
+        if let tls { scenario.configuration.tls = tls.profile }
         let report = try ScenarioRunner.run(scenario, seed: seed, trace: .always)
         print(report.result.trace.text)
         print(Run.text(report, trace: false))

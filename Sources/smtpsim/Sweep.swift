@@ -31,7 +31,7 @@ struct Sweep: ParsableCommand {
     var format: Format = .text
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
-    @Option(help: "TLS profile for every run instead of the file's: full, cheap (TLS 1.3 PSK) or cheap-tls12 (the large-sweep profile).") var tls: String?
+    @Option(help: "TLS profile for every run instead of the file's: full, cheap (TLS 1.3 PSK) or cheap-tls12 (the large-sweep profile).") var tls: TLSProfileName?
     @Flag(help: .hidden) var machine = false
     @Option(help: .hidden) var seedList: String?
 
@@ -43,12 +43,7 @@ struct Sweep: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(ExitStatus.badInput.rawValue)
         }
-        if let tls {
-            guard let profile = ScenarioLoader.tlsProfile(named: tls) else {
-                throw ValidationError("--tls takes \(ScenarioLoader.tlsProfileNames.joined(separator: ", ")), not \(tls)")
-            }
-            loaded.configuration.tls = profile
-        }
+        if let tls { loaded.configuration.tls = tls.profile }
         let scenario = loaded
         let gridSeeds = scenario.sweep?.grid.map { UInt64(1)...UInt64(max(1, $0.cells.count)) }
             ?? scenario.sweep?.inject.map { UInt64(1)...UInt64($0.count) }
@@ -95,7 +90,7 @@ struct Sweep: ParsableCommand {
                 if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
                     process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 }
-                process.arguments = ["sweep", file, "--seed-list", shardSeeds.map(String.init).joined(separator: ","), "--machine"] + (tls.map { ["--tls", $0] } ?? [])
+                process.arguments = ["sweep", file, "--seed-list", shardSeeds.map(String.init).joined(separator: ","), "--machine"] + (tls.map { ["--tls", $0.rawValue] } ?? [])
                 let pipe = Pipe()
                 process.standardOutput = pipe
                 try process.run()
@@ -139,7 +134,7 @@ struct Sweep: ParsableCommand {
             let yaml = try ScenarioWriter.minimal(
                 originalText: text, name: "\(scenario.name) (shrunk from seed \(first))", seed: first,
                 faults: shrunk.scenario.configuration.faults, attacker: shrunk.scenario.configuration.attacker,
-                messagesPerClient: shrunk.scenario.configuration.clients.map(\.messages.count))
+                messagesPerClient: shrunk.scenario.configuration.clients.map(\.messages.count), tls: tls?.rawValue)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let base = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             path = (out as NSString).appendingPathComponent("\(base)-seed-\(first)-minimal.yaml")
@@ -149,7 +144,8 @@ struct Sweep: ParsableCommand {
         }
         let document = SweepDocument(
             file: file, scenario: scenario.name, seeds: range, shard: shard,
-            results: state.verdicts.map { .init(seed: $0.key, passed: $0.value.passed, oracles: $0.value.findings) }, reproducer: reproducer)
+            results: state.verdicts.map { .init(seed: $0.key, passed: $0.value.passed, oracles: $0.value.findings) }, reproducer: reproducer,
+            tls: tls?.rawValue)
         if format == .json {
             print(try document.json)
         } else {

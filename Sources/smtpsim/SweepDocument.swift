@@ -31,11 +31,13 @@ struct SweepDocument: Codable, Equatable {
     /// `i/n` for a shard's document, nil for a whole sweep (or a merge that has every shard).
     var shard: String?
     var results: [Verdict]
+    /// The TLS profile every run used when it was not the file's (`sweep --tls`); nil otherwise.
+    var tls: String?
     var passed: Int { results.filter(\.passed).count }
     var failingSeeds: [UInt64] { results.filter { !$0.passed }.map(\.seed) }
     var reproducer: Reproducer?
 
-    enum CodingKeys: String, CodingKey { case file, scenario, seedsFrom, seedsTo, shard, results, reproducer, summary }
+    enum CodingKeys: String, CodingKey { case file, scenario, seedsFrom, seedsTo, shard, results, reproducer, summary, tls }
 
     struct Summary: Codable, Equatable {
         var seeds: Int
@@ -44,8 +46,9 @@ struct SweepDocument: Codable, Equatable {
         var failingSeeds: [UInt64]
     }
 
-    init(file: String, scenario: String, seeds: ClosedRange<UInt64>, shard: String?, results: [Verdict], reproducer: Reproducer?) {
+    init(file: String, scenario: String, seeds: ClosedRange<UInt64>, shard: String?, results: [Verdict], reproducer: Reproducer?, tls: String? = nil) {
         self.file = file
+        self.tls = tls
         self.scenario = scenario
         seedsFrom = seeds.lowerBound
         seedsTo = seeds.upperBound
@@ -63,6 +66,7 @@ struct SweepDocument: Codable, Equatable {
         shard = try c.decodeIfPresent(String.self, forKey: .shard)
         results = try c.decode([Verdict].self, forKey: .results)
         reproducer = try c.decodeIfPresent(Reproducer.self, forKey: .reproducer)
+        tls = try c.decodeIfPresent(String.self, forKey: .tls)
     }
 
     func encode(to encoder: Encoder) throws {
@@ -74,6 +78,7 @@ struct SweepDocument: Codable, Equatable {
         try c.encodeIfPresent(shard, forKey: .shard)
         try c.encode(results, forKey: .results)
         try c.encodeIfPresent(reproducer, forKey: .reproducer)
+        try c.encodeIfPresent(tls, forKey: .tls)
         try c.encode(Summary(seeds: results.count, passed: passed, failed: results.count - passed, failingSeeds: failingSeeds), forKey: .summary)
     }
 
@@ -96,8 +101,8 @@ struct SweepDocument: Codable, Equatable {
     /// no seed twice; the reproducer of the first failing seed (the shard that had it shrank it).
     static func merge(_ shards: [SweepDocument]) throws -> SweepDocument {
         guard let first = shards.first else { throw MergeError("no documents to merge") }
-        for d in shards where d.file != first.file || d.scenario != first.scenario || d.seedsFrom != first.seedsFrom || d.seedsTo != first.seedsTo {
-            throw MergeError("\(d.shard ?? "a document") is a sweep of \(d.file) \(d.seedsFrom)..\(d.seedsTo), not of \(first.file) \(first.seedsFrom)..\(first.seedsTo)")
+        for d in shards where d.file != first.file || d.scenario != first.scenario || d.seedsFrom != first.seedsFrom || d.seedsTo != first.seedsTo || d.tls != first.tls {
+            throw MergeError("\(d.shard ?? "a document") is a sweep of \(d.file) \(d.seedsFrom)..\(d.seedsTo)\(d.tls.map { " in \($0)" } ?? ""), not of \(first.file) \(first.seedsFrom)..\(first.seedsTo)\(first.tls.map { " in \($0)" } ?? "")")
         }
         var seen = Set<UInt64>()
         var results: [Verdict] = []
@@ -111,7 +116,8 @@ struct SweepDocument: Codable, Equatable {
         let reproducer = shards.compactMap(\.reproducer).first { $0.seed == firstFailing }
         let complete = UInt64(results.count) == first.seedsTo - first.seedsFrom + 1
         return SweepDocument(file: first.file, scenario: first.scenario, seeds: first.seedsFrom...first.seedsTo,
-                             shard: complete ? nil : "merged \(shards.count) of a sweep, \(results.count) seeds", results: results, reproducer: reproducer)
+                             shard: complete ? nil : "merged \(shards.count) of a sweep, \(results.count) seeds", results: results, reproducer: reproducer,
+                             tls: first.tls)
     }
 
     struct MergeError: Error, CustomStringConvertible {
@@ -129,7 +135,7 @@ struct SweepDocument: Codable, Equatable {
         lines.append("\(scenario): \(results.count) seeds\(timing.map { " in \($0)" } ?? ""): \(passed) passed, \(failing.count) failed")
         if let first = failing.first {
             lines.append("failing seeds: \(failing.prefix(20).map(String.init).joined(separator: ", "))\(failing.count > 20 ? ", …" : "")")
-            lines.append("replay: smtpsim replay \(file) --seed \(first)")
+            lines.append("replay: smtpsim replay \(file) --seed \(first)\(tls.map { " --tls \($0)" } ?? "")")
         }
         return lines.joined(separator: "\n")
     }
