@@ -77,13 +77,7 @@ public enum LineEndings {
     /// Every line of `body` ends with CRLF, the last one too (or the body is empty): `canonical`
     /// would return it unchanged.
     public static func isCanonical(_ body: [UInt8]) -> Bool {
-        var canonical = true
-        body.withUnsafeBufferPointer { b in
-            forEachLine(in: b) { _, _, terminator in
-                if terminator != .crlf { canonical = false }
-            }
-        }
-        return canonical
+        body.isEmpty || (body.count >= 2 && body[body.count - 2] == ASCII.cr && body[body.count - 1] == ASCII.lf && !hasBareLineEnding(body))
     }
 
     /// `bytes`, one write, holds a bare CR or LF: an LF first or after anything but a CR, or a CR
