@@ -76,6 +76,9 @@ public enum ClientFlaw: String, CaseIterable, Hashable, Sendable, Codable {
     case ignoresCertificateErrors = "ignores-certificate-errors"
     /// Sends bare LF line endings from the message as they are (outbound smuggling, docs/catalog.md G3).
     case emitsBareLF = "emits-bare-lf"
+    /// Sends message data without doubling leading dots (RFC 5321 §4.5.2): a relay that turns a
+    /// BDAT body into DATA as it is, or an attacker's own tool (docs/catalog.md G3).
+    case skipsDotStuffing = "skips-dot-stuffing"
     /// After the server's close_notify, goes on reading the stream as plaintext and acting on
     /// the replies it finds there (libetpan issue 386, cyrus-imapd issue 4785; docs/catalog.md I8).
     case readsAfterCloseNotify = "reads-after-close-notify"

@@ -28,7 +28,13 @@ public struct Scenario: Sendable {
         if let grid = sweep?.grid, let cell = grid.cell(seed: seed) { c.faults.append(cell.rule) }
         if let inject = sweep?.inject { c.attacker += inject.actions(seed: seed) }
         if let rule = sweep?.replies?.rule(seed: seed) { c.server.configuration.rules.insert(rule, at: 0) }
+        if let cell = sweep?.pairs?.cell(seed: seed) { cell.apply(to: &c) }
         return c
+    }
+
+    /// What `seed`'s run must show: the file's expectations, or the pair table cell's.
+    public func expectations(seed: UInt64) -> Expectations {
+        sweep?.pairs?.cell(seed: seed)?.expectations ?? expectations
     }
 }
 
@@ -42,6 +48,8 @@ public struct SweepSpec: Sendable {
     public var inject: InjectionSweep?
     /// Every command × reply class from the server, one cell per seed.
     public var replies: ReplyTable?
+    /// Every smuggling variant × relay behaviour × server behaviour, one cell per seed.
+    public var pairs: SmugglingPairs?
 }
 
 /// `sweep.grid` (docs/scenario-format.md): every fault, from every side it can act from, at
@@ -103,6 +111,8 @@ public struct Expectations: Hashable, Sendable {
         /// Exactly these oracles fire with the client at fault, these with the server, these
         /// with neither named (run-wide findings); a side not given must have none.
         case bySide(client: [Oracle], server: [Oracle], run: [Oracle])
+        /// Only these oracles may fire (or none).
+        case within([Oracle])
         /// Whatever fires is fine.
         case any
     }
@@ -126,8 +136,10 @@ public struct Expectations: Hashable, Sendable {
 
     /// Status of each message, in order (all clients' messages in order).
     public var messages: [MessageStatus]?
-    /// How many messages the server accepted.
+    /// How many messages the server accepted (behind a relay: the server it forwards to).
     public var accepted: Int?
+    /// How many messages the relay accepted from the clients.
+    public var relayed: Int?
     /// `at-most-one`: a message may be accepted twice (a reset after the final dot, RFC 5321
     /// §4.5.3.2.6) but never more; `none`: never twice.
     public var duplicates: Duplicates?
@@ -208,5 +220,173 @@ public enum TLSProfileName: String, CaseIterable, Sendable {
         case .cheap: .cheap(.tls13)
         case .cheapTLS12: .cheap(.tls12)
         }
+    }
+}
+
+/// `sweep.pairs` (docs/scenario-format.md): SMTP smuggling as a property of two parties, every
+/// `SmugglingVariant` × what the relay does with it × what the server behind it does. Seed k runs
+/// cell (k − 1) mod the cell count: the first client becomes the attacker's tool (its first
+/// message carries the variant then a second transaction, sent without dot-stuffing, bare line
+/// endings as they are, with BDAT where the relay's behaviour is about BDAT), the relay and the
+/// server take the cell's behaviours. A cell where either side is fixed must not smuggle (the
+/// claim of RFC 5321 §4.1.1.4 and §2.3.8 together); the others report whether it did.
+public struct SmugglingPairs: Sendable {
+    /// What the relay does (docs/catalog.md G3).
+    public enum Outbound: String, CaseIterable, Sendable {
+        /// Refuses a bare CR or LF at the end of data (Postfix `smtpd_forbid_bare_newline = reject`).
+        case refuses
+        /// Takes it and forwards CRLF (Postfix's `normalize`, Exchange Online since 2024).
+        case normalises
+        /// Takes it and forwards it as it is (the outbound half of the 2023 pairs).
+        case passesThrough = "passes-through"
+        /// Takes BDAT and forwards with DATA, dot-stuffing it (RFC 3030 §4.2 conversion).
+        case bdatToData = "bdat-to-data"
+        /// Takes BDAT and forwards its octets with DATA as they are: a line "." in the chunk ends
+        /// the data at any server.
+        case bdatToDataUnstuffed = "bdat-to-data-without-restuffing"
+
+        /// Fixed: no server behind it can be made to end the data early.
+        public var fixed: Bool { self == .refuses || self == .normalises || self == .bdatToData }
+        /// Smuggles whatever the server behind it does.
+        public var brokenAlone: Bool { self == .bdatToDataUnstuffed }
+        var attackerUsesBDAT: Bool { self == .bdatToData || self == .bdatToDataUnstuffed }
+    }
+
+    /// What the server behind the relay does.
+    public enum Inbound: String, CaseIterable, Sendable {
+        /// Refuses a bare CR or LF in data (smtpsim's default).
+        case strict
+        /// Takes bare CR and LF as text; only CRLF.CRLF ends the data.
+        case tolerant
+        /// Ends the data at LF.LF, LF.CRLF or CRLF.LF (`accepts-bare-lf-end-of-data`, CVE-2023-51764 class).
+        case endsAtBareLF = "ends-at-bare-lf"
+
+        public var fixed: Bool { self != .endsAtBareLF }
+    }
+
+    /// A row: a smuggling variant, or the real end of data, which inside a BDAT chunk is text
+    /// that a relay forwarding with DATA must stuff.
+    public enum Row: Hashable, Sendable {
+        case variant(SmugglingVariant)
+        case endOfData
+
+        public static let all = SmugglingVariant.allCases.map(Row.variant) + [.endOfData]
+        public static let endOfDataName = "crlf-dot-crlf"
+
+        public init?(name: String) {
+            if name == Self.endOfDataName { self = .endOfData } else if let v = SmugglingVariant(rawValue: name) { self = .variant(v) } else { return nil }
+        }
+
+        public var name: String {
+            switch self {
+            case .variant(let v): v.rawValue
+            case .endOfData: Self.endOfDataName
+            }
+        }
+
+        public var bytes: [UInt8] {
+            switch self {
+            case .variant(let v): v.bytes
+            case .endOfData: [0x0D, 0x0A, 0x2E, 0x0D, 0x0A]
+            }
+        }
+
+        /// Readable form, e.g. `\r\n.\n`.
+        public var escaped: String {
+            switch self {
+            case .variant(let v): v.escaped
+            case .endOfData: "\\r\\n.\\r\\n"
+            }
+        }
+
+        /// Only BDAT carries the real end of data as text.
+        func applies(to outbound: Outbound) -> Bool { self != .endOfData || outbound.attackerUsesBDAT }
+    }
+
+    public struct Cell: Sendable {
+        public var row: Row
+        public var outbound: Outbound
+        public var inbound: Inbound
+
+        public init(row: Row, outbound: Outbound, inbound: Inbound) {
+            self.row = row
+            self.outbound = outbound
+            self.inbound = inbound
+        }
+
+        /// Either side fixed, and the relay not broken on its own: the pair must not smuggle.
+        public var mustBeClean: Bool { outbound.fixed || (inbound.fixed && !outbound.brokenAlone) }
+        public var column: String { "\(outbound.rawValue) → \(inbound.rawValue)" }
+
+        /// The attacker's message: the first client's first message's envelope, a body with the
+        /// variant, then a whole second transaction from another sender.
+        public func apply(to c: inout SimulationConfiguration) {
+            guard !c.clients.isEmpty, !c.clients[0].messages.isEmpty else { return }
+            var client = c.clients[0]
+            client.configuration.lineEndings = .passThrough
+            client.configuration.flaws.insert(.skipsDotStuffing)
+            client.configuration.useChunking = outbound.attackerUsesBDAT
+            let to = client.messages[0].recipients.first.map { "\($0)" } ?? "<postmaster>"
+            client.messages[0].body = Array("Subject: smtpsim pair\r\n\r\nfirst message".utf8) + row.bytes
+                + Array("MAIL FROM:<\(SmugglingPairs.smuggledSender)>\r\nRCPT TO:\(to)\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n".utf8)
+            c.clients[0] = client
+            var relay = c.relay ?? RelaySpec()
+            switch outbound {
+            case .refuses: relay.lineEndings = .reject
+            case .normalises, .bdatToData: relay.lineEndings = .normalize
+            case .passesThrough: relay.lineEndings = .passThrough
+            case .bdatToDataUnstuffed:
+                relay.lineEndings = .passThrough
+                relay.client.configuration.flaws.insert(.skipsDotStuffing)
+            }
+            relay.client.configuration.useChunking = false
+            c.relay = relay
+            switch inbound {
+            case .strict: c.server.configuration.rejectBareLineEndings = true
+            case .tolerant: c.server.configuration.rejectBareLineEndings = false
+            case .endsAtBareLF: c.server.configuration.flaws.insert(.acceptsBareLFEndOfData)
+            }
+        }
+
+        /// What the run must show: the attacker's own bare line endings (transaction-count on the
+        /// client), changed bodies and refusals are allowed; smuggling only where neither side is fixed.
+        public var expectations: Expectations {
+            var e = Expectations()
+            e.findings = .within([.transactionCount, .roundTrip] + (mustBeClean ? [] : [.smuggling]))
+            return e
+        }
+    }
+
+    /// The second transaction's sender: a message from it behind the relay was smuggled.
+    public static let smuggledSender = "smuggled@smtpsim.test"
+
+    public let rows: [Row]
+    public let outbound: [Outbound]
+    public let inbound: [Inbound]
+    /// The cells that exist (row, column), row-major: the real end of data only with BDAT.
+    public let cells: [(row: Int, column: Int)]
+
+    public init(rows: [Row] = Row.all, outbound: [Outbound] = Outbound.allCases, inbound: [Inbound] = Inbound.allCases) {
+        self.rows = rows
+        self.outbound = outbound
+        self.inbound = inbound
+        let columns = outbound.flatMap { o in inbound.map { (o, $0) } }
+        cells = rows.indices.flatMap { r in columns.indices.filter { rows[r].applies(to: columns[$0].0) }.map { (r, $0) } }
+    }
+
+    /// Columns are pairs (outbound-major), rows variants.
+    public var columns: [(Outbound, Inbound)] { outbound.flatMap { o in inbound.map { (o, $0) } } }
+    public var count: Int { cells.count }
+
+    /// The (row, column) seed k runs.
+    public func position(seed: UInt64) -> (row: Int, column: Int)? {
+        guard count > 0, seed >= 1 else { return nil }
+        return cells[Int((seed - 1) % UInt64(count))]
+    }
+
+    public func cell(seed: UInt64) -> Cell? {
+        guard let (row, column) = position(seed: seed) else { return nil }
+        let (o, i) = columns[column]
+        return Cell(row: rows[row], outbound: o, inbound: i)
     }
 }

@@ -1,4 +1,5 @@
 import EndpointHosting
+import SMTPCore
 import SMTPServer
 import Simulation
 
@@ -6,7 +7,7 @@ import Simulation
 /// faults, the fault grid and the injection walk.
 extension ScenarioLoader {
     static func readSweep(_ r: YAMLReader) throws(ScenarioError) -> SweepSpec {
-        let o = try r.object(["seeds", "swarm", "grid", "inject", "replies"])
+        let o = try r.object(["seeds", "swarm", "grid", "inject", "replies", "pairs"])
         var seeds: ClosedRange<UInt64>?
         if let s = o["seeds"] { seeds = try readSeedRange(s) }
         var grid: FaultGrid?
@@ -52,7 +53,30 @@ extension ScenarioLoader {
             guard !rows.isEmpty, !columns.isEmpty else { throw t.error("a reply table needs at least one command (to) and one reply (with)") }
             replies = ReplyTable(rows: rows, columns: columns)
         }
-        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject, replies: replies)
+        var pairs: SmugglingPairs?
+        if let p = o["pairs"] {
+            let po = try p.object(["variants", "outbound", "inbound"])
+            func all<T: RawRepresentable & CaseIterable>(_ key: String, _: T.Type) throws(ScenarioError) -> [T] where T.RawValue == String {
+                guard let v = po[key] else { return Array(T.allCases) }
+                if v.isScalar, try v.string() == "all" { return Array(T.allCases) }
+                return try v.listOrOne().map { x throws(ScenarioError) in try x.enumeration(T.self, Array(T.allCases)) }
+            }
+            var rows = SmugglingPairs.Row.all
+            if let v = po["variants"], !(v.isScalar && (try? v.string()) == "all") {
+                let names = SmugglingPairs.Row.all.map(\.name)
+                rows = try v.listOrOne().map { x throws(ScenarioError) in
+                    let name = try x.string()
+                    guard let row = SmugglingPairs.Row(name: name) else {
+                        throw x.error("unknown value '\(name)'; expected one of: \(names.joined(separator: ", "))", suggestion: closest(name, among: names))
+                    }
+                    return row
+                }
+            }
+            pairs = SmugglingPairs(rows: rows, outbound: try all("outbound", SmugglingPairs.Outbound.self),
+                                   inbound: try all("inbound", SmugglingPairs.Inbound.self))
+            guard pairs!.count > 0 else { throw p.error("a pair table needs at least one variant, outbound and inbound behaviour") }
+        }
+        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject, replies: replies, pairs: pairs)
     }
 
     /// `A..B` (inclusive) or a single seed.

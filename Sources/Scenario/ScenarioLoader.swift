@@ -11,7 +11,7 @@ import Yams
 /// type or an unknown value is an error with file:line:column, never a crash.
 public enum ScenarioLoader {
     public static let topKeys = ["version", "name", "description", "seed", "server", "client", "clients", "tls", "faults", "attacker",
-                                 "expect", "fault-window", "liveness-window", "event-budget", "sweep"]
+                                 "expect", "fault-window", "liveness-window", "event-budget", "sweep", "relay"]
 
     public static func load(path: String) throws(ScenarioError) -> Scenario {
         let text: String
@@ -56,13 +56,15 @@ public enum ScenarioLoader {
         if let server = root["server"] {
             serverScript = try readServer(server, into: &config)
         }
+        if let relay = root["relay"] { config.relay = try readRelay(relay, behind: config.server.configuration.hostname) }
+        let firstHostname = config.relay?.server.configuration.hostname ?? config.server.configuration.hostname
         var clientScripts: [[ScriptStep]?] = []
         if root.has("client") && root.has("clients") { throw root.reader.error("give either 'client' or 'clients', not both") }
         let clientReaders = try root["clients"]?.list() ?? (root["client"].map { [$0] } ?? [])
         guard !clientReaders.isEmpty else { throw root.reader.error("missing required key 'client' (or 'clients')") }
         config.clients = []
         for (index, reader) in clientReaders.enumerated() {
-            let (spec, script) = try readClient(reader, index: index, serverName: config.server.configuration.hostname)
+            let (spec, script) = try readClient(reader, index: index, serverName: firstHostname)
             config.clients.append(spec)
             clientScripts.append(script)
         }
@@ -171,6 +173,37 @@ public enum ScenarioLoader {
         return try o["script"].map { x throws(ScenarioError) in try readScript(x) }
     }
 
+    // MARK: - Relay
+
+    static let relayKeys = ["hostname", "line-endings", "server", "client", "faults", "attacker"]
+
+    /// `relay:` (docs/scenario-format.md "relay"): the clients submit to it, it forwards to the
+    /// file's server. `line-endings` sets both halves at once (reject: its server refuses a bare
+    /// CR or LF; normalize, pass-through: its server takes them and its client forwards them
+    /// so); `server` and `client` take the server and client keys for its two sides.
+    static func readRelay(_ r: YAMLReader, behind serverHostname: String) throws(ScenarioError) -> RelaySpec {
+        let o = try r.object(relayKeys)
+        var relay = RelaySpec()
+        let hostname = try o["hostname"]?.string() ?? RelaySpec.defaultHostname
+        if let server = o["server"] {
+            if try server.object(serverKeys).has("hostname") { throw server.error("name the relay with relay.hostname") }
+            var inner = SimulationConfiguration(seed: 0)
+            if try readServer(server, into: &inner) != nil { throw server.error("a relay is smtpsim's server and client: it takes no script") }
+            relay.server = inner.server
+        }
+        relay.server.configuration.hostname = hostname
+        if let client = o["client"] {
+            relay.client = try readClient(client, index: 0, serverName: serverHostname, forwarding: true).0
+        } else {
+            relay.client.configuration.serverName = serverHostname
+        }
+        if try o["client"]?.object(clientKeys).has("helo") != true { relay.client.configuration.heloName = hostname }
+        if let l = o["line-endings"] { relay.lineEndings = try l.enumeration(LineEndings.Policy.self, LineEndings.Policy.allCases) }
+        relay.faults = try o["faults"]?.list().map { x throws(ScenarioError) in try readFault(x) } ?? []
+        relay.attacker = try o["attacker"]?.list().map { x throws(ScenarioError) in try readAttack(x) } ?? []
+        return relay
+    }
+
     static func readVersion(_ r: YAMLReader) throws(ScenarioError) -> TLSVersion {
         switch try r.string() {
         case "1.0": .tls10
@@ -199,8 +232,13 @@ public enum ScenarioLoader {
                              "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts", "rules", "skip-quit",
                              "plaintext-retry-after-tls-failure"]
 
-    static func readClient(_ r: YAMLReader, index: Int, serverName: String) throws(ScenarioError) -> (ClientSpec, [ScriptStep]?) {
+    /// `forwarding`: the relay's outbound side, which sends what the relay accepted (no messages,
+    /// script or start time of its own).
+    static func readClient(_ r: YAMLReader, index: Int, serverName: String, forwarding: Bool = false) throws(ScenarioError) -> (ClientSpec, [ScriptStep]?) {
         let o = try r.object(clientKeys)
+        if forwarding, let key = ["messages", "script", "intended", "connect-at"].first(where: o.has) {
+            throw r.error("the relay's client forwards what the relay accepts: '\(key)' does not apply to it")
+        }
         var spec = ClientSpec()
         var c = ClientConfiguration()
         c.serverName = serverName
@@ -251,7 +289,7 @@ public enum ScenarioLoader {
         }
         spec.configuration = c
         let script = try o["script"].map { x throws(ScenarioError) in try readScript(x) }
-        if script == nil && spec.messages.isEmpty { throw r.error("a client needs messages (or a script)") }
+        if script == nil && spec.messages.isEmpty && !forwarding { throw r.error("a client needs messages (or a script)") }
         return (spec, script)
     }
 
@@ -520,7 +558,7 @@ public enum ScenarioLoader {
     // MARK: - Expectations
 
     static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
-        let o = try r.object(["messages", "accepted", "duplicates", "accepted-bodies", "replies-seen", "commands-seen", "tls-result", "over-tls",
+        let o = try r.object(["messages", "accepted", "relayed", "duplicates", "accepted-bodies", "replies-seen", "commands-seen", "tls-result", "over-tls",
                               "findings", "trace-contains", "trace-lacks"])
         var e = Expectations()
         if let m = o["messages"] {
@@ -529,6 +567,7 @@ public enum ScenarioLoader {
             }
         }
         if let a = o["accepted"] { e.accepted = try a.int(in: 0...1_000_000) }
+        if let a = o["relayed"] { e.relayed = try a.int(in: 0...1_000_000) }
         if let d = o["duplicates"] { e.duplicates = try d.enumeration(Expectations.Duplicates.self, [.none, .atMostOne]) }
         if let t = o["tls-result"] { e.tlsResult = try t.enumeration(TLSResultType.self, TLSResultType.allCases) }
         if let b = o["accepted-bodies"] { e.acceptedBodies = try b.listOrOne().map { x throws(ScenarioError) in Array(try x.string().replacingLF().utf8) } }
@@ -551,8 +590,14 @@ public enum ScenarioLoader {
         if let f = o["findings"] {
             if f.node.mapping != nil {
                 // {client: [...], server: [...], run: [...]}: who is at fault; a side not given has none.
-                let sides = try f.object(["client", "server", "run"])
-                e.findings = .bySide(client: try oracles(sides["client"]), server: try oracles(sides["server"]), run: try oracles(sides["run"]))
+                // {within: [...]}: only these may fire.
+                let sides = try f.object(["client", "server", "run", "within"])
+                if let within = sides["within"] {
+                    guard sides.entries.count == 1 else { throw f.error("'within' stands alone: give it or the sides") }
+                    e.findings = .within(try oracles(within))
+                } else {
+                    e.findings = .bySide(client: try oracles(sides["client"]), server: try oracles(sides["server"]), run: try oracles(sides["run"]))
+                }
             } else if f.isScalar {
                 switch try f.string() {
                 case "none": e.findings = .none

@@ -33,7 +33,7 @@ public enum TraceKeeping: Sendable {
 public enum ScenarioRunner {
     public static func run(_ scenario: Scenario, seed: UInt64? = nil, trace keeping: TraceKeeping = .whenNeeded) throws -> ScenarioReport {
         let seed = seed ?? scenario.seed
-        let e = scenario.expectations
+        let e = scenario.expectations(seed: seed)
         let read = !(e.repliesSeen.isEmpty && e.repliesWritten.isEmpty && e.commandsSeen.isEmpty && e.traceContains.isEmpty && e.traceLacks.isEmpty)
         let detail: TraceDetail = keeping == .always || read ? .events : keeping == .whenNeeded ? .digest : .count
         let report = try run(scenario, seed: seed, trace: detail)
@@ -59,7 +59,7 @@ public enum ScenarioRunner {
             }
         }
         let result = try World(configuration: configuration, serverProgram: server, clientPrograms: clients, trace: detail).run()
-        return ScenarioReport(scenario: scenario, seed: seed, result: result, failures: check(scenario.expectations, result))
+        return ScenarioReport(scenario: scenario, seed: seed, result: result, failures: check(scenario.expectations(seed: seed), result))
     }
 
     /// Every expectation the result breaks, in words.
@@ -74,6 +74,9 @@ public enum ScenarioRunner {
         }
         if let n = e.accepted, r.accepted.count != n {
             failures.append("accepted: expected the server to accept \(n) message(s), it accepted \(r.accepted.count)")
+        }
+        if let n = e.relayed, r.relayed.count != n {
+            failures.append("relayed: expected the relay to accept \(n) message(s), it accepted \(r.relayed.count)")
         }
         if let d = e.duplicates {
             let intended = r.outcomes.count
@@ -118,6 +121,12 @@ public enum ScenarioRunner {
             let want = Array(Set(wanted)).sorted { $0.rawValue < $1.rawValue }
             if want != fired {
                 failures.append("findings: expected \(want.map(\.rawValue)), got \(fired.isEmpty ? "none" : fired.map(\.rawValue).joined(separator: ", "))")
+            }
+        case .within(let allowed):
+            let extra = fired.filter { !allowed.contains($0) }
+            if !extra.isEmpty {
+                failures.append("findings: only \(names(allowed)) may fire, got \(extra.map(\.rawValue).joined(separator: ", "))")
+                failures += r.findings.filter { extra.contains($0.oracle) }.prefix(4).map { "finding \($0.label): \($0.explanation) [\($0.reference)]" }
             }
         case .none, .any:
             break

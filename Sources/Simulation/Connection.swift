@@ -24,6 +24,12 @@ final class Link {
 final class Connection {
     let id: Int
     let client: Int
+    /// The hop (0: from the clients; 1: from the relay) and this connection's number on it, which
+    /// fault rules' `connections` name.
+    let hop: Int
+    let ordinal: Int
+    /// The hop's fault rules (what the tracker's rule indices index).
+    let faults: [FaultRule]
     /// The two sides; this connection is their driver (it hands over to the world).
     private(set) var clientHost: EndpointHost!
     private(set) var serverHost: EndpointHost!
@@ -62,12 +68,16 @@ final class Connection {
     /// Sides already reported for reading the stream in the clear after their TLS session ended.
     var readAfterTLSEndReported: Set<Side> = []
 
-    init(id: Int, client: Int, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?, attacker: AttackerState?, faults: [FaultRule], world: World) {
+    init(id: Int, client: Int, hop: Int = 0, ordinal: Int? = nil, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?,
+         attacker: AttackerState?, faults: [FaultRule], world: World) {
         self.id = id
         self.client = client
+        self.hop = hop
+        self.ordinal = ordinal ?? id
+        self.faults = faults
         self.world = world
         self.attacker = attacker
-        tracker = TriggerTracker(rules: faults, connection: id)
+        tracker = TriggerTracker(rules: faults, connection: self.ordinal)
         clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, driver: self)
         serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, driver: self)
     }

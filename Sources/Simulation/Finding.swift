@@ -21,6 +21,10 @@ public enum Oracle: String, CaseIterable, Hashable, Sendable, Codable {
     /// After a TLS session ends (close_notify or a fatal alert), nothing later on the connection
     /// is acted on and nothing is sent in the clear (docs/catalog.md I).
     case tlsTeardown = "tls-teardown"
+    /// Through a relay, the server behind it accepts only messages the clients sent: a message
+    /// nobody sent is smuggled (the relay passed a sequence the server read as the end of data;
+    /// docs/catalog.md G2, G3).
+    case smuggling
 }
 
 /// An oracle violation, with where it happened, who is at fault and why it matters.

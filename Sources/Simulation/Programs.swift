@@ -37,6 +37,8 @@ public protocol ServerProgram: AnyObject {
 public final class BuiltInServerProgram: ServerProgram {
     public let configuration: ServerConfiguration
     public var maildrop = Maildrop()
+    /// Called for each accepted message after the maildrop keeps it (a relay forwards it).
+    public var onDeliver: ((AcceptedMessage) -> Void)?
 
     public init(configuration: ServerConfiguration) {
         self.configuration = configuration
@@ -44,7 +46,10 @@ public final class BuiltInServerProgram: ServerProgram {
 
     public func accept(connection: Int) -> SimulatedEndpoint {
         let e = BuiltInServerEndpoint(configuration: configuration, connectionID: "C\(connection)")
-        e.onDeliver = { [unowned self] message in self.maildrop.record([.deliver(message)]) }
+        e.onDeliver = { [unowned self] message in
+            self.maildrop.record([.deliver(message)])
+            self.onDeliver?(message)
+        }
         return e
     }
 
@@ -72,6 +77,64 @@ public final class BuiltInClientProgram: ClientProgram {
     public var intendedMessages: [OutgoingMessage] { queue.messages }
     public var outcomes: [String: MessageOutcome] { queue.results }
     public var policy: TLSPolicy { queue.configuration.policy }
+    public var reportsOutcomes: Bool { true }
+}
+
+/// A relay's outbound side (docs/design.md "Relays"): forwards every message the relay's inbound
+/// side accepts, as it was stored, with smtpsim's client. Messages accepted while a delivery is
+/// under way wait for it to finish and then go together, each batch with its own retry schedule
+/// (RFC 5321 §4.5.4.1).
+public final class RelayForwarder: ClientProgram {
+    public let configuration: ClientConfiguration
+    private var waiting: [OutgoingMessage] = []
+    private var current: SMTPClient?
+    private var results: [String: MessageOutcome] = [:]
+    public private(set) var intendedMessages: [OutgoingMessage] = []
+
+    public init(configuration: ClientConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// The message the inbound side accepted, to forward: same envelope, its stored body (the
+    /// client's line-ending policy and dot-stuffing decide what goes on the wire).
+    public func enqueue(_ accepted: AcceptedMessage) {
+        let message = OutgoingMessage(id: "relay.\(accepted.queueID)", from: accepted.reversePath, to: accepted.recipients, body: accepted.body)
+        waiting.append(message)
+        intendedMessages.append(message)
+    }
+
+    public func nextConnection() -> SimulatedEndpoint? {
+        if current == nil, !waiting.isEmpty {
+            current = SMTPClient(configuration: configuration, messages: waiting)
+            waiting = []
+        }
+        guard let machine = current?.nextAttempt() else {
+            current = nil  // attempts ran out: its outcomes were kept as each attempt ended
+            return waiting.isEmpty ? nil : nextConnection()
+        }
+        return BuiltInClientEndpoint(machine: machine)
+    }
+
+    public func connectionFinished(_ endpoint: SimulatedEndpoint) -> SMTPClient.Next {
+        guard let e = endpoint as? BuiltInClientEndpoint, current != nil else { return waiting.isEmpty ? .done : .retry(after: 0) }
+        return settle(current!.attemptFinished(e.machine))
+    }
+
+    public func connectionFailed(reason: String) -> SMTPClient.Next {
+        guard current != nil else { return waiting.isEmpty ? .done : .retry(after: 0) }
+        return settle(current!.connectionFailed(reason: reason))
+    }
+
+    /// Keeps the attempt's outcomes; a finished batch makes way for the messages waiting behind it.
+    private func settle(_ next: SMTPClient.Next) -> SMTPClient.Next {
+        if let batch = current { for (id, o) in batch.results { results[id] = o } }  // one key per message: order does not matter
+        guard case .done = next else { return next }
+        current = nil
+        return waiting.isEmpty ? .done : .retry(after: 0)
+    }
+
+    public var outcomes: [String: MessageOutcome] { results }
+    public var policy: TLSPolicy { configuration.policy }
     public var reportsOutcomes: Bool { true }
 }
 

@@ -8,8 +8,12 @@ public struct RunResult: Sendable {
     public var findings: [Finding]
     /// Final outcome per intended message, in client order.
     public var outcomes: [MessageOutcome]
-    /// Messages the server accepted.
+    /// Messages the server accepted (with a relay: the server behind it).
     public var accepted: [AcceptedMessage]
+    /// Messages the relay accepted from the clients (empty without a relay).
+    public var relayed: [AcceptedMessage] = []
+    /// The outcome of each message the relay forwarded, in order (empty without a relay).
+    public var forwarded: [MessageOutcome] = []
     public var events: Int
     /// Simulated nanoseconds when the run ended.
     public var duration: Int64

@@ -44,6 +44,41 @@ public struct ClientSpec: Hashable, Sendable {
     }
 }
 
+/// A relay between the clients and the server (docs/design.md "Relays"; docs/catalog.md G3): its
+/// inbound side is a server that accepts the clients' messages, its outbound side a client that
+/// forwards each accepted message to the run's server. What it does to line endings and dots is
+/// its two configurations': the server's `rejectBareLineEndings`, the client's `lineEndings`
+/// and flaws (`skips-dot-stuffing`), and whether it forwards with BDAT (`useChunking`).
+public struct RelaySpec: Hashable, Sendable {
+    /// The relay's inbound side (the clients' server).
+    public var server = ServerSpec()
+    /// The relay's outbound side (its messages are what the inbound side accepts).
+    public var client = ClientSpec()
+    /// Faults on the links from the relay to the server (the top-level faults are on the
+    /// links from the clients to the relay).
+    public var faults: [FaultRule] = []
+    /// The attacker between the relay and the server.
+    public var attacker: [AttackAction] = []
+
+    public static let defaultHostname = "relay.example.test"
+
+    public init() {
+        server.configuration.hostname = Self.defaultHostname
+        client.configuration.heloName = Self.defaultHostname
+    }
+
+    /// One knob for what the relay does with a bare CR or LF it is given: refuse it at the end
+    /// of data (RFC 5321 §2.3.8), normalise it to CRLF, or pass it through (the outbound half of
+    /// SMTP smuggling, SEC Consult 2023).
+    public var lineEndings: LineEndings.Policy {
+        get { client.configuration.lineEndings }
+        set {
+            client.configuration.lineEndings = newValue
+            server.configuration.rejectBareLineEndings = newValue == .reject
+        }
+    }
+}
+
 /// How TLS is done in a run.
 public enum TLSProfile: Hashable, Sendable {
     /// Certificates from the factory, full handshakes.
@@ -59,6 +94,8 @@ public struct SimulationConfiguration: Hashable, Sendable {
     public var clients: [ClientSpec] = [ClientSpec()]
     public var faults: [FaultRule] = []
     public var attacker: [AttackAction] = []
+    /// A relay the clients submit to, which forwards to `server`; nil: the clients talk to it.
+    public var relay: RelaySpec?
     /// Faults strike only before this many simulated nanoseconds; afterwards the run is in its
     /// liveness phase (docs/design.md rule 8).
     public var faultWindow: Int64 = 24 * 3600 * 1_000_000_000
@@ -88,6 +125,16 @@ extension SimulationConfiguration {
         var server = server.configuration
         server.ruleSeed = SimRandom.derive(seed, "server-rules")
         return server
+    }
+
+    /// The relay's two sides for this run: their rules draw from the run's seed.
+    public var seededRelay: (server: ServerConfiguration, client: ClientConfiguration)? {
+        guard let relay else { return nil }
+        var server = relay.server.configuration
+        server.ruleSeed = SimRandom.derive(seed, "relay-server-rules")
+        var client = relay.client.configuration
+        client.ruleSeed = SimRandom.derive(seed, "relay-client-rules")
+        return (server, client)
     }
 
     /// Client `index`'s configuration for this run: its rules draw from the run's seed.

@@ -11,7 +11,7 @@ extension World {
     func checkWriteTriggers(_ c: Connection, _ side: Side, _ bytes: inout [UInt8]) -> Int? {
         var cut: Int?
         for firing in c.tracker.firings(bytes, by: side, epoch: c.host(side).epoch, armed: faultsActive) {
-            let rule = configuration.faults[firing.rule]
+            let rule = c.faults[firing.rule]
             let at = firing.afterOctets
             record(c.id, .fault(name: rule.effect.kind.rawValue, detail: "at \(rule.at?.written.description ?? "") on the \(side.rawValue)'s write"))
             switch rule.effect {
@@ -56,7 +56,7 @@ extension World {
     func forcedHandshakeFailure(_ c: Connection) -> TLSFailure.Kind? {
         if let forced = c.forcedHandshakeFailure { return forced }
         guard faultsActive else { return nil }
-        for rule in configuration.faults where rule.applies(to: c.id) && rule.at == nil {
+        for rule in c.faults where rule.applies(to: c.ordinal) && rule.at == nil {
             if case .failHandshake(let kind) = rule.effect { return kind }
         }
         return nil
@@ -72,7 +72,7 @@ extension World {
     /// Carries out rule `k`, which the tracker has just marked fired.
     func strike(_ c: Connection, ruleIndex k: Int) {
         guard !c.finished else { return }
-        let rule = configuration.faults[k]
+        let rule = c.faults[k]
         record(c.id, .fault(name: rule.effect.kind.rawValue, detail: rule.at.map { "at \($0.written)" } ?? "always"))
         if rule.effect.endsTLSSession { c.tlsEndingFault = "at \(rule.at?.written.description ?? "")" }
         fire(c, effect: rule.effect, direction: rule.direction)

@@ -67,9 +67,13 @@ extension World {
     }
 
     func tlsSetup(_ c: Connection, for host: EndpointHost) -> EndpointHost.TLSSetup? {
-        let context = host.side == .server ? serverContext : clientContexts.isEmpty ? nil : clientContexts[min(c.client, clientContexts.count - 1)]
+        let clientCount = configuration.clients.count
+        let forwarding = c.hop > 0
+        let clientContext = clientContexts.isEmpty ? nil : clientContexts[forwarding ? clientContexts.count - 1 : min(c.client, max(0, clientCount - 1))]
+        let context = host.side == .server ? hops[c.hop].serverContext : clientContext
         guard let context else { return nil }
-        let serverName = configuration.clients.indices.contains(c.client) ? configuration.clients[c.client].configuration.serverName : nil
+        let serverName = forwarding ? configuration.relay?.client.configuration.serverName
+            : configuration.clients.indices.contains(c.client) ? configuration.clients[c.client].configuration.serverName : nil
         return .openSSL(context: context, serverName: serverName, verificationTime: configuration.epoch + now / 1_000_000_000)
     }
 
@@ -95,7 +99,7 @@ extension World {
             // Unplaced faults waiting for the upgrade.
             checkTLSStartTriggers(c)
             if c.finished { return }
-            if let contexts = attackerContexts, c.interceptor == nil, c.serverHost.epoch == 1 || c.attacker?.serverToClientOpaque == true {
+            if let contexts = hops[c.hop].attackerContexts, c.interceptor == nil, c.serverHost.epoch == 1 || c.attacker?.serverToClientOpaque == true {
                 startInterception(c, contexts)
             }
         case .tlsSetupFailed(let why):
@@ -103,7 +107,7 @@ extension World {
         case .tlsEstablished(let details):
             if let engine = host.tlsEngine as? TLSConnection { keyLogLines += engine.keyLogLines }
             // Record sizes that hold for the whole session.
-            for rule in configuration.faults where rule.at == nil && rule.applies(to: c.id) {
+            for rule in c.faults where rule.at == nil && rule.applies(to: c.ordinal) {
                 if case .tlsRecordSize(let from, let octets) = rule.effect, from.map({ $0 == host.side }) ?? true {
                     host.recordSize = max(1, octets)
                     record(c.id, .fault(name: rule.effect.kind.rawValue, detail: "the \(side)'s records hold at most \(octets) octets"))
@@ -140,7 +144,7 @@ extension World {
         var corruption: Ratio?
         var resetChance: Ratio?
         if active {
-            for rule in configuration.faults where rule.applies(to: c.id) && rule.applies(to: direction) && rule.at == nil {
+            for rule in c.faults where rule.applies(to: c.ordinal) && rule.applies(to: direction) && rule.at == nil {
                 switch rule.effect {
                 case .latency(let lo, let hi): latency = (lo, max(lo, hi))
                 case .split(let n): maxSegment = min(maxSegment, max(1, n))
@@ -221,7 +225,7 @@ extension World {
         do {
             let interceptor = try TLSInterceptor(
                 facingClient: contexts.facingClient, facingServer: contexts.facingServer,
-                serverName: configuration.server.configuration.hostname, verificationTime: configuration.epoch + now / 1_000_000_000)
+                serverName: hops[c.hop].serverName, verificationTime: configuration.epoch + now / 1_000_000_000)
             c.interceptor = interceptor
             carryOut(c, interceptor.start())
         } catch {

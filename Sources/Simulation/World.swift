@@ -22,8 +22,13 @@ public final class World {
     /// A session was still running when the liveness window closed.
     public private(set) var deadlinePassed = false
 
-    let serverProgram: ServerProgram
+    /// The links the run's connections travel: one from the clients to the server, or two with a
+    /// relay (clients → relay, relay → server; docs/design.md "Relays").
+    var hops: [Hop]
     let clientPrograms: [ClientProgram]
+    /// The relay's outbound side, the last client program (nil without a relay).
+    let forwarder: RelayForwarder?
+    var forwarderIdle = true
     var rng: SimRandom
     var scheduler = Scheduler<Event>()
     var connections: [Connection] = []
@@ -31,12 +36,27 @@ public final class World {
     var doneCount = 0
     var findings: [Finding] = []
     var keyLogLines: [String] = []
-    let serverContext: TLSContext?
+    /// One TLS context per client program (the relay's outbound side last).
     let clientContexts: [TLSContext]
     let factory: CertificateFactory?
-    let serverIdentity: TLSIdentity?
-    /// The attacker's contexts for TLS interception (docs/catalog.md C6).
-    let attackerContexts: (facingClient: TLSContext, facingServer: TLSContext)?
+
+    /// One hop of the run: the server programs accept its connections, its faults and attacker
+    /// act on its links, its TLS contexts serve its handshakes.
+    struct Hop {
+        let faults: [FaultRule]
+        let attacker: [AttackAction]
+        let serverProgram: ServerProgram
+        let serverContext: TLSContext?
+        /// The name the server's certificate carries and the interceptor expects.
+        let serverName: String
+        /// The attacker's contexts for TLS interception (docs/catalog.md C6).
+        let attackerContexts: (facingClient: TLSContext, facingServer: TLSContext)?
+        /// Connections opened on this hop so far (fault rules name them 1, 2, … per hop).
+        var opened = 0
+    }
+
+    /// The hop the messages end on: its server's accepted messages are the run's.
+    var lastHop: Hop { hops[hops.count - 1] }
 
     enum Event {
         case connect(client: Int)
@@ -62,28 +82,53 @@ public final class World {
         trace = Trace(detail: detail)
         rng = SimRandom(seed: configuration.seed)
         DeterministicRandom.seed(SimRandom.derive(configuration.seed, "openssl"))
-        self.serverProgram = serverProgram ?? BuiltInServerProgram(configuration: configuration.seededServerConfiguration)
-        self.clientPrograms = clientPrograms ?? configuration.clients.indices.map {
+        let server = serverProgram ?? BuiltInServerProgram(configuration: configuration.seededServerConfiguration)
+        var programs = clientPrograms ?? configuration.clients.indices.map {
             BuiltInClientProgram(configuration: configuration.seededClientConfiguration($0), messages: configuration.clients[$0].messages)
         }
-        clientDone = Array(repeating: false, count: self.clientPrograms.count)
+        let relayProgram: BuiltInServerProgram?
+        if let (relayServer, relayClient) = configuration.seededRelay {
+            let f = RelayForwarder(configuration: relayClient)
+            forwarder = f
+            programs.append(f)
+            relayProgram = BuiltInServerProgram(configuration: relayServer)
+        } else {
+            forwarder = nil
+            relayProgram = nil
+        }
+        self.clientPrograms = programs
+        clientDone = Array(repeating: false, count: programs.count)
         // TLS contexts, made once per run after seeding.
-        let host = configuration.clients.first?.configuration.serverName ?? configuration.server.configuration.hostname
+        let firstServer = configuration.relay?.server ?? configuration.server
+        let host = configuration.clients.first?.configuration.serverName ?? firstServer.configuration.hostname
+        // Client specs in program order: the relay's outbound side last.
+        let specs = configuration.clients + (configuration.relay.map { [$0.client] } ?? [])
+        var serverContexts: [TLSContext?] = []
+        var attackerContexts: [(facingClient: TLSContext, facingServer: TLSContext)?] = []
+        let hopServers = [(firstServer, host, configuration.attacker)] + (configuration.relay.map {
+            [(configuration.server, $0.client.configuration.serverName, $0.attacker)]
+        } ?? [])
         switch configuration.tls {
         case .full:
             let f = try CertificateFactory(seed: configuration.seed, epoch: configuration.epoch, keyType: configuration.server.keyType)
             factory = f
-            let identity = try configuration.server.identity ?? f.serverIdentity(hostname: host, variant: configuration.server.certificate)
-            serverIdentity = identity
-            var server = TLSConfiguration.server(identity)
-            server.minimumVersion = configuration.server.minimumTLSVersion
-            server.maximumVersion = configuration.server.maximumTLSVersion
-            server.securityLevel = configuration.server.securityLevel ?? (configuration.server.certificate == .weakKey ? 0 : nil)
-            serverContext = try TLSContext(server)
+            var identities: [TLSIdentity] = []
+            for (spec, name, _) in hopServers {
+                let identity = try spec.identity ?? f.serverIdentity(hostname: name, variant: spec.certificate)
+                identities.append(identity)
+                var server = TLSConfiguration.server(identity)
+                server.minimumVersion = spec.minimumTLSVersion
+                server.maximumVersion = spec.maximumTLSVersion
+                server.securityLevel = spec.securityLevel ?? (spec.certificate == .weakKey ? 0 : nil)
+                serverContexts.append(try TLSContext(server))
+            }
             // One context per distinct client TLS configuration (SSL_CTX_new is costly in OpenSSL 3).
             var cache: [TLSConfiguration: TLSContext] = [:]  // lookups only
-            clientContexts = try configuration.clients.map { spec in
+            let clientCount = configuration.clients.count
+            clientContexts = try specs.enumerated().map { index, spec in
                 var c = TLSConfiguration(role: .client)
+                // The clients trust the first hop's server; the relay's outbound side the last.
+                let identity = identities[index < clientCount ? 0 : identities.count - 1]
                 switch spec.trust {
                 case .factoryCA: c.trust = .anchors(f.trustAnchors)
                 case .pinnedServerCertificate: c.trust = .pinned(identity.leaf)
@@ -97,27 +142,39 @@ public final class World {
                 cache[c] = context
                 return context
             }
+            for (_, name, attacker) in hopServers {
+                if attacker.contains(.interceptTLS) {
+                    let fake = try f.serverIdentity(hostname: name, variant: .untrustedCA)
+                    attackerContexts.append((try TLSContext(.server(fake)), try TLSContext(TLSConfiguration(role: .client))))
+                } else {
+                    attackerContexts.append(nil)
+                }
+            }
         case .cheap(let mode):
             factory = nil
-            serverIdentity = nil
             let reuse = configuration.reuseCheapTLSContexts
             let psk = PreSharedKey.derived(seed: reuse ? 0 : configuration.seed, mode: mode)
             var client = TLSConfiguration.cheap(role: .client, psk: psk)
             client.keyLog = configuration.keyLog
-            serverContext = try reuse ? CheapContextCache.context(.cheap(role: .server, psk: psk)) : TLSContext(.cheap(role: .server, psk: psk))
+            let serverContext = try reuse ? CheapContextCache.context(.cheap(role: .server, psk: psk)) : TLSContext(.cheap(role: .server, psk: psk))
             let context = try reuse ? CheapContextCache.context(client) : TLSContext(client)
-            clientContexts = configuration.clients.map { _ in context }
+            clientContexts = specs.map { _ in context }
+            serverContexts = hopServers.map { _ in serverContext }
+            attackerContexts = hopServers.map { _ in nil }
         }
-        if configuration.attacker.contains(.interceptTLS), let f = factory {
-            let fake = try f.serverIdentity(hostname: host, variant: .untrustedCA)
-            attackerContexts = (try TLSContext(.server(fake)), try TLSContext(TLSConfiguration(role: .client)))
-        } else {
-            attackerContexts = nil
+        var hops = [Hop(faults: configuration.faults, attacker: configuration.attacker, serverProgram: relayProgram ?? server,
+                        serverContext: serverContexts[0], serverName: firstServer.configuration.hostname, attackerContexts: attackerContexts[0])]
+        if let relay = configuration.relay {
+            hops.append(Hop(faults: relay.faults, attacker: relay.attacker, serverProgram: server, serverContext: serverContexts[1],
+                            serverName: configuration.server.configuration.hostname, attackerContexts: attackerContexts[1]))
         }
-        for (index, spec) in configuration.clients.enumerated() where index < self.clientPrograms.count {
+        self.hops = hops
+        relayProgram?.onDeliver = { [unowned self] message in self.relayAccepted(message) }
+        for (index, spec) in configuration.clients.enumerated() where index < programs.count {
             scheduler.schedule(at: spec.connectAt, .connect(client: index))
         }
-        for index in configuration.clients.count..<self.clientPrograms.count {
+        // The relay's outbound side connects when it has something to forward.
+        for index in configuration.clients.count..<(programs.count - (forwarder == nil ? 0 : 1)) {
             scheduler.schedule(at: 0, .connect(client: index))
         }
     }
@@ -187,23 +244,31 @@ public final class World {
 
     // MARK: - Connections
 
+    /// The hop client program `client` connects on.
+    func hop(of client: Int) -> Int { forwarder != nil && client == clientPrograms.count - 1 ? 1 : 0 }
+
     private func connect(_ client: Int) {
         guard let endpoint = clientPrograms[client].nextConnection() else {
             markDone(client)
             return
         }
         let id = connections.count + 1
+        let hop = hop(of: client)
+        hops[hop].opened += 1
+        let ordinal = hops[hop].opened
+        let faults = hops[hop].faults
         record(id, .connect(client: client, attempt: id))
-        for (k, rule) in configuration.faults.enumerated() where rule.applies(to: id) && now < configuration.faultWindow {
+        if hop > 0 { record(id, .note(side: "client", text: "the relay forwards to \(hops[hop].serverName) (hop \(hop + 1), its connection \(ordinal))")) }
+        for (k, rule) in faults.enumerated() where rule.applies(to: ordinal) && now < configuration.faultWindow {
             switch rule.effect {
             case .refuseConnection:
                 record(id, .fault(name: "refuse-connection", detail: "rule \(k)"))
-                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, world: self))
+                connections.append(Connection(id: id, client: client, hop: hop, ordinal: ordinal, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: faults, world: self))
                 connections[id - 1].finished = true
                 scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection refused"))
                 return
             case .connectTimeout(let after):
-                connections.append(Connection(id: id, client: client, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: configuration.faults, world: self))
+                connections.append(Connection(id: id, client: client, hop: hop, ordinal: ordinal, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: faults, world: self))
                 connections[id - 1].finished = true
                 scheduler.schedule(at: later(after), .connectTimedOut(client: client, connection: id))
                 return
@@ -213,13 +278,14 @@ public final class World {
                 continue
             }
         }
-        let server = serverProgram.accept(connection: id)
+        let server = hops[hop].serverProgram.accept(connection: id)
+        let attacker = hops[hop].attacker
         let c = Connection(
-            id: id, client: client, clientEndpoint: endpoint, serverEndpoint: server,
-            attacker: configuration.attacker.isEmpty ? nil : AttackerState(actions: configuration.attacker), faults: configuration.faults, world: self)
+            id: id, client: client, hop: hop, ordinal: ordinal, clientEndpoint: endpoint, serverEndpoint: server,
+            attacker: attacker.isEmpty ? nil : AttackerState(actions: attacker), faults: faults, world: self)
         connections.append(c)
         // Time-triggered and connect-triggered faults.
-        for (k, rule) in configuration.faults.enumerated() where rule.applies(to: id) {
+        for (k, rule) in faults.enumerated() where rule.applies(to: ordinal) {
             switch rule.at?.resolved {
             case .atTime(let t)?: scheduler.schedule(at: max(now, t), .timedFault(connection: id, rule: k))
             case .connectionOpened?: fire(c, ruleIndex: k)
@@ -253,9 +319,26 @@ public final class World {
     }
 
     private func markDone(_ client: Int) {
+        if forwarder != nil, client == clientPrograms.count - 1 {
+            // The relay's outbound side is done only when nobody can give it more to forward.
+            forwarderIdle = true
+            if doneCount < clientDone.count - 1 { return }
+        }
         guard !clientDone[client] else { return }
         clientDone[client] = true
         doneCount += 1
+        if forwarder != nil, forwarderIdle, doneCount == clientDone.count - 1 { markDone(clientDone.count - 1) }
+    }
+
+    /// The relay's inbound side accepted a message: its outbound side forwards it (now, if it
+    /// is not connected or waiting to retry).
+    func relayAccepted(_ message: AcceptedMessage) {
+        guard let forwarder else { return }
+        forwarder.enqueue(message)
+        if forwarderIdle {
+            forwarderIdle = false
+            scheduler.schedule(at: now, .connect(client: clientPrograms.count - 1))
+        }
     }
 
     /// `now + delay`, saturating (delays come from users and fuzzers).

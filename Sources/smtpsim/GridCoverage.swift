@@ -1,6 +1,7 @@
 import EndpointHosting
 import Foundation
 import Scenario
+import Simulation
 
 /// The table of a sweep whose seeds walk cells — the fault grid (phase × fault from a side) or
 /// the reply table (command × reply): per cell, the seeds run, those that failed and those with
@@ -19,6 +20,9 @@ struct GridCoverage {
     /// The cells that exist, row-major (a grid need not have every fault at every phase).
     let cells: [(row: Int, column: Int)]
     private(set) var tallies: [[Tally?]]
+    /// What a cell shows instead of `runs/with findings`, and the legend that says so.
+    var mark: ((Tally) -> String)?
+    var legend = "runs/with findings; ! a run failed its expectations"
 
     init(rowName: String, columnName: String, rows: [String], columns: [String], cells: [(row: Int, column: Int)],
          verdicts: [UInt64: (passed: Bool, findings: [String])], cellOf: (UInt64) -> (row: Int, column: Int)?) {
@@ -58,14 +62,24 @@ struct GridCoverage {
                   verdicts: verdicts, cellOf: table.cell(seed:))
     }
 
+    /// The smuggling pair table: rows are variants, columns relay → server pairs; a cell reads
+    /// `SMUGGLED` where a message no client sent reached the server behind the relay.
+    init(pairs table: SmugglingPairs, verdicts: [UInt64: (passed: Bool, findings: [String])]) {
+        self.init(rowName: "variant", columnName: "pair", rows: table.rows.map { "\($0.name) \($0.escaped)" },
+                  columns: table.columns.map { "\($0.0.rawValue) → \($0.1.rawValue)" }, cells: table.cells,
+                  verdicts: verdicts, cellOf: table.position(seed:))
+        mark = { $0.oracles.contains(Oracle.smuggling.rawValue) ? "SMUGGLED" : "clean" }
+        legend = "SMUGGLED: a message no client sent reached the server behind the relay; ! a run failed its expectations"
+    }
+
     /// A cell reads `runs/with findings` (and `!` when a run failed its expectations), `·` where
     /// there is no such cell or no seed ran it.
     var text: String {
         let rowWidth = max(rowName.count, rows.map(\.count).max() ?? 0)
-        var lines = ["columns (runs/with findings; ! a run failed its expectations):"]
+        var lines = ["columns (\(legend)):"]
         for (i, column) in columns.enumerated() { lines.append("  c\(i + 1)  \(column)") }
         let heads = columns.indices.map { "c\($0 + 1)" }
-        let width = max(6, heads.map(\.count).max() ?? 0)
+        let width = max(mark == nil ? 6 : 9, heads.map(\.count).max() ?? 0)
         func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
         lines.append(pad(rowName, rowWidth) + "  " + heads.map { pad($0, width) }.joined(separator: " "))
         var cellsRun = 0
@@ -81,7 +95,7 @@ struct GridCoverage {
                 cellsRun += 1
                 if t.withFindings > 0 { cellsWithFindings += 1 }
                 if t.failed > 0 { cellsFailed += 1 }
-                line += " " + pad("\(t.runs)/\(t.withFindings)\(t.failed > 0 ? "!" : "")", width)
+                line += " " + pad((mark.map { $0(t) } ?? "\(t.runs)/\(t.withFindings)") + (t.failed > 0 ? "!" : ""), width)
             }
             lines.append(line)
         }

@@ -48,6 +48,7 @@ struct Sweep: ParsableCommand {
         let gridSeeds = scenario.sweep?.grid.map { UInt64(1)...UInt64(max(1, $0.cells.count)) }
             ?? scenario.sweep?.inject.map { UInt64(1)...UInt64($0.count) }
             ?? scenario.sweep?.replies.map { UInt64(1)...UInt64(max(1, $0.count)) }
+            ?? scenario.sweep?.pairs.map { UInt64(1)...UInt64(max(1, $0.count)) }
         guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? gridSeeds ?? .some(1...100) else {
             throw ValidationError("--seeds takes A..B")
         }
@@ -160,6 +161,7 @@ struct Sweep: ParsableCommand {
     static func table(_ scenario: Scenario, _ verdicts: [UInt64: (passed: Bool, findings: [String])]) -> GridCoverage? {
         scenario.sweep?.grid.map { GridCoverage(grid: $0, verdicts: verdicts) }
             ?? scenario.sweep?.replies.map { GridCoverage(replies: $0, verdicts: verdicts) }
+            ?? scenario.sweep?.pairs.map { GridCoverage(pairs: $0, verdicts: verdicts) }
     }
 
     /// What the report says of the shrunk reproducer.

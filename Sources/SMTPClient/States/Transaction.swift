@@ -98,7 +98,7 @@ extension SMTPClientConnection {
                 } else {
                     let stuffer = DotStuffer(
                         lineEndings: configuration.has(.emitsBareLF) ? .passThrough : configuration.lineEndings,
-                        textLineLimit: nil)
+                        textLineLimit: nil, stuffsDots: !configuration.has(.skipsDotStuffing))
                     guard let payload = try? stuffer.encode(message.body) else {
                         t.failure = MessageOutcome(messageID: message.id, status: .permanentFailure,
                                                    reason: "the message holds a bare CR or LF (RFC 5321 §2.3.8)")

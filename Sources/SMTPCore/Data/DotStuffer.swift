@@ -12,10 +12,14 @@ public struct DotStuffer: Sendable {
     /// Text-line limit, CRLF included, transparency dot not counted (RFC 5321 §4.5.3.1.6);
     /// `nil` to send long lines anyway.
     public var textLineLimit: Int?
+    /// Doubles a line's leading dot (RFC 5321 §4.5.2); false only for flaw profiles (a relay
+    /// that forwards a BDAT body with DATA as it is: a line "." in it ends the data early).
+    public var stuffsDots: Bool
 
-    public init(lineEndings: LineEndingPolicy = .reject, textLineLimit: Int? = SMTPLimits.rfcTextLine) {
+    public init(lineEndings: LineEndingPolicy = .reject, textLineLimit: Int? = SMTPLimits.rfcTextLine, stuffsDots: Bool = true) {
         self.lineEndings = lineEndings
         self.textLineLimit = textLineLimit
+        self.stuffsDots = stuffsDots
     }
 
     /// The DATA payload for `body`, terminator included.
@@ -34,7 +38,7 @@ public struct DotStuffer: Sendable {
         var atLineStart = true
         var lineLength = 0  // octets of the current wire line so far, stuffing dot not counted
         try LineEndings.forEachLine(in: b) { (start: Int, end: Int, terminator: LineEndings.Terminator) throws(SMTPError) in
-            if atLineStart, end > start, b[start] == ASCII.dot { out.append(ASCII.dot) }
+            if stuffsDots, atLineStart, end > start, b[start] == ASCII.dot { out.append(ASCII.dot) }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<end]))
             lineLength += end - start
             switch terminator {

@@ -37,13 +37,14 @@ extension World {
     func finish() -> RunResult {
         // The reply grammar is judged on the trace before the outcomes are recorded into it.
         ReplyGrammarOracle().check(in: self)
-        let accepted = serverProgram.accepted
+        let accepted = lastHop.serverProgram.accepted
         var outcomes: [MessageOutcome] = []
+        var forwarded: [MessageOutcome] = []
         for (index, program) in clientPrograms.enumerated() {
             let results = program.outcomes
             for message in program.intendedMessages {
                 if let o = results[message.id] {
-                    outcomes.append(o)
+                    if program === forwarder { forwarded.append(o) } else { outcomes.append(o) }
                     record(0, .outcome(message: message.id, status: o.status.rawValue, detail: o.reason + (o.tlsResultType.map { " [\($0.rawValue)]" } ?? "")))
                 } else if program.reportsOutcomes {
                     report(LivenessOracle.missingOutcome(client: index, message: message.id, at: trace.count))
@@ -53,6 +54,7 @@ extension World {
         for oracle in Self.oracles { oracle.finish(outcomes: outcomes, accepted: accepted, in: self) }
         return RunResult(
             seed: configuration.seed, trace: trace, findings: findings, outcomes: outcomes, accepted: accepted,
+            relayed: hops.count > 1 ? hops[0].serverProgram.accepted : [], forwarded: forwarded,
             events: processedEvents, duration: now, connections: connections.count, keyLogLines: keyLogLines)
     }
 

@@ -16,8 +16,53 @@ struct TransactionCountOracle: RunOracle {
 
 
     /// The server accepts exactly what the honest clients sent, byte for byte; outcomes agree.
+    /// With a relay (docs/design.md "Relays") the chain is judged three times: the relay accepts
+    /// what the clients sent, once each as their outcomes say; the server behind it accepts what
+    /// the relay forwarded, as the relay's outcomes say; and end to end, the server behind the
+    /// relay accepts only messages the clients sent (else `smuggling`), with their bytes, line
+    /// endings aside (a relay may normalise them, RFC 5321 §2.3.8).
     func finish(outcomes: [MessageOutcome], accepted: [AcceptedMessage], in world: World) {
-        let intended = world.clientPrograms.flatMap(\.intendedMessages)
+        let intended = world.clientPrograms.filter { $0 !== world.forwarder }.flatMap(\.intendedMessages)
+        guard let forwarder = world.forwarder else {
+            judge(Hop(intended: intended, accepted: accepted, outcomes: outcomes, receiver: "the server", checks: [.strangers, .roundTrip, .counts]), in: world)
+            return
+        }
+        let relayed = world.hops[0].serverProgram.accepted
+        judge(Hop(intended: intended, accepted: relayed, outcomes: outcomes, receiver: "the relay", lineEndingsAside: true, checks: [.strangers, .counts]), in: world)
+        let forwardedOutcomes = forwarder.intendedMessages.compactMap { forwarder.outcomes[$0.id] }
+        judge(Hop(intended: forwarder.intendedMessages, accepted: accepted, outcomes: forwardedOutcomes, receiver: "the server behind the relay",
+                  lineEndingsAside: true, checks: [.counts]), in: world)
+        judge(Hop(intended: intended, accepted: accepted, outcomes: [], receiver: "the server behind the relay", lineEndingsAside: true,
+                  checks: [.strangers, .roundTrip], strangerOracle: .smuggling), in: world)
+    }
+
+    /// One comparison of what was meant with what was accepted.
+    struct Hop {
+        var intended: [OutgoingMessage]
+        var accepted: [AcceptedMessage]
+        var outcomes: [MessageOutcome]
+        /// Who accepted (the findings name it).
+        var receiver: String
+        /// Bodies compared with every bare CR or LF made CRLF.
+        var lineEndingsAside = false
+        var checks: Checks
+        var strangerOracle = Oracle.transactionCount
+
+        struct Checks: OptionSet {
+            let rawValue: Int
+            /// A message nobody sent.
+            static let strangers = Checks(rawValue: 1)
+            /// A body that changed.
+            static let roundTrip = Checks(rawValue: 2)
+            /// Duplicates and outcomes against what was accepted.
+            static let counts = Checks(rawValue: 4)
+        }
+    }
+
+    private func judge(_ hop: Hop, in world: World) {
+        let intended = hop.intended
+        let outcomes = hop.outcomes
+        let receiver = hop.receiver
         guard !intended.isEmpty else { return }
         var acceptedCount: [String: Int] = [:]  // lookups only; never iterated
         // Intended messages by sender and expected body, in client order (lookups only).
@@ -29,10 +74,11 @@ struct TransactionCountOracle: RunOracle {
             index[MessageKey(m.reversePath, expectedBodies[i]), default: []].append(i)
             intendedIndex[m.id] = i
         }
-        for message in accepted {
+        for message in hop.accepted {
             // Same sender and body, recipients among the intended ones; clients may send identical
             // messages, so take the first not matched yet, else the least matched.
-            let key = MessageKey(message.reversePath, message.body)
+            let body = hop.lineEndingsAside ? Self.expectedBody(message.body) : message.body
+            let key = MessageKey(message.reversePath, body)
             let list = index[key] ?? []
             // Skip the candidates already matched (amortised: identical messages stay linear).
             var position = cursor[key] ?? 0
@@ -53,19 +99,21 @@ struct TransactionCountOracle: RunOracle {
                 match = intended.first { Self.sameEnvelope($0, message) }
             }
             guard let match else {
-                world.report(Finding(oracle: .transactionCount, side: .server, eventIndex: world.trace.count,
-                               explanation: "the server accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
+                guard hop.checks.contains(.strangers) else { continue }
+                world.report(Finding(oracle: hop.strangerOracle, side: .server, eventIndex: world.trace.count,
+                               explanation: "\(receiver) accepted a message no client sent: from \(message.reversePath) to \(message.recipients.map(\.description).joined(separator: ", ")) (\(message.queueID))",
                                reference: "docs/catalog.md G2; CVE-2023-51764"))
                 continue
             }
             acceptedCount[match.id, default: 0] += 1
             let expected = intendedIndex[match.id].map { expectedBodies[$0] } ?? Self.expectedBody(match.body)
-            if !Octets.equal(message.body[...], expected[...]) {
+            if hop.checks.contains(.roundTrip), !Octets.equal(body[...], expected[...]) {
                 world.report(Finding(oracle: .roundTrip, eventIndex: world.trace.count,
-                               explanation: "message \(match.id) arrived as \(message.body.count) octets that differ from the \(expected.count) sent",
+                               explanation: "message \(match.id) arrived as \(message.body.count) octets that differ from the \(expected.count) sent\(hop.lineEndingsAside ? " (line endings aside)" : "")",
                                reference: "RFC 5321 §4.5.2"))
             }
         }
+        guard hop.checks.contains(.counts) else { return }
         var outcomeByID: [String: MessageOutcome] = [:]  // lookups only
         for o in outcomes { outcomeByID[o.messageID] = o }
         for message in intended {
@@ -80,13 +128,13 @@ struct TransactionCountOracle: RunOracle {
             switch o.status {
             case .delivered where count == 0:
                 world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
-                               explanation: "message \(message.id) counted as delivered but the server never accepted it", reference: "RFC 5321 §4.2.5"))
+                               explanation: "message \(message.id) counted as delivered but \(receiver) never accepted it", reference: "RFC 5321 §4.2.5"))
             case .permanentFailure where count > 0:
                 world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
-                               explanation: "message \(message.id) counted as refused but the server accepted it", reference: "RFC 5321 §4.2.5"))
+                               explanation: "message \(message.id) counted as refused but \(receiver) accepted it", reference: "RFC 5321 §4.2.5"))
             case .temporaryFailure where count > 0 && !o.possibleDuplicate:
                 world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
-                               explanation: "message \(message.id) counted as deferred but the server accepted it (a retry would duplicate it)", reference: "RFC 5321 §4.2.5"))
+                               explanation: "message \(message.id) counted as deferred but \(receiver) accepted it (a retry would duplicate it)", reference: "RFC 5321 §4.2.5"))
             case .delivered, .permanentFailure, .temporaryFailure:
                 break
             }
