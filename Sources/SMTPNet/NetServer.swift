@@ -18,6 +18,8 @@ public struct NetServer: Sendable {
     /// Connections at once, per client, and the stress that trims idle ones (`ConnectionLimits`).
     public var connectionLimits = ConnectionLimits()
     public var maildir: MaildirWriter?
+    /// Called with every accepted message (`probe --outbound`'s next hop counts them).
+    public var onDeliver: (@Sendable (AcceptedMessage) -> Void)?
 
     public init(listen: HostPort, configuration: ServerConfiguration, identity: TLSIdentity?) {
         self.listen = listen
@@ -74,8 +76,9 @@ public struct NetServer: Sendable {
         // Under stress an idle session waits for its next command only as long as the stress
         // timeout (the server then says 421 4.4.2 and closes).
         session.timerClamp = { id in id == .server(.idle) ? pressure.idleClamp : nil }
-        let maildir = maildir
+        let maildir = maildir, onDeliver = onDeliver
         endpoint.onDeliver = { [weak session] message in
+            onDeliver?(message)
             guard let maildir else { return }
             let tls = session?.tlsDetails.map { "\($0.version) \($0.cipherSuite)" }
             do {

@@ -168,7 +168,7 @@ public struct Probe: Sendable {
         return try? EHLOCapabilities(reply: ehlo)
     }
 
-    private static func show(_ r: SMTPReply?) -> String {
+    static func show(_ r: SMTPReply?) -> String {
         guard let r else { return "no reply" }
         return "\(r.n) \(r.lines.first?.text ?? "")"
     }

@@ -80,22 +80,40 @@ struct ProbeCommand: AsyncParsableCommand {
             DATA, after bare-LF headers (LF-only mode: a warning) and inside BDAT chunks (sends up
             to two small test messages to --rcpt), I1–I5 the TLS session's end. Exit status: 0 no check failed, 1 some check failed, 3 the server could not
             be reached. A warn is allowed by the RFC but not what docs/catalog.md expects.
+
+            --outbound RELAY:PORT probes a relay instead (G3, the outbound half of smuggling):
+            smtpsim listens as its next hop on --listen (point the relay's relayhost there; the
+            listener offers no CHUNKING, so the relay forwards with DATA) and submits
+            \(OutboundProbe.checkCount) messages to --rcpt through it: every end-of-data variant in DATA,
+            a bare LF and a bare CR in a line, every variant and the real end of data inside a BDAT
+            chunk, and a pipelined envelope. Each is reported as it reached the listener on the
+            wire: verbatim, normalised (to what), refused (the reply), split (the relay ended the
+            data itself) or lost. Exit status 1 when a smuggling sequence left the relay as it was
+            or split the message. `smtpsim matrix` combines the JSON of both kinds of probe.
             """)
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
-    @Argument(help: "The server, HOST:PORT.") var server: String
+    @Argument(help: "The server, HOST:PORT.") var server: String?
+    @Option(help: "Probe this relay (HOST:PORT) as an outbound server instead.") var outbound: String?
+    @Option(help: "With --outbound: where smtpsim listens as the relay's next hop.") var listen = "127.0.0.1:2527"
+    @Option(help: "With --outbound: seconds a message may take to reach the next hop.") var arrival: Double = 20
     @Option(help: "Seconds per wait.") var timeout: Double = 5
-    @Option(help: "A recipient the server accepts (smuggling checks).") var rcpt = "postmaster@localhost"
+    @Option(help: "A recipient the server accepts, or the relay forwards (default postmaster@localhost; with --outbound bob@example.net).") var rcpt: String?
     @Option(help: "Envelope sender of the test messages.") var from = "probe@smtpsim.test"
     @Option(help: "Output: text (a verdict table) or json.") var format: Format = .text
 
+    func validate() throws {
+        guard (server == nil) != (outbound == nil) else { throw ValidationError("give a server (HOST:PORT) or --outbound RELAY:PORT, not both") }
+    }
+
     func run() async throws {
-        var probe = Probe(server: try NetCLI.address(server, defaultPort: 25))
+        if let outbound { return try await runOutbound(outbound) }
+        var probe = Probe(server: try NetCLI.address(server ?? "", defaultPort: 25))
         probe.timeout = timeout
         probe.quietWindow = min(1, timeout)
-        probe.rcptTo = rcpt
+        probe.rcptTo = rcpt ?? "postmaster@localhost"
         probe.mailFrom = from
         let format = format
         let results: [Probe.Result]
@@ -107,10 +125,7 @@ struct ProbeCommand: AsyncParsableCommand {
             throw NetCLI.fail(error)
         }
         if format == .json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            NetCLI.say(String(decoding: try encoder.encode(["server": probe.server.description]).dropLast(), as: UTF8.self) + ",")
-            NetCLI.say("  \"results\" : " + String(decoding: try encoder.encode(results), as: UTF8.self) + "\n}")
+            try Self.printJSON(InboundDocument(server: probe.server.description, results: results))
         } else {
             let counts = Dictionary(grouping: results, by: \.verdict).mapValues(\.count)
             NetCLI.say("\(results.count) checks: \(counts[.pass] ?? 0) pass, \(counts[.fail] ?? 0) fail, \(counts[.warn] ?? 0) warn, \(counts[.notApplicable] ?? 0) n/a, \(counts[.inconclusive] ?? 0) inconclusive")
@@ -118,8 +133,121 @@ struct ProbeCommand: AsyncParsableCommand {
         if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 
+    /// `probe --format json`: the server and every check's result.
+    struct InboundDocument: Codable {
+        var server: String
+        var results: [Probe.Result]
+    }
+
+    static func printJSON(_ document: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        NetCLI.say(String(decoding: try encoder.encode(document), as: UTF8.self))
+    }
+
+    /// `probe --outbound --format json`: the relay, the next hop and every check's result.
+    struct OutboundDocument: Codable {
+        var relay: String
+        var listen: String
+        var results: [OutboundProbe.Result]
+    }
+
+    private func runOutbound(_ relay: String) async throws {
+        var probe = OutboundProbe(relay: try NetCLI.address(relay, defaultPort: 25), listen: try NetCLI.address(listen))
+        probe.timeout = timeout
+        probe.quietWindow = min(1, timeout)
+        probe.arrival = arrival
+        probe.rcptTo = rcpt ?? "bob@example.net"
+        probe.mailFrom = from
+        let format = format, host = probe.listen.host
+        let results: [OutboundProbe.Result]
+        do {
+            results = try await probe.run(ready: { port in
+                if format == .text { NetCLI.say("next hop listening on \(host):\(port)") }
+            }) { r in
+                if format == .text { NetCLI.say(Self.row(r)) }
+            }
+        } catch {
+            throw NetCLI.fail(error)
+        }
+        if format == .json {
+            try Self.printJSON(OutboundDocument(relay: probe.relay.description, listen: probe.listen.description, results: results))
+        } else {
+            let counts = Dictionary(grouping: results, by: \.arrival).mapValues(\.count)
+            let names: [OutboundProbe.Arrival] = [.verbatim, .normalised, .refused, .split, .lost, .notApplicable, .inconclusive]
+            NetCLI.say("\(results.count) checks: " + names.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
+        }
+        if results.contains(where: \.passesSmuggling) { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    static func row(_ r: OutboundProbe.Result) -> String {
+        "\(r.check.padding(toLength: 32, withPad: " ", startingAt: 0)) \(r.arrival.rawValue.uppercased().padding(toLength: 12, withPad: " ", startingAt: 0)) \(r.detail)"
+    }
+
     static func row(_ r: Probe.Result) -> String {
         let verdict = r.verdict.rawValue.uppercased()
         return "\(r.id.padding(toLength: 3, withPad: " ", startingAt: 0)) \(r.check.padding(toLength: 36, withPad: " ", startingAt: 0)) \(verdict.padding(toLength: 13, withPad: " ", startingAt: 0)) \(r.detail)"
+    }
+}
+
+/// `smtpsim matrix`: outbound and inbound probe results combined into the table of pairs.
+struct MatrixCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "matrix",
+        abstract: "Combine probe --outbound and probe results into the pairs that deliver a smuggled message.",
+        discussion: Help.reflow("""
+            Each --outbound is the JSON of `smtpsim probe --outbound RELAY --format json`, each
+            --inbound the JSON of `smtpsim probe SERVER --format json`, as FILE or NAME=FILE. A pair
+            delivers a smuggled message when a sequence the relay forwarded as it was (or
+            normalised to another variant) is one the server ends the data at, or when the relay
+            ends the data itself. Exit status 1 when some pair delivers one.
+            """)
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, html }
+
+    @Option(help: "A probe --outbound JSON file (NAME=FILE or FILE; repeatable).") var outbound: [String] = []
+    @Option(help: "A probe JSON file (NAME=FILE or FILE; repeatable).") var inbound: [String] = []
+    @Option(help: "Output: text, json or html.") var format: Format = .text
+    @Option(help: "Write the output here instead of standard output.") var output: String?
+
+    func validate() throws {
+        guard !outbound.isEmpty, !inbound.isEmpty else { throw ValidationError("give at least one --outbound and one --inbound") }
+    }
+
+    /// `NAME=FILE` or `FILE`, and the document's own name for it.
+    static func read<T: Decodable>(_ argument: String, as: T.Type, name: (T) -> String) throws -> (String, T) {
+        let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+        let path = parts.count == 2 ? parts[1] : argument
+        do {
+            let document = try JSONDecoder().decode(T.self, from: try Data(contentsOf: URL(fileURLWithPath: path)))
+            return (parts.count == 2 ? parts[0] : name(document), document)
+        } catch {
+            throw ValidationError("\(path): not a probe JSON document (\(error))")
+        }
+    }
+
+    func run() throws {
+        let outs = try outbound.map { a in
+            let (name, d) = try Self.read(a, as: ProbeCommand.OutboundDocument.self) { $0.relay }
+            return SmugglingMatrix.Outbound(name: name, results: d.results)
+        }
+        let ins = try inbound.map { a in
+            let (name, d) = try Self.read(a, as: ProbeCommand.InboundDocument.self) { $0.server }
+            return SmugglingMatrix.Inbound(name: name, results: d.results)
+        }
+        let matrix = SmugglingMatrix(outbound: outs, inbound: ins)
+        let text: String
+        switch format {
+        case .text: text = matrix.text + "\n"
+        case .json: text = String(decoding: matrix.json, as: UTF8.self) + "\n"
+        case .html: text = matrix.html
+        }
+        if let output {
+            try text.write(toFile: output, atomically: true, encoding: .utf8)
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        if matrix.pairs.contains(where: \.delivers) { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 }

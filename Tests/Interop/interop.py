@@ -5,7 +5,8 @@ Usage: interop.py SMTPSIM_BINARY
 
 Peers: Python's smtplib, swaks, curl, sslyze and `openssl s_client -starttls smtp` against `smtpsim serve`;
 `smtpsim send` and `smtpsim probe` against aiosmtpd (STARTTLS, AUTH); `smtpsim proxy` between
-smtplib and aiosmtpd. Every peer is a process started here and stopped by its process id; every
+smtplib and aiosmtpd; as root, Postfix as an inbound server (`probe`) and as an outbound relay
+whose relayhost is smtpsim's listener (`probe --outbound`), and `smtpsim matrix` over them all. Every peer is a process started here and stopped by its process id; every
 wait is bounded. Exit status 0 when every check passed.
 """
 import glob
@@ -25,7 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMTPSIM = os.path.abspath(sys.argv[1])
 WORK = tempfile.mkdtemp(prefix="smtpsim-interop-")
-DEADLINE = time.monotonic() + 600  # the whole run
+DEADLINE = time.monotonic() + 840  # the whole run
 processes = []
 failures = []
 
@@ -352,6 +353,8 @@ def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.
     except (ValueError, KeyError):
         check(f"probe {name}: JSON verdicts", False, r.stdout[-1000:] + r.stderr)
         return
+    with open(inbound_json(name), "w") as f:
+        f.write(r.stdout)
     expected = probe_check_count()
     check(f"probe {name}: {expected} checks reported", len(results) == expected and expected > 0, str(len(results)))
     print(f"      probe {name} verdicts: " + ", ".join(f"{k}={v['verdict']}" for k, v in results.items()), flush=True)
@@ -361,6 +364,39 @@ def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.
     for key, v in results.items():
         want = "fail" if key in expect_fail else "warn" if key in expect_warn else "n/a" if key in expect_na else "pass"
         check(f"probe {name}: {key} is {want}", v["verdict"] == want, v["verdict"] + ": " + v["detail"])
+
+
+def inbound_json(name):
+    """Where an inbound probe's JSON is kept for `smtpsim matrix`."""
+    return os.path.join(WORK, "inbound-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".json")
+
+
+def outbound_probe(name, expect_split):
+    """`probe --outbound` through the Postfix relay (its relayhost is the listener's port): every
+    check reaches the listener or is refused; the sequences Postfix itself ends the data at come
+    out split, as stated."""
+    path = os.path.join(WORK, "outbound-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".json")
+    r = run([SMTPSIM, "probe", "--outbound", "127.0.0.1:25", "--listen", f"127.0.0.1:{RELAY_NEXT_HOP}", "--rcpt", "bob@example.net",
+             "--timeout", "5", "--arrival", "15", "--format", "json"], timeout=600)
+    try:
+        results = {x["check"]: x for x in json.loads(r.stdout)["results"]}
+    except (ValueError, KeyError):
+        check(f"probe --outbound {name}: JSON results", False, r.stdout[-1000:] + r.stderr)
+        return None
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    m = re.search(r"submits\s+(\d+)\s+messages", run([SMTPSIM, "probe", "--help"], timeout=60).stdout)
+    expected = int(m.group(1)) if m else -1
+    check(f"probe --outbound {name}: {expected} checks reported", len(results) == expected and expected > 0, str(len(results)))
+    print(f"      probe --outbound {name}: " + ", ".join(f"{k}={v['arrival']}" + (f"({v['arrived']})" if v.get("arrived") else "")
+                                                    for k, v in results.items()), flush=True)
+    for key, v in results.items():
+        if key in expect_split:
+            check(f"probe --outbound {name}: {key} is split", v["arrival"] == "split", v["arrival"] + ": " + v["detail"])
+        else:
+            check(f"probe --outbound {name}: {key} reached the next hop", v["arrival"] in ("verbatim", "normalised", "refused"),
+                  v["arrival"] + ": " + v["detail"])
+    return path
 
 
 def proxy_between_smtplib_and_aiosmtpd(cert, key):
@@ -451,6 +487,22 @@ home_mailbox = Maildir/
         check("postfix: reload", r.returncode == 0, r.stderr)
         time.sleep(1)  # the master restarts smtpd on its own schedule after a reload
         probe_against("postfix (smtpd_forbid_bare_newline = yes)", 25, (), long_lines, rcpt="bob@localhost")
+        # Postfix as the outbound relay: mail for example.net goes to smtpsim's listener.
+        run(["postconf", "-e", f"relayhost = [127.0.0.1]:{RELAY_NEXT_HOP}", "mynetworks = 127.0.0.0/8", "smtp_tls_security_level = none"])
+        r = run(["postfix", "reload"])
+        check("postfix: reload as a relay", r.returncode == 0, r.stderr)
+        time.sleep(1)
+        bare = [f"data-{v}" for v in ("lf-dot-lf", "lf-dot-crlf", "crlf-dot-lf", "crlf-dot-cr-crlf", "cr-crlf-dot-cr-crlf")]
+        # With the fix it takes a bare LF as a line end and forwards CRLF: nothing splits.
+        fixed = outbound_probe("postfix (smtpd_forbid_bare_newline = yes)", ())
+        run(["postconf", "-e", "smtpd_forbid_bare_newline = no"])
+        r = run(["postfix", "reload"])
+        check("postfix: reload with its defaults", r.returncode == 0, r.stderr)
+        time.sleep(1)
+        # Its smtpd ends the data at those sequences itself (CVE-2023-51764): the smuggled
+        # transaction leaves the relay as a message of its own.
+        defaults = outbound_probe("postfix (defaults)", bare + ["pipelined-lf-dot-crlf"])
+        smuggling_matrix({"postfix-3.7-defaults": defaults, "postfix-3.7-forbid-bare-newline": fixed})
     finally:
         try:
             pid = int(open(POSTFIX_PID).read().split()[0])
@@ -461,6 +513,40 @@ home_mailbox = Maildir/
             check("postfix: stopped by its master's pid", not os.path.exists(f"/proc/{pid}"))
         except (FileNotFoundError, ValueError, ProcessLookupError) as e:
             check("postfix: stopped", False, str(e))
+
+
+RELAY_NEXT_HOP = free_port()
+
+
+def smuggling_matrix(outbound):
+    """`smtpsim matrix` over the outbound relays and every inbound server probed in this run:
+    Postfix with its defaults ends the data at bare-LF sequences itself, so it delivers a
+    smuggled message to every next hop; with smtpd_forbid_bare_newline = yes to none."""
+    if not all(outbound.values()):
+        check("matrix: every outbound probe ran", False, str(outbound))
+        return
+    inbound = {"postfix-3.7-defaults": inbound_json("postfix (defaults)"),
+               "postfix-3.7-forbid-bare-newline": inbound_json("postfix (smtpd_forbid_bare_newline = yes)"),
+               "aiosmtpd-1.4.6": inbound_json("aiosmtpd"), "smtpsim-serve": inbound_json("smtpsim serve"),
+               "smtpsim-serve-accepts-bare-lf": inbound_json("smtpsim serve with flaws")}
+    args = [a for name, path in outbound.items() for a in ("--outbound", f"{name}={path}")]
+    args += [a for name, path in inbound.items() if os.path.exists(path) for a in ("--inbound", f"{name}={path}")]
+    text = run([SMTPSIM, "matrix", *args])
+    print("      " + text.stdout.replace("\n", "\n      "), flush=True)
+    html = os.path.join(WORK, "smuggling-matrix.html")
+    run([SMTPSIM, "matrix", *args, "--format", "html", "--output", html])
+    check("matrix: an HTML page", os.path.exists(html) and "<table>" in open(html).read())
+    r = run([SMTPSIM, "matrix", *args, "--format", "json"])
+    try:
+        pairs = {(p["outbound"], p["inbound"]): p for p in json.loads(r.stdout)["pairs"]}
+    except (ValueError, KeyError):
+        check("matrix: JSON pairs", False, r.stdout[-500:] + r.stderr)
+        return
+    check("matrix: exit status 1 (some pair delivers)", text.returncode == 1, str(text.returncode))
+    for (o, i), p in pairs.items():
+        want = o == "postfix-3.7-defaults"
+        check(f"matrix: {o} → {i} {'delivers' if want else 'does not deliver'} a smuggled message", bool(p["paths"]) == want,
+              json.dumps(p["paths"]))
 
 
 def main():

@@ -250,6 +250,36 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("PASS  Scenarios/command-injection-after-starttls-is-discarded.yaml"), r.stdout)
     }
 
+    /// Issue 18: `matrix` reads the two kinds of probe JSON, names a pair that delivers, says
+    /// which way, exits 1; a file that is not probe JSON is a clear error.
+    func testMatrixCombinesOutboundAndInboundProbeResults() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-matrix-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let outbound = """
+            {"relay": "127.0.0.1:25", "listen": "127.0.0.1:2527", "results": [
+              {"check": "data-lf-dot-crlf", "sent": "\\n.\\r\\n", "arrival": "verbatim", "arrived": "\\n.\\r\\n", "arrivedBase64": "Ci4NCg==", "messages": 1, "detail": ""},
+              {"check": "data-lf-dot-lf", "sent": "\\n.\\n", "arrival": "refused", "reply": "550 no", "messages": 0, "detail": ""}]}
+            """
+        let inbound = """
+            {"server": "127.0.0.1:2526", "results": [
+              {"id": "G2", "check": "smuggling-lf-dot-crlf", "verdict": "fail", "detail": "", "bytes": []},
+              {"id": "G2", "check": "smuggling-lf-dot-lf", "verdict": "fail", "detail": "", "bytes": []}]}
+            """
+        try outbound.write(toFile: dir + "/out.json", atomically: true, encoding: .utf8)
+        try inbound.write(toFile: dir + "/in.json", atomically: true, encoding: .utf8)
+        let r = try run(["matrix", "--outbound", "relay=\(dir)/out.json", "--inbound", "\(dir)/in.json"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stdout.contains("relay → 127.0.0.1:2526: data-lf-dot-crlf → lf-dot-crlf"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("1 of 1 pairs deliver a smuggled message"), r.stdout)
+        let html = try run(["matrix", "--outbound", "\(dir)/out.json", "--inbound", "\(dir)/in.json", "--format", "html", "--output", dir + "/m.html"])
+        XCTAssertEqual(html.status, 1, html.stderr)
+        XCTAssertTrue(try String(contentsOfFile: dir + "/m.html", encoding: .utf8).contains("<td class=bad>delivers"))
+        let bad = try run(["matrix", "--outbound", "\(dir)/in.json", "--inbound", "\(dir)/in.json"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("not a probe JSON document"), bad.stderr)
+    }
+
     func testSweepRunsEverySeedInTheProfileItIsGiven() throws {
         // Issue 17: `--tls` overrides the file's profile, in the child processes too; the same
         // verdicts as a file that names the profile itself.
