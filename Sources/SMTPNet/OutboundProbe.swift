@@ -10,7 +10,7 @@ import Synchronization
 /// its listener on the wire: the sequence verbatim, normalised (to what), refused at submission
 /// (with the reply), or split into more messages (the relay itself ended the data there).
 ///
-/// Each check's message carries its own markers ("first message N", "smuggled N"), so messages
+/// Each check's message carries its own markers ("first message <N>", "smuggled <N>"), so messages
 /// that arrive late or out of order are still told apart. Every wait is bounded: `timeout` per
 /// reply, `arrival` for the message to reach the listener.
 public struct OutboundProbe: Sendable {
@@ -211,14 +211,19 @@ final class BoundPort: Sendable {
 }
 
 extension OutboundProbe {
-    /// The message of check `number`: a header line naming it, "first message N", the sequence,
+    /// Each check's markers, delimited so that check 1's never match inside check 10's.
+    static func firstMarker(_ n: Int) -> [UInt8] { Array("first message <\(n)>".utf8) }
+    static func smuggledMarker(_ n: Int) -> [UInt8] { Array("Subject: smuggled <\(n)>\r\n".utf8) }
+    static func secondLine(_ n: Int) -> [UInt8] { Array("second line <\(n)>\r\n".utf8) }
+
+    /// The message of check `number`: a header line naming it, "first message <N>", the sequence,
     /// then a second transaction from smuggled@smtpsim.test (or a second line).
     func body(_ check: Check, number n: Int) -> [UInt8] {
-        var body = Array("Subject: smtpsim outbound probe \(n)\r\nX-Smtpsim-Probe: \(check.name)\r\n\r\nfirst message \(n)".utf8) + check.sequence
+        var body = Array("Subject: smtpsim outbound probe \(n)\r\nX-Smtpsim-Probe: \(check.name)\r\n\r\n".utf8) + Self.firstMarker(n) + check.sequence
         if check.smuggles {
-            body += Array("MAIL FROM:<smuggled@smtpsim.test>\r\nRCPT TO:<\(rcptTo)>\r\nDATA\r\nSubject: smuggled \(n)\r\n\r\nsmuggled \(n)\r\n".utf8)
+            body += Array("MAIL FROM:<smuggled@smtpsim.test>\r\nRCPT TO:<\(rcptTo)>\r\nDATA\r\n".utf8) + Self.smuggledMarker(n) + Array("\r\nsmuggled\r\n".utf8)
         } else {
-            body += Array("second line \(n)\r\n".utf8)
+            body += Self.secondLine(n)
         }
         return body
     }
@@ -241,7 +246,7 @@ extension OutboundProbe {
         }
         if let (arrival, detail) = submitted { return result(arrival, reply: endReply, detail) }
         // What reached the next hop, within the wait.
-        let first = Array("first message \(n)".utf8), smuggled = Array("Subject: smuggled \(n)\r\n".utf8)
+        let first = Self.firstMarker(n), smuggled = Self.smuggledMarker(n)
         let until = Date().addingTimeInterval(arrival)
         var grace: Date?
         while Date() < until {
@@ -262,7 +267,7 @@ extension OutboundProbe {
             return result(.split, reply: endReply, messages: messages,
                           "the relay ended the data at \(sent) and forwarded the smuggled transaction as a message of its own")
         }
-        let tail = Array((check.smuggles ? "MAIL FROM:<smuggled@" : "second line \(n)").utf8)
+        let tail = check.smuggles ? Array("MAIL FROM:<smuggled@".utf8) : Self.secondLine(n)
         guard let end = NextHop.end(of: tail, in: wire) else {
             return result(.normalised, reply: endReply, messages: messages, "the text after the sequence did not arrive as sent")
         }
