@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "SMTPNet", targets: ["SMTPNet"]),
+        .library(name: "SMTPLearning", targets: ["SMTPLearning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,6 +56,9 @@ let package = Package(
             name: "Scenario",
             dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", .product(name: "Yams", package: "Yams")]
         ),
+        // Active automata learning (L*): a server's Mealy machine from queries alone; smtpsim's own
+        // server as a system under learning through the endpoint host (issue 19). Sans-IO.
+        .target(name: "SMTPLearning", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPTLS"]),
         // The edge: real TCP (SwiftNIO) for serve / send / proxy / probe. The only module with sockets
         // or a wall clock; it drives the same sans-IO endpoints, TLS engine and attacker.
         .target(
@@ -86,6 +90,7 @@ let package = Package(
                 "Scenario",
                 "SMTPNet",
                 "SMTPHarness",
+                "SMTPLearning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -97,6 +102,7 @@ let package = Package(
         .testTarget(name: "SMTPClientTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "EndpointHostingTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "TestSupport"]),
+        .testTarget(name: "SMTPLearningTests", dependencies: ["SMTPLearning", "SMTPServer"]),
         .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(
             name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet"]

@@ -81,6 +81,30 @@ public final class DirectConnection: EndpointHostDriver {
         pump(maxDeliveries: 10_000)
     }
 
+    /// `side`'s endpoint acts as if it had returned `actions` (a learner or a test driving one
+    /// side by hand), then whatever they set in motion.
+    public func act(_ side: Side, _ actions: [EndpointAction]) {
+        host(side)?.apply(actions)
+        pump(maxDeliveries: 10_000)
+    }
+
+    /// `side`'s host performs a TLS session event (docs/catalog.md I), then whatever it sets in
+    /// motion; false where it cannot (no TLS session, or the engine cannot).
+    public func perform(_ side: Side, _ event: TLSSessionEvent) -> Bool {
+        guard let host = host(side), host.perform(event) else { return false }
+        pump(maxDeliveries: 10_000)
+        return true
+    }
+
+    /// Octets from `side` on the stream as they are, past its host and whatever its TLS state
+    /// (cleartext after its TLS session ended: docs/catalog.md I), then whatever they set in motion.
+    public func sendRaw(_ bytes: [UInt8], from side: Side) {
+        guard !bytes.isEmpty else { return }
+        wire.append((side, 2, bytes))
+        send(.bytes(bytes, epoch: 2, handshake: false), from: side)
+        pump(maxDeliveries: 10_000)
+    }
+
     /// The caller, as the peer of `side`'s host, ends its stream.
     public func end(to side: Side) {
         host(side)?.peerClosed()

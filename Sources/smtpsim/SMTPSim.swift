@@ -13,7 +13,7 @@ struct SMTPSim: AsyncParsableCommand {
             """),
         version: "0.1.0",
         subcommands: [Run.self, Sweep.self, Merge.self, Replay.self, Faults.self, Simulate.self, Fuzz.self, Parse.self, TLS.self, Bench.self,
-                      Serve.self, Send.self, ProxyCommand.self, ProbeCommand.self, MatrixCommand.self]
+                      Serve.self, Send.self, ProxyCommand.self, ProbeCommand.self, MatrixCommand.self, Learn.self]
     )
 }
 

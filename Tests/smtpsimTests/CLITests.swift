@@ -280,6 +280,26 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("not a probe JSON document"), bad.stderr)
     }
 
+    /// Issue 19: `learn --in-memory` writes the machine as JSON; `--diff` against it names the
+    /// shortest word where a flawed server answers otherwise, and exits 1.
+    func testLearnWritesTheMachineAndDiffsAFlawedOne() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-learn-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let inputs = ["--inputs", "EHLO", "STARTTLS", "HANDSHAKE", "STARTTLS+NOOP", "NOOP"]
+        let r = try run(["learn", "--in-memory"] + inputs + ["--format", "json", "--output", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("[learn] round 1:"), r.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        XCTAssertEqual((json?["machine"] as? [String: Any])?["inputs"] as? [String], ["EHLO", "STARTTLS", "HANDSHAKE", "STARTTLS+NOOP", "NOOP"])
+        XCTAssertGreaterThan(json?["queries"] as? Int ?? 0, 0)
+        let d = try run(["learn", "--in-memory", "--server-flaw", "keeps-plaintext-across-starttls"] + inputs + ["--diff", path])
+        XCTAssertEqual(d.status, 1, d.stderr)
+        XCTAssertTrue(d.stdout.contains("EHLO STARTTLS+NOOP HANDSHAKE: tls there, tls+250 here"), d.stdout)
+        let none = try run(["learn"])
+        XCTAssertNotEqual(none.status, 0)
+        XCTAssertTrue(none.stderr.contains("--in-memory"), none.stderr)
+    }
+
     func testSweepRunsEverySeedInTheProfileItIsGiven() throws {
         // Issue 17: `--tls` overrides the file's profile, in the child processes too; the same
         // verdicts as a file that names the profile itself.

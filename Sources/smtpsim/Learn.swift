@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import SMTPLearning
+import SMTPServer
+
+extension LearningInput: ExpressibleByArgument {}
+
+/// `smtpsim learn`: a server's SMTP/STARTTLS Mealy machine from queries alone (issue 19).
+struct Learn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Learn a server's SMTP/STARTTLS state machine (L*) and compare it with the compliant one.",
+        discussion: Help.reflow("""
+            --in-memory learns smtpsim's own server (with --server-flaw profiles) through the
+            endpoint host, without sockets, TLS by OpenSSL. Inputs: \(LearningInput.allCases.map(\.rawValue).joined(separator: ", ")) (--inputs picks some);
+            outputs are reply codes (an EHLO reply with its STARTTLS and AUTH marks), tls /
+            tls-failed, timeout (no reply), closed, and clear:CODE for a reply in the clear after
+            the TLS session ended. Each query runs on a fresh connection, answered from a cache
+            where it can; equivalence is checked by the W-method to --depth and --walks seeded
+            random walks; --repeat asks each word again and reports answers that differ.
+            --diff REF.json lists the shortest input words on which the machine and a machine
+            learned before (`--format json`) disagree. Exit status 1 when they disagree.
+            """)
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, dot, json }
+
+    @Flag(help: "Learn smtpsim's own server, in memory.") var inMemory = false
+    @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
+    @Option(parsing: .upToNextOption, help: "The input alphabet (default: all).") var inputs: [LearningInput] = []
+    @Option(help: "The W-method's depth.") var depth = 1
+    @Option(help: "Random walks after the W-method.") var walks = 300
+    @Option(help: "How often each new word is asked (2+: nondeterminism is reported).") var `repeat` = 1
+    @Option(help: "Queries the server may be asked.") var maxQueries = 200_000
+    @Option(help: "Seed of the random walks.") var seed: UInt64 = 1
+    @Option(help: "Output: text, dot (Graphviz) or json.") var format: Format = .text
+    @Option(help: "Write the output here.") var output: String?
+    @Option(help: "Also write the machine as SVG (Graphviz's dot).") var svg: String?
+    @Option(help: "A machine learned before (--format json) to compare with.") var diff: String?
+
+    func validate() throws {
+        guard inMemory else { throw ValidationError("learn takes --in-memory: smtpsim's own server, learned through the endpoint host") }
+    }
+
+    /// `--format json`: the machine and how it was learned.
+    struct Document: Codable {
+        var system: String
+        var machine: MealyMachine
+        var states: Int
+        var queries: Int
+        var cacheHits: Int
+        var rounds: Int
+        var seconds: Double
+        var queriesPerSecond: Double
+        var counterexamples: [[String]]
+        var nondeterminism: [Learner.Nondeterminism]
+    }
+
+    func run() throws {
+        var configuration = InMemoryServer.reference
+        configuration.flaws = Set(serverFlaw)
+        let system = try InMemoryServer(configuration: configuration, inputs: inputs.isEmpty ? LearningInput.allCases : inputs)
+        var budget = Learner.Budget()
+        budget.depth = max(0, depth)
+        budget.walks = max(0, walks)
+        budget.repeats = max(1, `repeat`)
+        budget.queries = max(1, maxQueries)
+        let learner = Learner(system: system, budget: budget, seed: seed)
+        let clock = ContinuousClock()
+        let start = clock.now
+        learner.progress = { round, states, queries in
+            let t = (clock.now - start) / .seconds(1)
+            FileHandle.standardError.write(Data(String(format: "[learn] round %d: %d states, %d queries, %.1f s\n", round, states, queries, t).utf8))
+        }
+        let machine = try learner.learn()
+        let seconds = (clock.now - start) / .seconds(1)
+        let name = "smtpsim server" + (serverFlaw.isEmpty ? "" : " (" + serverFlaw.map(\.rawValue).joined(separator: ", ") + ")")
+        let document = Document(system: name, machine: machine, states: machine.stateCount, queries: learner.queries, cacheHits: learner.cacheHits,
+                                rounds: learner.rounds, seconds: (seconds * 1000).rounded() / 1000,
+                                queriesPerSecond: (Double(learner.queries) / max(seconds, 1e-9)).rounded(),
+                                counterexamples: learner.counterexamples, nondeterminism: learner.nondeterminism)
+        var text: String
+        switch format {
+        case .dot: text = machine.dot(name: name)
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            text = String(decoding: try encoder.encode(document), as: UTF8.self) + "\n"
+        case .text:
+            text = "\(name): \(machine.stateCount) states, \(machine.inputs.count) inputs; \(learner.queries) queries (\(learner.cacheHits) from the cache), "
+                + "\(learner.rounds) round(s), \(String(format: "%.2f", seconds)) s, \(Int(document.queriesPerSecond)) queries/s\n"
+            for n in learner.nondeterminism { text += "nondeterministic: \(n.word.joined(separator: " ")) answered \(n.first) and \(n.second)\n" }
+        }
+        var disagree = false
+        if let diff {
+            let reference: MealyMachine
+            do {
+                reference = try JSONDecoder().decode(Document.self, from: Data(contentsOf: URL(fileURLWithPath: diff))).machine
+            } catch {
+                throw ValidationError("\(diff): not a learn --format json document (\(error))")
+            }
+            let words = machine.differences(from: reference)
+            disagree = !words.isEmpty
+            var lines = words.isEmpty ? ["the same machine as \(diff)"] : ["\(words.count) shortest difference(s) from \(diff):"]
+            for word in words {
+                let names = word.map { machine.inputs[$0] }.joined(separator: " ")
+                lines.append("  \(names): \(reference.run(word).last ?? "") there, \(machine.run(word).last ?? "") here")
+            }
+            let block = lines.joined(separator: "\n") + "\n"
+            if format == .text { text += block } else { FileHandle.standardError.write(Data(block.utf8)) }
+        }
+        if let output { try text.write(toFile: output, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+        if let svg { try Self.writeSVG(machine.dot(name: name), to: svg) }
+        if disagree { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    /// Graphviz's `dot -Tsvg` (Debian's graphviz package).
+    static func writeSVG(_ dot: String, to path: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["dot", "-Tsvg", "-o", path]
+        let input = Pipe()
+        process.standardInput = input
+        do { try process.run() } catch { throw ValidationError("--svg needs Graphviz's dot (apt-get install graphviz): \(error)") }
+        input.fileHandleForWriting.write(Data(dot.utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("dot -Tsvg failed (exit \(process.terminationStatus)); is Graphviz installed?") }
+    }
+}
