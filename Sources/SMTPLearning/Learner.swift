@@ -35,6 +35,10 @@ public final class Learner {
     }
 
     public struct Stopped: Error, CustomStringConvertible {
+        /// A budget ran out (learning may return its last hypothesis), or the system's answers
+        /// cannot be taken in.
+        public enum Reason: Sendable { case budget, unusableAnswers }
+        public var reason: Reason
         public var description: String
     }
 
@@ -47,6 +51,12 @@ public final class Learner {
     public private(set) var rounds = 0
     /// Called after each hypothesis with (round, states, queries).
     public var progress: (Int, Int, Int) -> Void = { _, _, _ in }
+    /// Asked before each query to the system: true ends learning (the caller's time budget; the
+    /// learner itself reads no clock).
+    public var shouldStop: () -> Bool = { false }
+    /// Why learning ended before the equivalence checks were done (a budget), if it did: the
+    /// machine `learn` returned is then the last hypothesis.
+    public private(set) var stoppedBecause: String?
     private var rng: UInt64
 
     private final class Node {
@@ -71,10 +81,11 @@ public final class Learner {
             cacheHits += 1
             return known
         }
-        guard queries < budget.queries else { throw Stopped(description: "the query budget (\(budget.queries)) is spent") }
+        guard queries < budget.queries else { throw Stopped(reason: .budget, description: "the query budget (\(budget.queries)) is spent") }
+        if shouldStop() { throw Stopped(reason: .budget, description: "the time budget is spent") }
         queries += 1
         let answer = try system.query(word)
-        guard answer.count == word.count else { throw Stopped(description: "the system answered \(answer.count) outputs to \(word.count) inputs") }
+        guard answer.count == word.count else { throw Stopped(reason: .unusableAnswers, description: "the system answered \(answer.count) outputs to \(word.count) inputs") }
         for _ in 1..<max(1, budget.repeats) where queries < budget.queries {
             queries += 1
             let again = try system.query(word)
@@ -128,16 +139,25 @@ public final class Learner {
         try suffixes.map { try suffixOutputs(prefix, $0).joined(separator: "|") }
     }
 
-    /// Learns until the equivalence checks find no counterexample (or the budget ends them).
+    /// Learns until the equivalence checks find no counterexample. A budget that ends it after
+    /// a first hypothesis returns the last one (`stoppedBecause` says why); before, it throws.
     public func learn() throws -> MealyMachine {
         suffixes = (0..<k).map { [$0] }
+        var last: MealyMachine?
         while true {
             rounds += 1
-            let hypothesis = try closeAndBuild()
-            progress(rounds, hypothesis.stateCount, queries)
-            guard let ce = try findCounterexample(hypothesis) else { return hypothesis }
-            counterexamples.append(names(ce))
-            try addSuffix(from: ce, hypothesis)
+            do {
+                let hypothesis = try closeAndBuild()
+                last = hypothesis
+                progress(rounds, hypothesis.stateCount, queries)
+                guard let ce = try findCounterexample(hypothesis) else { return hypothesis }
+                counterexamples.append(names(ce))
+                try addSuffix(from: ce, hypothesis)
+            } catch let stopped as Stopped {
+                guard let last, stopped.reason == .budget else { throw stopped }
+                stoppedBecause = stopped.description
+                return last
+            }
         }
     }
 
@@ -194,7 +214,7 @@ public final class Learner {
         }
         // The last step's access word gives the hypothesis's output by construction, so some
         // swap above changes it; when none does, the system answered the same word two ways.
-        throw Stopped(description: "a counterexample the table cannot take in (the system is not deterministic?): \(names(ce))")
+        throw Stopped(reason: .unusableAnswers, description: "a counterexample the table cannot take in (the system is not deterministic?): \(names(ce))")
     }
 
     // MARK: - Equivalence

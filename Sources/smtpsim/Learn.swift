@@ -31,6 +31,7 @@ struct Learn: ParsableCommand {
     @Option(help: "Random walks after the W-method.") var walks = 300
     @Option(help: "How often each new word is asked (2+: nondeterminism is reported).") var `repeat` = 1
     @Option(help: "Queries the server may be asked.") var maxQueries = 200_000
+    @Option(help: "Seconds learning may take (then the last hypothesis is reported, marked incomplete).") var maxSeconds: Double = 600
     @Option(help: "Seed of the random walks.") var seed: UInt64 = 1
     @Option(help: "Output: text, dot (Graphviz) or json.") var format: Format = .text
     @Option(help: "Write the output here.") var output: String?
@@ -53,6 +54,8 @@ struct Learn: ParsableCommand {
         var queriesPerSecond: Double
         var counterexamples: [[String]]
         var nondeterminism: [Learner.Nondeterminism]
+        /// Why the equivalence checks did not finish (a budget); nil when they did.
+        var incomplete: String?
     }
 
     func run() throws {
@@ -67,6 +70,8 @@ struct Learn: ParsableCommand {
         let learner = Learner(system: system, budget: budget, seed: seed)
         let clock = ContinuousClock()
         let start = clock.now
+        let deadline = start + .milliseconds(Int64(max(0, maxSeconds) * 1000))
+        learner.shouldStop = { clock.now > deadline }
         learner.progress = { round, states, queries in
             let t = (clock.now - start) / .seconds(1)
             FileHandle.standardError.write(Data(String(format: "[learn] round %d: %d states, %d queries, %.1f s\n", round, states, queries, t).utf8))
@@ -77,7 +82,8 @@ struct Learn: ParsableCommand {
         let document = Document(system: name, machine: machine, states: machine.stateCount, queries: learner.queries, cacheHits: learner.cacheHits,
                                 rounds: learner.rounds, seconds: (seconds * 1000).rounded() / 1000,
                                 queriesPerSecond: (Double(learner.queries) / max(seconds, 1e-9)).rounded(),
-                                counterexamples: learner.counterexamples, nondeterminism: learner.nondeterminism)
+                                counterexamples: learner.counterexamples, nondeterminism: learner.nondeterminism,
+                                incomplete: learner.stoppedBecause)
         var text: String
         switch format {
         case .dot: text = machine.dot(name: name)
@@ -88,6 +94,7 @@ struct Learn: ParsableCommand {
         case .text:
             text = "\(name): \(machine.stateCount) states, \(machine.inputs.count) inputs; \(learner.queries) queries (\(learner.cacheHits) from the cache), "
                 + "\(learner.rounds) round(s), \(String(format: "%.2f", seconds)) s, \(Int(document.queriesPerSecond)) queries/s\n"
+            if let why = learner.stoppedBecause { text += "incomplete: \(why); this is the last hypothesis\n" }
             for n in learner.nondeterminism { text += "nondeterministic: \(n.word.joined(separator: " ")) answered \(n.first) and \(n.second)\n" }
         }
         var disagree = false

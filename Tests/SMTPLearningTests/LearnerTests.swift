@@ -87,4 +87,19 @@ final class LearnerTests: XCTestCase {
         XCTAssertEqual(base.run(word).last, "235")
         XCTAssertEqual(flawed.run(word).last, "503", "the identity from before TLS is still in force")
     }
+
+    /// A budget that runs out during the equivalence checks returns the last hypothesis, marked
+    /// incomplete; one that runs out before any hypothesis is an error.
+    func testABudgetEndsLearningWithTheLastHypothesisMarked() throws {
+        let inputs: [LearningInput] = [.ehlo, .starttls, .handshake, .noop]
+        let (full, learner) = try learn(inputs: inputs)
+        XCTAssertNil(learner.stoppedBecause)
+        var budget = Learner.Budget()
+        budget.queries = learner.queries - 1
+        let (cut, stopped) = try learn(budget: budget, inputs: inputs)
+        XCTAssertEqual(cut, full)
+        XCTAssertEqual(stopped.stoppedBecause, "the query budget (\(learner.queries - 1)) is spent")
+        budget.queries = 3
+        XCTAssertThrowsError(try learn(budget: budget, inputs: inputs))
+    }
 }
