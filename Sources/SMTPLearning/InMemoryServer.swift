@@ -29,6 +29,15 @@ public enum LearningInput: String, CaseIterable, Sendable, Codable {
 
     public static let username = "learner", password = "secret"
 
+    /// A reply as the machine's output: its code, and for a multiline 250 (an EHLO reply) the
+    /// extensions that decide the TLS boundary, `250(STARTTLS,AUTH)`.
+    public static func output(_ reply: SMTPReply) -> String {
+        let code = String(reply.code.value)
+        guard reply.code.value == 250, reply.lines.count > 1, let caps = try? EHLOCapabilities(reply: reply) else { return code }
+        let marks = [caps.startTLS ? "STARTTLS" : nil, caps.authMechanisms.isEmpty ? nil : "AUTH"].compactMap { $0 }
+        return marks.isEmpty ? code : "\(code)(\(marks.joined(separator: ",")))"
+    }
+
     /// The octets the input writes (nil: a TLS action).
     public var octets: [UInt8]? {
         switch self {
@@ -62,18 +71,10 @@ final class LearnerEndpoint: SimulatedEndpoint {
     func start() -> [EndpointAction] { [] }
     func receive(_ bytes: [UInt8]) -> [EndpointAction] {
         replies.append(bytes)
-        while let reply = try? replies.next() { codes.append(Self.abstract(reply)) }
+        while let reply = try? replies.next() { codes.append(LearningInput.output(reply)) }
         return []
     }
 
-    /// A reply as the machine's output: its code, and for a multiline 250 (an EHLO reply) the
-    /// extensions that decide the TLS boundary, `250(STARTTLS,AUTH)`.
-    static func abstract(_ reply: SMTPReply) -> String {
-        let code = String(reply.code.value)
-        guard reply.code.value == 250, reply.lines.count > 1, let caps = try? EHLOCapabilities(reply: reply) else { return code }
-        let marks = [caps.startTLS ? "STARTTLS" : nil, caps.authMechanisms.isEmpty ? nil : "AUTH"].compactMap { $0 }
-        return marks.isEmpty ? code : "\(code)(\(marks.joined(separator: ",")))"
-    }
     func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
         handshake = report
         if report.established { replies = ReplyParser() }  // RFC 3207 §4.2: nothing from before counts
@@ -89,7 +90,7 @@ final class LearnerEndpoint: SimulatedEndpoint {
 /// smtpsim's server as the system under learning, through the endpoint host without sockets
 /// (`DirectConnection`), TLS by OpenSSL with the cheap PSK profile. Outputs are reply codes in
 /// order (`250+354`; an EHLO reply with its STARTTLS and AUTH marks), `tls` / `tls-failed` for
-/// the handshake, `timeout` when the server answers nothing (it waits), `closed` once the
+/// the handshake (`tls-active` when a session is already up), `timeout` when the server answers nothing (it waits), `closed` once the
 /// connection is over (the server closed it, or the learner's handshake failed) and for every
 /// input after. After the learner's close_notify or alert its inputs go in the clear, and replies
 /// the server sends in the clear read `clear:250`.
@@ -138,6 +139,8 @@ public final class InMemoryServer: SystemUnderLearning {
             }
             var parts: [String] = []
             switch input {
+            case .handshake where connection.client?.tlsEstablished == true:
+                parts.append("tls-active")  // a second handshake inside TLS is not the learner's to start
             case .handshake:
                 learner.handshake = nil
                 connection.act(.client, [.startTLS])
@@ -153,7 +156,7 @@ public final class InMemoryServer: SystemUnderLearning {
             learner.codes = []
             for (from, epoch, bytes) in connection.wire[wireSeen...] where from == .server && epoch == 2 { clear.append(bytes) }
             wireSeen = connection.wire.count
-            while let reply = try? clear.next() { parts.append("clear:" + LearnerEndpoint.abstract(reply)) }
+            while let reply = try? clear.next() { parts.append("clear:" + LearningInput.output(reply)) }
             if learner.closed { parts.append("closed") }
             out.append(parts.isEmpty ? "timeout" : parts.joined(separator: "+"))
         }
