@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "SMTPNet",
             dependencies: [
-                "EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS",
+                "EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "SMTPLearning",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "SMTPLearningTests", dependencies: ["SMTPLearning", "SMTPServer"]),
         .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(
-            name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet"]
+            name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet", "SMTPLearning"]
         ),
         .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
         .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPCore", "SMTPHarness", "Simulation", "TestSupport", .product(name: "Yams", package: "Yams")]),

@@ -90,7 +90,8 @@ final class LearnerEndpoint: SimulatedEndpoint {
 /// smtpsim's server as the system under learning, through the endpoint host without sockets
 /// (`DirectConnection`), TLS by OpenSSL with the cheap PSK profile. Outputs are reply codes in
 /// order (`250+354`; an EHLO reply with its STARTTLS and AUTH marks), `tls` / `tls-failed` for
-/// the handshake (`tls-active` when a session is already up), `timeout` when the server answers nothing (it waits), `closed` once the
+/// the handshake (`tls-active` when a session is already up, `tls-ended` after the learner
+/// ended it), `timeout` when the server answers nothing (it waits), `closed` once the
 /// connection is over (the server closed it, or the learner's handshake failed) and for every
 /// input after. After the learner's close_notify or alert its inputs go in the clear, and replies
 /// the server sends in the clear read `clear:250`.
@@ -139,6 +140,8 @@ public final class InMemoryServer: SystemUnderLearning {
             }
             var parts: [String] = []
             switch input {
+            case .handshake where tlsEnded:
+                parts.append("tls-ended")  // the learner ended its session: no new one on this connection
             case .handshake where connection.client?.tlsEstablished == true:
                 parts.append("tls-active")  // a second handshake inside TLS is not the learner's to start
             case .handshake:

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SMTPLearning
+import SMTPNet
 import SMTPServer
 
 extension LearningInput: ExpressibleByArgument {}
@@ -10,8 +11,10 @@ struct Learn: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Learn a server's SMTP/STARTTLS state machine (L*) and compare it with the compliant one.",
         discussion: Help.reflow("""
-            --in-memory learns smtpsim's own server (with --server-flaw profiles) through the
-            endpoint host, without sockets, TLS by OpenSSL. Inputs: \(LearningInput.allCases.map(\.rawValue).joined(separator: ", ")) (--inputs picks some);
+            HOST:PORT learns a real server, each query on a fresh connection (an input unanswered
+            for --quiet seconds outputs timeout; the handshake checks no certificate); --in-memory
+            learns smtpsim's own server (with --server-flaw profiles) through the endpoint host,
+            without sockets, TLS by OpenSSL. Inputs: \(LearningInput.allCases.map(\.rawValue).joined(separator: ", ")) (--inputs picks some);
             outputs are reply codes (an EHLO reply with its STARTTLS and AUTH marks), tls /
             tls-failed, timeout (no reply), closed, and clear:CODE for a reply in the clear after
             the TLS session ended. Each query runs on a fresh connection, answered from a cache
@@ -24,7 +27,10 @@ struct Learn: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, dot, json }
 
+    @Argument(help: "The server, HOST:PORT.") var server: String?
     @Flag(help: "Learn smtpsim's own server, in memory.") var inMemory = false
+    @Option(help: "With HOST:PORT: seconds an input may go unanswered before its output is timeout (a server that delays its replies needs more).") var quiet = 0.1
+    @Option(help: "With HOST:PORT: seconds to connect, for the greeting and the handshake.") var timeout = 5.0
     @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
     @Option(parsing: .upToNextOption, help: "The input alphabet (default: all).") var inputs: [LearningInput] = []
     @Option(help: "The W-method's depth.") var depth = 1
@@ -39,7 +45,8 @@ struct Learn: ParsableCommand {
     @Option(help: "A machine learned before (--format json) to compare with.") var diff: String?
 
     func validate() throws {
-        guard inMemory else { throw ValidationError("learn takes --in-memory: smtpsim's own server, learned through the endpoint host") }
+        guard inMemory != (server != nil) else { throw ValidationError("give a server (HOST:PORT) or --in-memory, not both") }
+        if server != nil, !serverFlaw.isEmpty { throw ValidationError("--server-flaw applies to --in-memory (smtpsim's own server)") }
     }
 
     /// `--format json`: the machine and how it was learned.
@@ -59,9 +66,15 @@ struct Learn: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = InMemoryServer.reference
-        configuration.flaws = Set(serverFlaw)
-        let system = try InMemoryServer(configuration: configuration, inputs: inputs.isEmpty ? LearningInput.allCases : inputs)
+        let alphabet = inputs.isEmpty ? LearningInput.allCases : inputs
+        let system: SystemUnderLearning
+        if let server {
+            system = SocketServer(server: try NetCLI.address(server, defaultPort: 25), inputs: alphabet, timeout: timeout, quiet: max(0.01, quiet))
+        } else {
+            var configuration = InMemoryServer.reference
+            configuration.flaws = Set(serverFlaw)
+            system = try InMemoryServer(configuration: configuration, inputs: alphabet)
+        }
         var budget = Learner.Budget()
         budget.depth = max(0, depth)
         budget.walks = max(0, walks)
@@ -78,7 +91,7 @@ struct Learn: ParsableCommand {
         }
         let machine = try learner.learn()
         let seconds = (clock.now - start) / .seconds(1)
-        let name = "smtpsim server" + (serverFlaw.isEmpty ? "" : " (" + serverFlaw.map(\.rawValue).joined(separator: ", ") + ")")
+        let name = server ?? ("smtpsim server" + (serverFlaw.isEmpty ? "" : " (" + serverFlaw.map(\.rawValue).joined(separator: ", ") + ")"))
         let document = Document(system: name, machine: machine, states: machine.stateCount, queries: learner.queries, cacheHits: learner.cacheHits,
                                 rounds: learner.rounds, seconds: (seconds * 1000).rounded() / 1000,
                                 queriesPerSecond: (Double(learner.queries) / max(seconds, 1e-9)).rounded(),

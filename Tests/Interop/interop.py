@@ -366,6 +366,29 @@ def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.
         check(f"probe {name}: {key} is {want}", v["verdict"] == want, v["verdict"] + ": " + v["detail"])
 
 
+LEARNED = os.path.join(os.path.dirname(os.path.dirname(HERE)), "docs", "learned")
+
+
+def learn_aiosmtpd(port):
+    """`smtpsim learn` against aiosmtpd on loopback, within a budget: the machine committed in
+    docs/learned/, and --diff against the compliant one names the second STARTTLS inside TLS."""
+    inputs = ["--inputs", "EHLO", "STARTTLS", "HANDSHAKE", "STARTTLS+NOOP", "NOOP", "QUIT", "--walks", "30", "--max-seconds", "120"]
+    out = os.path.join(WORK, "aiosmtpd-learned.json")
+    r = run([SMTPSIM, "learn", f"127.0.0.1:{port}", *inputs, "--format", "json", "--output", out], timeout=180)
+    check("learn aiosmtpd: a machine within the budget", r.returncode == 0 and os.path.exists(out), r.stderr[-500:])
+    if r.returncode != 0:
+        return
+    learned = json.load(open(out))
+    committed = json.load(open(os.path.join(LEARNED, "aiosmtpd-1.4.6.json")))
+    print(f"      learn aiosmtpd: {learned['states']} states, {learned['queries']} queries, {learned['seconds']} s, {learned['queriesPerSecond']} queries/s", flush=True)
+    check("learn aiosmtpd: complete, deterministic answers", learned.get("incomplete") is None and not learned["nondeterminism"], json.dumps(learned["nondeterminism"]))
+    check("learn aiosmtpd: the machine committed in docs/learned/", learned["machine"] == committed["machine"])
+    d = run([SMTPSIM, "learn", f"127.0.0.1:{port}", *inputs, "--diff", os.path.join(LEARNED, "smtpsim-compliant.json")], timeout=180)
+    check("learn aiosmtpd --diff: differs from the compliant server (exit 1)", d.returncode == 1, d.stdout[-500:] + d.stderr[-300:])
+    check("learn aiosmtpd --diff: a second STARTTLS inside TLS is answered 220 (RFC 3207 §4.2)",
+          "EHLO STARTTLS HANDSHAKE STARTTLS: 502 there, 220 here" in d.stdout, d.stdout[-500:])
+
+
 def inbound_json(name):
     """Where an inbound probe's JSON is kept for `smtpsim matrix`."""
     return os.path.join(WORK, "inbound-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".json")
@@ -567,6 +590,7 @@ def main():
         # it offers no CHUNKING, so the BDAT checks do not apply.
         bdat = [f"G2 bdat-{v}" for v in SMUGGLING_VARIANTS]
         probe_against("aiosmtpd", port, ["B5 starttls-twice"], expect_na=["I2 close-notify-mid-bdat-then-cleartext"] + bdat)
+        learn_aiosmtpd(port)
         serve_port, _ = serve("serve-probe")
         probe_against("smtpsim serve", serve_port)
         flawed_port, _ = serve("serve-probe-flawed", "--server-flaw", "keeps-plaintext-across-starttls",

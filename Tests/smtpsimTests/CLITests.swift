@@ -298,6 +298,9 @@ final class CLITests: XCTestCase {
         let none = try run(["learn"])
         XCTAssertNotEqual(none.status, 0)
         XCTAssertTrue(none.stderr.contains("--in-memory"), none.stderr)
+        let flawOnSocket = try run(["learn", "127.0.0.1:1", "--server-flaw", "keeps-plaintext-across-starttls"])
+        XCTAssertNotEqual(flawOnSocket.status, 0)
+        XCTAssertTrue(flawOnSocket.stderr.contains("--server-flaw applies to --in-memory"), flawOnSocket.stderr)
     }
 
     func testSweepRunsEverySeedInTheProfileItIsGiven() throws {

@@ -1,0 +1,100 @@
+import Dispatch
+import EndpointHosting
+import Foundation
+import SMTPCore
+import SMTPLearning
+import Synchronization
+
+/// `smtpsim learn HOST:PORT`: a real server as the system under learning (issue 19). Each query
+/// is a fresh connection (`ScriptedConnection`); each input waits for a first reply at most
+/// `quiet` seconds (its output is then `timeout`) and for more replies `more` seconds after the
+/// last one. The same outputs as `InMemoryServer`; the handshake does not check certificates
+/// (the learner tests the server's SMTP, not its PKI).
+public final class SocketServer: SystemUnderLearning, Sendable {
+    public let server: HostPort
+    public let inputs: [LearningInput]
+    /// Seconds to connect, for the greeting and for the handshake.
+    public let timeout: Double
+    /// Seconds an input may go unanswered before its output is `timeout`.
+    public let quiet: Double
+    /// Seconds to wait for a further reply after one came (pipelined inputs answer twice).
+    public let more: Double
+
+    public var alphabet: [String] { inputs.map(\.rawValue) }
+
+    public init(server: HostPort, inputs: [LearningInput] = LearningInput.allCases, timeout: Double = 5, quiet: Double = 0.1, more: Double = 0.02) {
+        self.server = server
+        self.inputs = inputs
+        self.timeout = timeout
+        self.quiet = quiet
+        self.more = more
+    }
+
+    /// The learner is synchronous; the socket is not: each query runs as a task and the caller's
+    /// thread waits for it (the learner runs on its own thread, never in the task pool).
+    public func query(_ word: [Int]) throws -> [String] {
+        let box = Mutex<Result<[String], any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let words = word.map { inputs[$0] }
+        Task.detached { [self] in
+            let result: Result<[String], any Error>
+            do { result = .success(try await self.run(words)) } catch { result = .failure(error) }
+            box.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        return try box.withLock { $0! }.get()
+    }
+
+    func run(_ word: [LearningInput]) async throws -> [String] {
+        try await ScriptedConnection.with(server, timeout: timeout) { c in
+            guard let greeting = try await c.reply(), greeting.n / 100 == 2 else { return word.map { _ in "closed" } }
+            var out: [String] = []
+            var over = false, tlsEnded = false
+            for input in word {
+                if over || c.peerClosed {
+                    out.append("closed")
+                    continue
+                }
+                var parts: [String] = []
+                do {
+                    switch input {
+                    case .handshake where tlsEnded:
+                        parts.append("tls-ended")  // the learner ended its session: no new one on this connection
+                    case .handshake where c.tlsVersion != nil:
+                        parts.append("tls-active")  // a second handshake inside TLS is not the learner's to start
+                    case .handshake:
+                        let established = try await c.handshake()
+                        parts.append(established ? "tls" : "tls-failed")
+                        over = !established
+                    case .closeNotify, .alert:
+                        if try await c.perform(input == .closeNotify ? .closeNotify : .alert(.badRecordMAC)) { tlsEnded = true } else { parts.append("no-tls") }
+                    default:
+                        if tlsEnded { try await c.sendRaw(input.octets!) } else { try await c.send(input.octets!) }
+                    }
+                    if tlsEnded {
+                        let (_, cleartext, closed) = await c.afterTLSEnd(window: quiet)
+                        var parser = ReplyParser()
+                        parser.append(cleartext)
+                        while let reply = try? parser.next() { parts.append("clear:" + LearningInput.output(reply)) }
+                        if closed { parts.append("closed") }
+                    } else if !over {
+                        // After the learner's own TLS step nothing is asked of the server: only
+                        // what is already on its way is read.
+                        let tlsStep = input == .handshake || input == .closeNotify || input == .alert
+                        while let reply = try await c.reply(timeout: tlsStep || parts.contains { $0.first?.isNumber == true } ? more : quiet) {
+                            parts.append(LearningInput.output(reply))
+                        }
+                        if c.peerClosed { parts.append("closed") }
+                    }
+                } catch {
+                    parts.append("closed")  // the connection broke under the input
+                    over = true
+                }
+                out.append(parts.isEmpty ? "timeout" : parts.joined(separator: "+"))
+            }
+            try? await c.send("QUIT\r\n")
+            return out
+        }
+    }
+}
