@@ -42,6 +42,9 @@ public enum EndpointAction: Hashable, Sendable {
     /// The TLS session has ended: read and write the stream in the clear again. No compliant
     /// endpoint asks for this; it is how the flaws of docs/catalog.md I (CVE-2026-45185) behave.
     case resumePlaintext
+    /// This side's TLS stack performs a session event now (a scripted peer's close_notify or
+    /// alert, docs/catalog.md I); where it cannot (no session), the trace notes why.
+    case perform(TLSSessionEvent)
 }
 
 /// How a TLS session ended under one side (docs/catalog.md I; RFC 8446 §6).

@@ -275,6 +275,8 @@ public final class EndpointHost {
                 timers[id] = nil
             case .note(let text):
                 driver.host(self, event: .note(text))
+            case .perform(let event):
+                if !perform(event) { driver.host(self, event: .note("\(event): no established TLS session on this side")) }
             case .resumePlaintext:
                 guard case .ended(let engine, let end) = tls else { continue }
                 tls = .clearAfterTLS(end)

@@ -1,5 +1,6 @@
 import SMTPCore
 import SMTPServer
+import SMTPTLS
 
 /// One step of a scripted peer.
 public enum ScriptStep: Hashable, Sendable, Codable {
@@ -11,8 +12,19 @@ public enum ScriptStep: Hashable, Sendable, Codable {
     /// (case-insensitive); a client script waits for a whole reply whose code starts with it.
     /// A mismatch is noted in the trace and the script goes on.
     case expect(String)
+    /// A client script waits for a whole reply whose code starts with `code` and, when it is an
+    /// EHLO reply, whose extension lines name every keyword of `advertises` and none of
+    /// `withholds` (case-insensitive). A mismatch is noted and the script goes on.
+    case expectReply(code: String, advertises: [String], withholds: [String])
+    /// Wait for the peer to close the connection; a line or reply instead is a mismatch.
+    case expectClose
     /// Put TLS between the link and the script now.
     case startTLS
+    /// End the TLS session with close_notify, then go on in the clear (docs/catalog.md I): the
+    /// peer's own close_notify or alert is read as a record, what follows it as cleartext.
+    case closeNotify
+    /// End the TLS session with this fatal alert, then go on in the clear.
+    case alert(TLSSessionAlert)
     /// Wait this many nanoseconds.
     case pause(Int64)
     case close
@@ -29,6 +41,10 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     private var pausing = false
     private var closed = false
     private var replyLines: [String] = []
+    /// After the script ended its TLS session: octets held until the peer's TLS records
+    /// (its close_notify or alert) are past and cleartext starts (nil: not after an end, or
+    /// the cleartext has started).
+    private var recordsAfterEnd: [UInt8]?
 
     static let pause = TimerID.named("script-pause")
 
@@ -40,7 +56,18 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     public func start() -> [EndpointAction] { advance() }
 
     public func receive(_ bytes: [UInt8]) -> [EndpointAction] {
-        framer.append(bytes)
+        guard var held = recordsAfterEnd else {
+            framer.append(bytes)
+            return advance()
+        }
+        held += bytes.prefix(max(0, EndpointHost.heldAfterTLSEndLimit - held.count))
+        let front = TLSRecords.leading(held)
+        if front.incomplete {
+            recordsAfterEnd = Array(held[front.end...])
+            return []
+        }
+        recordsAfterEnd = front.end == held.count ? [] : nil
+        if front.end < held.count { framer.append(Array(held[front.end...])) }
         return advance()
     }
 
@@ -62,7 +89,16 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     public func peerClosed() -> [EndpointAction] {
         guard !closed else { return [] }
         closed = true
-        return [.close]
+        guard next < steps.count else { return [.close] }
+        switch steps[next] {
+        case .expectClose:
+            next += 1
+            return [.close]
+        case .expect(let prefix), .expectReply(let prefix, _, _):
+            return [.note("script: expected \(prefix.debugDescription), got the connection closed"), .close]
+        case .send, .sendLine, .startTLS, .closeNotify, .alert, .pause, .close:
+            return [.close]
+        }
     }
 
     public func shutdown() -> [EndpointAction] {
@@ -83,6 +119,23 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
             case .expect(let prefix):
                 guard let matched = consumeExpected(prefix) else { return out }
                 if !matched.ok { out.append(.note("script: expected \(prefix.debugDescription), got \(matched.got.debugDescription)")) }
+            case .expectReply(let code, let advertises, let withholds):
+                guard let matched = consumeExpected(code) else { return out }
+                let named = Set(Self.extensionKeywords(matched.got))
+                let missing = advertises.filter { !named.contains($0.uppercased()) }
+                let present = withholds.filter { named.contains($0.uppercased()) }
+                if !matched.ok || !missing.isEmpty || !present.isEmpty {
+                    let wanted = [code] + advertises.map { "with \($0)" } + withholds.map { "without \($0)" }
+                    out.append(.note("script: expected \(wanted.joined(separator: " ").debugDescription), got \(matched.got.debugDescription)"))
+                }
+            case .expectClose:
+                guard let matched = consumeExpected("") else { return out }
+                out.append(.note("script: expected the connection closed, got \(matched.got.debugDescription)"))
+            case .closeNotify, .alert:
+                // The session ends under the script; what it sends next goes in the clear.
+                let event: TLSSessionEvent = if case .alert(let a) = steps[next] { .alert(a) } else { .closeNotify }
+                recordsAfterEnd = []
+                out += [.perform(event), .resumePlaintext]
             case .startTLS:
                 next += 1
                 out.append(.startTLS)
@@ -102,6 +155,13 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
             next += 1
         }
         return out
+    }
+
+    /// The keywords of an EHLO reply's extension lines (all but its first line), upper-cased.
+    static func extensionKeywords(_ reply: String) -> [String] {
+        reply.split(separator: "\n").dropFirst().map { line in
+            line.dropFirst(4).prefix { $0 != " " }.uppercased()
+        }
     }
 
     /// Takes the next line (server) or reply (client) if complete.
@@ -126,6 +186,27 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
                 replyLines = []
                 return (text.hasPrefix(prefix), reply)
             }
+        }
+    }
+}
+
+extension ScriptStep {
+    /// The step as a scenario file writes it (docs/scenario-format.md "Scripts").
+    public var written: Written {
+        switch self {
+        case .send(let text): .map([.init("send", .text(text))])
+        case .sendLine(let text): .map([.init("send-line", .text(text))])
+        case .expect(let prefix): .map([.init("expect", .text(prefix))])
+        case .expectReply(let code, let advertises, let withholds):
+            .map([.init("expect", .map([.init("reply", .text(code))]
+                    + (advertises.isEmpty ? [] : [.init("advertises", .list(advertises.map(Written.word)))])
+                    + (withholds.isEmpty ? [] : [.init("withholds", .list(withholds.map(Written.word)))])))])
+        case .expectClose: .word("expect-close")
+        case .startTLS: .word("start-tls")
+        case .closeNotify: .word("close-notify")
+        case .alert(let alert): .map([.init("alert", .word(alert.rawValue))])
+        case .pause(let ns): .map([.init("pause", .duration(ns))])
+        case .close: .word("close")
         }
     }
 }

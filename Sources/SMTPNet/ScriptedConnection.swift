@@ -208,18 +208,11 @@ final class ScriptedConnection: EndpointHostDriver {
         return (records, cleartext, peerClosed)
     }
 
-    /// TLS records (content type 20–23, version 3.x, RFC 8446 §5.1) from the front of `bytes`;
-    /// whatever does not parse as one, and all after it, is cleartext.
+    /// TLS records from the front of `bytes` (`TLSRecords`); whatever does not parse as a whole
+    /// one, and all after it, is cleartext.
     static func split(_ bytes: [UInt8]) -> (records: Int, cleartext: [UInt8]) {
-        var i = 0
-        var records = 0
-        while i + 5 <= bytes.count, (20...23).contains(bytes[i]), bytes[i + 1] == 3 {
-            let length = Int(bytes[i + 3]) << 8 | Int(bytes[i + 4])
-            guard i + 5 + length <= bytes.count else { break }
-            i += 5 + length
-            records += 1
-        }
-        return (records, Array(bytes[i...]))
+        let front = TLSRecords.leading(bytes)
+        return (front.records, Array(bytes[front.end...]))
     }
 
     /// The next complete reply, or nil when none came in time or the peer closed.

@@ -347,12 +347,23 @@ public enum ScenarioLoader {
 
     static func readScript(_ r: YAMLReader) throws(ScenarioError) -> [ScriptStep] {
         try r.list().map { item throws(ScenarioError) in
-            let (key, value) = try item.tagged(["send", "send-line", "expect", "start-tls", "pause", "close"])
+            let keys = ["send", "send-line", "expect", "expect-close", "start-tls", "close-notify", "alert", "pause", "close"]
+            let (key, value) = try item.tagged(keys)
             switch key {
             case "send": return .send(try need(value, item, key).string())
             case "send-line": return .sendLine(try need(value, item, key).string())
-            case "expect": return .expect(try need(value, item, key).string())
+            case "expect":
+                let v = try need(value, item, key)
+                if v.isScalar { return .expect(try v.string()) }
+                let o = try v.object(["reply", "advertises", "withholds"])
+                func words(_ k: String) throws(ScenarioError) -> [String] {
+                    try (o[k]?.listOrOne() ?? []).map { x throws(ScenarioError) in try x.string() }
+                }
+                return .expectReply(code: try o.required("reply").string(), advertises: try words("advertises"), withholds: try words("withholds"))
+            case "expect-close": return .expectClose
             case "start-tls": return .startTLS
+            case "close-notify": return .closeNotify
+            case "alert": return .alert(try need(value, item, key).enumeration(TLSSessionAlert.self, TLSSessionAlert.allCases))
             case "pause": return .pause(try need(value, item, key).duration())
             default: return .close
             }
