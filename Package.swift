@@ -54,7 +54,7 @@ let package = Package(
         // Scenario files (YAML, versioned) and their runner: file + seed -> simulation -> report.
         .target(
             name: "Scenario",
-            dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", .product(name: "Yams", package: "Yams")]
+            dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPLearning", .product(name: "Yams", package: "Yams")]
         ),
         // Active automata learning (L*): a server's Mealy machine from queries alone; smtpsim's own
         // server as a system under learning through the endpoint host (issue 19). Sans-IO.
@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "SMTPClientTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPClient", "SMTPServer", "TestSupport"]),
         .testTarget(name: "EndpointHostingTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS"]),
         .testTarget(name: "SimulationTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "TestSupport"]),
-        .testTarget(name: "SMTPLearningTests", dependencies: ["SMTPLearning", "SMTPServer"]),
+        .testTarget(name: "SMTPLearningTests", dependencies: ["SMTPLearning", "SMTPServer", "Scenario", "Simulation", "EndpointHosting"]),
         .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(
             name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet", "SMTPLearning"]

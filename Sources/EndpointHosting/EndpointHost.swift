@@ -200,10 +200,13 @@ public final class EndpointHost {
         if case .ended(_, .closeNotifyReceived) = tls, !toldEndpointOfEnd {
             toldEndpointOfEnd = true
             apply(endpoint.tlsEnded(.closeNotifyReceived))
+            // A flawed endpoint may read on in the clear after the peer's close_notify…
+            if !closed, !inClearAfterTLS { close(detail: "after the peer closed") }
         } else {
             apply(endpoint.peerClosed())
+            // …but not after its FIN: the stream is over whatever the endpoint reads.
+            if !closed { close(detail: "after the peer closed") }
         }
-        if !closed, !inClearAfterTLS { close(detail: "after the peer closed") }
     }
 
     private var toldEndpointOfEnd = false

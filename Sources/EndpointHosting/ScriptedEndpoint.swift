@@ -18,6 +18,9 @@ public enum ScriptStep: Hashable, Sendable, Codable {
     case expectReply(code: String, advertises: [String], withholds: [String])
     /// Wait for the peer to close the connection; a line or reply instead is a mismatch.
     case expectClose
+    /// Nothing comes for this many nanoseconds (the learner's `timeout`); a line, a reply or
+    /// the peer closing meanwhile is a mismatch.
+    case expectNothing(Int64)
     /// Put TLS between the link and the script now.
     case startTLS
     /// End the TLS session with close_notify, then go on in the clear (docs/catalog.md I): the
@@ -47,6 +50,9 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     private var recordsAfterEnd: [UInt8]?
 
     static let pause = TimerID.named("script-pause")
+    static let silence = TimerID.named("script-silence")
+    /// An `expect-nothing` step's timer is running.
+    private var silent = false
 
     public init(role: EndpointRole, steps: [ScriptStep]) {
         self.role = role
@@ -81,6 +87,11 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     }
 
     public func timerFired(_ id: TimerID) -> [EndpointAction] {
+        if id == Self.silence, silent {
+            silent = false
+            next += 1  // nothing came: the step is met
+            return advance()
+        }
         guard id == Self.pause, pausing else { return [] }
         pausing = false
         return advance()
@@ -94,8 +105,8 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
         case .expectClose:
             next += 1
             return [.close]
-        case .expect(let prefix), .expectReply(let prefix, _, _):
-            return [.note("script: expected \(prefix.debugDescription), got the connection closed"), .close]
+        case .expect, .expectReply, .expectNothing:
+            return [.note(Note(stringLiteral: steps[next].mismatch(got: "the connection closed"))), .close]
         case .send, .sendLine, .startTLS, .closeNotify, .alert, .pause, .close:
             return [.close]
         }
@@ -118,19 +129,19 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
                 out.append(.send(Array((text + "\r\n").utf8)))
             case .expect(let prefix):
                 guard let matched = consumeExpected(prefix) else { return out }
-                if !matched.ok { out.append(.note("script: expected \(prefix.debugDescription), got \(matched.got.debugDescription)")) }
-            case .expectReply(let code, let advertises, let withholds):
-                guard let matched = consumeExpected(code) else { return out }
-                let named = Set(Self.extensionKeywords(matched.got))
-                let missing = advertises.filter { !named.contains($0.uppercased()) }
-                let present = withholds.filter { named.contains($0.uppercased()) }
-                if !matched.ok || !missing.isEmpty || !present.isEmpty {
-                    let wanted = [code] + advertises.map { "with \($0)" } + withholds.map { "without \($0)" }
-                    out.append(.note("script: expected \(wanted.joined(separator: " ").debugDescription), got \(matched.got.debugDescription)"))
+                if !matched.ok { out.append(.note(Note(stringLiteral: steps[next].mismatch(got: matched.got.debugDescription)))) }
+            case .expectReply, .expectClose:
+                // A client script's reply (or a server script's line) is judged by the step.
+                guard let matched = consumeExpected(code(of: steps[next])) else { return out }
+                if let note = steps[next].judge(reply: matched.got) { out.append(.note(Note(stringLiteral: note))) }
+            case .expectNothing(let ns):
+                if !silent {
+                    silent = true
+                    out.append(.setTimer(Self.silence, after: ns))
                 }
-            case .expectClose:
                 guard let matched = consumeExpected("") else { return out }
-                out.append(.note("script: expected the connection closed, got \(matched.got.debugDescription)"))
+                silent = false
+                out += [.cancelTimer(Self.silence), .note(Note(stringLiteral: steps[next].mismatch(got: matched.got.debugDescription)))]
             case .closeNotify, .alert:
                 // The session ends under the script; what it sends next goes in the clear.
                 let event: TLSSessionEvent = if case .alert(let a) = steps[next] { .alert(a) } else { .closeNotify }
@@ -157,11 +168,9 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
         return out
     }
 
-    /// The keywords of an EHLO reply's extension lines (all but its first line), upper-cased.
-    static func extensionKeywords(_ reply: String) -> [String] {
-        reply.split(separator: "\n").dropFirst().map { line in
-            line.dropFirst(4).prefix { $0 != " " }.uppercased()
-        }
+    private func code(of step: ScriptStep) -> String {
+        if case .expectReply(let code, _, _) = step { return code }
+        return ""
     }
 
     /// Takes the next line (server) or reply (client) if complete.
@@ -191,6 +200,39 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
 }
 
 extension ScriptStep {
+    /// For an `expect` step of a client script: the trace's note when `reply` (its lines, as
+    /// read, joined by LF) does not answer it, nil when it does. The simulator's scripted peer
+    /// and a script run against a real server (`smtpsim run --against`) judge alike.
+    public func judge(reply: String) -> String? {
+        switch self {
+        case .expect(let prefix):
+            let last = reply.split(separator: "\n").last.map(String.init) ?? reply
+            return last.hasPrefix(prefix) ? nil : mismatch(got: reply.debugDescription)
+        case .expectReply(let code, let advertises, let withholds):
+            let last = reply.split(separator: "\n").last.map(String.init) ?? reply
+            let named = Set(reply.split(separator: "\n").dropFirst().map { $0.dropFirst(4).prefix { $0 != " " }.uppercased() })
+            let ok = last.hasPrefix(code) && advertises.allSatisfy { named.contains($0.uppercased()) } && !withholds.contains { named.contains($0.uppercased()) }
+            return ok ? nil : mismatch(got: reply.debugDescription)
+        case .expectClose, .expectNothing:
+            return mismatch(got: reply.debugDescription)
+        case .send, .sendLine, .startTLS, .closeNotify, .alert, .pause, .close:
+            return nil
+        }
+    }
+
+    /// `script: expected "250 with STARTTLS without AUTH", got …`.
+    public func mismatch(got: String) -> String {
+        switch self {
+        case .expect(let prefix): return "script: expected \(prefix.debugDescription), got \(got)"
+        case .expectReply(let code, let advertises, let withholds):
+            let wanted = [code] + advertises.map { "with \($0)" } + withholds.map { "without \($0)" }
+            return "script: expected \(wanted.joined(separator: " ").debugDescription), got \(got)"
+        case .expectClose: return "script: expected the connection closed, got \(got)"
+        case .expectNothing: return "script: expected no reply, got \(got)"
+        case .send, .sendLine, .startTLS, .closeNotify, .alert, .pause, .close: return "script: \(written) does not expect, got \(got)"
+        }
+    }
+
     /// The step as a scenario file writes it (docs/scenario-format.md "Scripts").
     public var written: Written {
         switch self {
@@ -202,6 +244,7 @@ extension ScriptStep {
                     + (advertises.isEmpty ? [] : [.init("advertises", .list(advertises.map(Written.word)))])
                     + (withholds.isEmpty ? [] : [.init("withholds", .list(withholds.map(Written.word)))])))])
         case .expectClose: .word("expect-close")
+        case .expectNothing(let ns): .map([.init("expect-nothing", .duration(ns))])
         case .startTLS: .word("start-tls")
         case .closeNotify: .word("close-notify")
         case .alert(let alert): .map([.init("alert", .word(alert.rawValue))])

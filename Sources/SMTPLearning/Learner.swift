@@ -54,6 +54,10 @@ public final class Learner {
     /// Asked before each query to the system: true ends learning (the caller's time budget; the
     /// learner itself reads no clock).
     public var shouldStop: () -> Bool = { false }
+    /// Words to check each hypothesis against before the W-method: `learn --diff` gives the
+    /// hypothesis's shortest differences from the reference, so every difference it reports is
+    /// one the system answered, not one the hypothesis guessed.
+    public var tests: (MealyMachine) -> [[Int]] = { _ in [] }
     /// Why learning ended before the equivalence checks were done (a budget), if it did: the
     /// machine `learn` returned is then the last hypothesis.
     public private(set) var stoppedBecause: String?
@@ -141,8 +145,9 @@ public final class Learner {
 
     /// Learns until the equivalence checks find no counterexample. A budget that ends it after
     /// a first hypothesis returns the last one (`stoppedBecause` says why); before, it throws.
+    /// Called again (with new `tests`), it goes on from the table it has.
     public func learn() throws -> MealyMachine {
-        suffixes = (0..<k).map { [$0] }
+        if suffixes.isEmpty { suffixes = (0..<k).map { [$0] } }
         var last: MealyMachine?
         while true {
             rounds += 1
@@ -229,6 +234,9 @@ public final class Learner {
         for _ in 0..<budget.depth {
             layer = layer.flatMap { w in (0..<k).map { w + [$0] } }
             middles += layer
+        }
+        for word in tests(h) where !word.isEmpty {
+            if try differs(word, h) { return word }
         }
         for s in access {
             for m in middles {

@@ -1,9 +1,7 @@
-import Dispatch
 import EndpointHosting
 import Foundation
 import SMTPCore
 import SMTPLearning
-import Synchronization
 
 /// `smtpsim learn HOST:PORT`: a real server as the system under learning (issue 19). Each query
 /// is a fresh connection (`ScriptedConnection`); each input waits for a first reply at most
@@ -33,17 +31,8 @@ public final class SocketServer: SystemUnderLearning, Sendable {
     /// The learner is synchronous; the socket is not: each query runs as a task and the caller's
     /// thread waits for it (the learner runs on its own thread, never in the task pool).
     public func query(_ word: [Int]) throws -> [String] {
-        let box = Mutex<Result<[String], any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
         let words = word.map { inputs[$0] }
-        Task.detached { [self] in
-            let result: Result<[String], any Error>
-            do { result = .success(try await self.run(words)) } catch { result = .failure(error) }
-            box.withLock { $0 = result }
-            done.signal()
-        }
-        done.wait()
-        return try box.withLock { $0! }.get()
+        return try blocking { [self] in try await self.run(words) }
     }
 
     func run(_ word: [LearningInput]) async throws -> [String] {

@@ -10,7 +10,26 @@ public enum HTMLReport {
     public static let maximumRows = 600
 
     public static func render(_ reports: [ScenarioReport], errors: [ScenarioError] = [], title: String = "smtpsim report") -> String {
-        var html = """
+        var html = head(title) + """
+            <table class="summary"><tr><th>scenario</th><th>seed</th><th>verdict</th><th>messages</th><th>findings</th></tr>
+
+            """
+        for (i, r) in reports.enumerated() {
+            let messages = r.result.outcomes.map(\.status.rawValue).joined(separator: ", ")
+            let findings = r.result.findings.isEmpty ? "none" : Array(Set(r.result.findings.map(\.label))).sorted().joined(separator: ", ")
+            html += "<tr><td><a href=\"#s\(i)\">\(esc(r.scenario.name))</a><br><code>\(esc(r.scenario.file))</code></td><td>\(r.seed)</td>"
+            html += "<td class=\"\(r.passed ? "pass" : "fail")\">\(r.passed ? "PASS" : "FAIL")</td><td>\(esc(messages))</td><td>\(esc(findings))</td></tr>\n"
+        }
+        for e in errors { html += "<tr><td><code>\(esc(e.file))</code></td><td></td><td class=\"fail\">ERROR</td><td colspan=\"2\">\(esc(e.description))</td></tr>\n" }
+        html += "</table>\n"
+        for (i, r) in reports.enumerated() { html += section(r, anchor: "s\(i)") }
+        return html + "</body></html>\n"
+    }
+
+    /// The page's head, its style and its title: the report's, and the learned machine's page
+    /// (`smtpsim learn --html`) opens with it too, then adds its sections and `</body></html>`.
+    public static func head(_ title: String) -> String {
+        """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>\(esc(title))</title>
             <style>
@@ -37,22 +56,12 @@ public enum HTMLReport {
             .note { color: #556; } .tlsmark { background: #d3f9d8; } .outcome { background: #e7f5ff; }
             </style></head><body>
             <h1>\(esc(title))</h1>
-            <table class="summary"><tr><th>scenario</th><th>seed</th><th>verdict</th><th>messages</th><th>findings</th></tr>
 
             """
-        for (i, r) in reports.enumerated() {
-            let messages = r.result.outcomes.map(\.status.rawValue).joined(separator: ", ")
-            let findings = r.result.findings.isEmpty ? "none" : Array(Set(r.result.findings.map(\.label))).sorted().joined(separator: ", ")
-            html += "<tr><td><a href=\"#s\(i)\">\(esc(r.scenario.name))</a><br><code>\(esc(r.scenario.file))</code></td><td>\(r.seed)</td>"
-            html += "<td class=\"\(r.passed ? "pass" : "fail")\">\(r.passed ? "PASS" : "FAIL")</td><td>\(esc(messages))</td><td>\(esc(findings))</td></tr>\n"
-        }
-        for e in errors { html += "<tr><td><code>\(esc(e.file))</code></td><td></td><td class=\"fail\">ERROR</td><td colspan=\"2\">\(esc(e.description))</td></tr>\n" }
-        html += "</table>\n"
-        for (i, r) in reports.enumerated() { html += section(r, anchor: "s\(i)") }
-        return html + "</body></html>\n"
     }
 
-    static func section(_ r: ScenarioReport, anchor: String) -> String {
+    /// One scenario's run: its verdict, failures and ladder diagram.
+    public static func section(_ r: ScenarioReport, anchor: String) -> String {
         var html = "<h2 id=\"\(anchor)\">\(esc(r.scenario.name)) <span class=\"\(r.passed ? "pass" : "fail")\">\(r.passed ? "PASS" : "FAIL")</span></h2>\n"
         if !r.scenario.description.isEmpty { html += "<p>\(esc(r.scenario.description))</p>\n" }
         html += "<p><code>\(esc(r.replayLine))</code> · trace sha256 <code>\((r.result.digest ?? "not computed").prefix(16))…</code></p>\n"
@@ -114,7 +123,7 @@ public enum HTMLReport {
         TraceEvent.preview(bytes, 0, limit: 160) + "  (\(bytes.count) B)"
     }
 
-    static func esc(_ s: String) -> String {
+    public static func esc(_ s: String) -> String {
         var out = ""
         for ch in s {
             switch ch {

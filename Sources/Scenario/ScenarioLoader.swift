@@ -347,7 +347,7 @@ public enum ScenarioLoader {
 
     static func readScript(_ r: YAMLReader) throws(ScenarioError) -> [ScriptStep] {
         try r.list().map { item throws(ScenarioError) in
-            let keys = ["send", "send-line", "expect", "expect-close", "start-tls", "close-notify", "alert", "pause", "close"]
+            let keys = ["send", "send-line", "expect", "expect-close", "expect-nothing", "start-tls", "close-notify", "alert", "pause", "close"]
             let (key, value) = try item.tagged(keys)
             switch key {
             case "send": return .send(try need(value, item, key).string())
@@ -361,6 +361,7 @@ public enum ScenarioLoader {
                 }
                 return .expectReply(code: try o.required("reply").string(), advertises: try words("advertises"), withholds: try words("withholds"))
             case "expect-close": return .expectClose
+            case "expect-nothing": return .expectNothing(try need(value, item, key).duration())
             case "start-tls": return .startTLS
             case "close-notify": return .closeNotify
             case "alert": return .alert(try need(value, item, key).enumeration(TLSSessionAlert.self, TLSSessionAlert.allCases))

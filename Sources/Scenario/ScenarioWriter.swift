@@ -46,3 +46,36 @@ public enum ScenarioWriter {
 
     static func node(_ value: some ScenarioWritable) -> Node { node(value.written) }
 }
+
+extension ScenarioWriter {
+    /// A scenario whose client is a script (docs/scenario-format.md "Scripts"), against smtpsim's
+    /// server with `server`'s keys: what `smtpsim learn --export` writes for each difference.
+    /// `findings` are pinned by side, as the run that made the file saw them (nil: not judged).
+    public static func scripted(
+        name: String, description: String, tls: String, server: [Written.Entry], steps: [ScriptStep],
+        findings: [Finding]?, traceContains: [String], traceLacks: [String]
+    ) throws -> String {
+        var root: Node.Mapping = [:]
+        root["version"] = Node("1")
+        root["name"] = Node(name)
+        root["description"] = Node(description)
+        root["tls"] = Node(tls)
+        if !server.isEmpty { root["server"] = node(.map(server)) }
+        root["client"] = .mapping(Node.Mapping([(Node("script"), Node(steps.map { node($0.written) }))]))
+        var expect: Node.Mapping = [:]
+        if let findings {
+            func oracles(_ side: Side?) -> Node {
+                var seen: [String] = []
+                for f in findings where f.side == side && !seen.contains(f.oracle.rawValue) { seen.append(f.oracle.rawValue) }
+                return Node(seen.map { Node($0) })
+            }
+            expect["findings"] = findings.isEmpty ? Node("none")
+                : .mapping(Node.Mapping([(Node("client"), oracles(.client)), (Node("server"), oracles(.server)), (Node("run"), oracles(nil))]))
+        }
+        if !traceContains.isEmpty { expect["trace-contains"] = Node(traceContains.map { Node($0) }) }
+        if !traceLacks.isEmpty { expect["trace-lacks"] = Node(traceLacks.map { Node($0) }) }
+        root["expect"] = .mapping(expect)
+        let text = try Yams.serialize(node: .mapping(root))
+        return text.hasSuffix("\n") ? text : text + "\n"
+    }
+}

@@ -1,8 +1,11 @@
 import ArgumentParser
+import EndpointHosting
 import Foundation
+import Scenario
 import SMTPLearning
 import SMTPNet
 import SMTPServer
+import Simulation
 
 extension LearningInput: ExpressibleByArgument {}
 
@@ -21,7 +24,13 @@ struct Learn: ParsableCommand {
             where it can; equivalence is checked by the W-method to --depth and --walks seeded
             random walks; --repeat asks each word again and reports answers that differ.
             --diff REF.json lists the shortest input words on which the machine and a machine
-            learned before (`--format json`) disagree. Exit status 1 when they disagree.
+            learned before (`--format json`) disagree; --diff compliant (the default of --export)
+            compares with smtpsim's compliant server learned in memory on the same inputs.
+            --export DIR writes each of those words as a scenario file whose scripted client asks
+            it and expects this machine's answers (`smtpsim run FILE` in the simulator, `smtpsim
+            run FILE --against HOST:PORT` on the server). --html writes the machine as a page
+            (Graphviz's drawing, the transitions, the differences and each exported scenario's
+            run). Exit status 1 when the machines disagree.
             """)
     )
 
@@ -42,7 +51,9 @@ struct Learn: ParsableCommand {
     @Option(help: "Output: text, dot (Graphviz) or json.") var format: Format = .text
     @Option(help: "Write the output here.") var output: String?
     @Option(help: "Also write the machine as SVG (Graphviz's dot).") var svg: String?
-    @Option(help: "A machine learned before (--format json) to compare with.") var diff: String?
+    @Option(help: "A machine learned before (--format json) to compare with, or `compliant` (smtpsim's compliant server, learned in memory on the same inputs).") var diff: String?
+    @Option(help: "Write each shortest difference as a scenario file (a scripted client) in this folder; compares with the compliant server unless --diff names a machine.") var export: String?
+    @Option(help: "Write the machine, its differences and their scenarios' runs as an HTML page.") var html: String?
 
     func validate() throws {
         guard inMemory != (server != nil) else { throw ValidationError("give a server (HOST:PORT) or --in-memory, not both") }
@@ -89,7 +100,24 @@ struct Learn: ParsableCommand {
             let t = (clock.now - start) / .seconds(1)
             FileHandle.standardError.write(Data(String(format: "[learn] round %d: %d states, %d queries, %.1f s\n", round, states, queries, t).utf8))
         }
-        let machine = try learner.learn()
+        let comparing = diff != nil || export != nil
+        var machine: MealyMachine
+        var compared: (reference: MealyMachine, name: String, differences: [LearnedDifference])?
+        if comparing {
+            let reference: Comparison.Reference, referenceName: String
+            if (diff ?? "compliant") == "compliant" {
+                reference = .learner(Learner(system: try InMemoryServer(inputs: alphabet), budget: budget, seed: seed))
+                referenceName = "the compliant in-memory server"
+            } else {
+                reference = .machine(try self.reference(alphabet: alphabet.map(\.rawValue)))
+                referenceName = diff!
+            }
+            let result = try Comparison.learn(learner, against: reference)
+            machine = result.machine
+            compared = (result.reference, referenceName, result.differences)
+        } else {
+            machine = try learner.learn()
+        }
         let seconds = (clock.now - start) / .seconds(1)
         let name = server ?? ("smtpsim server" + (serverFlaw.isEmpty ? "" : " (" + serverFlaw.map(\.rawValue).joined(separator: ", ") + ")"))
         let document = Document(system: name, machine: machine, states: machine.stateCount, queries: learner.queries, cacheHits: learner.cacheHits,
@@ -110,40 +138,81 @@ struct Learn: ParsableCommand {
             if let why = learner.stoppedBecause { text += "incomplete: \(why); this is the last hypothesis\n" }
             for n in learner.nondeterminism { text += "nondeterministic: \(n.word.joined(separator: " ")) answered \(n.first) and \(n.second)\n" }
         }
-        var disagree = false
-        if let diff {
-            let reference: MealyMachine
-            do {
-                reference = try JSONDecoder().decode(Document.self, from: Data(contentsOf: URL(fileURLWithPath: diff))).machine
-            } catch {
-                throw ValidationError("\(diff): not a learn --format json document (\(error))")
-            }
-            let words = machine.differences(from: reference)
-            disagree = !words.isEmpty
-            var lines = words.isEmpty ? ["the same machine as \(diff)"] : ["\(words.count) shortest difference(s) from \(diff):"]
-            for word in words {
-                let names = word.map { machine.inputs[$0] }.joined(separator: " ")
-                lines.append("  \(names): \(reference.run(word).last ?? "") there, \(machine.run(word).last ?? "") here")
+        let differences = compared?.differences ?? []
+        let referenceName = compared?.name ?? ""
+        var exported: [(LearnedDifference, String, ScenarioReport?)] = []
+        if let compared {
+            var lines = differences.isEmpty ? ["the same machine as \(compared.name)"] : ["\(differences.count) shortest difference(s) from \(compared.name):"]
+            for d in differences { lines.append("  \(d.summary)") }
+            if let export {
+                exported = try write(differences, to: export, system: name, reference: compared.name)
+                for (_, path, report) in exported {
+                    let how = report.map { $0.passed ? "answers as learned in the simulator" : "in the simulator: \($0.failures.first ?? "")" } ?? ""
+                    lines.append("  wrote \(path)\(how.isEmpty ? "" : ": " + how)")
+                }
             }
             let block = lines.joined(separator: "\n") + "\n"
             if format == .text { text += block } else { FileHandle.standardError.write(Data(block.utf8)) }
         }
         if let output { try text.write(toFile: output, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
         if let svg { try Self.writeSVG(machine.dot(name: name), to: svg) }
-        if disagree { throw ExitCode(ExitStatus.finding.rawValue) }
+        if let html {
+            let page = LearnedPage(system: name, document: document, reference: referenceName, differences: differences, exported: exported,
+                                   svg: try? Self.svg(machine.dot(name: name)))
+            try RunFiles.write(page.html, to: html)
+        }
+        if !differences.isEmpty { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    /// The machine `--diff REF.json` names.
+    func reference(alphabet: [String]) throws -> MealyMachine {
+        let diff = diff ?? ""
+        let machine: MealyMachine
+        do {
+            machine = try JSONDecoder().decode(Document.self, from: Data(contentsOf: URL(fileURLWithPath: diff))).machine
+        } catch {
+            throw ValidationError("\(diff): not a learn --format json document (\(error))")
+        }
+        guard machine.inputs == alphabet else {
+            throw ValidationError("\(diff) was learned over other inputs (\(machine.inputs.joined(separator: " "))): learn with --inputs \(machine.inputs.joined(separator: " "))")
+        }
+        return machine
+    }
+
+    /// `--export`: each difference as `difference-N.yaml`, run once in the simulator to pin the
+    /// findings it makes; with --in-memory the scenario's server is the learned one (its flaws),
+    /// otherwise smtpsim's compliant server (the file is for `run --against`).
+    func write(_ differences: [LearnedDifference], to folder: String, system: String, reference: String) throws -> [(LearnedDifference, String, ScenarioReport?)] {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var out: [(LearnedDifference, String, ScenarioReport?)] = []
+        for (i, d) in differences.enumerated() {
+            let path = (folder as NSString).appendingPathComponent("difference-\(i + 1).yaml")
+            let (text, report) = try LearnedScenario.make(d, file: path, system: system, reference: reference, serverFlaws: serverFlaw, against: server)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            out.append((d, path, report))
+        }
+        return out
+    }
+
+    static func writeSVG(_ dot: String, to path: String) throws {
+        try svg(dot).write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     /// Graphviz's `dot -Tsvg` (Debian's graphviz package).
-    static func writeSVG(_ dot: String, to path: String) throws {
+    static func svg(_ dot: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["dot", "-Tsvg", "-o", path]
-        let input = Pipe()
+        process.arguments = ["dot", "-Tsvg"]
+        let input = Pipe(), output = Pipe()
         process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
         do { try process.run() } catch { throw ValidationError("--svg needs Graphviz's dot (apt-get install graphviz): \(error)") }
         input.fileHandleForWriting.write(Data(dot.utf8))
         try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw ValidationError("dot -Tsvg failed (exit \(process.terminationStatus)); is Graphviz installed?") }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Scenario
 import Simulation
+import SMTPNet
 
 /// `smtpsim run`: runs scenario files and judges each against its expectations.
 struct Run: ParsableCommand {
@@ -10,6 +11,11 @@ struct Run: ParsableCommand {
         discussion: Help.reflow("""
             Each scenario is simulated at its seed (or --seed) with every oracle, then judged
             against its `expect` section. The format is documented in docs/scenario-format.md.
+            With --against HOST:PORT each file's client script runs against that server
+            instead (a fresh connection, the handshake without a certificate check; a step no
+            reply answers waits --timeout seconds), and the file passes when its trace-contains
+            and trace-lacks hold over the script's notes and the dialogue (`smtpsim learn
+            --export` writes such files); its other expectations need the simulator.
             Exit status: 0 every scenario passed, 1 a scenario failed, 2 a file could not be read.
             """)
     )
@@ -23,9 +29,12 @@ struct Run: ParsableCommand {
     @Option(help: "Write a self-contained HTML report (ladder diagrams) to this file.") var html: String?
     @Option(help: "Write each run as a pcap file (with several scenarios: NAME-1.pcap, NAME-2.pcap, …).") var pcap: String?
     @Option(help: "Write the NSS key log for the pcap's TLS (SSLKEYLOGFILE format).") var keylog: String?
+    @Option(help: "Run each file's client script against this server, HOST:PORT, instead of the simulator.") var against: String?
+    @Option(help: "With --against: seconds to connect and to wait for each reply.") var timeout = 5.0
 
     func run() throws {
         let files = try Self.expand(paths)
+        if let against { return try runAgainst(try NetCLI.address(against, defaultPort: 25), files) }
         var reports: [ScenarioReport] = []
         var errors: [ScenarioError] = []
         let clock = ContinuousClock()
@@ -62,6 +71,27 @@ struct Run: ParsableCommand {
         }
         if !errors.isEmpty { throw ExitCode(ExitStatus.badInput.rawValue) }
         if reports.contains(where: { !$0.passed }) { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    /// `--against`: each client script on a real socket, judged by its trace expectations.
+    func runAgainst(_ server: HostPort, _ files: [String]) throws {
+        var failed = 0
+        for file in files {
+            let scenario: Scenario
+            do { scenario = try ScenarioLoader.load(path: file) } catch { throw ValidationError("\(error)") }
+            guard let steps = scenario.clientScripts.first ?? nil else { throw ValidationError("\(file): --against runs a client script, and this file has none") }
+            let run = try SocketScript.runBlocking(steps, against: server, timeout: max(0.1, timeout))
+            let seen = run.notes + run.exchanges.map(\.text)
+            var failures = scenario.expectations.traceContains.filter { t in !seen.contains { $0.contains(t) } }.map { "trace-contains: \($0.debugDescription) is not in the dialogue" }
+            failures += scenario.expectations.traceLacks.filter { t in seen.contains { $0.contains(t) } }.map { "trace-lacks: \($0.debugDescription) is in the dialogue" }
+            if !failures.isEmpty { failed += 1 }
+            var lines = ["\(failures.isEmpty ? "PASS" : "FAIL")  \(file) — \(scenario.name) (against \(server))"]
+            lines += run.notes.map { "      \($0)" } + failures.map { "      ✗ \($0)" }
+            if trace { lines += run.exchanges.map { "      \(String(format: "%.3f", $0.seconds))s \($0.direction == .sent ? "c>s" : "s>c") \($0.layer) \($0.text)" } }
+            print(lines.joined(separator: "\n"))
+        }
+        print("\n\(files.count) scenario\(files.count == 1 ? "" : "s") against \(server): \(files.count - failed) passed, \(failed) failed")
+        if failed > 0 { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 
     static func expand(_ paths: [String]) throws -> [String] {

@@ -1,3 +1,4 @@
+import EndpointHosting
 import SMTPLearning
 import SMTPServer
 import XCTest
@@ -22,5 +23,24 @@ final class SocketLearningTests: XCTestCase {
         let memory = try Learner(system: InMemoryServer(configuration: server.configuration, inputs: inputs), budget: budget).learn()
         XCTAssertEqual(socketMachine, memory, "socket:\n\(socketMachine.dot())\nmemory:\n\(memory.dot())")
         XCTAssertEqual(memory.stateCount, 5)
+    }
+
+    /// A learned difference's script (`learn --export`) run on a socket (`run --against`): it
+    /// answers as learned on the flawed server, and the compliant one misses it at the flaw.
+    func testAnExportedScriptReproducesOnTheServerAndNotOnTheCompliantOne() async throws {
+        let word: [LearningInput] = [.ehlo, .starttls, .handshake, .ehlo, .closeNotify, .noop]
+        let outputs = ["250(STARTTLS)", "220", "tls", "250(STARTTLS,AUTH)", "", "clear:250"]
+        let steps = LearnedScript.steps(word, outputs: outputs)
+        func notes(_ flaws: Set<ServerFlaw>) async throws -> [String] {
+            let (run, _) = try await Loopback.with(Loopback.server(flaws: flaws, credentials: ["learner": "secret"])) { port in
+                try await SocketScript.run(steps, against: HostPort(host: "127.0.0.1", port: port), timeout: 2)
+            }
+            return run.notes
+        }
+        let flawed = try await notes([.advertisesStartTLSAfterTLS, .readsPlaintextAfterCloseNotify])
+        XCTAssertEqual(flawed, [])
+        let compliant = try await notes([])
+        XCTAssertEqual(compliant.first, #"script: expected "250 with STARTTLS with AUTH", got "250-localhost Hello learner.smtpsim.test\n250-PIPELINING\n250-SIZE 10485760\n250-8BITMIME\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250 AUTH PLAIN LOGIN""#, "\(compliant)")
+        XCTAssertEqual(compliant.count, 2, "and after close_notify the connection is over: \(compliant)")
     }
 }

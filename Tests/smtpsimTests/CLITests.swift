@@ -294,13 +294,50 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThan(json?["queries"] as? Int ?? 0, 0)
         let d = try run(["learn", "--in-memory", "--server-flaw", "keeps-plaintext-across-starttls"] + inputs + ["--diff", path])
         XCTAssertEqual(d.status, 1, d.stderr)
-        XCTAssertTrue(d.stdout.contains("EHLO STARTTLS+NOOP HANDSHAKE: tls there, tls+250 here"), d.stdout)
+        XCTAssertTrue(d.stdout.contains("EHLO STARTTLS+NOOP HANDSHAKE: tls+250 here, tls there"), d.stdout)
+        // --export (against the compliant server by default): each difference a scenario file
+        // that `smtpsim run` passes with the flaw and fails without it; --html the page.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-learn-export-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let html = folder + "/machine.html"
+        let e = try run(["learn", "--in-memory", "--server-flaw", "keeps-plaintext-across-starttls"] + inputs + ["--export", folder, "--html", html])
+        XCTAssertEqual(e.status, 1, e.stderr)
+        XCTAssertTrue(e.stdout.contains("shortest difference(s) from the compliant in-memory server"), e.stdout)
+        XCTAssertTrue(e.stdout.contains("wrote \(folder)/difference-1.yaml: answers as learned in the simulator"), e.stdout)
+        let scenario = folder + "/difference-1.yaml"
+        let passed = try run(["run", scenario])
+        XCTAssertEqual(passed.status, 0, passed.stdout)
+        let text = try String(contentsOfFile: scenario, encoding: .utf8)
+        XCTAssertTrue(text.contains("- tls-boundary"), text)
+        try text.replacingOccurrences(of: "  flaws:\n  - keeps-plaintext-across-starttls\n", with: "").write(toFile: scenario, atomically: true, encoding: .utf8)
+        let failed = try run(["run", scenario])
+        XCTAssertEqual(failed.status, 1, failed.stdout)
+        XCTAssertTrue(failed.stdout.contains("trace-lacks: 'script: expected' is in the trace"), failed.stdout)
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        XCTAssertTrue(page.contains("<h2>Differences from the compliant in-memory server</h2>"), page)
+        XCTAssertTrue(page.contains("reproduced"), page)
+        XCTAssertTrue(page.contains("<h2>Transitions</h2>"), page)
         let none = try run(["learn"])
         XCTAssertNotEqual(none.status, 0)
         XCTAssertTrue(none.stderr.contains("--in-memory"), none.stderr)
         let flawOnSocket = try run(["learn", "127.0.0.1:1", "--server-flaw", "keeps-plaintext-across-starttls"])
         XCTAssertNotEqual(flawOnSocket.status, 0)
         XCTAssertTrue(flawOnSocket.stderr.contains("--server-flaw applies to --in-memory"), flawOnSocket.stderr)
+    }
+
+    /// `--svg` and the HTML page draw the machine with Graphviz (.ci/run installs it).
+    func testLearnDrawsTheMachineWithGraphviz() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") else { throw XCTSkip("Graphviz is not installed (.ci/run installs it)") }
+        let svg = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-learn-\(getpid()).svg").path
+        let html = svg + ".html"
+        defer { try? FileManager.default.removeItem(atPath: svg); try? FileManager.default.removeItem(atPath: html) }
+        let r = try run(["learn", "--in-memory", "--inputs", "EHLO", "STARTTLS", "HANDSHAKE", "QUIT", "--svg", svg, "--html", html])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let drawing = try String(contentsOfFile: svg, encoding: .utf8)
+        XCTAssertTrue(drawing.contains("<svg"), drawing)
+        XCTAssertTrue(drawing.contains("STARTTLS / 220"), drawing)
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        XCTAssertTrue(page.contains("<div class=\"machine\"><svg"), page)
     }
 
     func testSweepRunsEverySeedInTheProfileItIsGiven() throws {
