@@ -4,6 +4,17 @@
 public protocol SystemUnderLearning: AnyObject {
     var alphabet: [String] { get }
     func query(_ word: [Int]) throws -> [String]
+    /// How many queries it answers at once (a socket server: connections in parallel). Above 1
+    /// the learner asks in batches what it is about to need (some words it then never uses:
+    /// more queries, far less waiting); the table and the checks judge the same answers.
+    var concurrentQueries: Int { get }
+    /// The answers to `words`, in order.
+    func query(batch words: [[Int]]) throws -> [[String]]
+}
+
+extension SystemUnderLearning {
+    public var concurrentQueries: Int { 1 }
+    public func query(batch words: [[Int]]) throws -> [[String]] { try words.map(query) }
 }
 
 /// Active automata learning of a Mealy machine (Angluin's L*, in Shahbaz and Groz's Mealy form,
@@ -101,6 +112,37 @@ public final class Learner {
         return answer
     }
 
+    /// Asks the system, in one batch, the words of `words` the cache cannot answer (a word that
+    /// is a prefix of another is answered by it), where the system answers several at once and
+    /// each word is asked once; otherwise nothing (each is asked when needed).
+    func prefetch(_ words: [[Int]]) throws {
+        guard system.concurrentQueries > 1, budget.repeats <= 1 else { return }
+        var wanted: [[Int]] = []
+        var seen = Set<[Int]>()
+        for w in words.sorted(by: { $0.count > $1.count }) where cached(w) == nil {
+            guard seen.insert(w).inserted else { continue }
+            if wanted.contains(where: { $0.count > w.count && Array($0.prefix(w.count)) == w }) { continue }
+            wanted.append(w)
+        }
+        var start = 0
+        while start < wanted.count {
+            let room = budget.queries - queries
+            guard room > 0 else { throw Stopped(reason: .budget, description: "the query budget (\(budget.queries)) is spent") }
+            if shouldStop() { throw Stopped(reason: .budget, description: "the time budget is spent") }
+            let chunk = Array(wanted[start..<min(wanted.count, start + min(room, Self.batchLimit))])
+            let answers = try system.query(batch: chunk)
+            queries += chunk.count
+            for (w, a) in zip(chunk, answers) {
+                guard a.count == w.count else { throw Stopped(reason: .unusableAnswers, description: "the system answered \(a.count) outputs to \(w.count) inputs") }
+                insert(w, a)
+            }
+            start += chunk.count
+        }
+    }
+
+    /// Words per batch (so a time budget is looked at between batches).
+    static let batchLimit = 256
+
     func names(_ word: [Int]) -> [String] { word.map { system.alphabet[$0] } }
 
     private func cached(_ word: [Int]) -> [String]? {
@@ -168,10 +210,12 @@ public final class Learner {
 
     /// Makes the table closed (every one-step extension's row is an access row), then the hypothesis.
     private func closeAndBuild() throws -> MealyMachine {
+        try prefetch(access.flatMap { s in suffixes.map { s + $0 } })
         var rows: [[String]] = try access.map(row)
         var i = 0
         while i < access.count {  // access grows as it goes: each new row's extensions are checked too
             let s = access[i]
+            try prefetch((0..<k).flatMap { a in suffixes.map { s + [a] + $0 } })
             for a in 0..<k {
                 let r = try row(s + [a])
                 if !rows.contains(r) {
@@ -208,6 +252,7 @@ public final class Learner {
         let cut = real.indices.first { real[$0] != guess[$0] }! + 1
         let ce = Array(counterexample.prefix(cut))
         var previous = real[cut - 1]
+        try prefetch((1..<max(1, ce.count)).map { accessOf(Array(ce.prefix($0)), in: h) + ce[$0...] })
         for i in 1..<ce.count {
             let last = try outputs(accessOf(Array(ce.prefix(i)), in: h) + ce[i...]).last!
             if last != previous {
@@ -235,21 +280,34 @@ public final class Learner {
             layer = layer.flatMap { w in (0..<k).map { w + [$0] } }
             middles += layer
         }
-        for word in tests(h) where !word.isEmpty {
-            if try differs(word, h) { return word }
-        }
+        let tests = self.tests(h).filter { !$0.isEmpty }
+        try prefetch(tests)
+        for word in tests where try differs(word, h) { return word }
         for s in access {
+            try prefetch(middles.flatMap { m in suffixes.map { s + m + $0 } })
             for m in middles {
                 for e in suffixes where try differs(s + m + e, h) { return s + m + e }
             }
         }
-        for _ in 0..<budget.walks {
-            let length = 1 + Int(next() % UInt64(max(1, budget.walkLength)))
-            let word = (0..<length).map { _ in Int(next() % UInt64(k)) }
-            if try differs(word, h) { return word }
+        // A system that answers many at once is asked the walks a batch at a time (drawn before
+        // they are asked); one at a time, each walk is drawn when the last one agreed.
+        let batch = system.concurrentQueries > 1 ? Self.walkBatch : 1
+        var drawn = 0
+        while drawn < budget.walks {
+            var chunk: [[Int]] = []
+            while chunk.count < batch, drawn < budget.walks {
+                let length = 1 + Int(next() % UInt64(max(1, budget.walkLength)))
+                chunk.append((0..<length).map { _ in Int(next() % UInt64(k)) })
+                drawn += 1
+            }
+            try prefetch(chunk)
+            for word in chunk where try differs(word, h) { return word }
         }
         return nil
     }
+
+    /// Walks asked per batch: more would be wasted past a counterexample.
+    static let walkBatch = 32
 
     /// splitmix64.
     private func next() -> UInt64 {

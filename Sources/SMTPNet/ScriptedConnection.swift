@@ -236,7 +236,7 @@ final class ScriptedConnection: EndpointHostDriver {
     /// STARTTLS already answered 220: runs the handshake (no certificate check: the probe tests
     /// the server's SMTP, not its PKI), after sending `extra` in plaintext. False when the
     /// handshake failed or the peer closed.
-    func handshake(before extra: [UInt8] = []) async throws -> Bool {
+    func handshake(before extra: [UInt8] = [], within window: Double? = nil) async throws -> Bool {
         if !extra.isEmpty { host.apply([.send(extra)]) }
         host.apply([.startTLS])
         do {
@@ -244,7 +244,7 @@ final class ScriptedConnection: EndpointHostDriver {
         } catch {
             return false  // the peer closed at once: no handshake
         }
-        let deadline = min(self.deadline, Date().addingTimeInterval(timeout))
+        let deadline = min(self.deadline, Date().addingTimeInterval(window ?? timeout))
         while deadline.timeIntervalSinceNow > 0 {
             if let report = script.handshake { return report.established }
             let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)

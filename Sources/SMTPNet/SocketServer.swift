@@ -20,8 +20,9 @@ public final class SocketServer: SystemUnderLearning, Sendable {
 
     public var alphabet: [String] { inputs.map(\.rawValue) }
 
-    public init(server: HostPort, inputs: [LearningInput] = LearningInput.allCases, timeout: Double = 5, quiet: Double = 0.1, more: Double = 0.02) {
+    public init(server: HostPort, inputs: [LearningInput] = LearningInput.allCases, timeout: Double = 5, quiet: Double = 0.1, more: Double = 0.02, parallel: Int = 1) {
         self.server = server
+        concurrentQueries = max(1, parallel)
         self.inputs = inputs
         self.timeout = timeout
         self.quiet = quiet
@@ -35,9 +36,57 @@ public final class SocketServer: SystemUnderLearning, Sendable {
         return try blocking { [self] in try await self.run(words) }
     }
 
+    /// Connections open at once for a batch of queries (`learn --parallel`): each query waits
+    /// mostly for `quiet` windows, so they overlap.
+    public let concurrentQueries: Int
+
+    public func query(batch words: [[Int]]) throws -> [[String]] {
+        let batch = words.map { $0.map { inputs[$0] } }
+        let width = concurrentQueries
+        return try blocking { [self] in
+            try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+                var answers = [[String]](repeating: [], count: batch.count)
+                var next = 0
+                while next < min(width, batch.count) {
+                    let i = next
+                    group.addTask { (i, try await self.run(batch[i])) }
+                    next += 1
+                }
+                while let (i, answer) = try await group.next() {
+                    answers[i] = answer
+                    if next < batch.count {
+                        let j = next
+                        group.addTask { (j, try await self.run(batch[j])) }
+                        next += 1
+                    }
+                }
+                return answers
+            }
+        }
+    }
+
+    /// Attempts at a query whose connection the server turned away with 421 (busy: too many
+    /// connections at once from the learner), a backoff of 0.2 s × the attempt between them.
+    static let busyAttempts = 6
+
+    struct Busy: Error, CustomStringConvertible {
+        var description: String { "the server keeps answering 421 (busy): learn with a lower --parallel" }
+    }
+
     func run(_ word: [LearningInput]) async throws -> [String] {
+        for attempt in 1...Self.busyAttempts {
+            if let answer = try await ask(word) { return answer }
+            try await Task.sleep(nanoseconds: UInt64(attempt) * 200_000_000)
+        }
+        throw Busy()
+    }
+
+    /// One query on a fresh connection; nil when the greeting was 421 (ask again).
+    private func ask(_ word: [LearningInput]) async throws -> [String]? {
         try await ScriptedConnection.with(server, timeout: timeout) { c in
-            guard let greeting = try await c.reply(), greeting.n / 100 == 2 else { return word.map { _ in "closed" } }
+            guard let greeting = try await c.reply() else { return word.map { _ in "closed" } }
+            if greeting.n == 421 { return nil }
+            guard greeting.n / 100 == 2 else { return word.map { _ in "closed" } }
             var out: [String] = []
             var over = false, tlsEnded = false
             for input in word {
@@ -53,7 +102,9 @@ public final class SocketServer: SystemUnderLearning, Sendable {
                     case .handshake where c.tlsVersion != nil:
                         parts.append("tls-active")  // a second handshake inside TLS is not the learner's to start
                     case .handshake:
-                        let established = try await c.handshake()
+                        // A server that is not in TLS reads the ClientHello as a command line
+                        // and waits for its end: the handshake fails when nothing comes back soon.
+                        let established = try await c.handshake(within: min(timeout, max(1, 10 * quiet)))
                         parts.append(established ? "tls" : "tls-failed")
                         over = !established
                     case .closeNotify, .alert:

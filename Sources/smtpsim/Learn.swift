@@ -40,6 +40,7 @@ struct Learn: ParsableCommand {
     @Flag(help: "Learn smtpsim's own server, in memory.") var inMemory = false
     @Option(help: "With HOST:PORT: seconds an input may go unanswered before its output is timeout (a server that delays its replies needs more).") var quiet = 0.1
     @Option(help: "With HOST:PORT: seconds to connect, for the greeting and the handshake.") var timeout = 5.0
+    @Option(help: "With HOST:PORT: queries asked at once, each on its own connection.") var parallel = 8
     @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
     @Option(parsing: .upToNextOption, help: "The input alphabet (default: all).") var inputs: [LearningInput] = []
     @Option(help: "The W-method's depth.") var depth = 1
@@ -58,6 +59,7 @@ struct Learn: ParsableCommand {
     func validate() throws {
         guard inMemory != (server != nil) else { throw ValidationError("give a server (HOST:PORT) or --in-memory, not both") }
         if server != nil, !serverFlaw.isEmpty { throw ValidationError("--server-flaw applies to --in-memory (smtpsim's own server)") }
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel takes 1 to 64 connections") }
     }
 
     /// `--format json`: the machine and how it was learned.
@@ -80,7 +82,7 @@ struct Learn: ParsableCommand {
         let alphabet = inputs.isEmpty ? LearningInput.allCases : inputs
         let system: SystemUnderLearning
         if let server {
-            system = SocketServer(server: try NetCLI.address(server, defaultPort: 25), inputs: alphabet, timeout: timeout, quiet: max(0.01, quiet))
+            system = SocketServer(server: try NetCLI.address(server, defaultPort: 25), inputs: alphabet, timeout: timeout, quiet: max(0.01, quiet), parallel: max(1, parallel))
         } else {
             var configuration = InMemoryServer.reference
             configuration.flaws = Set(serverFlaw)
