@@ -60,33 +60,6 @@ public enum LearningInput: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// The learner's client side: what arrives is parsed into replies, the handshake's end is kept.
-final class LearnerEndpoint: SimulatedEndpoint {
-    let role = EndpointRole.client
-    var replies = ReplyParser()
-    var codes: [String] = []
-    var handshake: TLSReport?
-    var closed = false
-
-    func start() -> [EndpointAction] { [] }
-    func receive(_ bytes: [UInt8]) -> [EndpointAction] {
-        replies.append(bytes)
-        while let reply = try? replies.next() { codes.append(LearningInput.output(reply)) }
-        return []
-    }
-
-    func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
-        handshake = report
-        if report.established { replies = ReplyParser() }  // RFC 3207 §4.2: nothing from before counts
-        return []
-    }
-    func timerFired(_ id: TimerID) -> [EndpointAction] { [] }
-    func peerClosed() -> [EndpointAction] {
-        closed = true
-        return []
-    }
-}
-
 /// smtpsim's server as the system under learning, through the endpoint host without sockets
 /// (`DirectConnection`), TLS by OpenSSL with the cheap PSK profile. Outputs are reply codes in
 /// order (`250+354`; an EHLO reply with its STARTTLS and AUTH marks), `tls` / `tls-failed` for
@@ -122,12 +95,14 @@ public final class InMemoryServer: SystemUnderLearning {
     }
 
     func run(_ word: [LearningInput]) -> [String] {
-        let learner = LearnerEndpoint()
+        let learner = ReplyReader()
+        var codes: [String] = []  // each reply as an output, as it arrives
+        learner.onReceive = { [unowned learner] _ in while let reply = try? learner.replies.next() { codes.append(LearningInput.output(reply)) } }
         let connection = DirectConnection(client: learner, server: BuiltInServerEndpoint(configuration: configuration, connectionID: "L"))
         let contexts = contexts
         connection.tls = { host in .openSSL(context: host.side == .server ? contexts.server : contexts.client, serverName: nil, verificationTime: 0) }
         connection.run()
-        learner.codes = []  // the greeting is the state the machine starts in
+        codes = []  // the greeting is the state the machine starts in
         var over = false
         var tlsEnded = false
         var clear = ReplyParser()  // the server's writes in the clear after the TLS session ended
@@ -155,8 +130,8 @@ public final class InMemoryServer: SystemUnderLearning {
             default:
                 if tlsEnded { connection.sendRaw(input.octets!, from: .client) } else { connection.act(.client, [.send(input.octets!)]) }
             }
-            parts += learner.codes
-            learner.codes = []
+            parts += codes
+            codes = []
             for (from, epoch, bytes) in connection.wire[wireSeen...] where from == .server && epoch == 2 { clear.append(bytes) }
             wireSeen = connection.wire.count
             while let reply = try? clear.next() { parts.append("clear:" + LearningInput.output(reply)) }

@@ -89,7 +89,8 @@ final class ScriptedConnection: EndpointHostDriver {
     let timeout: Double
     /// No check may outlast this, whatever it waits for: the probe's bound per connection.
     let deadline: Date
-    private let script = Script()
+    /// The endpoint the host drives: replies parsed as they come, the handshake's end kept.
+    private let script = ReplyReader()
     private var host: EndpointHost!
     private var unsent: [UInt8] = []
     private var tlsFailure: TLSFailure?
@@ -110,28 +111,6 @@ final class ScriptedConnection: EndpointHostDriver {
     private var rawAfterEnd: [UInt8] = []
     private var reading: Bool { host.tlsEnd == nil }
     private(set) var peerClosed = false
-
-    /// The endpoint the host drives: what arrives goes to the reply parser; the handshake's end
-    /// is remembered for `handshake(before:)`.
-    private final class Script: SimulatedEndpoint {
-        let role = EndpointRole.client
-        var replies = ReplyParser()
-        var handshake: TLSReport?
-        func start() -> [EndpointAction] { [] }
-        var onReceive: ([UInt8]) -> Void = { _ in }
-        func receive(_ bytes: [UInt8]) -> [EndpointAction] {
-            replies.append(bytes)
-            onReceive(bytes)
-            return []
-        }
-        func tlsFinished(_ report: TLSReport) -> [EndpointAction] {
-            handshake = report
-            if report.established { replies = ReplyParser() }  // RFC 3207 §4.2: nothing from before counts
-            return []
-        }
-        func timerFired(_ id: TimerID) -> [EndpointAction] { [] }
-        func peerClosed() -> [EndpointAction] { [] }
-    }
 
     init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbox: Inbox, timeout: Double) {
         self.outbound = outbound
