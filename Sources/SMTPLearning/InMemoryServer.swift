@@ -96,47 +96,38 @@ public final class InMemoryServer: SystemUnderLearning {
 
     func run(_ word: [LearningInput]) -> [String] {
         let learner = ReplyReader()
-        var codes: [String] = []  // each reply as an output, as it arrives
-        learner.onReceive = { [unowned learner] _ in while let reply = try? learner.replies.next() { codes.append(LearningInput.output(reply)) } }
+        var replies: [SMTPReply] = []  // as they arrive
+        learner.onReceive = { [unowned learner] _ in while let reply = try? learner.replies.next() { replies.append(reply) } }
         let connection = DirectConnection(client: learner, server: BuiltInServerEndpoint(configuration: configuration, connectionID: "L"))
         let contexts = contexts
         connection.tls = { host in .openSSL(context: host.side == .server ? contexts.server : contexts.client, serverName: nil, verificationTime: 0) }
         connection.run()
-        codes = []  // the greeting is the state the machine starts in
-        var over = false
-        var tlsEnded = false
-        var clear = ReplyParser()  // the server's writes in the clear after the TLS session ended
+        replies = []  // the greeting is the state the machine starts in
+        var query = LearningQuery()
+        var clearParser = ReplyParser()  // the server's writes in the clear after the TLS session ended
+        var clear: [SMTPReply] = []
         var wireSeen = 0
         var out: [String] = []
         for input in word {
-            if over || learner.closed || !connection.isOpen {
-                out.append("closed")
-                continue
-            }
             var parts: [String] = []
-            switch input {
-            case .handshake where tlsEnded:
-                parts.append("tls-ended")  // the learner ended its session: no new one on this connection
-            case .handshake where connection.client?.tlsEstablished == true:
-                parts.append("tls-active")  // a second handshake inside TLS is not the learner's to start
+            switch query.step(input, open: !learner.closed && connection.isOpen, tlsActive: connection.client?.tlsEstablished == true) {
+            case .answered(let output):
+                out.append(output)
+                continue
             case .handshake:
                 learner.handshake = nil
                 connection.act(.client, [.startTLS])
-                let established = learner.handshake?.established == true
-                parts.append(established ? "tls" : "tls-failed")
-                over = !established
-            case .closeNotify, .alert:
-                if connection.perform(.client, input == .closeNotify ? .closeNotify : .alert(.badRecordMAC)) { tlsEnded = true } else { parts.append("no-tls") }
-            default:
-                if tlsEnded { connection.sendRaw(input.octets!, from: .client) } else { connection.act(.client, [.send(input.octets!)]) }
+                parts.append(query.handshook(learner.handshake?.established == true))
+            case .end(let event):
+                if let part = query.ended(connection.perform(.client, event)) { parts.append(part) }
+            case .send(let octets): connection.act(.client, [.send(octets)])
+            case .sendRaw(let octets): connection.sendRaw(octets, from: .client)
             }
-            parts += codes
-            codes = []
-            for (from, epoch, bytes) in connection.wire[wireSeen...] where from == .server && epoch == 2 { clear.append(bytes) }
+            for (from, epoch, bytes) in connection.wire[wireSeen...] where from == .server && epoch == 2 { clearParser.append(bytes) }
             wireSeen = connection.wire.count
-            while let reply = try? clear.next() { parts.append("clear:" + LearningInput.output(reply)) }
-            if learner.closed { parts.append("closed") }
-            out.append(parts.isEmpty ? "timeout" : parts.joined(separator: "+"))
+            while let reply = try? clearParser.next() { clear.append(reply) }
+            out.append(query.output(parts, replies: replies, clear: clear, closed: learner.closed))
+            replies = []
         }
         return out
     }

@@ -88,50 +88,48 @@ public final class SocketServer: SystemUnderLearning, Sendable {
             if greeting.n == 421 { return nil }
             guard greeting.n / 100 == 2 else { return word.map { _ in "closed" } }
             var out: [String] = []
-            var over = false, tlsEnded = false
+            var query = LearningQuery()
             for input in word {
-                if over || c.peerClosed {
-                    out.append("closed")
-                    continue
-                }
                 var parts: [String] = []
+                var replies: [SMTPReply] = []
+                var clear: [SMTPReply] = []
                 do {
-                    switch input {
-                    case .handshake where tlsEnded:
-                        parts.append("tls-ended")  // the learner ended its session: no new one on this connection
-                    case .handshake where c.tlsVersion != nil:
-                        parts.append("tls-active")  // a second handshake inside TLS is not the learner's to start
+                    let step = query.step(input, open: !c.peerClosed, tlsActive: c.tlsVersion != nil)
+                    switch step {
+                    case .answered(let output):
+                        out.append(output)
+                        continue
                     case .handshake:
                         // A server that is not in TLS reads the ClientHello as a command line
                         // and waits for its end: the handshake fails when nothing comes back soon.
-                        let established = try await c.handshake(within: min(timeout, max(1, 10 * quiet)))
-                        parts.append(established ? "tls" : "tls-failed")
-                        over = !established
-                    case .closeNotify, .alert:
-                        if try await c.perform(input == .closeNotify ? .closeNotify : .alert(.badRecordMAC)) { tlsEnded = true } else { parts.append("no-tls") }
-                    default:
-                        if tlsEnded { try await c.sendRaw(input.octets!) } else { try await c.send(input.octets!) }
+                        parts.append(query.handshook(try await c.handshake(within: min(timeout, max(1, 10 * quiet)))))
+                    case .end(let event):
+                        if let part = query.ended(try await c.perform(event)) { parts.append(part) }
+                    case .send(let octets): try await c.send(octets)
+                    case .sendRaw(let octets): try await c.sendRaw(octets)
                     }
-                    if tlsEnded {
-                        let (_, cleartext, closed) = await c.afterTLSEnd(window: quiet)
+                    if query.tlsEnded {
+                        let (_, cleartext, _) = await c.afterTLSEnd(window: quiet)
                         var parser = ReplyParser()
                         parser.append(cleartext)
-                        while let reply = try? parser.next() { parts.append("clear:" + LearningInput.output(reply)) }
-                        if closed { parts.append("closed") }
-                    } else if !over {
+                        while let reply = try? parser.next() { clear.append(reply) }
+                    } else if !query.over {
                         // After the learner's own TLS step nothing is asked of the server: only
                         // what is already on its way is read.
-                        let tlsStep = input == .handshake || input == .closeNotify || input == .alert
-                        while let reply = try await c.reply(timeout: tlsStep || parts.contains { $0.first?.isNumber == true } ? more : quiet) {
-                            parts.append(LearningInput.output(reply))
+                        var tlsStep = true
+                        if case .send = step { tlsStep = false }
+                        while let reply = try await c.reply(timeout: tlsStep || !replies.isEmpty || parts.contains { $0.first?.isNumber == true } ? more : quiet) {
+                            replies.append(reply)
                         }
-                        if c.peerClosed { parts.append("closed") }
                     }
                 } catch {
-                    parts.append("closed")  // the connection broke under the input
-                    over = true
+                    query.broke()  // the connection broke under the input
+                    parts.append("closed")
+                    out.append(parts.joined(separator: "+"))
+                    continue
                 }
-                out.append(parts.isEmpty ? "timeout" : parts.joined(separator: "+"))
+                // After a failed handshake the connection is over whatever the server did with it.
+                out.append(query.output(parts, replies: replies, clear: clear, closed: c.peerClosed && (query.tlsEnded || !query.over)))
             }
             try? await c.send("QUIT\r\n")
             return out

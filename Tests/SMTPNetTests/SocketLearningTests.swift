@@ -25,6 +25,23 @@ final class SocketLearningTests: XCTestCase {
         XCTAssertEqual(memory.stateCount, 5)
     }
 
+    /// A server that reads on in the clear after close_notify: the socket learner reads each
+    /// cleartext reply once (the in-memory machine, NOOP after NOOP answered `clear:250` each).
+    func testTheCleartextAfterCloseNotifyIsLearnedAsInMemory() async throws {
+        let inputs: [LearningInput] = [.ehlo, .starttls, .handshake, .closeNotify, .noop]
+        let budget = { var b = Learner.Budget(); b.walks = 20; return b }()
+        let server = Loopback.server(flaws: [.readsPlaintextAfterCloseNotify])
+        let (socketMachine, _) = try await Loopback.with(server) { port in
+            try await Task.detached {
+                try Learner(system: SocketServer(server: HostPort(host: "127.0.0.1", port: port), inputs: inputs, timeout: 3, quiet: 0.1, parallel: 4), budget: budget).learn()
+            }.value
+        }
+        let memory = try Learner(system: InMemoryServer(configuration: server.configuration, inputs: inputs), budget: budget).learn()
+        XCTAssertEqual(socketMachine, memory, "socket:\n\(socketMachine.dot())\nmemory:\n\(memory.dot())")
+        let i = { (name: LearningInput) in inputs.firstIndex(of: name)! }
+        XCTAssertEqual(memory.run([i(.ehlo), i(.starttls), i(.handshake), i(.closeNotify), i(.noop), i(.noop)]).suffix(2), ["clear:250", "clear:250"])
+    }
+
     /// A learned difference's script (`learn --export`) run on a socket (`run --against`): it
     /// answers as learned on the flawed server, and the compliant one misses it at the flaw.
     func testAnExportedScriptReproducesOnTheServerAndNotOnTheCompliantOne() async throws {
