@@ -142,15 +142,15 @@ struct Learn: ParsableCommand {
         }
         let differences = compared?.differences ?? []
         let referenceName = compared?.name ?? ""
-        var exported: [(LearnedDifference, String, ScenarioReport?)] = []
+        var exported: [(LearnedDifference, String, ScenarioReport)] = []
         if let compared {
             var lines = differences.isEmpty ? ["the same machine as \(compared.name)"] : ["\(differences.count) shortest difference(s) from \(compared.name):"]
             for d in differences { lines.append("  \(d.summary)") }
             if let export {
                 exported = try write(differences, to: export, system: name, reference: compared.name)
                 for (_, path, report) in exported {
-                    let how = report.map { $0.passed ? "answers as learned in the simulator" : "in the simulator: \($0.failures.first ?? "")" } ?? ""
-                    lines.append("  wrote \(path)\(how.isEmpty ? "" : ": " + how)")
+                    let how = report.passed ? "answers as learned in the simulator" : "in the simulator: \(report.failures.first ?? "")"
+                    lines.append("  wrote \(path): \(how)")
                 }
             }
             let block = lines.joined(separator: "\n") + "\n"
@@ -184,9 +184,9 @@ struct Learn: ParsableCommand {
     /// `--export`: each difference as `difference-N.yaml`, run once in the simulator to pin the
     /// findings it makes; with --in-memory the scenario's server is the learned one (its flaws),
     /// otherwise smtpsim's compliant server (the file is for `run --against`).
-    func write(_ differences: [LearnedDifference], to folder: String, system: String, reference: String) throws -> [(LearnedDifference, String, ScenarioReport?)] {
+    func write(_ differences: [LearnedDifference], to folder: String, system: String, reference: String) throws -> [(LearnedDifference, String, ScenarioReport)] {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var out: [(LearnedDifference, String, ScenarioReport?)] = []
+        var out: [(LearnedDifference, String, ScenarioReport)] = []
         for (i, d) in differences.enumerated() {
             let path = (folder as NSString).appendingPathComponent("difference-\(i + 1).yaml")
             let (text, report) = try LearnedScenario.make(d, file: path, system: system, reference: reference, serverFlaws: serverFlaw, against: server)

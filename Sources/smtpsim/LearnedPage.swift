@@ -10,7 +10,7 @@ struct LearnedPage {
     var document: Learn.Document
     var reference: String
     var differences: [LearnedDifference]
-    var exported: [(LearnedDifference, String, ScenarioReport?)]
+    var exported: [(LearnedDifference, String, ScenarioReport)]
     /// `dot -Tsvg`'s drawing, or nil without Graphviz (the table stands alone).
     var svg: String?
 
@@ -31,7 +31,7 @@ struct LearnedPage {
             out += "<table class=\"summary\"><tr><th>inputs</th><th>here</th><th>there</th><th>scenario</th></tr>\n"
             for d in differences {
                 let file = exported.first { $0.0.word == d.word }
-                let link = file.map { e in "<code>\(esc(e.1))</code>" + (e.2.map { " <span class=\"\($0.passed ? "pass" : "fail")\">\($0.passed ? "reproduced" : "not reproduced")</span>" } ?? "") } ?? ""
+                let link = file.map { e in "<code>\(esc(e.1))</code> <span class=\"\(e.2.passed ? "pass" : "fail")\">\(e.2.passed ? "reproduced" : "not reproduced")</span>" } ?? ""
                 out += "<tr><td><code>\(esc(d.words))</code></td><td>\(esc(d.here.last ?? ""))</td><td>\(esc(d.there.last ?? ""))</td><td>\(link)</td></tr>\n"
             }
             out += "</table>\n"
@@ -43,7 +43,7 @@ struct LearnedPage {
             }
         }
         out += "</table>\n"
-        for (i, e) in exported.enumerated() { if let report = e.2 { out += HTMLReport.section(report, anchor: "d\(i + 1)") } }
+        for (i, e) in exported.enumerated() { out += HTMLReport.section(e.2, anchor: "d\(i + 1)") }
         return out + "</body></html>\n"
     }
 }
