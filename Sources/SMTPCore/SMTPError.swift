@@ -19,6 +19,7 @@ public struct SMTPError: Error, Hashable, Sendable, CustomStringConvertible {
             case inconsistentMultilineReply = "inconsistent-multiline-reply"
             case replyLineTooLong = "reply-line-too-long"
             case tooManyReplyLines = "too-many-reply-lines"
+            case bareChallenge = "bare-challenge"
             case syntaxError = "syntax-error"
             case unexpectedArgument = "unexpected-argument"
             case missingArgument = "missing-argument"
@@ -58,6 +59,9 @@ public struct SMTPError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let replyLineTooLong = Code(.replyLineTooLong)
         /// A multiline reply with more lines than `SMTPLimits.replyLines`.
         public static let tooManyReplyLines = Code(.tooManyReplyLines)
+        /// A `334` challenge without the SP that RFC 4954 §4 requires even when the challenge is
+        /// empty (`continue-req = "334" SP [base64] CRLF`); raised only by a strict reader.
+        public static let bareChallenge = Code(.bareChallenge)
         /// A command whose arguments do not match its grammar. Server reply: 501 5.5.4.
         public static let syntaxError = Code(.syntaxError)
         /// Arguments given to a verb that takes none (`STARTTLS foo`, RFC 3207 §4). Reply: 501.

@@ -193,6 +193,26 @@ public enum Harness {
             if start >= input.count { break }
         }
         check(k == expected.count, "the reply parser gave \(k) items, RFC 5321 §4.2's model \(expected.count): \(expected)")
+        // Read strictly (the reply-grammar oracle's reader), a bare 334 is refused where the
+        // model refuses it (RFC 4954 §4) and every other decision is the tolerant one.
+        var strict = ReplyParser(limits: limits, parseEnhancedCodes: enhanced)
+        strict.strictChallenges = true
+        strict.append(input)
+        var strictItems: [ReferenceReply.Item] = []
+        while strictItems.count < 10_000 {
+            do {
+                guard let reply = try strict.next() else { break }
+                strictItems.append(.reply(code: Int(reply.code.value), texts: []))
+            } catch {
+                strictItems.append(.error(error.code))
+            }
+        }
+        let strictModel = ReferenceReply.parse(input, lineLimit: limits.replyLine, maximumLines: limits.replyLines, strictChallenges: true)
+        let decisions = strictModel.map { item -> ReferenceReply.Item in
+            if case .reply(let code, _) = item { return .reply(code: code, texts: []) }
+            return item
+        }
+        check(strictItems == decisions, "the strict reply parser gave \(strictItems), RFC 4954 §4's model \(decisions)")
     }
 
     /// Mailboxes (first byte: SMTPUTF8 on/off) are accepted exactly as RFC 5321 §4.1.2's model

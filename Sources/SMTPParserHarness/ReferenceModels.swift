@@ -87,14 +87,15 @@ public enum ReferenceFramer {
 
 /// RFC 5321 §4.2 replies: `Reply-code = %x32-35 %x30-35 %x30-39`, then SP or "-" and text, or
 /// the code alone (a last line); every line of a multiline reply has the same code; at most
-/// `maximumLines` lines. A line that breaks a rule ends the reply being assembled.
+/// `maximumLines` lines. A line that breaks a rule ends the reply being assembled. Read strictly,
+/// a last line `334` without SP breaks RFC 4954 §4 (`continue-req = "334" SP [base64] CRLF`).
 public enum ReferenceReply {
     public enum Item: Equatable {
         case reply(code: Int, texts: [[UInt8]])
         case error(SMTPError.Code)
     }
 
-    public static func parse(_ bytes: [UInt8], lineLimit: Int, maximumLines: Int) -> [Item] {
+    public static func parse(_ bytes: [UInt8], lineLimit: Int, maximumLines: Int, strictChallenges: Bool = false) -> [Item] {
         var out: [Item] = []
         var pending: (code: Int, texts: [[UInt8]])?
         for item in ReferenceFramer.frame(bytes, limit: lineLimit) {
@@ -116,7 +117,11 @@ public enum ReferenceReply {
             }
             let code = d0 * 100 + d1 * 10 + d2
             let last: Bool
-            if line.count == 3 {
+            if line.count == 3, strictChallenges, code == 334 {
+                pending = nil
+                out.append(.error(.bareChallenge))
+                continue
+            } else if line.count == 3 {
                 last = true
             } else if line[3] == 0x20 || line[3] == 0x2D {
                 last = line[3] == 0x20

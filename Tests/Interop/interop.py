@@ -3,7 +3,7 @@
 
 Usage: interop.py SMTPSIM_BINARY
 
-Peers: Python's smtplib, swaks, curl, sslyze and `openssl s_client -starttls smtp` against `smtpsim serve`;
+Peers: Python's smtplib, swaks, curl, s-nail, sslyze and `openssl s_client -starttls smtp` against `smtpsim serve`;
 `smtpsim send` and `smtpsim probe` against aiosmtpd (STARTTLS, AUTH); `smtpsim proxy` between
 smtplib and aiosmtpd; as root, Postfix as an inbound server (`probe`) and as an outbound relay
 whose relayhost is smtpsim's listener (`probe --outbound`), and `smtpsim matrix` over them all. Every peer is a process started here and stopped by its process id; every
@@ -159,6 +159,49 @@ def curl_against_serve():
     check("curl --ssl-reqd smtp://127.0.0.1: certificate verified by address, message sent", r.returncode == 0, r.stderr[-600:])
     got = envelopes(maildir)
     check("curl: the message in the maildir over TLS", len(got) == 1 and got[0]["over_tls"], str(got))
+
+
+def snail_send(name, port, ca):
+    """s-nail 14.9 submits one message over STARTTLS with AUTH PLAIN (no initial response: it
+    waits for the server's 334 challenge, RFC 4954 §4); returns its exit status and stderr."""
+    home = os.path.join(WORK, name + "-home")
+    os.makedirs(home, exist_ok=True)
+    r = subprocess.run(["s-nail", "-:/", "-Sv15-compat", "-Sttycharset=utf-8", "-Snosave", "-Sverbose",
+                        f"-Smta=smtp://alice:secret@localhost:{port}", "-Ssmtp-use-starttls", "-Ssmtp-auth=plain",
+                        f"-Stls-ca-file={ca}", "-Stls-ca-no-defaults", "-Sfrom=alice@example.test",
+                        "-s", "s-nail", "bob@example.net"], input="by s-nail\n", capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "HOME": home})
+    return r.returncode, r.stderr
+
+
+def snail_against_serve():
+    """Issue 35: smtpsim's empty challenge is `334 SP` and s-nail authenticates; a scenario rule
+    that answers AUTH with a bare `334` is sent as written, s-nail gives up on it, and the
+    reply-grammar oracle reports the server (RFC 4954 §4) when the same file runs in the simulator."""
+    port, maildir = serve("serve-snail")
+    code, err = snail_send("snail", port, os.path.join(WORK, "ca.pem"))
+    check("s-nail: STARTTLS + AUTH PLAIN (empty 334 challenge) + delivery exits 0", code == 0, err[-800:])
+    got = envelopes(maildir)
+    check("s-nail: the message in the maildir, authenticated over TLS",
+          len(got) == 1 and got[0]["over_tls"] and got[0]["authenticated_as"] == "alice", str(got))
+    with open(os.path.join(WORK, "serve-snail.log")) as f:
+        log = f.read()
+    check("s-nail: the challenge on the wire is '334 ' (serve's log)", "S[tls]: 334 \n" in log, log[-600:])
+    bare = os.path.join(WORK, "bare-334.yaml")
+    with open(bare, "w") as f:
+        f.write("version: 1\nname: a bare 334 to AUTH\nserver:\n  auth: {users: {alice: secret}}\n  rules:\n"
+                "    - {at: AUTH, reply: '334'}\nclient:\n  auth: {user: alice, password: secret}\n"
+                "  messages: [{from: a@example.test, to: b@example.net, body: x}]\n"
+                "expect: {findings: {server: [reply-grammar]}}\n")
+    port, maildir = serve("serve-snail-bare", "--scenario", bare)
+    code, err = snail_send("snail-bare", port, os.path.join(WORK, "ca.pem"))
+    check("s-nail: a bare 334 makes it give up (exit 4, nothing delivered)", code == 4 and not envelopes(maildir), f"{code} {err[-400:]}")
+    with open(os.path.join(WORK, "serve-snail-bare.log")) as f:
+        log = f.read()
+    check("s-nail: the bare 334 on the wire (serve's log)", "S[tls]: 334\n" in log, log[-600:])
+    r = run([SMTPSIM, "run", bare, "--trace"])
+    check("s-nail: the same file in the simulator: a reply-grammar finding naming RFC 4954 §4",
+          r.returncode == 0 and "RFC 4954 §4" in r.stdout, r.stdout[-1200:])
 
 
 def idle_flood_against_serve():
@@ -636,6 +679,7 @@ def main():
         rules_against_smtplib()
         send_json_against_serve()
         curl_against_serve()
+        snail_against_serve()
         sslyze_against_serve()
         idle_flood_against_serve()
         cert, key = make_certificate()

@@ -138,6 +138,20 @@ final class ClientTests: XCTestCase {
         XCTAssertFalse(plain.clientPlaintext.contains("AUTH"), plain.clientPlaintext)
     }
 
+    func testABareChallengeIsReadTolerantly() {
+        // RFC 4954 §4 requires `334 SP`; a server that leaves the SP out still gets its answer
+        // from smtpsim's client (RFC 5321 §4.2: a bare code is readable), and the reply-grammar
+        // oracle reports the server (JudgmentTests).
+        var p = Pair(client: .with { $0.credentials = Credentials(username: "alice", password: "secret", mechanisms: ["LOGIN"]) },
+                     server: .with { $0.credentials = ["alice": "secret"] }, messages: [message()])
+        p.toClient = { epoch, b in epoch == 1 ? Attack.replace(b, "334 VXNlcm5hbWU6\r\n", "334\r\n") : b }
+        let run = run(p)
+        let sent = String(decoding: run.fromClient.filter { $0.epoch == 1 }.flatMap(\.bytes), as: UTF8.self)
+        XCTAssertTrue(sent.contains("AUTH LOGIN\r\n\(Base64.encode("alice"))\r\n\(Base64.encode("secret"))\r\n"), sent)
+        XCTAssertEqual(run.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(run.maildrop.messages.first?.authenticatedAs, "alice")
+    }
+
     func testResponseInjectionAfter220() throws {
         // docs/catalog.md D3: reply lines injected after the 220 in the same segment.
         let inject: (Int, [UInt8]) -> [UInt8] = { _, b in

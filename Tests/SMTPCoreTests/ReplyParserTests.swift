@@ -3,10 +3,11 @@ import XCTest
 
 final class ReplyParserTests: XCTestCase {
     /// Parses a stream with every feeding; asserts all agree and returns the result.
-    private func replies(_ input: String, file: StaticString = #filePath, line: UInt = #line) -> [Result<SMTPReply, SMTPError>] {
+    private func replies(_ input: String, strict: Bool = false, file: StaticString = #filePath, line: UInt = #line) -> [Result<SMTPReply, SMTPError>] {
         var reference: [Result<SMTPReply, SMTPError>]?
         for feeding in Feeding.all {
             var parser = ReplyParser()
+            parser.strictChallenges = strict
             var out: [Result<SMTPReply, SMTPError>] = []
             for segment in feeding.segments(Array(input.utf8)) {
                 parser.append(segment)
@@ -50,6 +51,24 @@ final class ReplyParserTests: XCTestCase {
         let r = replies("250\r\n250-\r\n250 \r\n354\r\n")
         XCTAssertEqual(try r.map { try $0.get().code.value }, [250, 250, 354])
         XCTAssertEqual(try r[1].get().lines.map(\.text), ["", ""])
+    }
+
+    func testABare334IsReadTolerantlyAndRefusedStrictly() throws {
+        // RFC 4954 §4: `continue-req = "334" SP [base64] CRLF`. A client reads a bare 334 (as a
+        // bare code anywhere); the reply-grammar oracle's strict reader refuses it and reads on.
+        let input = "334\r\n334 \r\n334 VXNlcm5hbWU6\r\n250\r\n"
+        XCTAssertEqual(try replies(input).map { try $0.get().code.value }, [334, 334, 334, 250])
+        let strict = replies(input, strict: true)
+        XCTAssertEqual(strict.count, 4)
+        guard case .failure(let e) = strict[0] else { return XCTFail("\(strict[0])") }
+        XCTAssertEqual(e.code, .bareChallenge)
+        XCTAssertEqual(e.offset, 3)
+        XCTAssertEqual(try strict[1].get().lines.map(\.text), [""])
+        XCTAssertEqual(try strict[2].get().lines.map(\.text), ["VXNlcm5hbWU6"])
+        XCTAssertEqual(try strict[3].get().code.value, 250, "only 334 needs its SP")
+        // The writer always puts the SP after 334, empty challenge or not; other codes stay bare.
+        XCTAssertEqual(String(decoding: SMTPReply.authChallenge("").wire, as: UTF8.self), "334 \r\n")
+        XCTAssertEqual(String(decoding: SMTPReply(ReplyCode(250)!).wire, as: UTF8.self), "250\r\n")
     }
 
     func testInconsistentMultilineCodesAreFatal() {

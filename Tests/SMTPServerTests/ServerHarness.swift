@@ -13,6 +13,8 @@ struct ServerDriver {
     private let recorder = Recorder()
     var replyParser = ReplyParser()
     var replies: [SMTPReply] = []
+    /// Every octet the server wrote, as written (before any TLS).
+    var wire: [UInt8] = []
     private var readWrites = 0
 
     private final class Recorder {
@@ -74,7 +76,10 @@ struct ServerDriver {
     }
 
     private mutating func readReplies() {
-        for write in connection.writes[readWrites...] { replyParser.append(write.bytes) }
+        for write in connection.writes[readWrites...] {
+            replyParser.append(write.bytes)
+            wire += write.bytes
+        }
         readWrites = connection.writes.count
         while let r = try? replyParser.next() { replies.append(r) }
     }

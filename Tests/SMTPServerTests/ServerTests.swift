@@ -131,6 +131,20 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(run("EHLO c\r\nAUTH PLAIN\r\n\(long)\r\nNOOP\r\n", config).codes, [250, 334, 500, 250])
     }
 
+    func testEveryChallengeCarriesTheSpaceRFC4954Requires() {
+        // RFC 4954 §4 `continue-req = "334" SP [base64] CRLF`: AUTH PLAIN without an initial
+        // response gets an empty challenge, still with its SP (s-nail gives up on a bare 334).
+        var config = ServerConfiguration.with { $0.credentials = ["alice": "secret"] }
+        config.flaws = [.offersAuthPlainBeforeTLS]
+        let plain = run("EHLO c\r\nAUTH PLAIN\r\n", config)
+        XCTAssertTrue(String(decoding: plain.wire, as: UTF8.self).hasSuffix("\r\n334 \r\n"), String(decoding: plain.wire, as: UTF8.self))
+        let login = String(decoding: run("EHLO c\r\nAUTH LOGIN\r\n\(Base64.encode("alice"))\r\n", config).wire, as: UTF8.self)
+        XCTAssertTrue(login.hasSuffix("\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"), login)
+        // Inside TLS, as a real client meets it.
+        let tls = run("EHLO c\r\nSTARTTLS\r\n", .with { $0.credentials = ["alice": "secret"] }, tlsAfterStartTLS: "EHLO c\r\nAUTH PLAIN\r\n")
+        XCTAssertTrue(String(decoding: tls.wire, as: UTF8.self).hasSuffix("\r\n334 \r\n"))
+    }
+
     func testSequencingErrorsLeaveStateUnchanged() {
         // docs/catalog.md F6.
         XCTAssertEqual(run("MAIL FROM:<a@x.test>\r\n").codes, [503])

@@ -35,6 +35,35 @@ final class JudgmentTests: XCTestCase {
                        ["messages: expected [\"delivered\"], got [\"temporar"])
     }
 
+    func testABareChallengeIsAReplyGrammarFindingNamingRFC4954() throws {
+        // RFC 4954 §4: `continue-req = "334" SP [base64] CRLF`. smtpsim's own challenge has its SP
+        // (no finding); a rule that answers AUTH with a bare "334" is the user's choice, sent as
+        // written, and the oracle reports it.
+        func findings(_ reply: String) throws -> [Finding] {
+            let yaml = """
+                version: 1
+                name: bare challenge
+                server:
+                  auth: {users: {alice: secret}}
+                  rules:
+                    - {at: AUTH, reply: "\(reply)"}
+                client:
+                  policy: required
+                  auth: {user: alice, password: secret, mechanisms: [LOGIN]}
+                  messages:
+                    - {from: alice@example.test, to: bob@example.net, body: "hi"}
+
+                """
+            let run = try ScenarioRunner.run(try ScenarioLoader.parse(yaml, file: "bare.yaml"), trace: .always)
+            return run.result.findings
+        }
+        let bare = try findings("334").filter { $0.oracle == .replyGrammar }
+        XCTAssertEqual(bare.map(\.label), ["reply-grammar (server)"])
+        XCTAssertEqual(bare.first?.reference, "RFC 4954 §4")
+        XCTAssertTrue(bare.first?.explanation.contains("bare-challenge") ?? false, bare.description)
+        XCTAssertEqual(try findings("334 ").filter { $0.oracle == .replyGrammar }, [])
+    }
+
     func testAnAttackersReplyIsSeenButNotWritten() throws {
         let attack = """
             attacker:

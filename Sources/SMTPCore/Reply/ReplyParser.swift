@@ -11,10 +11,15 @@
 /// - At most `limits.replyLines` lines per reply, so memory stays bounded.
 /// - Text may hold any byte but CR and LF; it is decoded leniently (8-bit and NUL tolerated,
 ///   docs/catalog.md F1) because clients act on the code, not the text.
+/// - A bare `334` (no SP) is read like any bare code (tolerant reading, as a client must);
+///   `strictChallenges` refuses it (`.bareChallenge`, RFC 4954 §4 `continue-req`), for the
+///   reply-grammar oracle, which judges what a server wrote.
 /// After an error the partial reply is dropped; the client is expected to treat it as fatal.
 public struct ReplyParser: Sendable {
     public var limits: SMTPLimits
     public var parseEnhancedCodes: Bool
+    /// Refuse a `334` line without its SP (RFC 4954 §4); off for clients, on for the oracle.
+    public var strictChallenges = false
     private var framer: LineFramer
     private var pending: [SMTPReply.Line] = []
     private var pendingCode: ReplyCode?
@@ -107,7 +112,12 @@ public struct ReplyParser: Sendable {
         guard let code = ReplyCode(value) else {
             throw SMTPError(.invalidReplyCode, offset: 0, detail: "reply code \(value) is outside 200–559 / x0x–x5x")
         }
-        if b.count == 3 { return (code, true, SMTPReply.Line("")) }
+        if b.count == 3 {
+            if strictChallenges, value == 334 {
+                throw SMTPError(.bareChallenge, offset: 3, detail: "a 334 challenge without the SP RFC 4954 §4 requires")
+            }
+            return (code, true, SMTPReply.Line(""))
+        }
         let separator = b[3]
         guard separator == ASCII.hyphen || separator == ASCII.space else {
             throw SMTPError(.malformedReply, offset: 3, detail: "expected '-' or SP after the code, got \(ASCII.escaped([separator]))")

@@ -2,7 +2,7 @@
 ///
 /// Every line of a multiline reply carries the same code; on the wire every line but the last is
 /// `code "-" text` and the last is `code SP text` (or the bare code: RFC 5321 §4.2 lets a client
-/// meet a code without text). When ENHANCEDSTATUSCODES is in effect each line's text starts with
+/// meet a code without text; never for a 334 challenge, whose SP RFC 4954 §4 requires). When ENHANCEDSTATUSCODES is in effect each line's text starts with
 /// an enhanced status code (RFC 2034 §4); the parser picks it out line by line.
 public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
     public struct Line: Hashable, Sendable {
@@ -62,7 +62,8 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
             out.append(digits.1)
             out.append(digits.2)
             let last = index == lines.count - 1
-            let hasText = line.enhancedCode != nil || !line.text.isEmpty
+            // RFC 4954 §4: `continue-req = "334" SP [base64] CRLF`: the SP even when empty.
+            let hasText = line.enhancedCode != nil || !line.text.isEmpty || code.value == 334
             if !last {
                 out.append(ASCII.hyphen)
             } else if hasText {

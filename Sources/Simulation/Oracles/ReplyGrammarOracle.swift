@@ -4,14 +4,22 @@ import SMTPCore
 import SMTPServer
 
 /// Every server reply stream parses under RFC 5321 §4.2 (one reply per command, consistent
-/// multiline codes, line limits), plaintext and TLS parts each (docs/catalog.md F1). Parsed as the
-/// server writes, so nothing of the stream is kept; judged at the end of the run.
+/// multiline codes, line limits) and RFC 4954 §4's challenge form (`334 SP`), plaintext and TLS
+/// parts each (docs/catalog.md F1). Parsed as the server writes, so nothing of the stream is kept;
+/// judged at the end of the run.
 struct ReplyGrammarOracle: RunOracle {
     /// The two reply streams of one connection as they are written: before TLS and inside it.
     struct Streams {
-        private var parsers = [ReplyParser(), ReplyParser()]
+        private var parsers = [Self.strictParser, Self.strictParser]
         /// The first grammar error of each stream; a stream is not read past it.
-        private(set) var errors: [String?] = [nil, nil]
+        private(set) var errors: [SMTPError?] = [nil, nil]
+
+        /// A reader of what a server wrote, strict where a client reads tolerantly (a bare 334).
+        private static var strictParser: ReplyParser {
+            var parser = ReplyParser()
+            parser.strictChallenges = true
+            return parser
+        }
 
         /// The server wrote `bytes` (epoch 0: before TLS; any other: inside TLS).
         mutating func wrote(_ bytes: [UInt8], epoch: Int) {
@@ -21,7 +29,7 @@ struct ReplyGrammarOracle: RunOracle {
             do {
                 while try parsers[k].next() != nil {}
             } catch {
-                errors[k] = "\(error)"
+                errors[k] = error
                 parsers[k] = ReplyParser()  // what it held will never be read
             }
         }
@@ -32,7 +40,8 @@ struct ReplyGrammarOracle: RunOracle {
         for c in world.connections {
             for error in c.replyStreams.errors {
                 guard let error else { continue }
-                world.flag(c, .replyGrammar, .server, "the server sent a reply that breaks the grammar: \(error)", "RFC 5321 §4.2, §4.2.1")
+                let rfc = error.code == .bareChallenge ? "RFC 4954 §4" : "RFC 5321 §4.2, §4.2.1"
+                world.flag(c, .replyGrammar, .server, "the server sent a reply that breaks the grammar: \(error)", rfc)
             }
         }
     }
