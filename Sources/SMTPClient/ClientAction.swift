@@ -86,11 +86,59 @@ public enum DeliveryStatus: String, Hashable, Sendable, Codable {
     case delivered
     case temporaryFailure = "temporary-failure"
     case permanentFailure = "permanent-failure"
+
+    /// The message's status from its recipients' (RFC 5321 §4.2.5, §6.1): deferred while any
+    /// recipient is, delivered when some recipient has it and none waits, refused when all were.
+    public static func of(_ recipients: [RecipientOutcome]) -> DeliveryStatus? {
+        guard !recipients.isEmpty else { return nil }
+        if recipients.contains(where: { $0.status == .temporaryFailure }) { return .temporaryFailure }
+        if recipients.contains(where: { $0.status == .delivered }) { return .delivered }
+        return .permanentFailure
+    }
+}
+
+/// What became of a message for one recipient.
+public struct RecipientOutcome: Hashable, Sendable, CustomStringConvertible {
+    public var recipient: ForwardPath
+    public var status: DeliveryStatus
+    /// The reply that decided it: the refusal of its RCPT, or the transaction's final reply.
+    public var reply: SMTPReply?
+    /// The connection broke after the end of data: the server may hold the message for this
+    /// recipient, and a retry may duplicate it (RFC 5321 §4.5.3.2.6).
+    public var possibleDuplicate = false
+    /// The attempt that decided it.
+    public var attempt = 1
+
+    public init(recipient: ForwardPath, status: DeliveryStatus, reply: SMTPReply? = nil, possibleDuplicate: Bool = false, attempt: Int = 1) {
+        self.recipient = recipient
+        self.status = status
+        self.reply = reply
+        self.possibleDuplicate = possibleDuplicate
+        self.attempt = attempt
+    }
+
+    /// `delivered`, `temporary-failure`, `permanent-failure` or `possible-duplicate` (a deferral
+    /// after the end of data): the expectation vocabulary's names.
+    public var statusName: String { possibleDuplicate && status == .temporaryFailure ? "possible-duplicate" : status.rawValue }
+
+    /// `<carol@example.net>: temporary-failure (451 4.3.0 try later)`.
+    public var description: String { "\(recipient): \(statusName)\(reply.map { " (\($0))" } ?? "")" }
+}
+
+extension MessageOutcome {
+    /// The recipients' outcomes worth showing beside the message's: all of them when a message
+    /// has several or when one differs from the message's status, none otherwise.
+    public var recipientLines: [String] {
+        recipients.count > 1 || recipients.contains { $0.status != status } ? recipients.map(\.description) : []
+    }
 }
 
 /// What happened to one message on one connection attempt.
 public struct MessageOutcome: Hashable, Sendable {
     public var messageID: String
+    /// The message as a whole: `delivered` when every recipient has it or was refused for good,
+    /// `temporaryFailure` while any recipient is deferred (it is retried for those alone, RFC
+    /// 5321 §4.2.5, §6.1), `permanentFailure` when every recipient was refused for good.
     public var status: DeliveryStatus
     public var reason: String
     /// The reply that decided it, if a reply did.
@@ -102,6 +150,9 @@ public struct MessageOutcome: Hashable, Sendable {
     public var possibleDuplicate = false
     /// Recipients the server refused.
     public var refusedRecipients: [ForwardPath] = []
+    /// Each recipient's own outcome, in the message's order (RFC 5321 §4.2.5: a 4yz to one RCPT
+    /// leaves that recipient to be retried; the message is not delivered to it).
+    public var recipients: [RecipientOutcome] = []
     /// Whether the message went over TLS.
     public var overTLS = false
     public var attempt = 1

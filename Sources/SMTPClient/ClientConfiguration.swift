@@ -82,6 +82,10 @@ public enum ClientFlaw: String, CaseIterable, Hashable, Sendable, Codable {
     /// After the server's close_notify, goes on reading the stream as plaintext and acting on
     /// the replies it finds there (libetpan issue 386, cyrus-imapd issue 4785; docs/catalog.md I8).
     case readsAfterCloseNotify = "reads-after-close-notify"
+    /// Counts a message delivered to every recipient once its data is accepted, whatever a
+    /// recipient's RCPT reply said: a recipient deferred with 4yz is lost without a word and never
+    /// retried (RFC 5321 §4.2.5, §6.1; docs/catalog.md F7).
+    case countsDeferredRecipientsAsDelivered = "counts-deferred-recipients-as-delivered"
 }
 
 /// Per-command reply timeouts in nanoseconds (RFC 5321 §4.5.3.2 minimums).

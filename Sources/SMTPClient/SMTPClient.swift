@@ -28,9 +28,19 @@ public struct SMTPClient: Sendable {
         self.messages = messages
     }
 
-    /// Messages without a final outcome.
+    /// Messages without a final outcome, each with only the recipients still to be tried (a
+    /// recipient that has the message, or was refused for good, is not sent it again: RFC 5321
+    /// §4.2.5, §6.1).
     public var pending: [OutgoingMessage] {
-        messages.filter { results[$0.id].map { $0.status == .temporaryFailure } ?? true }
+        messages.compactMap { message in
+            guard let result = results[message.id] else { return message }
+            guard result.status == .temporaryFailure else { return nil }
+            var todo = message
+            todo.recipients = message.recipients.filter { r in
+                result.recipients.first { $0.recipient == r }.map { $0.status == .temporaryFailure } ?? true
+            }
+            return todo.recipients.isEmpty ? nil : todo
+        }
     }
 
     /// A connection for the pending messages, or nil when nothing is pending or attempts ran out.
@@ -41,9 +51,25 @@ public struct SMTPClient: Sendable {
         return SMTPClientConnection(configuration: configuration, messages: todo, attempt: attempts, skipSTARTTLS: plaintextRetry)
     }
 
+    /// Records an attempt's outcome over what earlier attempts decided: the recipients it tried
+    /// take their new outcomes, the others keep theirs, and the message's status is recomputed
+    /// from them all.
+    mutating func record(_ outcome: MessageOutcome) {
+        guard let earlier = results[outcome.messageID], !earlier.recipients.isEmpty else {
+            results[outcome.messageID] = outcome
+            return
+        }
+        var merged = outcome
+        merged.recipients = earlier.recipients.map { old in outcome.recipients.first { $0.recipient == old.recipient } ?? old }
+        merged.refusedRecipients = merged.recipients.filter { $0.status != .delivered }.map(\.recipient)
+            .filter { r in earlier.refusedRecipients.contains(r) || outcome.refusedRecipients.contains(r) }
+        if let status = DeliveryStatus.of(merged.recipients) { merged.status = status }
+        results[outcome.messageID] = merged
+    }
+
     /// Records the attempt's outcomes; says whether and when to try again.
     public mutating func attemptFinished(_ connection: SMTPClientConnection) -> Next {
-        for outcome in connection.outcomes { results[outcome.messageID] = outcome }
+        for outcome in connection.outcomes { record(outcome) }
         plaintextRetry = false
         if case .opportunistic = configuration.policy, configuration.plaintextRetryAfterTLSFailure,
             connection.outcomes.contains(where: { $0.tlsResultType != nil && $0.status == .temporaryFailure }),
@@ -61,7 +87,8 @@ public struct SMTPClient: Sendable {
         for message in pending {
             var o = MessageOutcome(messageID: message.id, status: .temporaryFailure, reason: reason)
             o.attempt = attempts
-            results[message.id] = o
+            o.recipients = message.recipients.map { RecipientOutcome(recipient: $0, status: .temporaryFailure, attempt: attempts) }
+            record(o)
         }
         guard attempts < configuration.retry.maximumAttempts else { return .done }
         return .retry(after: configuration.retry.delay)

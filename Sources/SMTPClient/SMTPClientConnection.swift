@@ -117,6 +117,11 @@ public struct SMTPClientConnection: Sendable {
         var mail: MailReply = .awaited
         var accepted: [ForwardPath] = []
         var refused: [ForwardPath] = []
+        /// The reply that refused each of `refused`.
+        var refusals: [SMTPReply] = []
+        /// MAIL was answered 2yz: only then is a refused RCPT that recipient's own answer (after
+        /// a refused MAIL a server refuses every RCPT as out of sequence, RFC 5321 §4.1.4).
+        var mailWasAccepted = false
         var lastRefusal: SMTPReply?
         /// Set once the message cannot be delivered on this attempt.
         var failure: MessageOutcome?
@@ -321,23 +326,54 @@ public struct SMTPClientConnection: Sendable {
         emit(.close)
     }
 
-    /// Records an outcome once per message.
-    mutating func decide(_ outcome: MessageOutcome) {
+    /// Records an outcome once per message, with each recipient's: a recipient refused at RCPT
+    /// keeps its refusal's status, the others take the transaction's; the message's status is
+    /// then its recipients' (`DeliveryStatus.of`): a 4yz to one RCPT defers the message for that
+    /// recipient even when the others have it (RFC 5321 §4.2.5, §6.1). `t` is the message's
+    /// transaction when the caller holds a newer copy than the phase.
+    mutating func decide(_ outcome: MessageOutcome, in t: Transaction? = nil) {
         guard decided[outcome.messageID] == nil else { return }
         var o = outcome
         o.attempt = attempt
         o.overTLS = session.inTLS
+        if o.recipients.isEmpty, let message = messages.first(where: { $0.id == o.messageID }) {
+            // A recipient's own refusal counts where the transaction could be read: MAIL taken,
+            // and no reply the client could not place (then the server's state is unknown).
+            let transaction = (t ?? currentTransaction.flatMap { messages[$0.index].id == o.messageID ? $0 : nil })
+                .flatMap { $0.mailWasAccepted && $0.unexpected == nil ? $0 : nil }
+            o.recipients = message.recipients.map { r in
+                if let t = transaction, let k = t.refused.firstIndex(of: r) {
+                    let status = Self.status(of: t.refusals[k])
+                    if status == .temporaryFailure, o.status == .delivered, configuration.has(.countsDeferredRecipientsAsDelivered) {
+                        return RecipientOutcome(recipient: r, status: .delivered, reply: o.reply, attempt: attempt)
+                    }
+                    return RecipientOutcome(recipient: r, status: status, reply: t.refusals[k], attempt: attempt)
+                }
+                return RecipientOutcome(recipient: r, status: o.status, reply: o.reply, possibleDuplicate: o.possibleDuplicate, attempt: attempt)
+            }
+            if let status = DeliveryStatus.of(o.recipients), status != o.status {
+                let differing = o.recipients.filter { $0.status == status }
+                let what = status == .temporaryFailure ? "deferred" : status == .permanentFailure ? "refused" : "delivered"
+                o.reason = "\(what) for \(differing.map { "\($0.recipient) (\($0.reply.map(String.init(describing:)) ?? "no reply"))" }.joined(separator: ", ")); \(o.reason)"
+                o.status = status
+                if status != .delivered { o.reply = differing.first?.reply ?? o.reply }
+            }
+        }
         decided[o.messageID] = o
         emit(.outcome(o))
     }
 
+    /// The transaction under way, if any.
+    var currentTransaction: Transaction? {
+        switch phase {
+        case .transaction(let t), .dataEnd(let t): t
+        case .notStarted, .greeting, .ehlo, .helo, .startTLS, .handshake, .auth, .rset, .quit, .closed: nil
+        }
+    }
+
     /// Defers (or fails) every message not decided yet.
     mutating func failRemaining(_ status: DeliveryStatus, _ reason: String, reply: SMTPReply? = nil, tls: TLSResultType? = nil, possibleDuplicate: Bool = false) {
-        var current: Int?
-        switch phase {
-        case .transaction(let t), .dataEnd(let t): current = t.index
-        case .notStarted, .greeting, .ehlo, .helo, .startTLS, .handshake, .auth, .rset, .quit, .closed: break
-        }
+        let current = currentTransaction?.index
         for (index, message) in messages.enumerated() where decided[message.id] == nil {
             var o = MessageOutcome(messageID: message.id, status: status, reason: reason, reply: reply, tlsResultType: tls)
             o.possibleDuplicate = possibleDuplicate && index == current

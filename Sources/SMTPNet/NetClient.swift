@@ -65,14 +65,18 @@ public struct NetClient: Sendable {
             // Messages the machine never decided (the connection ended first) are deferred.
             var outcomes = endpoint.machine.outcomes
             for m in machine.messages where !outcomes.contains(where: { $0.messageID == m.id }) {
-                outcomes.append(MessageOutcome(messageID: m.id, status: .temporaryFailure, reason: "connection ended before an outcome (\(end))"))
+                var o = MessageOutcome(messageID: m.id, status: .temporaryFailure, reason: "connection ended before an outcome (\(end))")
+                o.recipients = m.recipients.map { RecipientOutcome(recipient: $0, status: .temporaryFailure, attempt: machine.attempt) }
+                outcomes.append(o)
             }
             for o in outcomes { latest[o.messageID] = o }
+            _ = queue.attemptFinished(endpoint.machine)
+            // Each recipient's outcome over the attempts (a recipient delivered on the first keeps it).
+            for m in messages { if let merged = queue.results[m.id], !merged.recipients.isEmpty { latest[m.id] = merged } }
             let attempt = Report(
                 outcomes: messages.compactMap { latest[$0.id] }, capabilitiesBeforeTLS: endpoint.machine.capabilitiesBeforeTLS,
                 capabilities: endpoint.machine.currentCapabilities, tls: session.tlsDetails ?? report?.tls, end: end, attempts: queue.attempts)
             report = attempt
-            _ = queue.attemptFinished(endpoint.machine)
             guard queue.plaintextRetry else { break }
         }
         return report!

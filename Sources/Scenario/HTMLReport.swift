@@ -15,7 +15,10 @@ public enum HTMLReport {
 
             """
         for (i, r) in reports.enumerated() {
-            let messages = r.result.outcomes.map(\.status.rawValue).joined(separator: ", ")
+            // Each message's status, and its recipients' where they differ (RFC 5321 §4.2.5).
+            let messages = r.result.outcomes.map { o in
+                o.status.rawValue + (o.recipientLines.isEmpty ? "" : " (" + o.recipients.map { "\($0.recipient) \($0.statusName)" }.joined(separator: ", ") + ")")
+            }.joined(separator: ", ")
             let findings = r.result.findings.isEmpty ? "none" : Array(Set(r.result.findings.map(\.label))).sorted().joined(separator: ", ")
             html += "<tr><td><a href=\"#s\(i)\">\(esc(r.scenario.name))</a><br><code>\(esc(r.scenario.file))</code></td><td>\(r.seed)</td>"
             html += "<td class=\"\(r.passed ? "pass" : "fail")\">\(r.passed ? "PASS" : "FAIL")</td><td>\(esc(messages))</td><td>\(esc(findings))</td></tr>\n"

@@ -117,25 +117,40 @@ public struct Expectations: Hashable, Sendable {
         case any
     }
 
-    /// What a message's outcome must be: a status, or `not-delivered` (either failure).
+    /// What a message's (or a recipient's) outcome must be: a status, `not-delivered` (either
+    /// failure), or `possible-duplicate` (deferred after the end of data: the server may hold it).
     public enum MessageStatus: String, Hashable, Sendable, CaseIterable {
         case delivered
         case temporaryFailure = "temporary-failure"
         case permanentFailure = "permanent-failure"
         case notDelivered = "not-delivered"
+        case possibleDuplicate = "possible-duplicate"
 
-        public func matches(_ status: DeliveryStatus) -> Bool {
+        public func matches(_ status: DeliveryStatus, possibleDuplicate: Bool = false) -> Bool {
             switch self {
             case .delivered: status == .delivered
             case .temporaryFailure: status == .temporaryFailure
             case .permanentFailure: status == .permanentFailure
             case .notDelivered: status != .delivered
+            case .possibleDuplicate: status == .temporaryFailure && possibleDuplicate
             }
         }
     }
 
     /// Status of each message, in order (all clients' messages in order).
     public var messages: [MessageStatus]?
+    /// Status per recipient (an address as written in the file): every message sent to it must
+    /// have that outcome for it (RFC 5321 §4.2.5: a recipient deferred with 4yz is not delivered).
+    public var recipients: [RecipientStatus] = []
+
+    public struct RecipientStatus: Hashable, Sendable {
+        public var address: String
+        public var status: MessageStatus
+        public init(address: String, status: MessageStatus) {
+            self.address = address
+            self.status = status
+        }
+    }
     /// How many messages the server accepted (behind a relay: the server it forwards to).
     public var accepted: Int?
     /// How many messages the relay accepted from the clients.

@@ -348,12 +348,18 @@ public enum ScenarioLoader {
     // MARK: - Expectations
 
     static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
-        let o = try r.object(["messages", "accepted", "relayed", "duplicates", "accepted-bodies", "replies-seen", "commands-seen", "tls-result", "over-tls",
+        let o = try r.object(["messages", "recipients", "accepted", "relayed", "duplicates", "accepted-bodies", "replies-seen", "commands-seen", "tls-result", "over-tls",
                               "findings", "trace-contains", "trace-lacks"])
         var e = Expectations()
         if let m = o["messages"] {
             e.messages = try m.listOrOne().map { x throws(ScenarioError) in
                 try x.enumeration(Expectations.MessageStatus.self, Expectations.MessageStatus.allCases)
+            }
+        }
+        if let m = o["recipients"] {
+            // {bob@example.net: delivered, carol@example.net: temporary-failure}
+            e.recipients = try m.keyed().map { (key, value) throws(ScenarioError) in
+                Expectations.RecipientStatus(address: key, status: try value.enumeration(Expectations.MessageStatus.self, Expectations.MessageStatus.allCases))
             }
         }
         if let a = o["accepted"] { e.accepted = try a.int(in: 0...1_000_000) }

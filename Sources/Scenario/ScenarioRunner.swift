@@ -67,9 +67,18 @@ public enum ScenarioRunner {
         var failures: [String] = []
         if let expected = e.messages {
             let got = r.outcomes.map(\.status)
-            if got.count != expected.count || !zip(expected, got).allSatisfy({ $0.matches($1) }) {
+            if got.count != expected.count || !zip(expected, r.outcomes).allSatisfy({ $0.matches($1.status, possibleDuplicate: $1.possibleDuplicate) }) {
                 failures.append("messages: expected \(expected.map(\.rawValue)), got \(got.map(\.rawValue))"
                                 + (r.outcomes.isEmpty ? "" : " (\(r.outcomes.map { "\($0.messageID): \($0.reason)" }.joined(separator: "; ")))"))
+            }
+        }
+        for want in e.recipients {
+            // Every message sent to the address must have that outcome for it.
+            let got = r.outcomes.flatMap { o in o.recipients.filter { $0.recipient.description.caseInsensitiveCompare("<\(want.address)>") == .orderedSame || $0.recipient.description.caseInsensitiveCompare(want.address) == .orderedSame }.map { (o.messageID, $0) } }
+            if got.isEmpty {
+                failures.append("recipients.\(want.address): no message was sent to it")
+            } else if let (id, wrong) = got.first(where: { !want.status.matches($0.1.status, possibleDuplicate: $0.1.possibleDuplicate) }) {
+                failures.append("recipients.\(want.address): expected \(want.status.rawValue), got \(wrong.possibleDuplicate ? "possible-duplicate" : wrong.status.rawValue) for \(id)\(wrong.reply.map { " (\($0))" } ?? "")")
             }
         }
         if let n = e.accepted, r.accepted.count != n {

@@ -86,6 +86,19 @@ struct YAMLReader {
         return YAMLObject(reader: self, entries: entries)
     }
 
+    /// A mapping whose keys are the user's (addresses, names), each once, in file order.
+    func keyed() throws(ScenarioError) -> [(String, YAMLReader)] {
+        guard let mapping = node.mapping else { throw error("expected a mapping, found \(kind)") }
+        var entries: [(String, YAMLReader)] = []
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else { throw YAMLReader(node: key, path: path, file: file).error("keys must be text") }
+            let child = YAMLReader(node: value, path: path.isEmpty ? name : "\(path).\(name)", file: file)
+            if entries.contains(where: { $0.0 == name }) { throw child.error("key '\(name)' given twice") }
+            entries.append((name, child))
+        }
+        return entries
+    }
+
     /// A single-key mapping (`- reset: {at: after-mail}`) or a bare word (`- start-tls`).
     func tagged(_ allowed: [String]) throws(ScenarioError) -> (String, YAMLReader?) {
         if let word = node.scalar?.string {

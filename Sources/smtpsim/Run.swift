@@ -116,6 +116,7 @@ struct Run: ParsableCommand {
         if !r.passed {
             for o in r.result.outcomes {
                 lines.append("      \(o.messageID): \(o.status.rawValue) — \(o.reason)\(o.tlsResultType.map { " [\($0.rawValue)]" } ?? "")")
+                lines += o.recipientLines.map { "        \($0)" }
             }
             lines += r.failures.map { "      ✗ \($0)" }
             lines.append("      replay: \(r.replayLine) --trace")
@@ -130,7 +131,10 @@ struct Run: ParsableCommand {
                 "file": r.scenario.file, "name": r.scenario.name, "seed": r.seed, "passed": r.passed, "failures": r.failures,
                 "digest": r.result.digest ?? "", "replay": r.replayLine, "acceptedMessages": r.result.accepted.count,
                 "outcomes": r.result.outcomes.map { o -> [String: Any] in
-                    ["message": o.messageID, "status": o.status.rawValue, "reason": o.reason, "attempt": o.attempt, "tlsResultType": o.tlsResultType?.rawValue ?? NSNull()]
+                    ["message": o.messageID, "status": o.status.rawValue, "reason": o.reason, "attempt": o.attempt, "tlsResultType": o.tlsResultType?.rawValue ?? NSNull(),
+                     "recipients": o.recipients.map { r -> [String: Any] in
+                         ["recipient": r.recipient.description, "status": r.statusName, "attempt": r.attempt, "reply": r.reply?.description ?? NSNull()]
+                     }]
                 },
                 "findings": r.result.findings.map { ["oracle": $0.oracle.rawValue, "side": $0.side?.rawValue ?? "run", "event": $0.eventIndex, "explanation": $0.explanation, "reference": $0.reference] },
             ]

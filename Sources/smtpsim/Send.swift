@@ -112,6 +112,7 @@ struct Send: AsyncParsableCommand {
         }
         for o in report.outcomes {
             NetCLI.say("\(o.messageID): \(o.status.rawValue)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0.rawValue)]" } ?? "")")
+            for line in o.recipientLines { NetCLI.say("  \(line)") }
         }
         try ExitStatus(findings: false, outcomes: report.outcomes).exitIfFailed()
     }

@@ -65,6 +65,14 @@ struct SendJSON: Encodable {
         var tlsResultType: String?
         var refusedRecipients: [String]
         var possibleDuplicate: Bool
+        var recipients: [Recipient]
+    }
+
+    /// One recipient's outcome (RFC 5321 §4.2.5: a 4yz to its RCPT leaves it undelivered).
+    struct Recipient: Encodable {
+        var recipient: String
+        var status: String
+        var reply: String?
     }
 
     var server: String
@@ -88,7 +96,8 @@ struct SendJSON: Encodable {
         }
         outcomes = report.outcomes.map { o in
             Outcome(message: o.messageID, status: o.status.rawValue, reason: o.reason, overTLS: o.overTLS, reply: o.reply?.description,
-                    tlsResultType: o.tlsResultType?.rawValue, refusedRecipients: o.refusedRecipients.map(\.description), possibleDuplicate: o.possibleDuplicate)
+                    tlsResultType: o.tlsResultType?.rawValue, refusedRecipients: o.refusedRecipients.map(\.description), possibleDuplicate: o.possibleDuplicate,
+                    recipients: o.recipients.map { Recipient(recipient: $0.recipient.description, status: $0.statusName, reply: $0.reply?.description) })
         }
         end = "\(report.end)"
         attempts = report.attempts

@@ -125,6 +125,7 @@ struct Simulate: ParsableCommand {
         print("seed \(seed): \(result.connections) connection(s), \(result.events) events, \(TraceEvent.formatTime(result.duration)) simulated")
         for o in result.outcomes {
             print("  \(o.messageID): \(o.status.rawValue) on attempt \(o.attempt)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0.rawValue)]" } ?? "")")
+            for line in o.recipientLines { print("    \(line)") }
         }
         print("  server accepted \(result.accepted.count) message(s)")
         if result.findings.isEmpty {

@@ -297,6 +297,28 @@ final class ServeRuleTests: XCTestCase {
         XCTAssertEqual(report.outcomes[1].reply?.lines.first?.text, "deferred by rule")
     }
 
+    func testSendReportsEachRecipientAndA451OneIsNotDelivered() async throws {
+        // RFC 5321 §4.2.5 over a real socket: the server defers one recipient, refuses another;
+        // `send` reports the message deferred (not delivered) with each recipient's outcome.
+        var server = Loopback.server()
+        server.configuration.rules = [
+            ServerRule(on: .verb("RCPT"), pattern: TextPattern("RCPT TO:<carol@*"), reply: RuleReply(text: "451 4.3.0 try later")),
+            ServerRule(on: .verb("RCPT"), pattern: TextPattern("RCPT TO:<dave@*"), reply: RuleReply(text: "550 5.1.1 no such user")),
+        ]
+        let (report, _) = try await Loopback.with(server) { port in
+            var message = Loopback.message()
+            message.recipients += [.mailbox(try Mailbox("carol@example.net")), .mailbox(try Mailbox("dave@example.net"))]
+            return try await Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors))
+                .deliver([message]) { _ in }
+        }
+        let o = try XCTUnwrap(report.outcomes.first)
+        XCTAssertEqual(o.status, .temporaryFailure)
+        XCTAssertEqual(o.recipients.map(\.description), [
+            "\(Loopback.message().recipients[0]): delivered (250 2.0.0 OK: queued as C1.1)",
+            "<carol@example.net>: temporary-failure (451 4.3.0 try later)", "<dave@example.net>: permanent-failure (550 5.1.1 no such user)",
+        ])
+    }
+
     func testAPlaintextRetryAfterATLSFailureIsAChoiceOfTheOpportunisticPolicy() async throws {
         // A server that says 220 to STARTTLS and never starts TLS: the client's handshake fails.
         for retry in [false, true] {

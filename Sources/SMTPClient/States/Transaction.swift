@@ -53,6 +53,7 @@ extension SMTPClientConnection {
         switch expect {
         case .mail:
             t.mail = ok ? .accepted : .refused
+            t.mailWasAccepted = ok
             if !ok { t.failure = t.failure ?? failure(message, "MAIL refused", reply) }
             if !t.pipelined {
                 if ok, !message.recipients.isEmpty {
@@ -67,6 +68,7 @@ extension SMTPClientConnection {
                 t.accepted.append(message.recipients[i])
             } else {
                 t.refused.append(message.recipients[i])
+                t.refusals.append(reply)
                 t.lastRefusal = reply
             }
             if !t.pipelined {
@@ -157,7 +159,7 @@ extension SMTPClientConnection {
             if reply.code.replyClass == .positiveCompletion, !t.accepted.isEmpty, t.mail == .accepted {
                 var o = MessageOutcome(messageID: message.id, status: .delivered, reason: "accepted: \(reply)", reply: reply)
                 o.refusedRecipients = t.refused
-                decide(o)
+                decide(o, in: t)
             } else if reply.code.replyClass == .positiveIntermediate {
                 // Neither taken nor refused (RFC 5321 §4.3.2): the server may hold the message.
                 var o = failure(message, "unexpected reply to the end of data", reply)
@@ -180,7 +182,7 @@ extension SMTPClientConnection {
     mutating func finishTransaction(_ t: Transaction) {
         if var failure = t.failure {
             failure.refusedRecipients = t.refused
-            decide(failure)
+            decide(failure, in: t)
         }
         if let reply = t.unexpected {
             failRemaining(.temporaryFailure, "the server's state is unknown after \(reply)", reply: reply)

@@ -65,6 +65,9 @@ struct TransactionCountOracle: RunOracle {
         let receiver = hop.receiver
         guard !intended.isEmpty else { return }
         var acceptedCount: [String: Int] = [:]  // lookups only; never iterated
+        // How often each (message, recipient) was accepted: a retry for a deferred recipient is
+        // a second acceptance of the message, the first for that recipient (lookups only).
+        var recipientCount: [RecipientKey: Int] = [:]
         // Intended messages by sender and expected body, in client order (lookups only).
         var index: [MessageKey: [Int]] = [:]
         var cursor: [MessageKey: Int] = [:]
@@ -106,6 +109,7 @@ struct TransactionCountOracle: RunOracle {
                 continue
             }
             acceptedCount[match.id, default: 0] += 1
+            for r in message.recipients { recipientCount[RecipientKey(id: match.id, recipient: r), default: 0] += 1 }
             let expected = intendedIndex[match.id].map { expectedBodies[$0] } ?? Self.expectedBody(match.body)
             if hop.checks.contains(.roundTrip), !Octets.equal(body[...], expected[...]) {
                 world.report(Finding(oracle: .roundTrip, eventIndex: world.trace.count,
@@ -117,28 +121,73 @@ struct TransactionCountOracle: RunOracle {
         var outcomeByID: [String: MessageOutcome] = [:]  // lookups only
         for o in outcomes { outcomeByID[o.messageID] = o }
         for message in intended {
-            let count = acceptedCount[message.id] ?? 0
             let outcome = outcomeByID[message.id]
-            let duplicateExplained = outcome.map { $0.possibleDuplicate || $0.attempt > 1 } ?? false
-            if count > 1 && !duplicateExplained {
-                world.report(Finding(oracle: .transactionCount, eventIndex: world.trace.count,
-                               explanation: "message \(message.id) was accepted \(count) times", reference: "RFC 5321 §4.5.3.2.6"))
+            // Each recipient on its own (RFC 5321 §4.2.5): what the client says became of the
+            // message for it, against how often the receiver accepted the message for it. A
+            // client without per-recipient outcomes is judged on the message's. What holds for
+            // every recipient alike is said once, of the message.
+            var wrongs: [(ForwardPath, Wrong)] = []
+            for r in Self.distinct(message.recipients) {
+                let count = recipientCount[RecipientKey(id: message.id, recipient: r)] ?? 0
+                let own = outcome?.recipients.first { $0.recipient == r }
+                let possibleDuplicate = own?.possibleDuplicate ?? outcome?.possibleDuplicate ?? false
+                let attempt = own?.attempt ?? outcome?.attempt ?? 1
+                let explained = possibleDuplicate || attempt > 1 || (outcome.map { $0.possibleDuplicate || $0.attempt > 1 } ?? false)
+                if count > 1 && !explained { wrongs.append((r, .acceptedTimes(count))) }
+                switch own?.status ?? outcome?.status {
+                case .delivered where count == 0: wrongs.append((r, .deliveredButNotAccepted))
+                case .permanentFailure where count > 0: wrongs.append((r, .refusedButAccepted))
+                case .temporaryFailure where count > 0 && !possibleDuplicate: wrongs.append((r, .deferredButAccepted))
+                case .delivered, .permanentFailure, .temporaryFailure, nil: break
+                }
             }
-            guard let o = outcome else { continue }
-            switch o.status {
-            case .delivered where count == 0:
-                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
-                               explanation: "message \(message.id) counted as delivered but \(receiver) never accepted it", reference: "RFC 5321 §4.2.5"))
-            case .permanentFailure where count > 0:
-                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
-                               explanation: "message \(message.id) counted as refused but \(receiver) accepted it", reference: "RFC 5321 §4.2.5"))
-            case .temporaryFailure where count > 0 && !o.possibleDuplicate:
-                world.report(Finding(oracle: .outcomeClassification, side: .client, eventIndex: world.trace.count,
-                               explanation: "message \(message.id) counted as deferred but \(receiver) accepted it (a retry would duplicate it)", reference: "RFC 5321 §4.2.5"))
-            case .delivered, .permanentFailure, .temporaryFailure:
-                break
+            let all = Self.distinct(message.recipients).count
+            var said: [Wrong] = []
+            for (r, wrong) in wrongs where !said.contains(wrong) {
+                let everyone = wrongs.filter { $0.1 == wrong }.count == all
+                if everyone { said.append(wrong) }
+                world.report(wrong.finding(message.id, everyone ? nil : r, receiver, at: world.trace.count))
             }
         }
+    }
+
+    /// What the receiver did that the client's outcome for a recipient contradicts.
+    enum Wrong: Equatable {
+        case acceptedTimes(Int)
+        case deliveredButNotAccepted
+        case refusedButAccepted
+        case deferredButAccepted
+
+        /// The finding, of the message (`recipient` nil: it holds for every recipient) or of one recipient.
+        func finding(_ id: String, _ recipient: ForwardPath?, _ receiver: String, at index: Int) -> Finding {
+            let to = recipient.map { " to \($0)" } ?? "", forR = recipient.map { " for \($0)" } ?? ""
+            switch self {
+            case .acceptedTimes(let n):
+                return Finding(oracle: .transactionCount, eventIndex: index, explanation: "message \(id) was accepted \(n) times\(forR)", reference: "RFC 5321 §4.5.3.2.6")
+            case .deliveredButNotAccepted:
+                return Finding(oracle: .outcomeClassification, side: .client, eventIndex: index,
+                               explanation: "message \(id) counted as delivered\(to) but \(receiver) never accepted it\(forR)", reference: "RFC 5321 §4.2.5")
+            case .refusedButAccepted:
+                return Finding(oracle: .outcomeClassification, side: .client, eventIndex: index,
+                               explanation: "message \(id) counted as refused\(forR) but \(receiver) accepted it\(forR)", reference: "RFC 5321 §4.2.5")
+            case .deferredButAccepted:
+                return Finding(oracle: .outcomeClassification, side: .client, eventIndex: index,
+                               explanation: "message \(id) counted as deferred\(forR) but \(receiver) accepted it\(forR) (a retry would duplicate it)", reference: "RFC 5321 §4.2.5")
+            }
+        }
+    }
+
+    /// One recipient of one intended message.
+    struct RecipientKey: Hashable {
+        let id: String
+        let recipient: ForwardPath
+    }
+
+    /// Each recipient once, in order (a message may name one twice).
+    static func distinct(_ recipients: [ForwardPath]) -> [ForwardPath] {
+        var out: [ForwardPath] = []
+        for r in recipients where !out.contains(r) { out.append(r) }
+        return out
     }
 
     /// Messages that may be the same: sender, body length and the first 256 octets of the body.
