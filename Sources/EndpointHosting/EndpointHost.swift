@@ -81,6 +81,11 @@ public final class EndpointHost {
     /// Octets the endpoint was handed after its TLS session ended (only a flaw reads them).
     public private(set) var deliveredAfterTLSEnd = 0
     private var heldAfterEnd: [UInt8] = []
+    /// After this side ended its session itself (its close_notify or alert) and went back to the
+    /// clear, the peer's own closing records still arrive as TLS records (RFC 8446 §6.1): octets
+    /// held until those records are past and cleartext starts; nil once it has (or when the peer
+    /// ended the session). The records are not cleartext read after the end.
+    private var peerRecordsAfterEnd: [UInt8]?
     private var timers: [TimerID: UInt64] = [:]  // lookups only, never iterated
     private var timerGeneration: UInt64 = 0
     /// The driver owns its hosts and outlives them (the contract of `EndpointHostDriver`), so
@@ -112,6 +117,16 @@ public final class EndpointHost {
         }
     }
 
+    /// The endpoint ended its own TLS session (a script's `close-notify` or `alert` step) and
+    /// went on in the clear on purpose: what it writes and reads there is a probe of its peer,
+    /// not a return to plaintext of software under test (docs/catalog.md I).
+    public var inClearAfterOwnEnd: Bool {
+        switch tls {
+        case .clearAfterTLS(.closeNotifySent), .clearAfterTLS(.alertSent): true
+        case .none, .handshaking, .established, .ended, .clearAfterTLS: false
+        }
+    }
+
     public var tlsEstablished: Bool {
         if case .established = tls { return true }
         return false
@@ -127,9 +142,11 @@ public final class EndpointHost {
     /// docs/catalog.md D1–D3): inside TLS, a server writes only in answer to something it
     /// received inside TLS, and a client sends one command (its EHLO) before it hears anything
     /// there. A side that writes sooner acted on bytes from before the handshake
-    /// (CVE-2011-0411 on a server; response injection on a client). Judged before the write.
+    /// (CVE-2011-0411 on a server; response injection on a client). Judged before the write. A
+    /// write a timer or the operator caused (an idle session's 421, a timed-out client's QUIT)
+    /// acts on no bytes, and breaks nothing.
     public var writeBreaksTLSBoundary: String? {
-        guard tlsEstablished, receivedInTLS == 0 else { return nil }
+        guard tlsEstablished, receivedInTLS == 0, actingUnprompted == 0 else { return nil }
         switch side {
         case .server: return "the server wrote inside TLS before receiving anything inside TLS: it acted on bytes that arrived before the handshake"
         case .client:
@@ -151,7 +168,11 @@ public final class EndpointHost {
     public func start() { apply(endpoint.start()) }
 
     /// The operator shuts the service down (async 421).
-    public func shutdown() { apply(endpoint.shutdown()) }
+    public func shutdown() {
+        actingUnprompted += 1
+        defer { actingUnprompted -= 1 }
+        apply(endpoint.shutdown())
+    }
 
     /// Octets from the stream (ciphertext once TLS is in place).
     public func receive(_ bytes: [UInt8]) {
@@ -191,8 +212,14 @@ public final class EndpointHost {
     public func timerFired(_ id: TimerID, generation: UInt64) {
         guard !closed, timers[id] == generation else { return }
         timers[id] = nil
+        actingUnprompted += 1
+        defer { actingUnprompted -= 1 }
         apply(endpoint.timerFired(id))
     }
+
+    /// Inside a timer's or the operator's action: what the endpoint writes now answers time, not
+    /// bytes it read (a 421 for an idle session inside TLS is no reading across the boundary).
+    private var actingUnprompted = 0
 
     /// The peer closed its side (a FIN) or sent close_notify.
     public func peerClosed() {
@@ -283,6 +310,10 @@ public final class EndpointHost {
             case .resumePlaintext:
                 guard case .ended(let engine, let end) = tls else { continue }
                 tls = .clearAfterTLS(end)
+                switch end {
+                case .closeNotifySent, .alertSent: peerRecordsAfterEnd = []
+                case .closeNotifyReceived, .failed: peerRecordsAfterEnd = nil
+                }
                 driver.host(self, event: .resumedPlaintext(end))
                 let leftover = engine.takeUnreadInput() + heldAfterEnd
                 heldAfterEnd = []
@@ -439,8 +470,21 @@ public final class EndpointHost {
         driver.hostPeerSentCloseNotify(self)
     }
 
-    /// Octets after the TLS session ended, to an endpoint that reads on in the clear.
-    private func deliverAfterEnd(_ bytes: [UInt8]) {
+    /// Octets after the TLS session ended, to an endpoint that reads on in the clear: the peer's
+    /// closing records first skipped (`peerRecordsAfterEnd`).
+    private func deliverAfterEnd(_ incoming: [UInt8]) {
+        var bytes = incoming
+        if var held = peerRecordsAfterEnd {
+            held += incoming.prefix(max(0, Self.heldAfterTLSEndLimit - held.count))
+            let front = TLSRecords.leading(held)
+            if front.incomplete {
+                peerRecordsAfterEnd = Array(held[front.end...])
+                return
+            }
+            peerRecordsAfterEnd = front.end == held.count ? [] : nil
+            bytes = Array(held[front.end...])
+            guard !bytes.isEmpty else { return }
+        }
         deliveredAfterTLSEnd += bytes.count
         deliver(bytes)
     }

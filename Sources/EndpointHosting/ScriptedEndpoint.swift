@@ -44,10 +44,6 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     private var pausing = false
     private var closed = false
     private var replyLines: [String] = []
-    /// After the script ended its TLS session: octets held until the peer's TLS records
-    /// (its close_notify or alert) are past and cleartext starts (nil: not after an end, or
-    /// the cleartext has started).
-    private var recordsAfterEnd: [UInt8]?
 
     static let pause = TimerID.named("script-pause")
     static let silence = TimerID.named("script-silence")
@@ -61,19 +57,10 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
 
     public func start() -> [EndpointAction] { advance() }
 
+    /// What the peer sent (after the script ended its TLS session, the host has already skipped
+    /// the peer's own closing records: this is cleartext).
     public func receive(_ bytes: [UInt8]) -> [EndpointAction] {
-        guard var held = recordsAfterEnd else {
-            framer.append(bytes)
-            return advance()
-        }
-        held += bytes.prefix(max(0, EndpointHost.heldAfterTLSEndLimit - held.count))
-        let front = TLSRecords.leading(held)
-        if front.incomplete {
-            recordsAfterEnd = Array(held[front.end...])
-            return []
-        }
-        recordsAfterEnd = front.end == held.count ? [] : nil
-        if front.end < held.count { framer.append(Array(held[front.end...])) }
+        framer.append(bytes)
         return advance()
     }
 
@@ -145,7 +132,6 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
             case .closeNotify, .alert:
                 // The session ends under the script; what it sends next goes in the clear.
                 let event: TLSSessionEvent = if case .alert(let a) = steps[next] { .alert(a) } else { .closeNotify }
-                recordsAfterEnd = []
                 out += [.perform(event), .resumePlaintext]
             case .startTLS:
                 next += 1

@@ -39,10 +39,12 @@ extension SMTPServerConnection {
     private mutating func accept(_ transaction: Transaction, body: [UInt8], findings: DataFindings, viaBDAT: Bool) {
         acceptedCount += 1
         let id = "\(connectionID).\(acceptedCount)"
-        emit(.deliver(AcceptedMessage(
+        var message = AcceptedMessage(
             queueID: id, reversePath: transaction.reversePath, recipients: transaction.recipients,
             parameters: transaction.parameters, body: body, heloName: session.heloName, overTLS: session.tls,
-            authenticatedAs: session.authenticatedAs, viaBDAT: viaBDAT, findings: findings)))
+            authenticatedAs: session.authenticatedAs, viaBDAT: viaBDAT, findings: findings)
+        message.completedAfterTLSEnd = session.clearAfterTLS
+        emit(.deliver(message))
         reply(.messageAccepted(queueID: id))
     }
 }

@@ -76,6 +76,8 @@ public struct SMTPServerConnection: Sendable {
     /// What the server knows about the client on this connection.
     struct Session: Sendable {
         var tls = false
+        /// The TLS session ended and the server reads on in the clear (only a flaw does).
+        var clearAfterTLS = false
         var heloName: String?
         var esmtp = false
         /// EHLO was used and ENHANCEDSTATUSCODES is advertised (RFC 2034 §4); set at EHLO/HELO.
@@ -206,7 +208,10 @@ public struct SMTPServerConnection: Sendable {
         case .commands, .data, .chunk, .auth: reading = true
         case .notStarted, .greetingDelay, .tlsHandshake, .closed: reading = false
         }
-        if reading, session.tls, configuration.has(flaw) { return [.resumePlaintext] }
+        if reading, session.tls, configuration.has(flaw) {
+            session.clearAfterTLS = true
+            return [.resumePlaintext]
+        }
         return peerClosed()
     }
 

@@ -58,6 +58,9 @@ public struct AcceptedMessage: Hashable, Sendable {
     public var heloName: String?
     /// Whether the message arrived inside TLS.
     public var overTLS: Bool
+    /// The server took the end of the message in the clear after its TLS session ended (a flaw:
+    /// docs/catalog.md I): what completed it is no client's doing.
+    public var completedAfterTLSEnd = false
     /// The AUTH identity in force, if any.
     public var authenticatedAs: String?
     /// BDAT (CHUNKING) rather than DATA.

@@ -8,7 +8,9 @@ import SMTPServer
 /// side that writes in the clear after its session ended went back to reading plaintext (the
 /// Dead.Letter class on a server, CVE-2026-45185; libetpan issue 386 on a client). A reply, a
 /// 250 for a message whose data the teardown cut, a QUIT: each is such a write
-/// (docs/catalog.md I; RFC 8446 §6.1, RFC 3207 §4.2).
+/// (docs/catalog.md I; RFC 8446 §6.1, RFC 3207 §4.2). A side that ended its own session and
+/// went on in the clear on purpose (a script's `close-notify` step) is probing its peer and is
+/// not judged for it (`EndpointHost.inClearAfterOwnEnd`).
 struct TLSTeardownOracle: RunOracle {
     static let reference = "CVE-2026-45185; RFC 8446 §6.1; RFC 3207 §4.2; docs/catalog.md I"
 
@@ -16,7 +18,7 @@ struct TLSTeardownOracle: RunOracle {
     /// clear (whatever it then does with them, the reading is the flaw).
     func read(_ c: Connection, _ side: Side, in world: World) {
         let host = c.host(side)
-        guard host.deliveredAfterTLSEnd > 0, let end = host.tlsEnd, c.readAfterTLSEndReported.insert(side).inserted else { return }
+        guard host.deliveredAfterTLSEnd > 0, !host.inClearAfterOwnEnd, let end = host.tlsEnd, c.readAfterTLSEndReported.insert(side).inserted else { return }
         let state = c.stateAtTLSEnd[side].map { " \($0)" } ?? ""
         world.flag(c, .tlsTeardown, side,
                    "the \(side.rawValue) read \(host.deliveredAfterTLSEnd) octets in the clear after its TLS session ended (\(end))\(state) instead of ending the connection",
@@ -25,7 +27,7 @@ struct TLSTeardownOracle: RunOracle {
 
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?, in world: World) {
         let host = c.host(side)
-        guard host.epoch == 2, let end = host.tlsEnd else { return }
+        guard host.epoch == 2, !host.inClearAfterOwnEnd, let end = host.tlsEnd else { return }
         let read = host.deliveredAfterTLSEnd > 0 ? ", after reading \(host.deliveredAfterTLSEnd) octets that came after it," : ""
         let state = c.stateAtTLSEnd[side].map { " \($0)" } ?? ""
         world.flag(c, .tlsTeardown, side,

@@ -68,6 +68,10 @@ struct TransactionCountOracle: RunOracle {
         // How often each (message, recipient) was accepted: a retry for a deferred recipient is
         // a second acceptance of the message, the first for that recipient (lookups only).
         var recipientCount: [RecipientKey: Int] = [:]
+        // Messages whose end the receiver took in the clear after its TLS session ended: the
+        // client did not finish them (the receiver's tls-teardown finding says so), so a client
+        // that deferred them is right (lookups only).
+        var endedAfterTLS: Set<RecipientKey> = []
         // Intended messages by sender and expected body, in client order (lookups only).
         var index: [MessageKey: [Int]] = [:]
         var cursor: [MessageKey: Int] = [:]
@@ -109,7 +113,10 @@ struct TransactionCountOracle: RunOracle {
                 continue
             }
             acceptedCount[match.id, default: 0] += 1
-            for r in message.recipients { recipientCount[RecipientKey(id: match.id, recipient: r), default: 0] += 1 }
+            for r in message.recipients {
+                recipientCount[RecipientKey(id: match.id, recipient: r), default: 0] += 1
+                if message.completedAfterTLSEnd { endedAfterTLS.insert(RecipientKey(id: match.id, recipient: r)) }
+            }
             let expected = intendedIndex[match.id].map { expectedBodies[$0] } ?? Self.expectedBody(match.body)
             if hop.checks.contains(.roundTrip), !Octets.equal(body[...], expected[...]) {
                 world.report(Finding(oracle: .roundTrip, eventIndex: world.trace.count,
@@ -136,8 +143,10 @@ struct TransactionCountOracle: RunOracle {
                 if count > 1 && !explained { wrongs.append((r, .acceptedTimes(count))) }
                 switch own?.status ?? outcome?.status {
                 case .delivered where count == 0: wrongs.append((r, .deliveredButNotAccepted))
-                case .permanentFailure where count > 0: wrongs.append((r, .refusedButAccepted))
-                case .temporaryFailure where count > 0 && !possibleDuplicate: wrongs.append((r, .deferredButAccepted))
+                case .permanentFailure where count > 0 && !endedAfterTLS.contains(RecipientKey(id: message.id, recipient: r)):
+                    wrongs.append((r, .refusedButAccepted))
+                case .temporaryFailure where count > 0 && !possibleDuplicate && !endedAfterTLS.contains(RecipientKey(id: message.id, recipient: r)):
+                    wrongs.append((r, .deferredButAccepted))
                 case .delivered, .permanentFailure, .temporaryFailure, nil: break
                 }
             }

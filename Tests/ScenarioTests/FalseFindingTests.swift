@@ -1,0 +1,128 @@
+import Scenario
+import Simulation
+import XCTest
+
+/// Findings that were wrong (issue 27), each with its scenario kept as a test: a compliant peer
+/// must not be charged, and the flawed one still must.
+final class FalseFindingTests: XCTestCase {
+    func run(_ body: String, tls: String = "full", server: String = "") throws -> ScenarioReport {
+        let text = """
+            version: 1
+            name: false finding
+            tls: \(tls)
+            \(server)
+            client:
+              policy: required
+              intended:
+                - {from: alice@example.test, to: bob@example.net, body: "x"}
+              script:
+                - expect: "220"
+                - send-line: EHLO c.test
+                - expect: "250"
+                - send-line: STARTTLS
+                - expect: "220"
+                - start-tls
+            \(body)
+            expect:
+              findings: any
+
+            """
+        return try ScenarioRunner.run(try ScenarioLoader.parse(text, file: "false-finding.yaml"), trace: .always)
+    }
+
+    /// A scripted client ends its session with close_notify; the compliant server answers with its
+    /// own close_notify (a TLS record: 24 octets `17 03 03 00 13 …` in TLS 1.3, 31 octets
+    /// `15 03 03 …` in 1.2) and closes. That record is not cleartext the client read.
+    func testThePeersAnsweringCloseNotifyIsNoCleartextReadAfterTheEnd() throws {
+        let body = """
+                - send-line: EHLO c.test
+                - expect: "250"
+                - close-notify
+                - expect-close
+            """
+        for tls in ["full", "cheap", "cheap-tls12"] {
+            let r = try run(body, tls: tls)
+            XCTAssertEqual(r.result.findings.map(\.description), [], tls)
+            XCTAssertFalse(r.result.trace.text.contains("script: expected"), "\(tls): the script met the server's close\n\(r.result.trace.text)")
+        }
+    }
+
+    /// The same step, then a cleartext NOOP: the compliant server never reads it; a server that
+    /// reads plaintext after close_notify answers it and is charged (not the client).
+    func testCleartextAfterTheScriptsCloseNotifyChargesOnlyAFlawedServer() throws {
+        let body = """
+                - send-line: EHLO c.test
+                - expect: "250"
+                - close-notify
+                - send-line: NOOP
+                - expect: "250"
+            """
+        for tls in ["full", "cheap-tls12"] {
+            let compliant = try run(body, tls: tls)
+            XCTAssertEqual(compliant.result.findings.map(\.description), [], tls)
+            let flawed = try run(body, tls: tls, server: "server: {flaws: [reads-plaintext-after-close-notify]}")
+            XCTAssertEqual(Set(flawed.result.findings.map(\.label)), ["tls-teardown (server)"], "\(tls): \(flawed.result.findings)")
+            XCTAssertTrue(flawed.result.findings.contains { $0.explanation.contains("the server read 6 octets in the clear") }, "\(flawed.result.findings)")
+        }
+    }
+
+    /// A scripted client completes the handshake and says nothing; the compliant server's own
+    /// 421 for the idle session, written inside TLS, answers time, not bytes from before TLS.
+    func testAnIdleTimeoutInsideTLSIsNoActOnPreHandshakeBytes() throws {
+        let r = try run("    - expect-close")
+        XCTAssertEqual(r.result.findings.map(\.description), [])
+        XCTAssertTrue(r.result.trace.text.contains("421"), "the server timed the session out inside TLS")
+        // An injected command behind STARTTLS, acted on by a flawed server, is still caught.
+        let injected = """
+            version: 1
+            name: injection
+            server: {flaws: [keeps-plaintext-across-starttls]}
+            client:
+              policy: required
+              intended:
+                - {from: alice@example.test, to: bob@example.net, body: "x"}
+              script:
+                - expect: "220"
+                - send-line: EHLO c.test
+                - expect: "250"
+                - send: "STARTTLS\\r\\nNOOP\\r\\n"
+                - expect: "220"
+                - start-tls
+                - expect-close
+            expect: {findings: any}
+
+            """
+        let flawed = try ScenarioRunner.run(try ScenarioLoader.parse(injected, file: "injected.yaml"))
+        XCTAssertTrue(flawed.result.findings.contains { $0.label == "tls-boundary (server)" }, "\(flawed.result.findings)")
+    }
+
+    /// close_notify between BDAT chunks, then a cleartext `BDAT 7 LAST` (a fault's): a server that
+    /// reads plaintext after close_notify completes the message from it; the compliant client,
+    /// which never saw a 250 inside TLS, rightly defers. The server is at fault, not the client.
+    func testAMessageCompletedInTheClearAfterCloseNotifyIsNotTheDeferringClientsFault() throws {
+        let text = """
+            version: 1
+            name: close_notify between BDAT chunks, then a cleartext BDAT LAST
+            server:
+              flaws: [reads-plaintext-after-close-notify]
+            client:
+              policy: required
+              chunking: true
+              chunk-size: 16
+              pipelining: false
+              retries: {max: 1}
+              messages:
+                - {from: alice@example.test, to: [bob@example.net], body: "Subject: hi\\n\\nA body long enough for several chunks.\\n"}
+            faults:
+              - tls-close-notify: {from: client, at: between-bdat-chunks, then-plaintext: "BDAT 7 LAST\\r\\nabcdefg"}
+            expect:
+              messages: [temporary-failure]
+              findings: {server: [tls-teardown], run: [round-trip]}
+
+            """
+        let r = try ScenarioRunner.run(try ScenarioLoader.parse(text, file: "bdat-cleartext.yaml"))
+        XCTAssertEqual(r.failures, [])
+        XCTAssertEqual(r.result.accepted.map(\.completedAfterTLSEnd), [true], "the server took the message's end in the clear")
+        XCTAssertFalse(r.result.findings.contains { $0.oracle == .outcomeClassification }, "\(r.result.findings)")
+    }
+}
