@@ -31,6 +31,15 @@ public struct TriggerTracker: Sendable {
         public var betweenChunks = false
         /// Inside message data: after a 354, before its final dot.
         public var inData: Bool { saw354 && !sawFinalDot }
+        /// The client sent DATA and no 354 has answered it yet: only a 354 to DATA opens message
+        /// data, as the server reads it (a 354 greeting or a 354 to MAIL does not).
+        var dataRequested = false
+        /// An AUTH exchange is under way (RFC 4954 §4): the client sent AUTH and the server has
+        /// not given its final reply.
+        var authPending = false
+        /// The client's next line answers a challenge: after a 334, or after AUTH without an
+        /// initial response.
+        var challengeOpen = false
     }
 
     /// A rule whose trigger the current write (or handshake flight) meets.
@@ -50,10 +59,14 @@ public struct TriggerTracker: Sendable {
     public struct ClientStep: Sendable {
         /// The write was message data (after a 354, before the final dot), at least at its start.
         public var wasData: Bool
-        /// Its command lines (without line ends, from the first `commandScanLimit` octets):
+        /// Its command lines (without line ends, from the first `commandScanLimit` octets; answers to
+        /// AUTH challenges are in `saslResponses` instead):
         /// message data up to the final dot and BDAT chunk octets are not commands, whatever they
         /// hold (RFC 5321 §4.1.1.4, RFC 3030 §2).
         public var commands: [ArraySlice<UInt8>]
+        /// Lines that answer an AUTH challenge (RFC 4954 §4: base64 credentials, or `*` to
+        /// cancel), not commands at all.
+        public var saslResponses: [ArraySlice<UInt8>] = []
     }
 
     /// Command lines are looked for in the first 2 KiB of a write (the commands the oracles read
@@ -178,7 +191,9 @@ public struct TriggerTracker: Sendable {
     public mutating func advance(past bytes: [UInt8], by side: Side) -> ClientStep? {
         switch side {
         case .server:
-            if Self.opens354Line(serverTail, bytes) {
+            if landmarks.authPending { readAuthReplies(bytes) }
+            if landmarks.dataRequested, Self.opens354Line(serverTail, bytes) {
+                landmarks.dataRequested = false
                 landmarks.saw354 = true
                 landmarks.sawFinalDot = false  // a new message's data begins
                 landmarks.dataSections += 1
@@ -192,10 +207,18 @@ public struct TriggerTracker: Sendable {
             clientOctets += bytes.count
             client.append(bytes)
             var commands: [ArraySlice<UInt8>] = []
+            var sasl: [ArraySlice<UInt8>] = []
             while let item = client.next() {
                 switch item {
                 case .line(let line, let offset):
+                    if landmarks.challengeOpen {
+                        // An answer to a challenge, not a command (RFC 4954 §4).
+                        landmarks.challengeOpen = false
+                        if offset - start < Self.commandScanLimit { sasl.append(line) }
+                        continue
+                    }
                     if offset - start < Self.commandScanLimit { commands.append(line) }
+                    readCommand(line)
                     if let (size, last) = Self.bdat(line) {
                         client.beginChunk(size: UInt64(size), last: last)
                         landmarks.chunks += 1
@@ -212,7 +235,46 @@ public struct TriggerTracker: Sendable {
                 }
             }
             Self.keep(&clientTail, bytes, tailLength)
-            return ClientStep(wasData: wasData, commands: commands)
+            var step = ClientStep(wasData: wasData, commands: commands)
+            step.saslResponses = sasl
+            return step
+        }
+    }
+
+    /// A client command line: DATA asks for message data; AUTH opens an exchange whose next line
+    /// answers a challenge unless the command carried an initial response (RFC 4954 §4).
+    private mutating func readCommand(_ line: ArraySlice<UInt8>) {
+        guard let first = line.first.map({ $0 & 0xDF }), first == 0x44 || first == 0x41 else { return }  // "D", "A"
+        let words = line.split(separator: 0x20, omittingEmptySubsequences: true)
+        guard let verb = words.first, verb.count == 4 else { return }
+        if words.count == 1, verb.elementsEqual(Array("DATA".utf8), by: { $0 & 0xDF == $1 }) {
+            landmarks.dataRequested = true
+        } else if verb.elementsEqual(Array("AUTH".utf8), by: { $0 & 0xDF == $1 }), words.count >= 2 {
+            landmarks.authPending = true
+            landmarks.challengeOpen = words.count == 2
+        }
+    }
+
+    /// Server reply lines during an AUTH exchange: a 334 invites the client's next line; any
+    /// other code that ends a reply ends the exchange. Lines are found where they start in this
+    /// write (the server writes whole replies).
+    private mutating func readAuthReplies(_ bytes: [UInt8]) {
+        var start = serverTail.last == 0x0A ? 0 : nil
+        var i = 0
+        while i < bytes.count {
+            if let s = start, s + 3 < bytes.count {
+                let code = bytes[s..<(s + 3)]
+                if code.elementsEqual(Array("334".utf8)) {
+                    landmarks.challengeOpen = true
+                } else if bytes[s + 3] != 0x2D, code.allSatisfy({ (0x30...0x39).contains($0) }) {  // not "-": a reply's last line
+                    landmarks.authPending = false
+                    landmarks.challengeOpen = false
+                    return
+                }
+            }
+            guard let lf = bytes[i...].firstIndex(of: 0x0A) else { return }
+            start = lf + 1
+            i = lf + 1
         }
     }
 

@@ -55,12 +55,34 @@ final class TriggerTrackerTests: XCTestCase {
 
     func testDataIsNotCommandsAndBDATChunksAreSkipped() {
         var tracker = TriggerTracker(rules: [], connection: nil)
+        // A 354 that answers no DATA (a greeting, a rule's answer to MAIL) invites no data.
+        tracker.advance(past: bytes("354 go\r\n"), by: .server)
+        XCTAssertEqual(tracker.advance(past: bytes("MAIL FROM:<a@x>\r\n"), by: .client)?.commands.map { String(decoding: $0, as: UTF8.self) }, ["MAIL FROM:<a@x>"])
+        tracker.advance(past: bytes("DATA\r\n"), by: .client)
         tracker.advance(past: bytes("354 go\r\n"), by: .server)
         let data = tracker.advance(past: bytes("AUTH PLAIN looks-like-a-command\r\n.\r\nQUIT\r\n"), by: .client)
         XCTAssertEqual(data?.wasData, true)
         XCTAssertEqual(data?.commands.map { String(decoding: $0, as: UTF8.self) }, ["QUIT"])
         let chunk = tracker.advance(past: bytes("BDAT 12 LAST\r\nRSET\r\nNOOP\r\nNOOP\r\n"), by: .client)
         XCTAssertEqual(chunk?.commands.map { String(decoding: $0, as: UTF8.self) }, ["BDAT 12 LAST", "NOOP"])
+    }
+
+    func testAnswersToAUTHChallengesAreNotCommands() {
+        var tracker = TriggerTracker(rules: [], connection: nil)
+        func lines(_ s: [ArraySlice<UInt8>]?) -> [String] { (s ?? []).map { String(decoding: $0, as: UTF8.self) } }
+        // Without an initial response the next line answers the challenge, even pipelined.
+        let plain = tracker.advance(past: bytes("AUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n"), by: .client)
+        XCTAssertEqual(lines(plain?.commands), ["AUTH PLAIN"])
+        XCTAssertEqual(lines(plain?.saslResponses), ["AGFsaWNlAHNlY3JldA=="])
+        tracker.advance(past: bytes("334 \r\n235 2.7.0 ok\r\n"), by: .server)
+        XCTAssertEqual(lines(tracker.advance(past: bytes("MAIL FROM:<a@x>\r\n"), by: .client)?.commands), ["MAIL FROM:<a@x>"], "the exchange is over")
+        // With one, a line answers only a 334 (LOGIN's password prompt).
+        let login = tracker.advance(past: bytes("AUTH LOGIN YWxpY2U=\r\n"), by: .client)
+        XCTAssertEqual(lines(login?.saslResponses), [])
+        tracker.advance(past: bytes("334 UGFzc3dvcmQ6\r\n"), by: .server)
+        XCTAssertEqual(lines(tracker.advance(past: bytes("c2VjcmV0\r\n"), by: .client)?.saslResponses), ["c2VjcmV0"])
+        tracker.advance(past: bytes("535 5.7.8 no\r\n"), by: .server)
+        XCTAssertEqual(lines(tracker.advance(past: bytes("NOOP\r\n"), by: .client)?.saslResponses), [])
     }
 
     func testEachRuleFiresOnceAndThereIsNoCapOnRules() {

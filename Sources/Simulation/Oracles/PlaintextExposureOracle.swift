@@ -22,6 +22,11 @@ struct PlaintextExposureOracle: RunOracle {
             let demands = world.clientPrograms.indices.contains(c.client) && world.clientPrograms[c.client].policy.demandsVerifiedTLS
             // One finding per write: a pipelined MAIL, RCPT, DATA is one exposure.
             var exposed: [String] = []
+            // A line answering an AUTH challenge is a credential (RFC 4954 §4), unless it cancels.
+            if let responses = step?.saslResponses, responses.contains(where: { !$0.elementsEqual([0x2A]) }) {
+                world.flag(c, .plaintextExposure, .client, "the client sent credentials (its answer to an AUTH challenge) \(host.epoch == 0 ? "in plaintext" : "to an unverified TLS peer")",
+                           "RFC 4954 §4 note, §15; docs/catalog.md H6")
+            }
             for line in step?.commands ?? [] {
                 let verb = String(decoding: line.prefix(4), as: UTF8.self).uppercased()
                 if verb == "AUTH", line.split(separator: 0x20).count > 2 || String(decoding: line, as: UTF8.self).uppercased().hasPrefix("AUTH LOGIN") {

@@ -91,9 +91,11 @@ extension World {
     /// `needle` occurs in `haystack`.
     public static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { end(of: needle, in: haystack) != nil }
 
-    /// The first multiline 250 reply in a server stream, as capabilities.
+    /// The first multiline 250 reply in a server stream, as capabilities, read as tolerantly as
+    /// smtpsim's client reads it (lines up to `SMTPLimits.tolerantReplyLine`): an AUTH line over
+    /// 512 octets still offers what a client acts on.
     static func firstEHLO(_ stream: [UInt8]) -> EHLOCapabilities? {
-        var parser = ReplyParser()
+        var parser = ReplyParser(limits: SMTPLimits(replyLine: SMTPLimits.tolerantReplyLine))
         parser.append(stream)
         while let reply = try? parser.next() {
             if reply.code.value == 250, reply.lines.count > 1 { return try? EHLOCapabilities(reply: reply) }

@@ -1,0 +1,109 @@
+import Scenario
+import Simulation
+import XCTest
+
+/// Findings that were missed (issue 27), each with its scenario kept as a test.
+final class MissedFindingTests: XCTestCase {
+    func findings(_ text: String) throws -> [Finding] {
+        try ScenarioRunner.run(try ScenarioLoader.parse("version: 1\nname: missed\n" + text + "expect: {findings: any}\n", file: "missed.yaml")).result.findings
+    }
+
+    static let client = """
+        client:
+          policy: opportunistic
+          messages:
+            - {from: alice@example.test, to: bob@example.net, body: "x"}
+
+        """
+
+    /// EAST's "250 with every extension": a plaintext AUTH offer on an EHLO line over 512 octets
+    /// (smtpsim's client reads lines up to 4,096, so the oracle must too).
+    func testALongAUTHLineBeforeTLSIsStillAnOffer() throws {
+        let mechanisms = (1...60).map { "X-MECH-\($0)" }.joined(separator: " ")
+        let text = """
+            server:
+              rules:
+                - {at: EHLO, tls: false, reply: ["250-mx.example.test", "250-AUTH \(mechanisms) PLAIN LOGIN", "250 STARTTLS"]}
+
+            """ + Self.client
+        XCTAssertGreaterThan("250-AUTH \(mechanisms) PLAIN LOGIN".utf8.count, 512)
+        let f = try findings(text).filter { $0.oracle == .plaintextExposure }
+        XCTAssertEqual(f.map(\.label), ["plaintext-exposure (server)"], "\(f)")
+        XCTAssertTrue(f.first?.explanation.contains("PLAIN LOGIN") ?? false)
+    }
+
+    /// Credentials a client sends in the clear after a 354 greeting are credentials (a 354 opens
+    /// message data only when it answers DATA, as the server reads the stream); after a 554
+    /// greeting the same octets were already flagged.
+    func testCredentialsAfterAnOddGreetingAreFlagged() throws {
+        for greeting in ["354 go ahead", "554 no service", "220 mx.example.test"] {
+            let text = """
+                server:
+                  rules:
+                    - {at: greeting, reply: "\(greeting)"}
+                client:
+                  policy: opportunistic
+                  intended:
+                    - {from: alice@example.test, to: bob@example.net, body: "x"}
+                  script:
+                    - expect: "\(greeting.prefix(3))"
+                    - send-line: EHLO c.test
+                    - send-line: AUTH PLAIN AGFsaWNlAHNlY3JldA==
+                    - close
+
+                """
+            let f = try findings(text).filter { $0.oracle == .plaintextExposure }
+            XCTAssertEqual(f.map(\.label), ["plaintext-exposure (client)"], "\(greeting): \(f)")
+        }
+    }
+
+    /// A password sent in the clear as the answer to a challenge (AUTH PLAIN without an initial
+    /// response, AUTH LOGIN's prompts), not on the AUTH command line.
+    func testAnAnswerToAChallengeIsACredential() throws {
+        for (auth, answers) in [("AUTH PLAIN", ["AGFsaWNlAHNlY3JldA=="]), ("AUTH LOGIN YWxpY2U=", ["c2VjcmV0"])] {
+            let text = """
+                server:
+                  flaws: [offers-auth-plain-before-tls]
+                  auth: {users: {alice: secret}}
+                client:
+                  policy: opportunistic
+                  intended:
+                    - {from: alice@example.test, to: bob@example.net, body: "x"}
+                  script:
+                    - expect: "220"
+                    - send-line: EHLO c.test
+                    - expect: "250"
+                    - send-line: \(auth)
+                    - expect: "334"
+                \(answers.map { "    - send-line: \($0)\n    - expect: \"235\"" }.joined(separator: "\n"))
+                    - close
+
+                """
+            let f = try findings(text).filter { $0.oracle == .plaintextExposure && $0.side == .client }
+            XCTAssertTrue(f.contains { $0.explanation.contains("its answer to an AUTH challenge") }, "\(auth): \(f)")
+        }
+        // `*` cancels: no credential; and a MAIL after a completed exchange is a command again.
+        let cancel = """
+            server:
+              flaws: [offers-auth-plain-before-tls]
+              auth: {users: {alice: secret}}
+            client:
+              policy: opportunistic
+              intended:
+                - {from: alice@example.test, to: bob@example.net, body: "x"}
+              script:
+                - expect: "220"
+                - send-line: EHLO c.test
+                - expect: "250"
+                - send-line: AUTH PLAIN
+                - expect: "334"
+                - send-line: "*"
+                - expect: "501"
+                - send-line: NOOP
+                - expect: "250"
+                - close
+
+            """
+        XCTAssertEqual(try findings(cancel).filter { $0.side == .client }.map(\.description), [])
+    }
+}
