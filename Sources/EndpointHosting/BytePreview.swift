@@ -10,7 +10,7 @@ public enum BytePreview {
             case 0x0D: out += "\\r"
             case 0x0A: out += "\\n"
             case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
-            default: out += "\\x" + String(b, radix: 16)
+            default: out += "\\x" + (b < 0x10 ? "0" : "") + String(b, radix: 16)  // two digits: NUL is \x00
             }
         }
         return bytes.count > limit ? out + "…" : out

@@ -42,6 +42,9 @@ public struct OutboundProbe: Sendable {
         case verbatim
         /// Something else arrived in its place (`arrived` says what).
         case normalised
+        /// The sequence arrived dot-stuffed (a leading dot doubled, RFC 5321 §4.5.2): the same
+        /// content once the next hop unstuffs it, as a relay that turns BDAT into DATA must send it.
+        case stuffed
         /// The relay refused the message (`reply`).
         case refused
         /// The relay ended the data at the sequence: the smuggled transaction arrived on its own.
@@ -231,6 +234,17 @@ extension OutboundProbe {
     /// How results show octets: as traces do (`\r\n`).
     static func escape(_ bytes: [UInt8]) -> String { BytePreview.text(bytes, epoch: 0, limit: 64) }
 
+    /// `sequence` as a DATA sender stuffs it inside a message (a dot that starts a line doubled,
+    /// RFC 5321 §4.5.2; the sequence follows text, so its first octet starts no line).
+    static func dotStuffed(_ sequence: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (i, b) in sequence.enumerated() {
+            if b == 0x2E, i > 0, sequence[i - 1] == 0x0A { out.append(0x2E) }
+            out.append(b)
+        }
+        return out
+    }
+
     private func run(_ check: Check, number n: Int, hop: NextHop) async -> Result {
         let sent = Self.escape(check.sequence)
         func result(_ arrival: Arrival, arrived: [UInt8]? = nil, reply: String? = nil, messages: Int = 0, _ detail: String) -> Result {
@@ -274,6 +288,9 @@ extension OutboundProbe {
         let region = Array(wire[..<(end - tail.count)])
         if region == check.sequence {
             return result(.verbatim, arrived: region, reply: endReply, messages: messages, "forwarded as it was sent")
+        }
+        if region == Self.dotStuffed(check.sequence) {
+            return result(.stuffed, arrived: region, reply: endReply, messages: messages, "stuffed (content unchanged): forwarded as \(Self.escape(region))")
         }
         return result(.normalised, arrived: region, reply: endReply, messages: messages,
                       "forwarded as \(Self.escape(region))")

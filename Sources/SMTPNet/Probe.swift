@@ -2,7 +2,8 @@ import EndpointHosting
 import SMTPCore
 
 /// `smtpsim probe`: the server-facing checks of docs/catalog.md against a real server, each on a fresh
-/// connection (`checkCount` checks, after a control handshake: `connectionCount` connections),
+/// connection (`checkCount` checks, after a control handshake, and a control of its own for I5
+/// when its cleartext was answered: at most `connectionCount` connections),
 /// every wait bounded by `timeout` and every check by 4 × `timeout`.
 public struct Probe: Sendable {
     public var server: HostPort
@@ -44,6 +45,10 @@ public struct Probe: Sendable {
     /// exact octets in base64, and when: seconds since the connection opened and, for what was
     /// received, since the check last sent (how long the reply took).
     public struct Exchange: Codable, Sendable, Equatable {
+        /// By epoch: SMTP before TLS, SMTP inside TLS (decrypted), octets in the clear after a TLS
+        /// session ended, and `wire`: octets as they crossed the socket (TLS records and all: the
+        /// probe's own close_notify or alert, a peer's records followed by cleartext).
+        static let layers = ["plaintext", "tls", "clear-after-tls", "wire"]
         public enum Direction: String, Codable, Sendable { case sent, received }
         public var direction: Direction
         public var layer: String
@@ -55,7 +60,7 @@ public struct Probe: Sendable {
 
         init(_ direction: Direction, epoch: Int, _ bytes: [UInt8], seconds: Double = 0, sinceSent: Double? = nil) {
             self.direction = direction
-            layer = ["plaintext", "tls", "clear-after-tls"][min(2, max(0, epoch))]
+            layer = Self.layers[min(Self.layers.count - 1, max(0, epoch))]
             text = BytePreview.text(bytes, epoch: 0, limit: 4096)
             base64 = Base64.encode(bytes)
             octets = bytes.count
@@ -91,10 +96,11 @@ public struct Probe: Sendable {
         return list
     }
 
-    /// How many checks a probe makes; it opens one connection for each and one before them for
-    /// the control handshake (`connectionCount`).
+    /// How many checks a probe makes; it opens one connection for each, one before them for
+    /// the control handshake, and at most one more: I5's control, when the alert check's
+    /// cleartext was answered (`connectionCount`, the most a probe opens).
     public static var checkCount: Int { Probe(server: HostPort(host: "localhost", port: 25)).checks.count }
-    public static var connectionCount: Int { checkCount + 1 }
+    public static var connectionCount: Int { checkCount + 2 }
 
     /// Whether a handshake with nothing injected works on this server (the control, run first):
     /// an injection check whose handshake broke is a pass only when it does.
@@ -110,11 +116,22 @@ public struct Probe: Sendable {
         probe.cleanHandshakeWorks = control.result.verdict == .pass
         var results: [Result] = []
         for check in probe.checks {
-            let outcome = await probe.attempt(check.id, check.name, check.script)
-            results.append(outcome.result)
-            progress(outcome.result)
+            var result = await probe.attempt(check.id, check.name, check.script).result
+            Self.relabelLFMode(&result, given: results)
+            results.append(result)
+            progress(result)
         }
         return results
+    }
+
+    /// An `lf-mode-*` warning for a server that ends the data at the same sequence after CRLF
+    /// headers too (its `smuggling-*` check failed, run before) is that smuggling bug, not an
+    /// LF-only mode: said so (aiosmtpd 1.4.4, Postfix at its defaults).
+    static func relabelLFMode(_ result: inout Result, given earlier: [Result]) {
+        guard result.verdict == .warn, result.check.hasPrefix("lf-mode-") else { return }
+        let variant = result.check.dropFirst("lf-mode-".count)
+        guard earlier.contains(where: { $0.check == "smuggling-\(variant)" && $0.verdict == .fail }) else { return }
+        result.detail = "after a bare-LF header line it ended the message at \(variant) as it does after CRLF headers (smuggling-\(variant) failed): the same smuggling bug, not an LF-only mode"
     }
 
     typealias Script = @Sendable (ScriptedConnection) async throws -> (Verdict, String)
@@ -364,7 +381,7 @@ public struct Probe: Sendable {
                 switch carrier {
                 case .crlfHeaders: return (.fail, "ended DATA at \(variant.rawValue) and ran the smuggled commands (replies \(replies))")
                 case .bareLFHeaders:
-                    return (.warn, "after a bare-LF header line it read the message in LF-only mode and ended it at \(variant.rawValue) (replies \(replies)): by design (Exim), but a relay that passes bare LFs through makes it a smuggling pair")
+                    return (.warn, "after a bare-LF header line it ended the message at \(variant.rawValue) (replies \(replies)), as an LF-only mode does (Exim's, by design); a relay that passes bare LFs through makes it a smuggling pair")
                 case .bdat: return (.fail, "ended a BDAT chunk at \(variant.rawValue) inside it and ran the smuggled commands (replies \(replies))")
                 }
             }
@@ -412,7 +429,7 @@ extension Probe {
         var parser = ReplyParser()
         parser.append(cleartext)
         if let reply = try? parser.next() {
-            return (.fail, "after \(what), the server answered the cleartext in the clear: \(Self.show(reply)) (CVE-2026-45185 class)")
+            return (.fail, "after \(what), the server read on in the clear and answered: \(Self.show(reply)) (RFC 8446 §6.1, RFC 3207 §4.2: nothing after the end of TLS is read; the path CVE-2026-45185 went through)")
         }
         if !cleartext.isEmpty {
             return (.fail, "after \(what), the server wrote \(cleartext.count) octets in the clear: \(BytePreview.text(cleartext, limit: 60))")
@@ -451,14 +468,26 @@ extension Probe {
 
     /// I3: cleartext octets on the wire while TLS is up, without close_notify: a record-layer
     /// error for the server, never a command.
+    /// A server that answers it (inside TLS as a command, or in the clear after its own alert, as
+    /// one that ignores its record-layer error does) fails; what came back is read off the wire.
     func cleartextInsideTLS(_ c: ScriptedConnection) async throws -> (Verdict, String) {
         _ = try await openTLS(c)
         // A server that already closed cannot read it: the write may fail, the verdict stands on what came.
-        try? await c.sendRaw(Array("NOOP\r\n".utf8))
-        if let r = try await c.reply(timeout: quietWindow + timeout / 2) {
+        try? await c.sendRaw(Array("NOOP\r\n".utf8), epoch: 3)
+        let (raw, closed) = await c.watchRaw(window: quietWindow + timeout / 2)
+        let (records, cleartext) = ScriptedConnection.split(raw)
+        if let r = c.decrypt(Array(raw.prefix(raw.count - cleartext.count))) {
             return (.fail, "cleartext inside TLS was answered as a command: \(Self.show(r))")
         }
-        return (.pass, c.peerClosed ? "the server ended the connection (record-layer error)" : "no reply to the cleartext")
+        var parser = ReplyParser()
+        parser.append(cleartext)
+        if let reply = try? parser.next() {
+            return (.fail, "after its record-layer error\(records > 0 ? " (\(records) TLS record(s): its alert)" : ""), the server answered the cleartext in the clear: \(Self.show(reply)) (RFC 8446 §6.2, §5.1)")
+        }
+        if !cleartext.isEmpty {
+            return (.fail, "after its record-layer error the server wrote \(cleartext.count) octets in the clear: \(BytePreview.text(cleartext, limit: 60))")
+        }
+        return (.pass, closed ? "the server ended the connection (record-layer error)" : "no reply to the cleartext")
     }
 
     /// I4: a TLS 1.3 KeyUpdate (update requested) after MAIL: the transaction carries on.
@@ -486,7 +515,32 @@ extension Probe {
         guard try await c.perform(.alert(.badRecordMAC)) else { return (.inconclusive, "could not send the alert") }
         // A server that already closed cannot read it: the write may fail, the verdict stands on what came.
         try? await c.sendRaw(Array("NOOP\r\n".utf8))
-        return await judgeAfterEnd(c, what: "a fatal bad_record_mac alert and a cleartext NOOP")
+        let judged = await judgeAfterEnd(c, what: "a fatal bad_record_mac alert and a cleartext NOOP")
+        guard judged.0 == .fail else { return judged }
+        // Some servers answer any TLS read error with a farewell in the clear (Exim: `421 … lost
+        // input connection`), whether anything follows the alert or not. A control run with the
+        // alert alone, on its own connection, tells such a farewell from an answer to the NOOP.
+        let control = try await ScriptedConnection.with(server, timeout: timeout) { [self] k in
+            _ = try await openTLS(k)
+            try await k.send("MAIL FROM:<\(mailFrom)>\r\n")
+            guard try await k.reply()?.n == 250, try await k.perform(.alert(.badRecordMAC)) else { return ([UInt8]?.none, k.exchanges) }
+            return (await k.afterTLSEnd(window: quietWindow + timeout / 2).cleartext, k.exchanges)
+        }
+        c.append(control: control.1)
+        guard let alone = control.0 else { return judged }
+        return Self.farewell(after: await c.afterTLSEnd(window: 0).cleartext, alone: alone) ?? judged
+    }
+
+    /// What a server wrote in the clear after a TLS error followed by a cleartext command, against
+    /// what it wrote after the error alone (a control connection): the same reply both times is a
+    /// farewell (Exim's `421 … lost input connection`), not an answer to the command. The
+    /// farewell's own verdict, or nil when the command was answered.
+    static func farewell(after withCommand: [UInt8], alone: [UInt8]) -> (Verdict, String)? {
+        var a = ReplyParser(), b = ReplyParser()
+        a.append(withCommand)
+        b.append(alone)
+        guard let answer = try? a.next(), let farewell = try? b.next(), answer.code == farewell.code, (try? a.next()) == nil else { return nil }
+        return (.warn, "after a fatal alert the server wrote a farewell in the clear, with or without the cleartext NOOP (a control connection sent the alert alone): \(Self.show(farewell)); it did not answer the NOOP, but wrote plaintext after the TLS session ended (RFC 8446 §6.2: close at once)")
     }
 }
 

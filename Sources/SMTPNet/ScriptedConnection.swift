@@ -154,9 +154,10 @@ final class ScriptedConnection: EndpointHostDriver {
         try await flush()
     }
 
-    /// Octets on the wire as they are, whatever the TLS state (cleartext after close_notify).
-    func sendRaw(_ bytes: [UInt8]) async throws {
-        record(.sent, epoch: 2, bytes)
+    /// Octets on the wire as they are, whatever the TLS state (cleartext after close_notify; with
+    /// `epoch` 3, cleartext while TLS is up).
+    func sendRaw(_ bytes: [UInt8], epoch: Int = 2) async throws {
+        record(.sent, epoch: epoch, bytes)
         unsent += bytes
         try await flush()
     }
@@ -165,8 +166,36 @@ final class ScriptedConnection: EndpointHostDriver {
     /// the engine cannot (no TLS, an alert the version cannot carry, KeyUpdate in TLS 1.2).
     func perform(_ event: TLSSessionEvent) async throws -> Bool {
         guard host.perform(event) else { return false }
+        record(.sent, epoch: 3, unsent)  // the record itself: close_notify, an alert, a KeyUpdate
         try await flush()
         return true
+    }
+
+    /// The exchanges of a control connection the check made beside this one, after its own.
+    func append(control: [Probe.Exchange]) {
+        exchanges += control.map { var e = $0; e.layer = "control-" + e.layer; return e }
+    }
+
+    /// What the peer puts on the wire within `window` seconds, raw (each arrival recorded when
+    /// it came), without reading it through TLS; and whether it closed.
+    func watchRaw(window: Double) async -> (raw: [UInt8], closed: Bool) {
+        let deadline = min(self.deadline, Date().addingTimeInterval(window))
+        var raw: [UInt8] = []
+        while deadline.timeIntervalSinceNow > 0, !peerClosed {
+            let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
+            if !bytes.isEmpty {
+                raw += bytes
+                record(.received, epoch: 3, bytes)
+            }
+            if eof { peerClosed = true }
+        }
+        return (raw, peerClosed)
+    }
+
+    /// TLS records read through this side's session: the first SMTP reply they hold, if any.
+    func decrypt(_ records: [UInt8]) -> SMTPReply? {
+        if !records.isEmpty, reading { host.receive(records) }
+        return try? script.replies.next()
     }
 
     /// The version the handshake negotiated, once TLS is up.
@@ -176,13 +205,8 @@ final class ScriptedConnection: EndpointHostDriver {
     /// seconds, split into TLS records (its close_notify or alert) and cleartext (a server
     /// that went back to plaintext), and whether it closed.
     func afterTLSEnd(window: Double) async -> (records: Int, cleartext: [UInt8], closed: Bool) {
-        let deadline = min(self.deadline, Date().addingTimeInterval(window))
-        while deadline.timeIntervalSinceNow > 0, !peerClosed {
-            let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
-            rawAfterEnd += bytes
-            if eof { peerClosed = true }
-        }
-        if !rawAfterEnd.isEmpty { record(.received, epoch: 2, rawAfterEnd) }
+        // Each arrival is recorded when it comes (its time is the reply's, not the window's end).
+        rawAfterEnd += await watchRaw(window: window).raw
         let (records, cleartext) = Self.split(rawAfterEnd)
         return (records, cleartext, peerClosed)
     }
@@ -256,7 +280,12 @@ final class ScriptedConnection: EndpointHostDriver {
 
     private func pull(timeout: Double) async {
         let (bytes, eof) = await take(timeout: timeout)
-        if reading { host.receive(bytes) } else { rawAfterEnd += bytes }
+        if reading {
+            host.receive(bytes)
+        } else if !bytes.isEmpty {
+            rawAfterEnd += bytes
+            record(.received, epoch: 3, bytes)
+        }
         try? await flush()  // a record the engine answers (a TLS 1.3 KeyUpdate)
         if eof { peerClosed = true }
     }

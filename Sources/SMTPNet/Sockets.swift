@@ -63,6 +63,13 @@ public enum Sockets {
                 try await withThrowingDiscardingTaskGroup { group in
                     var accepted = 0
                     for try await channel in inbound {
+                        if let maximum, accepted >= maximum {
+                            // Past the maximum: the listener is closing, and a connection that was
+                            // already queued is closed at once (dropping it unfinished would trap
+                            // in NIO: every channel's writer must be finished).
+                            try? await channel.executeThenClose { _, _ in }
+                            continue
+                        }
                         accepted += 1
                         let id = "\(prefix)\(accepted)"
                         let now = open.add(1)
@@ -70,7 +77,7 @@ public enum Sockets {
                             defer { open.add(-1) }
                             await handle(channel, id, now)
                         }
-                        if let maximum, accepted >= maximum { break }
+                        if let maximum, accepted >= maximum { listener.channel.close(promise: nil) }
                     }
                 }
             }

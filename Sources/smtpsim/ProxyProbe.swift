@@ -72,8 +72,8 @@ struct ProbeCommand: AsyncParsableCommand {
         commandName: "probe",
         abstract: "Check a real SMTP server for STARTTLS injection, smuggling and other docs/catalog.md flaws.",
         discussion: Help.reflow("""
-            \(Probe.checkCount) checks, each on a fresh connection after a control handshake (\(Probe.connectionCount)
-            connections in all, each check within 4 × --timeout): D1/D2 command injection across
+            \(Probe.checkCount) checks, each on a fresh connection after a control handshake (at most
+            \(Probe.connectionCount) connections in all, each check within 4 × --timeout): D1/D2 command injection across
             STARTTLS (RSET, NOOP, both pipelined; CVE-2011-0411), B5 STARTTLS with a parameter and
             inside TLS, B6 STARTTLS advertised inside TLS, H6 AUTH before TLS, F6 command
             sequencing, F2 oversized command lines, G2 each SMTP-smuggling end-of-data variant in
@@ -174,7 +174,7 @@ struct ProbeCommand: AsyncParsableCommand {
             try Self.printJSON(OutboundDocument(relay: probe.relay.description, listen: probe.listen.description, results: results))
         } else {
             let counts = Dictionary(grouping: results, by: \.arrival).mapValues(\.count)
-            let names: [OutboundProbe.Arrival] = [.verbatim, .normalised, .refused, .split, .lost, .notApplicable, .inconclusive]
+            let names: [OutboundProbe.Arrival] = [.verbatim, .stuffed, .normalised, .refused, .split, .lost, .notApplicable, .inconclusive]
             NetCLI.say("\(results.count) checks: " + names.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
         }
         if results.contains(where: \.passesSmuggling) { throw ExitCode(ExitStatus.finding.rawValue) }

@@ -503,7 +503,7 @@ def outbound_probe(name, expect_split):
         if key in expect_split:
             check(f"probe --outbound {name}: {key} is split", v["arrival"] == "split", v["arrival"] + ": " + v["detail"])
         else:
-            check(f"probe --outbound {name}: {key} reached the next hop", v["arrival"] in ("verbatim", "normalised", "refused"),
+            check(f"probe --outbound {name}: {key} reached the next hop", v["arrival"] in ("verbatim", "stuffed", "normalised", "refused"),
                   v["arrival"] + ": " + v["detail"])
     return path
 

@@ -55,6 +55,14 @@ final class OutboundProbeTests: XCTestCase {
         XCTAssertFalse(results.contains { $0.arrival == .lost || $0.arrival == .inconclusive }, "\(results.filter { $0.arrival == .lost || $0.arrival == .inconclusive })")
     }
 
+    func testADotStuffedSequenceIsStuffedNotNormalisedAndNULIsTwoDigits() {
+        // A BDAT chunk forwarded with DATA: `\r\n.\r\n` must go as `\r\n..\r\n`, the same content.
+        XCTAssertEqual(OutboundProbe.dotStuffed([0x0D, 0x0A, 0x2E, 0x0D, 0x0A]), Array("\r\n..\r\n".utf8))
+        XCTAssertEqual(OutboundProbe.dotStuffed(SmugglingVariant.lfLF.bytes), Array("\n..\n".utf8))
+        XCTAssertEqual(OutboundProbe.escape([0x0D, 0x0A, 0x00, 0x2E, 0x0D, 0x0A]), "\\r\\n\\x00.\\r\\n")
+        XCTAssertEqual(OutboundProbe.escape([0x7F, 0x0B]), "\\x7f\\x0b")
+    }
+
     static func outbound(_ check: String, _ arrival: OutboundProbe.Arrival, arrived: [UInt8]? = nil) -> OutboundProbe.Result {
         OutboundProbe.Result(check: check, sent: "", arrival: arrival, arrived: arrived.map(OutboundProbe.escape), arrivedBase64: arrived.map(Base64.encode),
                              reply: nil, messages: 1, detail: "")

@@ -48,11 +48,79 @@ final class ProbeProxyTests: XCTestCase {
     func testTheTLSSessionChecksFindTheTeardownFlawsAndNothingElse() async throws {
         // docs/catalog.md I over loopback: close_notify mid-DATA and mid-BDAT then cleartext,
         // cleartext inside TLS, KeyUpdate, a fatal alert then cleartext.
+        // A server that ignores its record-layer error answers the cleartext NOOP in the clear
+        // after its alert: I3 fails too (it once passed, reading only through TLS).
         let verdicts = try await probe([.readsPlaintextAfterCloseNotify, .ignoresFatalAlerts])
         XCTAssertEqual(Set(verdicts.filter { $0.value == .fail }.keys), [
-            "I1 close-notify-mid-data-then-cleartext", "I2 close-notify-mid-bdat-then-cleartext", "I5 fatal-alert-then-cleartext",
+            "I1 close-notify-mid-data-then-cleartext", "I2 close-notify-mid-bdat-then-cleartext", "I3 cleartext-inside-tls", "I5 fatal-alert-then-cleartext",
         ])
-        for check in ["I3 cleartext-inside-tls", "I4 key-update-mid-transaction"] { XCTAssertEqual(verdicts[check], .pass, check) }
+        XCTAssertEqual(verdicts["I4 key-update-mid-transaction"], .pass)
+    }
+
+    /// One check against smtpsim's server with `flaws`.
+    private func check(_ name: String, flaws: Set<ServerFlaw>) async throws -> Probe.Result {
+        var server = Loopback.server(flaws: flaws)
+        server.maximumConnections = 2
+        return try await Loopback.with(server) { port in
+            var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
+            probe.timeout = 5
+            probe.quietWindow = 0.3
+            return await probe.result(name)!
+        }.0
+    }
+
+    func testCleartextInsideTLSAnsweredInTheClearAfterTheAlertFails() async throws {
+        let r = try await check("cleartext-inside-tls", flaws: [.ignoresFatalAlerts])
+        XCTAssertEqual(r.verdict, .fail, r.detail)
+        XCTAssertTrue(r.detail.contains("answered the cleartext in the clear: "), r.detail)
+        // The wire shows what came back: the server's alert record, then its cleartext reply.
+        let wire = r.bytes.filter { $0.direction == .received && $0.layer == "wire" }
+        let octets = wire.flatMap { Array(Data(base64Encoded: $0.base64)!) }
+        let (records, cleartext) = ScriptedConnection.split(octets)
+        XCTAssertGreaterThanOrEqual(records, 1, "\(r.bytes)")
+        XCTAssertNotNil(try? { var p = ReplyParser(); p.append(cleartext); return try p.next() }() as SMTPReply?, "a reply in the clear: \(r.bytes)")
+        XCTAssertEqual(r.bytes.last(where: { $0.direction == .sent })?.layer, "wire")
+        let compliant = try await check("cleartext-inside-tls", flaws: [])
+        XCTAssertEqual(compliant.verdict, .pass, compliant.detail)
+    }
+
+    func testAnLFModeWarningIsTheSmugglingBugWhereCRLFHeadersEndThereToo() {
+        let warning = Probe.Result(id: "G2", check: "lf-mode-lf-dot-lf", verdict: .warn, detail: "as an LF-only mode does (Exim's, by design)")
+        // Exim: CRLF headers keep the data going, so the LF-only mode is the reason.
+        var exim = warning
+        Probe.relabelLFMode(&exim, given: [Probe.Result(id: "G2", check: "smuggling-lf-dot-lf", verdict: .pass, detail: "")])
+        XCTAssertEqual(exim, warning)
+        // aiosmtpd 1.4.4, Postfix at its defaults: the same end after CRLF headers is the bug.
+        var postfix = warning
+        Probe.relabelLFMode(&postfix, given: [Probe.Result(id: "G2", check: "smuggling-lf-dot-lf", verdict: .fail, detail: "")])
+        XCTAssertEqual(postfix.verdict, .warn)
+        XCTAssertFalse(postfix.detail.contains("by design"), postfix.detail)
+        XCTAssertTrue(postfix.detail.contains("the same smuggling bug"), postfix.detail)
+    }
+
+    func testAFarewellAfterAnAlertIsToldFromAnAnswer() {
+        // Exim answers any TLS read error with 421 in the clear and closes, whether a command
+        // follows the alert or not: the same reply on the control connection is a farewell.
+        let exim = Array("421 mx.example lost input connection\r\n".utf8)
+        let farewell = Probe.farewell(after: exim, alone: exim)
+        XCTAssertEqual(farewell?.0, .warn)
+        XCTAssertTrue(farewell?.1.contains("farewell in the clear") ?? false)
+        // An answer to the NOOP (nothing without it, or a second reply after the farewell) stays a fail.
+        XCTAssertNil(Probe.farewell(after: Array("250 2.0.0 OK\r\n".utf8), alone: []))
+        XCTAssertNil(Probe.farewell(after: Array("250 2.0.0 OK\r\n".utf8), alone: exim))
+        XCTAssertNil(Probe.farewell(after: exim + Array("250 2.0.0 OK\r\n".utf8), alone: exim))
+    }
+
+    func testTheProbesOwnTLSRecordsAndTheReplyTimesAreInTheBytes() async throws {
+        let r = try await check("close-notify-mid-data-then-cleartext", flaws: [.readsPlaintextAfterCloseNotify])
+        XCTAssertEqual(r.verdict, .fail, r.detail)
+        XCTAssertFalse(r.detail.contains("CVE-2026-45185 class"), "the behaviour is named, the CVE cited as where it led: \(r.detail)")
+        XCTAssertTrue(r.detail.contains("RFC 8446 §6.1"), r.detail)
+        // The probe's close_notify is on record, as sent.
+        XCTAssertTrue(r.bytes.contains { $0.direction == .sent && $0.layer == "wire" && $0.octets >= 5 }, "\(r.bytes)")
+        // The cleartext reply is timed when it came, not at the end of the wait window (2.8 s).
+        let reply = try XCTUnwrap(r.bytes.first { $0.direction == .received && $0.layer == "wire" && $0.text.contains("250") })
+        XCTAssertLessThan(try XCTUnwrap(reply.secondsSinceSent), 2.0, "\(reply)")
     }
 
     func testEachCheckCarriesItsBytes() async throws {
