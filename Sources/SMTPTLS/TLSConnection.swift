@@ -266,8 +266,11 @@ public final class TLSConnection {
         _ = OpenSSLErrorEntry.drain()
     }
 
-    /// True once the peer's close_notify has been read.
-    public var receivedCloseNotify: Bool { SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN != 0 }
+    /// True once the peer's close_notify has been read. OpenSSL marks a fatal alert received with
+    /// the same shutdown flag: that is a failure, not a close_notify (data, an alert and cleartext
+    /// in one read once ended the session as if by close_notify, so a server that ignores alerts
+    /// was never seen doing so).
+    public var receivedCloseNotify: Bool { failure == nil && SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN != 0 }
 
     // MARK: - Internals
 

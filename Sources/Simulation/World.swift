@@ -213,6 +213,16 @@ public final class World {
         case .fin(let id, let direction, let generation):
             let c = connections[id - 1]
             guard c.generation == generation, c.link(direction).open else { return }
+            let link = c.link(direction)
+            if !link.coalesced.isEmpty {
+                // A stream ends after its bytes: octets a coalescing link still holds go first,
+                // and the FIN follows them (it once overtook them, and they were lost).
+                let pending = link.coalesced
+                link.coalesced = []
+                transmit(c, direction, pending, epoch: link.coalescedEpoch, coalescing: false)
+                scheduler.schedule(at: max(now, link.nextFree), .fin(connection: id, direction, generation: generation))
+                return
+            }
             c.link(direction).open = false
             let receiver: Side = direction == .clientToServer ? .server : .client
             peerClosed(c, receiver, detail: "peer closed its side")

@@ -58,6 +58,42 @@ final class ServerRuleTests: XCTestCase {
         XCTAssertTrue(d.closed)
     }
 
+    /// Every condition counts only the matches it allows (issue 27: a `tls:` that no longer
+    /// guarded the count let the EHLO before STARTTLS use up `nth: 1`, and the rule never fired).
+    func testEachConditionGuardsTheCount() {
+        // tls: the first EHLO inside TLS is the first match.
+        var tls = driver([ServerRule(on: .verb("EHLO"), condition: RuleCondition(nth: 1, tls: true), reply: RuleReply(text: "250 in tls by rule"))])
+        tls.send("EHLO c\r\nSTARTTLS\r\n")
+        tls.tls()
+        tls.send("EHLO c\r\n")
+        XCTAssertEqual(tls.replies.last?.lines.first?.text, "in tls by rule")
+        var plain = driver([ServerRule(on: .verb("EHLO"), condition: RuleCondition(nth: 2, tls: false), reply: RuleReply(text: "250 second plaintext EHLO"))])
+        plain.send("EHLO c\r\nSTARTTLS\r\n")
+        plain.tls()
+        plain.send("EHLO c\r\nEHLO c\r\n")
+        XCTAssertFalse(plain.replies.contains { $0.lines.first?.text == "second plaintext EHLO" }, "the EHLOs inside TLS are no plaintext matches")
+        // in-transaction: a NOOP outside the transaction is no match.
+        var inside = driver([ServerRule(on: .verb("NOOP"), condition: RuleCondition(nth: 1), inTransaction: true, reply: RuleReply(text: "250 inside by rule"))])
+        inside.send("EHLO c\r\nNOOP\r\n" + Self.mail + "NOOP\r\n")
+        XCTAssertEqual(inside.replies.map { $0.lines.first?.text ?? "" }.filter { $0.contains("by rule") }, ["inside by rule"])
+        XCTAssertEqual(inside.codes.count, 4)
+        // pattern: only matching lines count.
+        var pattern = driver([ServerRule(on: .verb("RCPT"), pattern: TextPattern("RCPT TO:<carol@*"), condition: RuleCondition(nth: 1), reply: RuleReply(text: "451 4.3.0 carol later"))])
+        pattern.send("EHLO c\r\n" + Self.mail + Self.rcpt + "RCPT TO:<carol@y.test>\r\n")
+        XCTAssertEqual(pattern.codes, [250, 250, 250, 451])
+        // connections: another connection's matches are not counted here (each counts its own).
+        let rule = ServerRule(on: .verb("NOOP"), condition: RuleCondition(nth: 1), connections: ["C2"], reply: RuleReply(text: "250 C2 by rule"))
+        var c1 = driver([rule], id: "C1"), c2 = driver([rule], id: "C2")
+        c1.send("EHLO c\r\nNOOP\r\n")
+        c2.send("EHLO c\r\nNOOP\r\n")
+        XCTAssertNotEqual(c1.replies.last?.lines.first?.text, "C2 by rule")
+        XCTAssertEqual(c2.replies.last?.lines.first?.text, "C2 by rule")
+        // probability: the count still advances on a match that does not fire.
+        var chance = driver([ServerRule(on: .verb("NOOP"), condition: RuleCondition(nth: 3, probability: Ratio(1, 1)), reply: RuleReply(text: "250 third by rule"))])
+        chance.send("EHLO c\r\nNOOP\r\nNOOP\r\nNOOP\r\n")
+        XCTAssertEqual(chance.replies.map { $0.lines.first?.text ?? "" }.firstIndex(of: "third by rule"), 4, "greeting, EHLO, then the third NOOP")
+    }
+
     func testARefusingGreetingAnswersOnlyQUIT() {
         var d = driver([ServerRule(on: .greeting, reply: RuleReply(lines: ["554-no", "554 service"]))])
         XCTAssertEqual(d.replies.first?.code.value, 554)

@@ -125,4 +125,48 @@ final class FalseFindingTests: XCTestCase {
         XCTAssertEqual(r.result.accepted.map(\.completedAfterTLSEnd), [true], "the server took the message's end in the clear")
         XCTAssertFalse(r.result.findings.contains { $0.oracle == .outcomeClassification }, "\(r.result.findings)")
     }
+
+    /// Every way a TLS session ends (close_notify, a fatal alert, a FIN behind close_notify), with
+    /// the cleartext after it in the same segment and in a later one: a flawed server that reads
+    /// on is charged with the octets it read after the end (a "read" finding, apart from what it
+    /// then writes); the compliant server reads nothing. Issue 27: cleartext that came with the
+    /// close_notify once went to the endpoint as if from inside TLS, and nothing noticed.
+    func testEveryEndOfTLSWithCleartextInTheSameSegmentOrALaterOneIsReadOnlyByAFlawedServer() throws {
+        let ends: [(String, String)] = [
+            ("tls-close-notify: {from: client, at: after-rcpt, then-plaintext: \"NOOP\\r\\n\"}", "reads-plaintext-after-close-notify"),
+            ("tls-alert: {from: client, alert: bad_record_mac, at: after-rcpt, then-plaintext: \"NOOP\\r\\n\"}", "ignores-fatal-alerts"),
+            ("tls-close-notify: {from: client, at: after-rcpt, then-plaintext: \"NOOP\\r\\n\", then-close: true}", "reads-plaintext-after-close-notify"),
+        ]
+        for (end, flaw) in ends {
+            for sameSegment in [false, true] {
+                for flawed in [false, true] {
+                    let text = """
+                        version: 1
+                        name: end of TLS
+                        server: {flaws: [\(flawed ? flaw : "")]}
+                        client:
+                          policy: required
+                          retries: {max: 1}
+                          messages: [{from: alice@example.test, to: bob@example.net, body: "x"}]
+                        faults:
+                          - \(end)
+                        \(sameSegment ? "  - coalesce: {window: 5ms}" : "")
+                        expect: {findings: any}
+
+                        """
+                    let r = try ScenarioRunner.run(try ScenarioLoader.parse(text, file: "end.yaml"), trace: .always)
+                    let what = "\(end) same segment \(sameSegment) flawed \(flawed)"
+                    let read = r.result.findings.filter { $0.oracle == .tlsTeardown && $0.explanation.contains("the server read 6 octets in the clear") }
+                    XCTAssertEqual(read.count, flawed ? 1 : 0, "\(what): \(r.result.findings)\n\(r.result.trace.text)")
+                    if !flawed { XCTAssertEqual(r.result.findings.map(\.description), [], what) }
+                    // The close_notify or alert record (24 octets in TLS 1.3) and the 6 of cleartext
+                    // arrive as one segment, or as two.
+                    let together = r.result.trace.events.contains { e in
+                        e.text.contains("c>s recv") && e.text.hasSuffix("NOOP\\r\\n") && (e.text.contains("\\x17\\x03\\x03") || e.text.contains("\\x15\\x03\\x03"))
+                    }
+                    XCTAssertEqual(together, sameSegment, "\(what)\n\(r.result.trace.text)")
+                }
+            }
+        }
+    }
 }

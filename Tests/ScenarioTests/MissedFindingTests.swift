@@ -106,4 +106,30 @@ final class MissedFindingTests: XCTestCase {
             """
         XCTAssertEqual(try findings(cancel).filter { $0.side == .client }.map(\.description), [])
     }
+
+    /// A message smuggled *into* the relay at the first hop: the relay (its inbound side ends data
+    /// at LF.CRLF) accepts a message no client sent; the transaction count says so at that hop,
+    /// and the smuggling oracle end to end. Counting the relay's own forwarded copies as messages
+    /// a client meant to send once hid the first (issue 27).
+    func testAMessageSmuggledIntoTheRelayAtTheFirstHopIsCaughtThere() throws {
+        let text = """
+            client:
+              policy: required
+              line-endings: pass-through
+              flaws: [skips-dot-stuffing]
+              messages:
+                - from: attacker@evil.example
+                  to: [bob@example.net]
+                  body-raw: "Subject: hi\\r\\n\\r\\nhello\\n.\\r\\nMAIL FROM:<ceo@bank.example>\\r\\nRCPT TO:<bob@example.net>\\r\\nDATA\\r\\nSubject: pay\\r\\n\\r\\nwire the money\\r\\n"
+            relay:
+              line-endings: normalize
+              server: {flaws: [accepts-bare-lf-end-of-data]}
+              client: {policy: required}
+
+            """
+        let f = try findings(text)
+        XCTAssertTrue(f.contains { $0.label == "transaction-count (server)" && $0.explanation.hasPrefix("the relay accepted a message no client sent: from <ceo@bank.example>") }, "\(f)")
+        XCTAssertTrue(f.contains { $0.label == "smuggling (server)" }, "\(f)")
+    }
 }
+
