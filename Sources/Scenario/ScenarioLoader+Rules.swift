@@ -17,15 +17,30 @@ extension ScenarioLoader {
     /// The verbs a server rule names (any other word of letters is allowed too: an extension's).
     static let ruleVerbs = ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH"]
 
-    /// `greeting`, `end-of-data`, `any`, a verb smtpsim knows (any case), or an extension's verb
-    /// written in capitals (`XCLIENT`): a misspelt word is an error, not a rule that never fires.
+    /// Extension verbs of the SMTP registry a rule may name as they are: ETRN (RFC 1985), ATRN
+    /// (RFC 2645), TURN (RFC 821 §4.1.1).
+    static let registeredExtensionVerbs = ["ETRN", "ATRN", "TURN"]
+
+    /// `greeting`, `end-of-data`, `any`, a verb smtpsim knows (any case), a registered extension
+    /// verb, a local extension's verb (RFC 5321 §2.2.2: it starts with X, written in capitals:
+    /// `XCLIENT`), or any other extension verb declared as one: `{extension: FOO}`. Anything else,
+    /// a misspelt `RCTP` among them, is an error with the closest verb, not a rule that never fires.
     static func readTrigger(_ r: YAMLReader) throws(ScenarioError) -> ServerRule.Trigger {
+        if r.node.mapping != nil {
+            let o = try r.object(["extension"])
+            let verb = try o.required("extension").string()
+            guard !verb.isEmpty, verb.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }) else {
+                throw r.error("an extension verb is written in capitals (RFC 5321 §2.2.2: a keyword of letters, digits and '-'), got '\(verb)'")
+            }
+            return .verb(verb)
+        }
         let word = try r.string()
         let names = ["greeting", "end-of-data", "any"]
-        let extensionVerb = !word.isEmpty && word.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) }
-        guard names.contains(word) || ruleVerbs.contains(word.uppercased()) || extensionVerb else {
-            throw r.error("unknown trigger '\(word)'; expected a verb (\(ruleVerbs.joined(separator: ", ")), or an extension's in capitals), greeting, end-of-data or any",
-                          suggestion: closest(word, among: names) ?? closest(word.uppercased(), among: ruleVerbs))
+        let verbs = ruleVerbs + registeredExtensionVerbs
+        let localExtension = word.count > 1 && word.hasPrefix("X") && word.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) || $0 == "-" }
+        guard names.contains(word) || verbs.contains(word.uppercased()) || localExtension else {
+            throw r.error("unknown trigger '\(word)'; expected a verb (\(verbs.joined(separator: ", "))), a local extension's (X…, in capitals), {extension: VERB} for another extension, greeting, end-of-data or any",
+                          suggestion: closest(word, among: names) ?? closest(word.uppercased(), among: verbs))
         }
         return ServerRule.Trigger.named(word)
     }

@@ -14,13 +14,44 @@ public enum ScenarioLoader {
                                  "expect", "fault-window", "liveness-window", "event-budget", "sweep", "relay"]
 
     public static func load(path: String) throws(ScenarioError) -> Scenario {
-        let text: String
+        let data: Data
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw ScenarioError(file: path, keyPath: "", message: "cannot read the file: \(error.localizedDescription)")
         }
-        return try parse(text, file: path)
+        return try parse(try text(of: Array(data), file: path), file: path)
+    }
+
+    /// The file's text (YAML 1.2 §5.2: UTF-8 here), or where it stops being UTF-8.
+    static func text(of bytes: [UInt8], file: String) throws(ScenarioError) -> String {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        var offset = 0
+        var scalars = String.UnicodeScalarView()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let v):
+                scalars.append(v)
+                offset += String(v).utf8.count
+            case .emptyInput:
+                return String(scalars)
+            case .error:
+                let (line, column) = position(of: offset, in: bytes)
+                let octet = bytes[min(offset, bytes.count - 1)]
+                throw ScenarioError(file: file, line: line, column: column, keyPath: "",
+                                    message: "not UTF-8: the octet 0x\(String(octet, radix: 16, uppercase: true)) is no character (a scenario file is UTF-8 text)")
+            }
+        }
+    }
+
+    /// The 1-based line and column of octet `offset`.
+    static func position(of offset: Int, in bytes: [UInt8]) -> (line: Int, column: Int) {
+        var line = 1, column = 1
+        for b in bytes.prefix(offset) {
+            if b == 0x0A { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+        }
+        return (line, column)
     }
 
     /// One fault as a scenario file writes it (`{tls-close-notify: {from: server, at: mid-body}}`),
@@ -41,7 +72,7 @@ public enum ScenarioLoader {
         do {
             node = try Yams.compose(yaml: text)
         } catch let e as YamlError {
-            throw yamlError(e, file: file)
+            throw yamlError(e, file: file, text: text)
         } catch {
             throw ScenarioError(file: file, keyPath: "", message: "not YAML: \(error)")
         }
@@ -88,12 +119,26 @@ public enum ScenarioLoader {
             sweep: try root["sweep"].map { r throws(ScenarioError) in try readSweep(r) })
     }
 
-    static func yamlError(_ e: YamlError, file: String) -> ScenarioError {
+    static func yamlError(_ e: YamlError, file: String, text: String) -> ScenarioError {
         switch e {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return ScenarioError(file: file, line: mark.line, column: mark.column, keyPath: "", message: "YAML syntax: \(problem)")
-        default:
-            return ScenarioError(file: file, keyPath: "", message: "YAML: \(e)")
+        case .reader(let problem, let offset, _, _):
+            let (line, column) = position(of: offset ?? 0, in: Array(text.utf8))
+            return ScenarioError(file: file, line: line, column: column, keyPath: "", message: "not YAML text: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // Where the key is given the second time (Yams names the mapping), found in the text.
+            let key = duplicates.sorted().first ?? ""
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let at = lines.indices.filter { i in
+                let t = lines[i].drop { $0 == " " || $0 == "-" }
+                return t.hasPrefix(key + ":") || t.hasPrefix("{" + key + ":")
+            }.dropFirst().first
+            let line = at.map { $0 + 1 } ?? context.mark.line
+            let column = at.map { lines[$0].prefix { $0 == " " || $0 == "-" }.count + 1 } ?? context.mark.column
+            return ScenarioError(file: file, line: line, column: column, keyPath: "", message: "key '\(key)' given twice")
+        case .no, .memory, .writer, .emitter, .representer, .dataCouldNotBeDecoded:
+            return ScenarioError(file: file, line: 1, column: 1, keyPath: "", message: "YAML: \(e)")
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 
 /// The smtpsim command-line tool. One subcommand per file.
 struct SMTPSim: AsyncParsableCommand {
@@ -28,7 +29,7 @@ enum Main {
         do {
             command = try SMTPSim.parseAsRoot()
         } catch {
-            SMTPSim.exit(withError: error)
+            fail(error)
         }
         guard let asynchronous = command as? AsyncParsableCommand else {
             do {
@@ -36,7 +37,7 @@ enum Main {
                 try command.run()
                 SMTPSim.exit()
             } catch {
-                SMTPSim.exit(withError: error)
+                fail(error)
             }
         }
         let outcome = AsyncOutcome()
@@ -51,8 +52,17 @@ enum Main {
             outcome.done.signal()
         }
         outcome.done.wait()
-        if let error = outcome.error { SMTPSim.exit(withError: error) }
+        if let error = outcome.error { fail(error) }
         SMTPSim.exit()
+    }
+
+    /// One exit-code map (`ExitStatus`, every help): a usage error or an unreadable path is a bad
+    /// argument, 2, not ArgumentParser's EX_USAGE 64; everything else exits as it says.
+    static func fail(_ error: any Error) -> Never {
+        guard SMTPSim.exitCode(for: error) == .validationFailure else { SMTPSim.exit(withError: error) }
+        let message = SMTPSim.fullMessage(for: error)
+        if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+        Foundation.exit(ExitStatus.badInput.rawValue)
     }
 }
 

@@ -31,7 +31,9 @@ struct TLS: ParsableCommand {
     @Option(help: "Certificate variant: \(CertificateFactory.Variant.allCases.map(\.rawValue).joined(separator: ", ")).")
     var variant: CertificateFactory.Variant = .valid
     @Option(help: "Key type: \(listed(CertificateFactory.KeyType.self)).") var key: CertificateFactory.KeyType = .p256
-    @Option(help: "TLS version: 1.2 or 1.3.") var version: Version = .v13
+    @Option(name: .customLong("tls-version"), help: "TLS version: 1.2 or 1.3.") var version: Version = .v13
+    /// The old name, which shadowed the global `--version`: still accepted for one release.
+    @Option(name: .customLong("version"), help: .hidden) var deprecatedVersion: Version?
     @Option(help: "Client trust: factory-ca, pinned or none.") var trust: Trust = .factoryCA
     @Option(help: "Cheap-handshake profile instead of certificates: \(listed(PreSharedKey.Mode.self)).") var cheap: PreSharedKey.Mode?
     @Option(help: "Server certificate chain (PEM, leaf first) instead of the factory's.") var certificate: String?
@@ -40,6 +42,11 @@ struct TLS: ParsableCommand {
     @Option(help: "Write the client's NSS key-log lines (SSLKEYLOGFILE format) to this file.") var keylog: String?
 
     func run() throws {
+        var version = version
+        if let old = deprecatedVersion {
+            FileHandle.standardError.write(Data("smtpsim tls: --version is deprecated (it shadows the global --version): use --tls-version\n".utf8))
+            version = old
+        }
         let keyType = key
         let result: Int32 = try DeterministicRandom.with(seed: seed) {
             let factory = try CertificateFactory(seed: seed, keyType: keyType)

@@ -130,6 +130,55 @@ final class ScenarioLoaderTests: XCTestCase {
         XCTAssertNotNil(error("just a string"))
     }
 
+    /// Issue 27: each of these once exited 2 with no line:column.
+    func testADuplicateKeyRandomOctetsAndANonUTF8FileSayWhere() throws {
+        let dup = try XCTUnwrap(error("version: 1\nname: a\nname: b\n"))
+        XCTAssertEqual([dup.line, dup.column], [3, 1], dup.description)
+        XCTAssertEqual(dup.message, "key 'name' given twice")
+        let nested = try XCTUnwrap(error(valid.replacingOccurrences(of: "  policy: required", with: "  policy: required\n  policy: opportunistic")))
+        XCTAssertEqual(nested.line, 7, nested.description)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-loader-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func load(_ bytes: [UInt8]) throws -> ScenarioError {
+            let path = folder.appendingPathComponent("x.yaml").path
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try ScenarioLoader.load(path: path)
+                throw XCTSkip("loaded")
+            } catch let e as ScenarioError {
+                return e
+            }
+        }
+        let latin1 = try load(Array("version: 1\nname: caf".utf8) + [0xE9] + Array("\n".utf8))
+        XCTAssertEqual([latin1.line, latin1.column], [2, 10], latin1.description)
+        XCTAssertTrue(latin1.message.contains("not UTF-8: the octet 0xE9"), latin1.message)
+        var rng = SplitMix64(seed: 27)
+        for _ in 0..<50 {
+            let random = (0..<300).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let e = try load(random)
+            XCTAssertNotNil(e.line, e.description)
+            XCTAssertNotNil(e.column, e.description)
+        }
+        let control = try load(Array("version: 1\nname: x".utf8) + [0x01] + Array("y\n".utf8))
+        XCTAssertEqual([control.line, control.column], [2, 8], control.description)
+    }
+
+    /// A misspelt verb was once taken as an extension's; now only known verbs, local (X…) ones and
+    /// declared ones are, and the closest verb is suggested.
+    func testAMisspeltVerbIsAnErrorAndExtensionsAreDeclared() throws {
+        func rule(_ at: String) -> String { valid.replacingOccurrences(of: "  certificate: expired", with: "  rules:\n    - {at: \(at), reply: '550 no'}") }
+        let typo = try XCTUnwrap(error(rule("RCTP")))
+        XCTAssertTrue(typo.message.contains("unknown trigger 'RCTP'"), typo.message)
+        XCTAssertEqual(typo.suggestion, "RCPT")
+        XCTAssertNotNil(typo.line)
+        XCTAssertEqual(try ScenarioLoader.parse(rule("XCLIENT"), file: "t.yaml").configuration.server.configuration.rules.first?.on, .verb("XCLIENT"))
+        XCTAssertEqual(try ScenarioLoader.parse(rule("etrn"), file: "t.yaml").configuration.server.configuration.rules.first?.on, .verb("ETRN"))
+        XCTAssertEqual(try ScenarioLoader.parse(rule("{extension: FOO}"), file: "t.yaml").configuration.server.configuration.rules.first?.on, .verb("FOO"))
+        XCTAssertNotNil(error(rule("{extension: foo}")))
+        XCTAssertNotNil(error(rule("FOO")), "an undeclared extension verb")
+    }
+
     func testMutatedFilesNeverCrashAndEveryErrorSaysWhere() {
         // Random single-byte edits of a valid file: every outcome is a scenario or an error that
         // names file:line:column and the key path (a YAML syntax error has no key path yet).

@@ -96,15 +96,15 @@ final class CLITests: XCTestCase {
 
     func testRealSocketCommandsRefuseBadArguments() throws {
         let badPort = try run(["serve", "--listen", "127.0.0.1:99999", "--maildir", NSTemporaryDirectory()])
-        XCTAssertEqual(badPort.status, 64)
+        XCTAssertEqual(badPort.status, 2)
         XCTAssertTrue(badPort.stderr.contains("port must be 0–65535"), badPort.stderr)
         let scenario = NSTemporaryDirectory() + "smtpsim-corrupting-\(getpid()).yaml"
         try "version: 1\nname: corrupting\nclient:\n  messages: [{from: a@example.test, to: [b@example.net], body: hi}]\nfaults:\n  - corrupt: {probability: 1/10}\n".write(toFile: scenario, atomically: true, encoding: .utf8)
         let simulationOnly = try run(["serve", "--maildir", NSTemporaryDirectory(), "--listen", "127.0.0.1:0", "--scenario", scenario])
-        XCTAssertEqual(simulationOnly.status, 64, simulationOnly.stdout)
+        XCTAssertEqual(simulationOnly.status, 2, simulationOnly.stdout)
         XCTAssertTrue(simulationOnly.stderr.contains("simulation-only"), simulationOnly.stderr)
         let unknownAttack = try run(["proxy", "--upstream", "127.0.0.1:25", "--attack", "teleport"])
-        XCTAssertEqual(unknownAttack.status, 64)
+        XCTAssertEqual(unknownAttack.status, 2)
     }
 
     func testParseReportsSmuggling() throws {
@@ -150,9 +150,24 @@ final class CLITests: XCTestCase {
         return nil
     }
 
+    /// One exit-code map (issue 27): a usage error and an unreadable path exit 2, as every help
+    /// says, not ArgumentParser's 64; `tls --version` is `--tls-version` now, the old name kept.
+    func testUsageErrorsAndUnreadablePathsExit2() throws {
+        XCTAssertEqual(try run(["run", "/nonexistent/x.yaml"]).status, 2)
+        XCTAssertEqual(try run(["run"]).status, 2)
+        XCTAssertEqual(try run(["simulate", "--seed", "x"]).status, 2)
+        XCTAssertEqual(try run(["no-such-command"]).status, 2)
+        XCTAssertEqual(try run(["run", "--help"]).status, 0)
+        let old = try run(["tls", "--version", "1.2"])
+        XCTAssertEqual(old.status, 0)
+        XCTAssertTrue(old.stderr.contains("--version is deprecated"), old.stderr)
+        XCTAssertTrue(old.stdout.contains("TLSv1.2"), old.stdout)
+        XCTAssertTrue(try run(["tls", "--tls-version", "1.2"]).stdout.contains("TLSv1.2"))
+    }
+
     func testTLSHandshakeIsDeterministicAcrossProcesses() throws {
         // Two separate processes, same seed: the same TLS bytes (certificates, key shares, records).
-        for extra in [[], ["--version", "1.2"], ["--cheap", "tls13-psk-dhe"], ["--key", "rsa2048"]] {
+        for extra in [[], ["--tls-version", "1.2"], ["--cheap", "tls13-psk-dhe"], ["--key", "rsa2048"]] {
             let a = try run(["tls", "--seed", "42"] + extra)
             let b = try run(["tls", "--seed", "42"] + extra)
             XCTAssertEqual(a.status, 0, a.stdout + a.stderr)
@@ -201,7 +216,7 @@ final class CLITests: XCTestCase {
         let flawed = try run(["simulate", "--policy", "opportunistic", "--attack", "inject-command", "--server-flaw", "keeps-plaintext-across-starttls"])
         XCTAssertEqual(flawed.status, 1)
         XCTAssertTrue(flawed.stdout.contains("tls-boundary"), flawed.stdout)
-        XCTAssertEqual(try run(["simulate", "--server-flaw", "no-such-flaw"]).status, 64)
+        XCTAssertEqual(try run(["simulate", "--server-flaw", "no-such-flaw"]).status, 2)
     }
 
     func testSimulateTakesAnyFaultInScenarioSyntax() throws {
@@ -214,7 +229,7 @@ final class CLITests: XCTestCase {
         let compliant = try run(["simulate", "--fault", fault, "--chunking"])
         XCTAssertFalse(compliant.stdout.contains("FINDING"), compliant.stdout)
         let bad = try run(["simulate", "--fault", "{tls-alert: {from: client, alert: internal_error, at: after-mail}}"])
-        XCTAssertEqual(bad.status, 64)
+        XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("internal_error"), bad.stderr)
     }
 
@@ -372,7 +387,7 @@ final class CLITests: XCTestCase {
         }
         XCTAssertEqual(try verdicts(given.stdout), try verdicts(named.stdout))
         let bad = try run(["sweep", dir + "/full.yaml", "--tls", "cheep"])
-        XCTAssertEqual(bad.status, 64, bad.stderr)
+        XCTAssertEqual(bad.status, 2, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("cheap-tls12"), bad.stderr)
     }
 
