@@ -150,6 +150,11 @@ final class CommandParserTests: XCTestCase {
         XCTAssertTrue(m.requiresSMTPUTF8)
         assertError("RCPT TO:<jöran@example.test>", .utf8NotAllowed, reply: 553)
         XCTAssertNoThrow(try parse("RCPT TO:<jöran@example.test>", smtpUTF8: true))
+        // AUTH='s xtext is ASCII without SMTPUTF8 (RFC 4954 §5, RFC 3461 §4), as every other
+        // parameter's value (found by the CommandLine target in a minute; kept in Corpus/).
+        assertError("MAIL FROM:<> AUTH=\u{2F7D}", .utf8NotAllowed, reply: 553)
+        guard case .mail(_, let withUTF8) = try parse("MAIL FROM:<> AUTH=\u{2F7D} SMTPUTF8") else { return XCTFail() }
+        XCTAssertEqual(withUTF8.auth, "\u{2F7D}")
     }
 
     func testBDATSizes() {

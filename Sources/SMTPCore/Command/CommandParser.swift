@@ -178,7 +178,9 @@ public struct CommandParser: Sendable {
             if case .mailbox(let m) = reverse, m.requiresSMTPUTF8 {
                 throw SMTPError(.utf8NotAllowed, reply: .utf8NotAllowed, offset: pathStart, detail: "UTF-8 sender without SMTPUTF8")
             }
-            if params.other.contains(where: { $0.value?.utf8.contains { $0 >= 0x80 } == true }) {
+            // Every parameter's value, AUTH='s xtext too (RFC 4954 §5, RFC 3461 §4: ASCII only;
+            // found by the CommandLine target, which the RFC model refused and the parser took).
+            if params.auth?.utf8.contains(where: { $0 >= 0x80 }) == true || params.other.contains(where: { $0.value?.utf8.contains { $0 >= 0x80 } == true }) {
                 throw SMTPError(.utf8NotAllowed, reply: .utf8NotAllowed, offset: i, detail: "UTF-8 parameter without SMTPUTF8")
             }
         }
