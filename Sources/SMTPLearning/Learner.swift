@@ -48,7 +48,7 @@ public final class Learner {
     public struct Stopped: Error, CustomStringConvertible {
         /// A budget ran out (learning may return its last hypothesis), or the system's answers
         /// cannot be taken in.
-        public enum Reason: Sendable { case budget, unusableAnswers }
+        public enum Reason: Sendable { case budget, unusableAnswers, nondeterministic }
         public var reason: Reason
         public var description: String
     }
@@ -60,6 +60,9 @@ public final class Learner {
     public private(set) var counterexamples: [[String]] = []
     public private(set) var nondeterminism: [Nondeterminism] = []
     public private(set) var rounds = 0
+    /// Distinct rows (states) the observation table holds so far: what a stop before the first
+    /// hypothesis can say of the machine.
+    public var statesSoFar: Int { access.count }
     /// Called after each hypothesis with (round, states, queries).
     public var progress: (Int, Int, Int) -> Void = { _, _, _ in }
     /// Asked before each query to the system: true ends learning (the caller's time budget; the
@@ -201,15 +204,32 @@ public final class Learner {
                 counterexamples.append(names(ce))
                 try addSuffix(from: ce, hypothesis)
             } catch let stopped as Stopped {
-                guard let last, stopped.reason == .budget else { throw stopped }
+                guard let last, stopped.reason == .budget || stopped.reason == .nondeterministic else { throw stopped }
                 stoppedBecause = stopped.description
                 return last
             }
         }
     }
 
-    /// Makes the table closed (every one-step extension's row is an access row), then the hypothesis.
+    /// How often the table is closed again when a row read for a transition is no access row:
+    /// the system answered a word differently from before (nondeterminism, reported), and the
+    /// cache now holds the later answer.
+    static let reclosings = 8
+
+    /// Makes the table closed (every one-step extension's row is an access row), then the
+    /// hypothesis. A system that answers one word two ways (a busy Postfix) changes a row between
+    /// the closing and the building: the table is closed again on the answers it now holds, a few
+    /// times, and then learning stops with the last hypothesis, the words reported, never a trap.
     private func closeAndBuild() throws -> MealyMachine {
+        for _ in 0..<Self.reclosings {
+            if let machine = try closeAndBuildOnce() { return machine }
+        }
+        let words = nondeterminism.suffix(3).map { "\($0.word.joined(separator: " ")): \($0.first.joined(separator: " ")) then \($0.second.joined(separator: " "))" }
+        throw Stopped(reason: .nondeterministic, description: "the system answered the same words differently (\(words.joined(separator: "; "))): the table could not be closed")
+    }
+
+    /// One closing and building; nil when a row changed under it (see `closeAndBuild`).
+    private func closeAndBuildOnce() throws -> MealyMachine? {
         try prefetch(access.flatMap { s in suffixes.map { s + $0 } })
         var rows: [[String]] = try access.map(row)
         var i = 0
@@ -229,8 +249,7 @@ public final class Learner {
         for s in access {
             var line: [MealyMachine.Transition] = []
             for a in 0..<k {
-                let output = try outputs(s + [a]).last!
-                let next = rows.firstIndex(of: try row(s + [a]))!
+                guard let output = try outputs(s + [a]).last, let next = rows.firstIndex(of: try row(s + [a])) else { return nil }
                 line.append(.init(output: output, next: next))
             }
             transitions.append(line)
@@ -264,7 +283,7 @@ public final class Learner {
         }
         // The last step's access word gives the hypothesis's output by construction, so some
         // swap above changes it; when none does, the system answered the same word two ways.
-        throw Stopped(reason: .unusableAnswers, description: "a counterexample the table cannot take in (the system is not deterministic?): \(names(ce))")
+        throw Stopped(reason: .nondeterministic, description: "a counterexample the table cannot take in (the system answered a word two ways): \(names(ce))")
     }
 
     // MARK: - Equivalence

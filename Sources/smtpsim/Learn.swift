@@ -30,7 +30,12 @@ struct Learn: ParsableCommand {
             it and expects this machine's answers (`smtpsim run FILE` in the simulator, `smtpsim
             run FILE --against HOST:PORT` on the server). --html writes the machine as a page
             (Graphviz's drawing, the transitions, the differences and each exported scenario's
-            run). Exit status 1 when the machines disagree.
+            run). --max-differences N lists and exports the N shortest (default 10; 0: all of them),
+            and says how many there are in all. A time or query budget that runs out before a first
+            hypothesis reports the queries and the states the table holds so far (exit 3); after
+            one, the last hypothesis, marked incomplete. A server that answers one word two ways
+            is reported with the word and both answers, and learning goes on from the later
+            answers (or stops with what it has). Exit status 1 when the machines disagree.
             """)
     )
 
@@ -55,6 +60,7 @@ struct Learn: ParsableCommand {
     @Option(help: "A machine learned before (--format json) to compare with, or `compliant` (smtpsim's compliant server, learned in memory on the same inputs).") var diff: String?
     @Option(help: "Write each shortest difference as a scenario file (a scripted client) in this folder; compares with the compliant server unless --diff names a machine.") var export: String?
     @Option(help: "Write the machine, its differences and their scenarios' runs as an HTML page.") var html: String?
+    @Option(help: "How many of the shortest differences to list and export (0: all of them).") var maxDifferences = 10
 
     func validate() throws {
         guard inMemory != (server != nil) else { throw ValidationError("give a server (HOST:PORT) or --in-memory, not both") }
@@ -114,11 +120,19 @@ struct Learn: ParsableCommand {
                 reference = .machine(try self.reference(alphabet: alphabet.map(\.rawValue)))
                 referenceName = diff!
             }
-            let result = try Comparison.learn(learner, against: reference)
-            machine = result.machine
-            compared = (result.reference, referenceName, result.differences)
+            do {
+                let result = try Comparison.learn(learner, against: reference)
+                machine = result.machine
+                compared = (result.reference, referenceName, LearnedDifference.all(result.machine, from: result.reference, limit: Int.max))
+            } catch let stopped as Learner.Stopped where stopped.reason != .unusableAnswers {
+                try stoppedEarly(stopped, learner: learner, seconds: (clock.now - start) / .seconds(1))
+            }
         } else {
-            machine = try learner.learn()
+            do {
+                machine = try learner.learn()
+            } catch let stopped as Learner.Stopped where stopped.reason != .unusableAnswers {
+                try stoppedEarly(stopped, learner: learner, seconds: (clock.now - start) / .seconds(1))
+            }
         }
         let seconds = (clock.now - start) / .seconds(1)
         let name = server ?? ("smtpsim server" + (serverFlaw.isEmpty ? "" : " (" + serverFlaw.map(\.rawValue).joined(separator: ", ") + ")"))
@@ -140,12 +154,18 @@ struct Learn: ParsableCommand {
             if let why = learner.stoppedBecause { text += "incomplete: \(why); this is the last hypothesis\n" }
             for n in learner.nondeterminism { text += "nondeterministic: \(n.word.joined(separator: " ")) answered \(n.first) and \(n.second)\n" }
         }
-        let differences = compared?.differences ?? []
+        let allDifferences = compared?.differences ?? []
+        // Never dropped silently: how many there are, the N shortest listed and exported.
+        let differences = maxDifferences > 0 ? Array(allDifferences.prefix(maxDifferences)) : allDifferences
         let referenceName = compared?.name ?? ""
         var exported: [(LearnedDifference, String, ScenarioReport)] = []
         if let compared {
-            var lines = differences.isEmpty ? ["the same machine as \(compared.name)"] : ["\(differences.count) shortest difference(s) from \(compared.name):"]
+            var lines = differences.isEmpty ? ["the same machine as \(compared.name)"]
+                : ["\(allDifferences.count) difference(s) from \(compared.name)" + (differences.count < allDifferences.count ? "; the \(differences.count) shortest:" : ":")]
             for d in differences { lines.append("  \(d.summary)") }
+            if differences.count < allDifferences.count {
+                lines.append("  … \(allDifferences.count - differences.count) more, not listed\(export != nil ? " or exported" : ""): --max-differences 0 lists them all")
+            }
             if let export {
                 exported = try write(differences, to: export, system: name, reference: compared.name)
                 for (_, path, report) in exported {
@@ -164,6 +184,43 @@ struct Learn: ParsableCommand {
             try RunFiles.write(page.html, to: html)
         }
         if !differences.isEmpty { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    /// Learning stopped before a first hypothesis (a budget, or answers that kept changing): what
+    /// it learned so far, in the output format asked for, then exit 3 (not 1: nothing was found
+    /// to differ; not a crash: a busy server is no error of smtpsim's).
+    func stoppedEarly(_ stopped: Learner.Stopped, learner: Learner, seconds: Double) throws -> Never {
+        let name = server ?? "smtpsim server"
+        let partial = Partial(system: name, incomplete: stopped.description, queries: learner.queries, cacheHits: learner.cacheHits,
+                              statesSoFar: learner.statesSoFar, rounds: learner.rounds, seconds: (seconds * 1000).rounded() / 1000,
+                              nondeterminism: learner.nondeterminism)
+        var text: String
+        switch format {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            text = String(decoding: try encoder.encode(partial), as: UTF8.self) + "\n"
+        case .text, .dot:
+            text = "\(name): incomplete: \(stopped.description), before a first hypothesis; \(learner.queries) queries (\(learner.cacheHits) from the cache), "
+                + "\(learner.statesSoFar) state(s) in the observation table so far, \(String(format: "%.2f", seconds)) s\n"
+            for n in learner.nondeterminism { text += "nondeterministic: \(n.word.joined(separator: " ")) answered \(n.first) and \(n.second)\n" }
+            if format == .dot { text = "// " + text.replacingOccurrences(of: "\n", with: "\n// ").dropLast(3) + "\n" }
+        }
+        if let output { try text.write(toFile: output, atomically: true, encoding: .utf8) } else { print(text, terminator: "") }
+        if output != nil { FileHandle.standardError.write(Data("smtpsim learn: wrote \(output!)\n".utf8)) }
+        throw ExitCode(ExitStatus.deferred.rawValue)
+    }
+
+    /// What `--format json` holds when learning stopped before a first hypothesis.
+    struct Partial: Encodable {
+        var system: String
+        var incomplete: String
+        var queries: Int
+        var cacheHits: Int
+        var statesSoFar: Int
+        var rounds: Int
+        var seconds: Double
+        var nondeterminism: [Learner.Nondeterminism]
     }
 
     /// The machine `--diff REF.json` names.

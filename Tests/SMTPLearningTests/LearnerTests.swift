@@ -99,7 +99,59 @@ final class LearnerTests: XCTestCase {
         let (cut, stopped) = try learn(budget: budget, inputs: inputs)
         XCTAssertEqual(cut, full)
         XCTAssertEqual(stopped.stoppedBecause, "the query budget (\(learner.queries - 1)) is spent")
-        budget.queries = 3
+        budget.queries = 5_000
         XCTAssertThrowsError(try learn(budget: budget, inputs: inputs))
     }
+
+    /// A system that answers a word differently after a while, as a busy Postfix did (issue 27:
+    /// `learn` trapped in closeAndBuild, exit 132, nothing written). Nondeterminism is reported,
+    /// with the word and both answers, and learning never traps: it goes on from the later
+    /// answers or stops with what it has.
+    final class Flaky: SystemUnderLearning {
+        let alphabet = ["a", "b"]
+        var asked = 0
+        let flipAfter: Int
+        /// Asked in batches, as a socket server is (`learn --parallel`): a longer word answered
+        /// later rewrites what the cache held for its prefix.
+        let concurrentQueries: Int
+        init(flipAfter: Int, batch: Int = 1) {
+            self.flipAfter = flipAfter
+            concurrentQueries = batch
+        }
+        func query(_ word: [Int]) throws -> [String] {
+            asked += 1
+            // A two-state machine: "a" toggles, "b" says where it is; three queries after
+            // `flipAfter` the second state answers a last "b" with "busy" (a server under load).
+            var state = 0
+            return word.enumerated().map { i, x in
+                if x == 0 { state ^= 1; return "ok" }
+                if state == 1, (flipAfter..<flipAfter + 3).contains(asked), i >= word.count - 2 { return "busy" }
+                // And a prefix answered otherwise when more follows it (a reply that comes late
+                // once the server is busy): the cache learns a second answer for the prefix.
+                if state == 1, flipAfter % 3 == 0, word.count >= 4, i == word.count - 2 { return "late" }
+                return "s\(state)"
+            }
+        }
+    }
+
+    func testANondeterministicSystemIsReportedNeverATrap() throws {
+        var reported = 0
+        defer { XCTAssertGreaterThan(reported, 0, "some flip was seen twice and reported") }
+        for flip in [0, 3, 6, 9, 12, 15, 18, 21] { for batch in [1, 8] {
+            var budget = Learner.Budget()
+            budget.repeats = flip % 2 + 1
+            budget.walks = 20
+            budget.queries = 5_000
+            let learner = Learner(system: Flaky(flipAfter: flip, batch: batch), budget: budget, seed: 3)
+            do {
+                let machine = try learner.learn()
+                XCTAssertGreaterThanOrEqual(machine.stateCount, 1)
+            } catch let stopped as Learner.Stopped {
+                XCTAssertEqual("\(stopped.reason)", "nondeterministic", "\(flip): \(stopped)")
+            }
+            if let n = learner.nondeterminism.first { XCTAssertNotEqual(n.first, n.second, "the two answers are reported") }
+            reported += learner.nondeterminism.count
+        } }
+    }
 }
+

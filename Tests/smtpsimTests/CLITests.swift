@@ -165,6 +165,29 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(try run(["tls", "--tls-version", "1.2"]).stdout.contains("TLSv1.2"))
     }
 
+    /// Issue 27: a budget spent before a first hypothesis reports what was learned (exit 3, not
+    /// 1); every difference is counted, and none is dropped without a word.
+    func testLearnReportsAnEarlyStopAndCountsEveryDifference() throws {
+        let early = try run(["learn", "--in-memory", "--max-queries", "3"])
+        XCTAssertEqual(early.status, 3, early.stdout + early.stderr)
+        XCTAssertTrue(early.stdout.contains("incomplete: the query budget (3) is spent, before a first hypothesis; 3 queries"), early.stdout)
+        XCTAssertTrue(early.stdout.contains("state(s) in the observation table so far"), early.stdout)
+        let json = try run(["learn", "--in-memory", "--max-queries", "3", "--format", "json"])
+        XCTAssertEqual(json.status, 3)
+        let document = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(document["queries"] as? Int, 3)
+        XCTAssertNotNil(document["incomplete"] as? String)
+        let flawed = ["learn", "--in-memory", "--server-flaw", "keeps-plaintext-across-starttls", "--server-flaw", "advertises-starttls-after-tls",
+                      "--inputs", "EHLO", "STARTTLS", "HANDSHAKE", "STARTTLS+NOOP", "NOOP", "--diff", "compliant"]
+        let one = try run(flawed + ["--max-differences", "1"])
+        XCTAssertEqual(one.status, 1)
+        XCTAssertTrue(one.stdout.contains("2 difference(s) from the compliant in-memory server; the 1 shortest:"), one.stdout)
+        XCTAssertTrue(one.stdout.contains("… 1 more, not listed: --max-differences 0 lists them all"), one.stdout)
+        let all = try run(flawed + ["--max-differences", "0"])
+        XCTAssertTrue(all.stdout.contains("2 difference(s) from the compliant in-memory server:"), all.stdout)
+        XCTAssertFalse(all.stdout.contains("more, not listed"), all.stdout)
+    }
+
     func testTLSHandshakeIsDeterministicAcrossProcesses() throws {
         // Two separate processes, same seed: the same TLS bytes (certificates, key shares, records).
         for extra in [[], ["--tls-version", "1.2"], ["--cheap", "tls13-psk-dhe"], ["--key", "rsa2048"]] {
