@@ -31,6 +31,8 @@ public struct SMTPServerConnection: Sendable {
     var output: [UInt8] = []
     var actions: [ServerAction] = []
     var acceptedCount = 0
+    /// Message data octets since the idle timer was last armed (`ServerTimeouts.dataProgressOctets`).
+    var dataSinceArmed = 0
     /// How often each rule's trigger was met on this connection (`ServerRule`).
     var ruleCounts: [Int] = []
     /// The reply a firing rule puts in place of the next one the compliant server makes.
@@ -143,8 +145,18 @@ public struct SMTPServerConnection: Sendable {
         case .tlsHandshake:
             preconditionFailure("plaintext delivered to the SMTP core during the TLS handshake")
         case .commands, .data, .chunk, .auth:
+            let wasData: Bool
+            switch phase {
+            case .data, .chunk: wasData = true
+            case .notStarted, .greetingDelay, .tlsHandshake, .commands, .auth, .closed: wasData = false
+            }
+            let before = phase
             process(Array(bytes)[...])
-            armIdleTimer()
+            // The idle timer is put off by progress, not by octets: a completed line (commands),
+            // or `dataProgressOctets` of message data; a phase change always arms it anew.
+            if wasData { dataSinceArmed += bytes.count }
+            let progressed = wasData ? dataSinceArmed >= configuration.timeouts.dataProgressOctets : bytes.contains(0x0A)
+            if progressed || !Self.samePhase(before, phase) { armIdleTimer() }
             return takeActions()
         }
     }
@@ -389,7 +401,24 @@ public struct SMTPServerConnection: Sendable {
         if case .notStarted = phase { phase = .commands }
     }
 
+    /// The same kind of phase (a command after a command is progress by its line, not by the phase).
+    static func samePhase(_ a: Phase, _ b: Phase) -> Bool { kind(a) == kind(b) }
+
+    private static func kind(_ p: Phase) -> Int {
+        switch p {
+        case .notStarted: 0
+        case .greetingDelay: 1
+        case .commands: 2
+        case .data: 3
+        case .chunk: 4
+        case .auth: 5
+        case .tlsHandshake: 6
+        case .closed: 7
+        }
+    }
+
     private mutating func armIdleTimer() {
+        dataSinceArmed = 0
         switch phase {
         case .commands, .auth: emit(.setTimer(.idle, after: configuration.timeouts.command))
         case .data, .chunk: emit(.setTimer(.idle, after: configuration.timeouts.data))

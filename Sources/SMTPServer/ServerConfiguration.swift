@@ -29,9 +29,16 @@ public enum ServerFlaw: String, CaseIterable, Hashable, Sendable, Codable {
 /// Timeouts of the server, in nanoseconds of simulated time (RFC 5321 §4.5.3.2.7: at least 5
 /// minutes waiting for the next command).
 public struct ServerTimeouts: Hashable, Sendable, Codable {
+    /// The wait for a command line to complete, from the last one (RFC 5321 §4.5.3.2.7): a
+    /// command line trickled an octet at a time does not put it off (Postfix's
+    /// `smtpd_per_record_deadline`).
     public var command: Int64 = 5 * 60 * 1_000_000_000
     /// RFC 5321 §4.5.3.2.7 also applies while message data trickles in.
     public var data: Int64 = 5 * 60 * 1_000_000_000
+    /// Message data puts the data timeout off only in steps of this many octets (a minimum
+    /// data rate of this per timeout: Postfix's `smtpd_min_data_rate`; 4,096 per 10 s under
+    /// `serve`'s stress timeout is about its 500 octets/s).
+    public var dataProgressOctets = 4096
     public init() {}
 }
 
