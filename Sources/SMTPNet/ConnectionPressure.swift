@@ -17,8 +17,21 @@ public struct ConnectionLimits: Hashable, Sendable {
     public var admissionWait: Double = 15
     /// At most this many connections wait for a slot; more get 421 at once.
     public var maximumWaiting = 256
+    /// A new connection that finds every slot taken takes the slot of the session that has made
+    /// the least progress (no completed line for the longest time), if that is at least this long
+    /// (then that session gets 421 4.3.2 and closes): idle and trickling connections cannot keep
+    /// a fresh client waiting (issue 27: 200 idle connections won every freed slot).
+    public var evictAfterSeconds: Double = 2
+    /// Loopback clients (127.0.0.0/8, ::1) are not held to `maximumPerClient`, as Postfix exempts
+    /// `$mynetworks` from its per-client limits: a fault server for CI serves its own test traffic.
+    public var exemptLoopback = true
 
     public init() {}
+
+    /// Whether `maximumPerClient` applies to `client` (an address without its port).
+    public func limitsPerClient(_ client: String) -> Bool {
+        !(exemptLoopback && (client.hasPrefix("127.") || client == "::1" || client.hasPrefix("::ffff:127.")))
+    }
 
     /// Stress begins at three quarters of the cap: idle sessions are trimmed before a fresh
     /// client finds every slot taken.
@@ -48,6 +61,15 @@ public final class ConnectionPressure: Sendable {
         var byClient: [String: Int] = [:]  // lookups only
         var line: [Waiter] = []
         var nextTicket = 0
+        /// Sessions that may be evicted, by id: their last progress and how to end them.
+        var sessions: [String: Tracked] = [:]  // lookups, and a scan for the least progress (ties by id)
+        /// Sessions evicted whose slot a new connection took: their release frees no slot.
+        var handedOver: Set<String> = []
+    }
+
+    private struct Tracked {
+        var progress: ContinuousClock.Instant
+        var evict: @Sendable () -> Void
     }
 
     public let limits: ConnectionLimits
@@ -70,17 +92,30 @@ public final class ConnectionPressure: Sendable {
         }
         let wait = limits.admissionWait
         return await withCheckedContinuation { (continuation: CheckedContinuation<Admission, Never>) in
+            var evict: (@Sendable () -> Void)?
             let immediate: Admission? = state.withLock { s in
-                if s.byClient[client, default: 0] >= limits.maximumPerClient { return .tooManyFromClient }
+                if limits.limitsPerClient(client), s.byClient[client, default: 0] >= limits.maximumPerClient { return .tooManyFromClient }
                 if s.open < limits.maximumConcurrent, s.line.isEmpty {
                     s.open += 1
                     s.byClient[client, default: 0] += 1
+                    return .admitted
+                }
+                // Every slot taken: the session with the least progress gives its slot up.
+                let now = ContinuousClock.now
+                if let (id, victim) = s.sessions.filter({ now - $0.value.progress >= .milliseconds(Int64(limits.evictAfterSeconds * 1000)) })
+                    .min(by: { ($0.value.progress, $0.key) < ($1.value.progress, $1.key) })
+                {
+                    s.sessions[id] = nil
+                    s.handedOver.insert(id)
+                    s.byClient[client, default: 0] += 1
+                    evict = victim.evict
                     return .admitted
                 }
                 guard s.line.count < limits.maximumWaiting else { return .full }
                 s.line.append(Waiter(ticket: ticket, client: client, continuation: continuation))
                 return nil
             }
+            evict?()
             if let immediate { return continuation.resume(returning: immediate) }
             // Out of line after the admission wait, unless a slot came first.
             Task {
@@ -94,11 +129,26 @@ public final class ConnectionPressure: Sendable {
         }
     }
 
-    /// Gives `client`'s slot back: to the first connection in line, or to the pool.
-    public func release(_ client: String) {
+    /// A session `id` of `client` runs: it can be evicted with `evict` until it ends.
+    public func started(_ id: String, evict: @escaping @Sendable () -> Void) {
+        state.withLock { $0.sessions[id] = Tracked(progress: .now, evict: evict) }
+    }
+
+    /// Session `id` completed a line.
+    public func progress(_ id: String) {
+        state.withLock { s in s.sessions[id]?.progress = .now }
+    }
+
+    /// Gives `client`'s slot back (session `id`): to the first connection in line, or to the
+    /// pool; an evicted session's slot was handed over already.
+    public func release(_ client: String, id: String? = nil) {
         let next: Waiter? = state.withLock { s in
             let n = s.byClient[client, default: 1] - 1
             s.byClient[client] = n > 0 ? n : nil
+            if let id {
+                s.sessions[id] = nil
+                if s.handedOver.remove(id) != nil { return nil }
+            }
             guard !s.line.isEmpty else {
                 s.open -= 1
                 return nil

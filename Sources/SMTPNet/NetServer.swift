@@ -60,7 +60,7 @@ public struct NetServer: Sendable {
                 try? await channel.executeThenClose { _, out in try await out.write(ByteBuffer(string: reply + "\r\n")) }
                 return
             }
-            defer { pressure.release(client) }
+            defer { pressure.release(client, id: id) }
             await server.serve(channel, id: id, configuration: config, context: context, pressure: pressure, log: log)
         }
     }
@@ -76,6 +76,9 @@ public struct NetServer: Sendable {
         // Under stress an idle session waits for its next command only as long as the stress
         // timeout (the server then says 421 4.4.2 and closes).
         session.timerClamp = { id in id == .server(.idle) ? pressure.idleClamp : nil }
+        // The session's progress (completed lines) decides whom a full listener evicts.
+        session.onProgress = { pressure.progress(id) }
+        pressure.started(id, evict: session.evictor)
         let maildir = maildir, onDeliver = onDeliver
         endpoint.onDeliver = { [weak session] message in
             onDeliver?(message)

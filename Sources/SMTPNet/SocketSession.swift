@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SMTPTLS
 import EndpointHosting
+import Synchronization
 
 /// One line of what happened on a real connection, for the dialogue `send` and `serve` print.
 public enum WireEvent: Sendable, Equatable {
@@ -95,7 +96,42 @@ public final class SocketSession {
         case deadline
         /// A time-triggered fault rule.
         case faultTime(rule: Int)
+        /// The listener needs this session's slot for a new connection (`ConnectionPressure`).
+        case evicted
     }
+
+    /// How another task (the listener) reaches a session's event loop: before the loop runs, a
+    /// request is kept and delivered when it starts.
+    final class Signal: Sendable {
+        private let state = Mutex<(continuation: AsyncStream<Event>.Continuation?, pending: Bool)>((nil, false))
+        func attach(_ c: AsyncStream<Event>.Continuation) {
+            let pending = state.withLock { s in
+                s.continuation = c
+                return s.pending
+            }
+            if pending { c.yield(.evicted) }
+        }
+        func fire() {
+            let c = state.withLock { s in
+                s.pending = true
+                return s.continuation
+            }
+            c?.yield(.evicted)
+        }
+    }
+
+    private let evictionSignal = Signal()
+
+    /// Ends the session from outside, as the operator would: 421, then close (RFC 5321 §3.8).
+    /// Callable from any task (the listener's).
+    public var evictor: @Sendable () -> Void {
+        let signal = evictionSignal
+        return { signal.fire() }
+    }
+
+    /// Called when the peer completes a line (a command, or a line of message data): the
+    /// session's progress, which eviction and the listener's stress accounting read.
+    public var onProgress: (@Sendable () -> Void)?
 
     enum Outgoing {
         case bytes([UInt8])
@@ -124,6 +160,7 @@ public final class SocketSession {
                 let (events, continuation) = AsyncStream<Event>.makeStream()
                 self.outbound = outbound
                 self.continuation = continuation
+                self.evictionSignal.attach(continuation)
                 let queued = Valve(limit: limit)
                 let result = await withTaskGroup(of: Void.self) { group in
                     group.addTask {
@@ -196,6 +233,9 @@ public final class SocketSession {
                 return end ?? .timedOut(seconds: limits.sessionSeconds)
             case .faultTime(let k):
                 if tracker.markFired(k) { strike(k, "at the scheduled time") }
+            case .evicted:
+                log(.note("evicted: a new connection needs the slot of this session, which made the least progress"))
+                host.shutdown()
             }
             await flush()
             if let end { return end }
@@ -397,6 +437,7 @@ extension SocketSession: EndpointHostDriver {
     public func host(_ host: EndpointHost, willDeliver plain: [UInt8]) -> Int {
         let epoch = host.epoch
         log(.received(plain, tls: epoch == 1))
+        if let onProgress, plain.contains(0x0A) { onProgress() }
         var shutdown = false
         var count = plain.count
         for firing in tracker.firings(plain, by: peerSide, epoch: epoch, armed: true) {

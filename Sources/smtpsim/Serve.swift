@@ -21,9 +21,14 @@ struct Serve: AsyncParsableCommand {
             rule-driven fault server for a mail client's CI. --seed fixes the rules'
             probabilities (default: the file's seed); connection n then answers as the
             simulator's connection n does at that seed. Listens on loopback unless told otherwise.
-            Idle connections cannot lock clients out: at most --max-per-client from one address,
-            --max-concurrent in all, and under stress an idle session is closed after
-            --stress-timeout seconds, so a fresh client is served within seconds.
+            Idle connections cannot lock clients out: at most --max-per-client from one address
+            (loopback addresses exempt unless --limit-loopback, as Postfix exempts $mynetworks),
+            --max-concurrent in all; a command line must complete within the idle timeout and
+            message data arrive at a minimum rate (a trickle keeps no session alive); under stress
+            an idle session is closed after --stress-timeout seconds; and a new connection that
+            finds every slot taken takes the slot of the session that has completed no line for
+            the longest time (--evict-after seconds at least; it gets 421), so a fresh client is
+            served within seconds whatever the flood.
             """)
     )
 
@@ -46,6 +51,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Exit after serving this many connections.") var maxConnections: Int?
     @Option(help: "Connections served at once; past it a new one waits up to 15 s for a slot, then gets 421.") var maxConcurrent = ConnectionLimits().maximumConcurrent
     @Option(help: "Connections at once from one client address; past it, 421 at once.") var maxPerClient = ConnectionLimits().maximumPerClient
+    @Flag(help: "Hold loopback clients to --max-per-client too (by default they are exempt, as Postfix exempts $mynetworks).") var limitLoopback = false
+    @Option(help: "A new connection that finds every slot taken evicts the session without a completed line for the longest time, if at least this many seconds.")
+    var evictAfter = ConnectionLimits().evictAfterSeconds
     @Option(help: "Under stress (3/4 of --max-concurrent open), close a session idle this many seconds (Postfix: ${stress?10}).")
     var stressTimeout = ConnectionLimits().stressIdleSeconds
     @Option(help: "Longest session, seconds.") var sessionTimeout: Double = 300
@@ -89,6 +97,9 @@ struct Serve: AsyncParsableCommand {
         server.connectionLimits.maximumConcurrent = maxConcurrent
         server.connectionLimits.maximumPerClient = maxPerClient
         server.connectionLimits.stressIdleSeconds = stressTimeout
+        server.connectionLimits.exemptLoopback = !limitLoopback
+        guard evictAfter >= 0 else { throw ValidationError("--evict-after takes 0 or more seconds") }
+        server.connectionLimits.evictAfterSeconds = evictAfter
         do {
             server.maildir = try MaildirWriter(directory: maildir)
         } catch {

@@ -55,7 +55,10 @@ final class ConnectionPressureTests: XCTestCase {
     }
 
     func testTwoHundredIdleConnectionsFromOneAddressLeaveRoomForARealClient() async throws {
-        let server = server { $0.maximumPerClient = 16 }
+        let server = server {
+            $0.maximumPerClient = 16
+            $0.exemptLoopback = false  // 127.0.0.2 is loopback: held to the limit here on purpose
+        }
         let (report, log) = try await Loopback.with(server) { port in
             let flood = try Self.idle(200, from: ["127.0.0.2"], to: port)
             defer { Self.close(flood) }
@@ -81,6 +84,113 @@ final class ConnectionPressureTests: XCTestCase {
         }
         XCTAssertEqual(report.outcomes.map(\.status), [.delivered], "\(log.suffix(8))")
         XCTAssertTrue(log.contains { $0.contains("421 localhost Error: timeout exceeded") }, "idle sessions were let go under stress")
+    }
+
+    /// A trickle of one octet per `interval` on each of `fds` (`EHLO …`, then an endless `MAIL
+    /// FROM:<aaa…`), from a thread of its own, until `stop` or `seconds`.
+    final class Trickle: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stopped = false
+        func stop() { lock.withLock { stopped = true } }
+        var isStopped: Bool { lock.withLock { stopped } }
+
+        func start(_ fds: [Int32], interval: Double = 0.25, seconds: Double = 30) {
+            let text = Array("EHLO slow.example\r\nMAIL FROM:<".utf8) + Array(repeating: UInt8(ascii: "a"), count: 10_000)
+            Thread.detachNewThread { [self] in
+                let end = Date().addingTimeInterval(seconds)
+                var k = 0
+                while !isStopped, Date() < end, k < text.count {
+                    for fd in fds { _ = withUnsafePointer(to: text[k]) { send(fd, $0, 1, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) } }
+                    k += 1
+                    Thread.sleep(forTimeInterval: interval)
+                }
+            }
+        }
+    }
+
+    /// Issue 27: connections that trickle a command line an octet at a time, from as many
+    /// addresses as there are slots (64) and more (200), no longer lock a fresh client out: the
+    /// line deadline closes them and a fresh connection evicts the one that made the least
+    /// progress. The time to serve the client is printed (the note's figures).
+    func testSlowlorisConnectionsNeitherLiveForeverNorLockAFreshClientOut() async throws {
+        for count in [64, 200] {
+            let server = server {
+                $0.maximumConcurrent = 64
+                $0.admissionWait = 12
+            }
+            let sources = (0..<count).map { "127.0.\(1 + $0 / 250).\(2 + $0 % 250)" }
+            let trickle = Trickle()
+            let ((report, took), log) = try await Loopback.with(server) { port in
+                let flood = try Self.idle(count, from: sources, to: port)
+                defer { trickle.stop(); Self.close(flood) }
+                trickle.start(flood)
+                try await Task.sleep(for: .seconds(3))  // every slot trickling, past --evict-after
+                let start = ContinuousClock.now
+                let report = try await Self.client(port).deliver([Loopback.message()]) { _ in }
+                return (report, (ContinuousClock.now - start) / .seconds(1))
+            }
+            print("slowloris \(count): a fresh client served in \(String(format: "%.2f", took)) s")
+            XCTAssertEqual(report.outcomes.map(\.status), [.delivered], "\(count): \(log.suffix(8))")
+            XCTAssertLessThan(took, 8, "\(count): served within seconds, not after the 12 s admission wait")
+            XCTAssertTrue(log.contains { $0.contains("evicted") }, "\(count): a trickling session gave its slot up")
+        }
+    }
+
+    /// The server's idle timer runs from the last completed line: a session trickling one line
+    /// is closed when the timeout (here 2 s) runs out, whatever arrives meanwhile.
+    func testATrickledLineMeetsTheIdleTimeout() async throws {
+        var server = Loopback.server()
+        server.configuration.timeouts.command = 2_000_000_000
+        let trickle = Trickle()
+        let (_, log) = try await Loopback.with(server) { port in
+            let fds = try Self.idle(1, from: ["127.0.0.1"], to: port)
+            defer { trickle.stop(); Self.close(fds) }
+            trickle.start(fds, interval: 0.1)
+            try await Task.sleep(for: .seconds(4.5))
+        }
+        XCTAssertTrue(log.contains { $0.contains("421") && $0.contains("timeout") }, "\(log.suffix(6))")
+    }
+
+    /// An idle flood from 200 addresses (and one of 1,000) no longer wins every freed slot: a
+    /// fresh client takes the slot of the longest-idle session at once.
+    func testAnIdleFloodNoLongerWinsTheQueue() async throws {
+        for count in [200, 1000] {
+            let server = server {
+                $0.maximumConcurrent = 64
+                $0.admissionWait = 12
+                $0.maximumWaiting = 2000
+            }
+            let sources = (0..<count).map { "127.0.\(1 + $0 / 250).\(2 + $0 % 250)" }
+            let ((report, took), log) = try await Loopback.with(server) { port in
+                let flood = try Self.idle(count, from: sources, to: port)
+                defer { Self.close(flood) }
+                try await Task.sleep(for: .seconds(3))
+                let start = ContinuousClock.now
+                let report = try await Self.client(port).deliver([Loopback.message()]) { _ in }
+                return (report, (ContinuousClock.now - start) / .seconds(1))
+            }
+            print("idle flood \(count): a fresh client served in \(String(format: "%.2f", took)) s")
+            XCTAssertEqual(report.outcomes.map(\.status), [.delivered], "\(count): \(log.suffix(8))")
+            XCTAssertLessThan(took, 8, "\(count)")
+        }
+    }
+
+    /// 32 clients at once from 127.0.0.1 (a CI job): none refused by the per-client limit.
+    func testThirtyTwoParallelClientsFromLoopbackAreAllServed() async throws {
+        var server = Loopback.server()
+        server.connectionLimits.maximumPerClient = 16
+        let (statuses, log) = try await Loopback.with(server) { port in
+            try await withThrowingTaskGroup(of: [DeliveryStatus].self) { group in
+                for _ in 0..<32 {
+                    group.addTask { try await Self.client(port).deliver([Loopback.message()]) { _ in }.outcomes.map(\.status) }
+                }
+                var all: [DeliveryStatus] = []
+                for try await s in group { all += s }
+                return all
+            }
+        }
+        XCTAssertEqual(statuses, Array(repeating: .delivered, count: 32), "\(log.filter { $0.contains("421") }.prefix(3))")
+        XCTAssertFalse(log.contains { $0.contains("too many connections from your address") })
     }
 
     func testAdmissionCountsAndReleases() async {
