@@ -39,8 +39,10 @@ public struct ConnectionLimits: Hashable, Sendable {
 }
 
 /// The live counts behind `ConnectionLimits` (one per listener, shared by its sessions). A
-/// connection that finds every slot taken waits in line (first come, first served) for one that
-/// a closing session hands over, or for `admissionWait`, whichever comes first.
+/// connection that finds every slot taken takes the slot of the session with the least progress
+/// (`evictAfterSeconds`), or waits for one: the newest waiter first (under a flood the oldest
+/// waiters are the flood), a slot a closing session hands over or one a stalled session gives up
+/// (checked every `evictionCheck`), or `admissionWait`, whichever comes first.
 public final class ConnectionPressure: Sendable {
     public enum Admission: Equatable, Sendable {
         case admitted
@@ -85,6 +87,18 @@ public final class ConnectionPressure: Sendable {
 
     /// Takes a slot for `client` (its address, without the port), waiting in line for one if every
     /// slot is taken; `release` gives it back.
+    /// How often a waiting connection looks for a session to evict.
+    static let evictionCheck = Duration.milliseconds(250)
+
+    /// The evictable session with the least progress (ties by id), if any.
+    private func victim(in s: State) -> (id: String, evict: @Sendable () -> Void)? {
+        let now = ContinuousClock.now
+        let threshold = Duration.milliseconds(Int64(limits.evictAfterSeconds * 1000))
+        return s.sessions.filter { now - $0.value.progress >= threshold }
+            .min { ($0.value.progress, $0.key) < ($1.value.progress, $1.key) }
+            .map { ($0.key, $0.value.evict) }
+    }
+
     public func admit(_ client: String) async -> Admission {
         let ticket = state.withLock { s in
             s.nextTicket += 1
@@ -101,14 +115,11 @@ public final class ConnectionPressure: Sendable {
                     return .admitted
                 }
                 // Every slot taken: the session with the least progress gives its slot up.
-                let now = ContinuousClock.now
-                if let (id, victim) = s.sessions.filter({ now - $0.value.progress >= .milliseconds(Int64(limits.evictAfterSeconds * 1000)) })
-                    .min(by: { ($0.value.progress, $0.key) < ($1.value.progress, $1.key) })
-                {
+                if let (id, end) = victim(in: s) {
                     s.sessions[id] = nil
                     s.handedOver.insert(id)
                     s.byClient[client, default: 0] += 1
-                    evict = victim.evict
+                    evict = end
                     return .admitted
                 }
                 guard s.line.count < limits.maximumWaiting else { return .full }
@@ -117,9 +128,29 @@ public final class ConnectionPressure: Sendable {
             }
             evict?()
             if let immediate { return continuation.resume(returning: immediate) }
-            // Out of line after the admission wait, unless a slot came first.
+            // While it waits, the newest waiter takes the slot of a session that has stalled since;
+            // out of line after the admission wait, unless a slot came first.
             Task {
-                try? await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
+                let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+                while ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: min(Self.evictionCheck, deadline - ContinuousClock.now))
+                    let taken: (Waiter, @Sendable () -> Void)?? = self.state.withLock { s in
+                        guard let i = s.line.firstIndex(where: { $0.ticket == ticket }) else { return .some(nil) }  // admitted meanwhile
+                        guard i == s.line.count - 1, let (id, end) = self.victim(in: s) else { return nil }
+                        let w = s.line.remove(at: i)
+                        s.sessions[id] = nil
+                        s.handedOver.insert(id)
+                        s.byClient[w.client, default: 0] += 1
+                        return .some((w, end))
+                    }
+                    switch taken {
+                    case .some(.some(let (w, end))):
+                        end()
+                        return w.continuation.resume(returning: .admitted)
+                    case .some(.none): return
+                    case .none: continue
+                    }
+                }
                 let expired: Waiter? = self.state.withLock { s in
                     guard let i = s.line.firstIndex(where: { $0.ticket == ticket }) else { return nil }
                     return s.line.remove(at: i)
@@ -153,7 +184,8 @@ public final class ConnectionPressure: Sendable {
                 s.open -= 1
                 return nil
             }
-            let w = s.line.removeFirst()
+            // The newest waiter first: under a flood the ones that waited longest are the flood.
+            let w = s.line.removeLast()
             s.byClient[w.client, default: 0] += 1
             return w
         }

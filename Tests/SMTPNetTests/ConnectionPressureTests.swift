@@ -193,6 +193,45 @@ final class ConnectionPressureTests: XCTestCase {
         XCTAssertFalse(log.contains { $0.contains("too many connections from your address") })
     }
 
+    /// A waiting connection takes the slot of a session that stalls while it waits; the newest
+    /// waiter is served first.
+    func testAWaiterEvictsAStalledSessionAndTheNewestWaiterGoesFirst() async {
+        var limits = ConnectionLimits()
+        limits.maximumConcurrent = 1
+        limits.admissionWait = 5
+        limits.evictAfterSeconds = 0.3
+        let pressure = ConnectionPressure(limits)
+        let evicted = Counter()
+        let first = await pressure.admit("10.0.0.1")
+        pressure.started("C1") { evicted.add() }
+        XCTAssertEqual(first, .admitted)
+        let start = ContinuousClock.now
+        let second = await pressure.admit("10.0.0.2")  // C1 made progress just now: waits, then evicts
+        XCTAssertEqual(second, .admitted)
+        XCTAssertEqual(evicted.value, 1)
+        XCTAssertGreaterThanOrEqual((ContinuousClock.now - start) / .seconds(1), 0.25)
+        pressure.release("10.0.0.1", id: "C1")  // the evicted session ends: its slot was handed over
+        XCTAssertEqual(pressure.open, 1)
+        // Two waiters for the one slot: the newer one gets it when it frees.
+        async let older = pressure.admit("10.0.0.3")
+        try? await Task.sleep(for: .milliseconds(50))
+        async let newer = pressure.admit("10.0.0.4")
+        try? await Task.sleep(for: .milliseconds(50))
+        pressure.release("10.0.0.2")
+        let n = await newer
+        XCTAssertEqual(n, .admitted)
+        pressure.release("10.0.0.4")
+        let o = await older
+        XCTAssertEqual(o, .admitted)
+    }
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func add() { lock.withLock { n += 1 } }
+        var value: Int { lock.withLock { n } }
+    }
+
     func testAdmissionCountsAndReleases() async {
         var limits = ConnectionLimits()
         limits.maximumConcurrent = 2
