@@ -636,7 +636,24 @@ home_mailbox = Maildir/
             check("postfix: stopped", False, str(e))
 
 
-RELAY_NEXT_HOP = free_port()
+def free_listening_port():
+    """A port below the ephemeral range (32768-60999 here), free now: one the kernel hands out to
+    outgoing connections (Postfix's, the floods', every client's) may be taken again before the
+    listener binds it, which once broke `probe --outbound` with EADDRINUSE."""
+    import random
+    rng = random.Random(os.getpid())
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    return free_port()
+
+
+RELAY_NEXT_HOP = free_listening_port()
 
 
 def smuggling_matrix(outbound):
@@ -701,11 +718,12 @@ def main():
         scenario = os.path.join(os.path.dirname(os.path.dirname(HERE)), "Scenarios", "server-executing-injected-commands-is-caught.yaml")
         scenario_port, _ = serve("serve-probe-scenario", "--scenario", scenario)
         probe_against("smtpsim serve --scenario (CVE-2011-0411 flaw)", scenario_port, injections)
-        # docs/catalog.md I: the Dead.Letter class (CVE-2026-45185) and a server that reads on after an alert.
+        # docs/catalog.md I: the Dead.Letter class (CVE-2026-45185) and a server that reads on after an
+        # alert (which also answers cleartext sent while TLS is up, in the clear after its own alert: I3).
         teardown_port, _ = serve("serve-probe-teardown", "--server-flaw", "reads-plaintext-after-close-notify",
                                  "--server-flaw", "ignores-fatal-alerts")
         probe_against("smtpsim serve with teardown flaws", teardown_port, ["I1 close-notify-mid-data-then-cleartext",
-                      "I2 close-notify-mid-bdat-then-cleartext", "I5 fatal-alert-then-cleartext"])
+                      "I2 close-notify-mid-bdat-then-cleartext", "I3 cleartext-inside-tls", "I5 fatal-alert-then-cleartext"])
         proxy_between_smtplib_and_aiosmtpd(cert, key)
         if postfix_usable():
             postfix_tests(cert, key)
