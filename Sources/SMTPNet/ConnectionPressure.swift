@@ -85,8 +85,6 @@ public final class ConnectionPressure: Sendable {
     public var waiting: Int { state.withLock { $0.line.count } }
     public var stressed: Bool { open >= limits.stressThreshold }
 
-    /// Takes a slot for `client` (its address, without the port), waiting in line for one if every
-    /// slot is taken; `release` gives it back.
     /// How often a waiting connection looks for a session to evict.
     static let evictionCheck = Duration.milliseconds(250)
 
@@ -99,6 +97,8 @@ public final class ConnectionPressure: Sendable {
             .map { ($0.key, $0.value.evict) }
     }
 
+    /// Takes a slot for `client` (its address, without the port): a free one, the slot of the
+    /// session with the least progress, or one it waits in line for; `release` gives it back.
     public func admit(_ client: String) async -> Admission {
         let ticket = state.withLock { s in
             s.nextTicket += 1

@@ -169,4 +169,34 @@ final class FalseFindingTests: XCTestCase {
             }
         }
     }
+
+    /// A relay that took a client's retry twice (a reset after the final dot) forwards two
+    /// identical copies; the server refuses the first by rule and accepts the second. The
+    /// acceptance is the second copy's: matching it to the first charged the compliant
+    /// forwarder twice (found by the Simulation fuzz target once it drew relays).
+    func testIdenticalCopiesAreMatchedToTheOneThatWasNotRefused() throws {
+        let text = """
+            version: 1
+            name: a relay that took a retry twice
+            client:
+              policy: required
+              retries: {delay: 1m, max: 3}
+              messages: [{from: alice@example.test, to: bob@example.net, body: "one"}]
+            faults:
+              - reset: {at: after-final-dot, connections: [1]}
+            relay:
+              client: {policy: required, retries: {delay: 1m, max: 3}}
+            server:
+              rules:
+                - {at: end-of-data, connections: [2], reply: "554 5.5.0 refused (by rule)"}
+            expect:
+              findings: any
+
+            """
+        let r = try ScenarioRunner.run(try ScenarioLoader.parse(text, file: "twice.yaml"))
+        XCTAssertEqual(r.result.forwarded.map(\.status), [.permanentFailure, .delivered])
+        XCTAssertEqual(r.result.accepted.count, 1)
+        XCTAssertFalse(r.result.findings.contains { $0.oracle == .outcomeClassification }, "\(r.result.findings)")
+    }
 }
+

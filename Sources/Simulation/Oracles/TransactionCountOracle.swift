@@ -81,6 +81,8 @@ struct TransactionCountOracle: RunOracle {
             index[MessageKey(m.reversePath, expectedBodies[i]), default: []].append(i)
             intendedIndex[m.id] = i
         }
+        var outcomeByID: [String: MessageOutcome] = [:]  // lookups only
+        for o in outcomes { outcomeByID[o.messageID] = o }
         for message in hop.accepted {
             // Same sender and body, recipients among the intended ones; clients may send identical
             // messages, so take the first not matched yet, else the least matched.
@@ -92,10 +94,19 @@ struct TransactionCountOracle: RunOracle {
             while position < list.count, acceptedCount[intended[list[position]].id] != nil { position += 1 }
             cursor[key] = position
             var match: OutgoingMessage?
+            // Among identical unmatched messages (a relay that accepted a client's retry twice
+            // forwards two copies), the one whose sender does not say "refused" first: the
+            // acceptance is that one's (found by the Simulation target once it drew relays).
+            var refused: OutgoingMessage?
             for i in list[position...] where acceptedCount[intended[i].id] == nil && Self.sameEnvelope(intended[i], message) {
+                if outcomeByID[intended[i].id]?.status == .permanentFailure {
+                    refused = refused ?? intended[i]
+                    continue
+                }
                 match = intended[i]
                 break
             }
+            if match == nil { match = refused }
             if match == nil {
                 // Every candidate was matched already: a duplicate of the least matched one.
                 match = list.map { intended[$0] }.filter { Self.sameEnvelope($0, message) }
@@ -125,8 +136,6 @@ struct TransactionCountOracle: RunOracle {
             }
         }
         guard hop.checks.contains(.counts) else { return }
-        var outcomeByID: [String: MessageOutcome] = [:]  // lookups only
-        for o in outcomes { outcomeByID[o.messageID] = o }
         for message in intended {
             let outcome = outcomeByID[message.id]
             // Each recipient on its own (RFC 5321 §4.2.5): what the client says became of the
