@@ -60,10 +60,18 @@ public struct SMTPClient: Sendable {
             return
         }
         var merged = outcome
-        merged.recipients = earlier.recipients.map { old in outcome.recipients.first { $0.recipient == old.recipient } ?? old }
+        // A recipient an earlier attempt may have delivered to (a reply lost after the final
+        // dot) stays a possible duplicate until an attempt delivers it: a later deferral or
+        // refusal does not undo what the server may already hold (RFC 5321 §4.5.3.2.6).
+        merged.recipients = earlier.recipients.map { old in
+            guard var new = outcome.recipients.first(where: { $0.recipient == old.recipient }) else { return old }
+            if old.possibleDuplicate, new.status != .delivered { new.possibleDuplicate = true }
+            return new
+        }
         merged.refusedRecipients = merged.recipients.filter { $0.status != .delivered }.map(\.recipient)
             .filter { r in earlier.refusedRecipients.contains(r) || outcome.refusedRecipients.contains(r) }
         if let status = DeliveryStatus.of(merged.recipients) { merged.status = status }
+        if earlier.possibleDuplicate, merged.status != .delivered { merged.possibleDuplicate = true }
         results[outcome.messageID] = merged
     }
 

@@ -249,13 +249,35 @@ extension Harness {
         config.faults += tlsSessionEvents(Array(left.prefix(8)), plaintext: command)
         // Then a server rule: the reply table's cell the next two octets name.
         let cell = left.dropFirst(8).prefix(2)
-        if cell.count == 2, let rule = ReplyTable.full.rule(seed: UInt64(cell.first!) << 8 | UInt64(cell.last!) + 1) {
+        if cell.count == 2, var rule = ReplyTable.full.rule(seed: UInt64(cell.first!) << 8 | UInt64(cell.last!) + 1) {
+            // Every condition a rule can carry (issue 27), from the next two octets: tls,
+            // in-transaction, connections, nth, probability and a pattern.
+            let conditions = Array(left.dropFirst(10).prefix(2))
+            if conditions.count == 2 {
+                let a = conditions[0], b = conditions[1]
+                if a & 0x03 != 0 { rule.condition.tls = a & 0x03 == 1 }
+                if a & 0x0C != 0 { rule.inTransaction = a & 0x0C == 0x04 }
+                if a & 0x10 != 0 { rule.connections = [a & 0x20 == 0 ? "C1" : "C2"] }
+                if a & 0xC0 != 0 { rule.condition.nth = Int(a >> 6) }
+                if b & 0x03 != 0 { rule.condition.probability = Ratio(UInt64(b & 0x03), 4) }
+                if b & 0x04 != 0, rule.on != .greeting, rule.on != .endOfData { rule.pattern = TextPattern(b & 0x08 == 0 ? "*example*" : "*:<*") }
+            }
             config.server.configuration.rules = [rule]
             // No attacker with a rule: a rule can keep the session in plaintext (a 451 to
             // STARTTLS), where an on-path attacker can make any client misjudge any outcome (its
             // injected command's reply is read as the next command's): that is what a plaintext
             // session is, not the client's fault.
             config.attacker = []
+        }
+        // A relay between the client and the server (docs/design.md "Relays"), from the octet
+        // after: its line-ending policy and whether its outbound side uses CHUNKING.
+        if let r = left.dropFirst(12).first, r & 0x80 != 0 {
+            var relay = RelaySpec()
+            relay.lineEndings = [.reject, .normalize, .passThrough][Int(r % 3)]
+            relay.client.configuration.useChunking = r & 0x08 != 0
+            relay.client.configuration.policy = client.policy
+            relay.client.configuration.retry = client.retry
+            config.relay = relay
         }
         config.faultWindow = 600_000_000_000
         guard let world = try? World(configuration: config, trace: .count) else { return }

@@ -170,33 +170,76 @@ final class FalseFindingTests: XCTestCase {
         }
     }
 
-    /// A relay that took a client's retry twice (a reset after the final dot) forwards two
-    /// identical copies; the server refuses the first by rule and accepts the second. The
-    /// acceptance is the second copy's: matching it to the first charged the compliant
-    /// forwarder twice (found by the Simulation fuzz target once it drew relays).
-    func testIdenticalCopiesAreMatchedToTheOneThatWasNotRefused() throws {
+    /// A client's message after a reset after the final dot (so it is sent twice), with `rest`
+    /// (a relay, server rules) after it.
+    func twice(_ rest: String) throws -> ScenarioReport {
         let text = """
             version: 1
-            name: a relay that took a retry twice
+            name: a message sent twice
             client:
               policy: required
               retries: {delay: 1m, max: 3}
               messages: [{from: alice@example.test, to: bob@example.net, body: "one"}]
             faults:
               - reset: {at: after-final-dot, connections: [1]}
+            \(rest)
+            expect:
+              findings: any
+
+            """
+        return try ScenarioRunner.run(try ScenarioLoader.parse(text, file: "twice.yaml"))
+    }
+
+    /// A relay that took a client's retry twice (a reset after the final dot) forwards two
+    /// identical copies; the server refuses the first by rule and accepts the second. The
+    /// acceptance is the second copy's: matching it to the first charged the compliant
+    /// forwarder twice (found by the Simulation fuzz target once it drew relays).
+    func testIdenticalCopiesAreMatchedToTheOneThatWasNotRefused() throws {
+        let r = try twice("""
             relay:
               client: {policy: required, retries: {delay: 1m, max: 3}}
             server:
               rules:
                 - {at: end-of-data, connections: [2], reply: "554 5.5.0 refused (by rule)"}
-            expect:
-              findings: any
-
-            """
-        let r = try ScenarioRunner.run(try ScenarioLoader.parse(text, file: "twice.yaml"))
+            """)
         XCTAssertEqual(r.result.forwarded.map(\.status), [.permanentFailure, .delivered])
         XCTAssertEqual(r.result.accepted.count, 1)
         XCTAssertFalse(r.result.findings.contains { $0.oracle == .outcomeClassification }, "\(r.result.findings)")
     }
-}
 
+    /// The same with a deferral: the relay forwards two identical copies, the server defers
+    /// the first by rule (451 at the end of data) and accepts the second. Matched in list
+    /// order, the acceptance went to the deferred copy, and the compliant forwarder was charged
+    /// both with "deferred but accepted" and "delivered but never accepted" (found by the
+    /// Simulation fuzz target once it drew relays and rule conditions).
+    func testAnAcceptanceIsMatchedToTheCopyItsSenderSaysWasDelivered() throws {
+        let r = try twice("""
+            relay:
+              client: {policy: required, retries: {delay: 1m, max: 1}}
+            server:
+              rules:
+                - {at: end-of-data, connections: [2], reply: "451 4.3.0 try again later (by rule)"}
+            """)
+        XCTAssertEqual(r.result.forwarded.map(\.status), [.temporaryFailure, .delivered])
+        XCTAssertEqual(r.result.accepted.count, 1)
+        XCTAssertEqual(r.result.findings.filter { $0.oracle == .outcomeClassification }.map(\.description), [])
+    }
+
+    /// A reset after the final dot leaves the message a possible duplicate (the server may have
+    /// it); when every later attempt is deferred too, the message is still one: the later
+    /// deferral must not erase what the first attempt made possible, or the compliant client is
+    /// charged with "deferred but accepted" (found by the Simulation fuzz target once it drew
+    /// rule conditions). A later permanent refusal does not erase it either.
+    func testAPossibleDuplicateStaysOneWhenLaterAttemptsFailToo() throws {
+        for reply in ["451 4.3.0 try again later (by rule)", "550 5.7.1 go away (by rule)"] {
+            let r = try twice("""
+                server:
+                  rules:
+                    - {at: MAIL, connections: [2, 3], reply: "\(reply)"}
+                """)
+            XCTAssertEqual(r.result.accepted.count, 1, reply)
+            XCTAssertEqual(r.result.outcomes.map(\.possibleDuplicate), [true], reply)
+            XCTAssertEqual(r.result.findings.map(\.description), [], reply)
+        }
+    }
+}

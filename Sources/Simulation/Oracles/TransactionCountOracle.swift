@@ -93,20 +93,17 @@ struct TransactionCountOracle: RunOracle {
             var position = cursor[key] ?? 0
             while position < list.count, acceptedCount[intended[list[position]].id] != nil { position += 1 }
             cursor[key] = position
-            var match: OutgoingMessage?
             // Among identical unmatched messages (a relay that accepted a client's retry twice
-            // forwards two copies), the one whose sender does not say "refused" first: the
-            // acceptance is that one's (found by the Simulation target once it drew relays).
-            var refused: OutgoingMessage?
+            // forwards two copies), the one whose sender's outcome best agrees with an
+            // acceptance: the acceptance is that one's (found by the Simulation target once it
+            // drew relays: matched in list order, a deferred copy took the delivered one's).
+            var match: OutgoingMessage?
+            var best = Int.max
             for i in list[position...] where acceptedCount[intended[i].id] == nil && Self.sameEnvelope(intended[i], message) {
-                if outcomeByID[intended[i].id]?.status == .permanentFailure {
-                    refused = refused ?? intended[i]
-                    continue
-                }
-                match = intended[i]
-                break
+                let rank = Self.agreement(outcomeByID[intended[i].id])
+                if rank < best { (match, best) = (intended[i], rank) }
+                if rank == 0 { break }
             }
-            if match == nil { match = refused }
             if match == nil {
                 // Every candidate was matched already: a duplicate of the least matched one.
                 match = list.map { intended[$0] }.filter { Self.sameEnvelope($0, message) }
@@ -152,7 +149,7 @@ struct TransactionCountOracle: RunOracle {
                 if count > 1 && !explained { wrongs.append((r, .acceptedTimes(count))) }
                 switch own?.status ?? outcome?.status {
                 case .delivered where count == 0: wrongs.append((r, .deliveredButNotAccepted))
-                case .permanentFailure where count > 0 && !endedAfterTLS.contains(RecipientKey(id: message.id, recipient: r)):
+                case .permanentFailure where count > 0 && !possibleDuplicate && !endedAfterTLS.contains(RecipientKey(id: message.id, recipient: r)):
                     wrongs.append((r, .refusedButAccepted))
                 case .temporaryFailure where count > 0 && !possibleDuplicate && !endedAfterTLS.contains(RecipientKey(id: message.id, recipient: r)):
                     wrongs.append((r, .deferredButAccepted))
@@ -192,6 +189,17 @@ struct TransactionCountOracle: RunOracle {
                 return Finding(oracle: .outcomeClassification, side: .client, eventIndex: index,
                                explanation: "message \(id) counted as deferred\(forR) but \(receiver) accepted it\(forR) (a retry would duplicate it)", reference: "RFC 5321 §4.2.5")
             }
+        }
+    }
+
+    /// How well an outcome agrees with the receiver having accepted the message, best first:
+    /// delivered; a possible duplicate or no outcome; deferred; refused.
+    static func agreement(_ outcome: MessageOutcome?) -> Int {
+        switch outcome?.status {
+        case .delivered: 0
+        case nil: 1
+        case .temporaryFailure: outcome!.possibleDuplicate ? 1 : 2
+        case .permanentFailure: outcome!.possibleDuplicate ? 1 : 3
         }
     }
 
