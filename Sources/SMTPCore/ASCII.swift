@@ -108,4 +108,18 @@ public enum Octets {
         guard !a.isEmpty else { return true }
         return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
+
+    /// Index just past the first occurrence of `needle` in `haystack`.
+    public static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count, let first = needle.first else { return nil }
+        var i = 0
+        while i + needle.count <= haystack.count {
+            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return i + needle.count }
+            i += 1
+        }
+        return nil
+    }
+
+    /// `needle` occurs in `haystack`.
+    public static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { end(of: needle, in: haystack) != nil }
 }

@@ -134,7 +134,7 @@ public struct OutboundProbe: Sendable {
             state.withLock { s in
                 for key in s.wire.keys.sorted() {  // sorted: the first connection that has it
                     let wire = s.wire[key]!
-                    if let end = Self.end(of: marker, in: wire) { return Array(wire[end...]) }
+                    if let end = Octets.end(of: marker, in: wire) { return Array(wire[end...]) }
                 }
                 return nil
             }
@@ -143,16 +143,8 @@ public struct OutboundProbe: Sendable {
         /// Accepted messages whose body holds `marker` (and `other`, when given).
         func messages(holding marker: [UInt8], and other: [UInt8]? = nil) -> Int {
             state.withLock { s in
-                s.accepted.filter { m in Self.end(of: marker, in: m.body) != nil && other.map { Self.end(of: $0, in: m.body) != nil } ?? true }.count
+                s.accepted.filter { m in Octets.end(of: marker, in: m.body) != nil && other.map { Octets.end(of: $0, in: m.body) != nil } ?? true }.count
             }
-        }
-
-        static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-            guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
-            for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] && haystack[i..<(i + needle.count)].elementsEqual(needle) {
-                return i + needle.count
-            }
-            return nil
         }
     }
 
@@ -282,7 +274,7 @@ extension OutboundProbe {
                           "the relay ended the data at \(sent) and forwarded the smuggled transaction as a message of its own")
         }
         let tail = check.smuggles ? Array("MAIL FROM:<smuggled@".utf8) : Self.secondLine(n)
-        guard let end = NextHop.end(of: tail, in: wire) else {
+        guard let end = Octets.end(of: tail, in: wire) else {
             return result(.normalised, reply: endReply, messages: messages, "the text after the sequence did not arrive as sent")
         }
         let region = Array(wire[..<(end - tail.count)])

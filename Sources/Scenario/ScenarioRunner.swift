@@ -2,6 +2,7 @@ import EndpointHosting
 import Foundation
 import SMTPClient
 import SMTPServer
+import SMTPCore
 import Simulation
 
 /// The verdict on one run of one scenario.
@@ -152,7 +153,7 @@ public enum ScenarioRunner {
         return trace.events.contains { e in
             switch e.kind {
             case .sent(_, _, let bytes), .delivered(_, _, let bytes), .plaintext(_, _, let bytes), .received(_, _, let bytes):
-                if World.find(bytes, octets) { return true }
+                if Octets.contains(bytes, octets) { return true }
             case .connect, .fault, .attack, .tls, .closed, .note, .outcome, .finding:
                 break
             }
