@@ -21,6 +21,7 @@ public struct Dialogue: Sendable {
         case .tls(let text): ["-- TLS: \(text)"]
         case .fault(let text): ["-- fault: \(text)"]
         case .note(let text): ["-- \(text)"]
+        case .finding(let finding): ["-- FINDING \(finding.summary)"]
         }
     }
 

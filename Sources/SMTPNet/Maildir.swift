@@ -1,3 +1,4 @@
+import EndpointHosting
 import Foundation
 import SMTPCore
 import SMTPServer
@@ -23,7 +24,9 @@ public final class MaildirWriter: @unchecked Sendable {
         public var size: Int
         public var peer: String
         public var receivedAt: String
-        /// Smuggling sequences and bare line endings the DATA decoder saw.
+        /// Smuggling sequences and bare line endings the DATA decoder saw, then what the client
+        /// did on the connection before the message that the oracles judge wrong
+        /// (`label: explanation [reference]`, `SessionJudge`).
         public var findings: [String]
 
         enum CodingKeys: String, CodingKey {
@@ -48,7 +51,7 @@ public final class MaildirWriter: @unchecked Sendable {
 
     /// Writes one message; returns the `.eml` path.
     @discardableResult
-    public func write(_ message: AcceptedMessage, peer: String, tls: String?) throws -> String {
+    public func write(_ message: AcceptedMessage, peer: String, tls: String?, sessionFindings: [Finding] = []) throws -> String {
         let n = lock.withLock {
             counter += 1
             return counter
@@ -59,6 +62,7 @@ public final class MaildirWriter: @unchecked Sendable {
         var findings = message.findings.variants.map(\.rawValue)
         if message.findings.bareCR > 0 { findings.append("bare-cr") }
         if message.findings.bareLF > 0 { findings.append("bare-lf") }
+        findings += sessionFindings.map(\.summary)
         let envelope = Envelope(
             queueID: message.queueID, mailFrom: "\(message.reversePath)", rcptTo: message.recipients.map { "\($0)" },
             helo: message.heloName, overTLS: message.overTLS, tls: tls, authenticatedAs: message.authenticatedAs,

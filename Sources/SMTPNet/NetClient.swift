@@ -30,6 +30,8 @@ public struct NetClient: Sendable {
         public var end: SessionEnd
         /// Connections made: 2 when a TLS failure was followed by the plaintext retry.
         public var attempts = 1
+        /// What the server did that the oracles judge wrong, over every connection (`SessionJudge`).
+        public var findings: [Finding] = []
     }
 
     /// One connection: greet, EHLO, STARTTLS per policy, AUTH, every message, QUIT; and, when the
@@ -55,6 +57,7 @@ public struct NetClient: Sendable {
         var queue = SMTPClient(configuration: configuration, messages: messages)
         var report: Report?
         var latest: [String: MessageOutcome] = [:]  // by message id; read in message order
+        var findings: [Finding] = []
         while let machine = queue.nextAttempt() {
             if report != nil { log(.note("retrying in plaintext after the TLS failure (plaintext-retry-after-tls-failure)")) }
             let endpoint = BuiltInClientEndpoint(machine: machine)
@@ -62,6 +65,7 @@ public struct NetClient: Sendable {
             log(.note("connected to \(server)"))
             let session = SocketSession(endpoint: endpoint, tlsContext: context, serverName: configuration.serverName, faults: faults, limits: limits, log: log)
             let end = await session.run(channel)
+            findings += session.findings
             // Messages the machine never decided (the connection ended first) are deferred.
             var outcomes = endpoint.machine.outcomes
             for m in machine.messages where !outcomes.contains(where: { $0.messageID == m.id }) {
@@ -75,7 +79,8 @@ public struct NetClient: Sendable {
             for m in messages { if let merged = queue.results[m.id], !merged.recipients.isEmpty { latest[m.id] = merged } }
             let attempt = Report(
                 outcomes: messages.compactMap { latest[$0.id] }, capabilitiesBeforeTLS: endpoint.machine.capabilitiesBeforeTLS,
-                capabilities: endpoint.machine.currentCapabilities, tls: session.tlsDetails ?? report?.tls, end: end, attempts: queue.attempts)
+                capabilities: endpoint.machine.currentCapabilities, tls: session.tlsDetails ?? report?.tls, end: end, attempts: queue.attempts,
+                findings: findings)
             report = attempt
             guard queue.plaintextRetry else { break }
         }

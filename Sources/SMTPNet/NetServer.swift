@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SMTPServer
 import SMTPTLS
@@ -20,6 +21,9 @@ public struct NetServer: Sendable {
     public var maildir: MaildirWriter?
     /// Called with every accepted message (`probe --outbound`'s next hop counts them).
     public var onDeliver: (@Sendable (AcceptedMessage) -> Void)?
+    /// Where each connection's record goes (`serve --record DIR`): `C1.json` (its events and
+    /// the findings against the client, `SessionRecord.Document`) and `C1.log` (the dialogue).
+    public var recordDirectory: URL?
 
     public init(listen: HostPort, configuration: ServerConfiguration, identity: TLSIdentity?) {
         self.listen = listen
@@ -72,7 +76,11 @@ public struct NetServer: Sendable {
         let endpoint = BuiltInServerEndpoint(configuration: configuration, connectionID: id)
         let number = Int(id.dropFirst()) ?? 0
         let faults = (try? StreamFaults(rules: faultRules, side: .server, connection: number)) ?? StreamFaults()  // validated in run()
-        let session = SocketSession(endpoint: endpoint, tlsContext: context, faults: faults, limits: limits) { log(id, $0) }
+        let record = recordDirectory.map { _ in SessionRecord() }
+        let session = SocketSession(endpoint: endpoint, tlsContext: context, faults: faults, limits: limits) { event in
+            record?.record(event)
+            log(id, event)
+        }
         // Under stress an idle session waits for its next command only as long as the stress
         // timeout (the server then says 421 4.4.2 and closes).
         session.timerClamp = { id in id == .server(.idle) ? pressure.idleClamp : nil }
@@ -85,7 +93,7 @@ public struct NetServer: Sendable {
             guard let maildir else { return }
             let tls = session?.tlsDetails.map { "\($0.version) \($0.cipherSuite)" }
             do {
-                let path = try maildir.write(message, peer: peer, tls: tls)
+                let path = try maildir.write(message, peer: peer, tls: tls, sessionFindings: session?.findings ?? [])
                 log(id, .note("wrote \(path)"))
             } catch {
                 log(id, .note("could not write the message to the maildir: \(error)"))
@@ -93,5 +101,14 @@ public struct NetServer: Sendable {
         }
         let end = await session.run(channel)
         log(id, .note("session ended: \(end)"))
+        guard let recordDirectory, let record else { return }
+        let document = SessionRecord.Document(connection: id, peer: peer, end: "\(end)", findings: session.findings.map(SessionRecord.FindingEntry.init),
+                                              events: record.entries)
+        do {
+            try SessionRecord.json(document).write(to: recordDirectory.appendingPathComponent("\(id).json"), options: .atomic)
+            try record.dialogue(ours: .server).write(to: recordDirectory.appendingPathComponent("\(id).log"), atomically: true, encoding: .utf8)
+        } catch {
+            log(id, .note("could not write the record to \(recordDirectory.path): \(error)"))
+        }
     }
 }

@@ -16,6 +16,8 @@ public enum WireEvent: Sendable, Equatable {
     case fault(String)
     /// What the endpoint noted (capabilities, outcomes, discarded octets…).
     case note(String)
+    /// The peer broke a rule of the oracles that one end can judge (`SessionJudge`).
+    case finding(Finding)
 }
 
 /// How a session ended.
@@ -59,9 +61,17 @@ public final class SocketSession {
     let serverName: String?
     let faults: StreamFaults
     let limits: SessionLimits
-    let log: (WireEvent) -> Void
+    private let sink: (WireEvent) -> Void
 
     public private(set) var tlsDetails: TLSSessionDetails?
+    /// What the peer did that the oracles one end can see judge wrong (docs/design.md
+    /// "Oracles"), in order; each is logged as it happens. `eventIndex` counts the session's
+    /// logged events.
+    public private(set) var findings: [Finding] = []
+    /// The judge of the peer, fed every write of both sides as this end saw it.
+    private var judge: SessionJudge
+    /// Events logged so far (a finding's `eventIndex`).
+    private var logged = 0
     /// The longest a timer may wait now, in seconds (nil: as the endpoint asked). `serve` cuts
     /// the server's idle timer under connection stress (`ConnectionPressure.idleClamp`); the
     /// clamp is read again each second, so a timer armed before the stress shortens too.
@@ -146,8 +156,9 @@ public final class SocketSession {
         self.serverName = serverName
         self.faults = faults
         self.limits = limits
-        self.log = log
+        self.sink = log
         tracker = TriggerTracker(rules: faults.rules, connection: nil)
+        judge = SessionJudge(judged: endpoint.role == .server ? .client : .server)
         host = EndpointHost(endpoint: endpoint, driver: self)
     }
 
@@ -253,6 +264,23 @@ public final class SocketSession {
             if end != nil { return }
         }
         host.receive(bytes)
+    }
+
+    private func log(_ event: WireEvent) {
+        logged += 1
+        sink(event)
+    }
+
+    /// A write by `side` (the peer's as this end read it), judged; `step` is the tracker's
+    /// reading of a client's write. Findings are logged and kept, up to the simulator's bound.
+    private func judge(_ bytes: [UInt8], by side: Side, step: TriggerTracker.ClientStep?) {
+        let state = SessionJudge.WriterState(epoch: host.epoch)
+        for v in judge.wrote(bytes, by: side, state, step: step) where findings.count < SessionJudge.findingsPerConnection {
+            let finding = Finding(oracle: v.oracle, side: v.side, eventIndex: max(0, logged - 1), explanation: v.explanation, reference: v.reference)
+            findings.append(finding)
+            log(.finding(finding))
+        }
+        if side == .server { judge.clientRead(bytes, epoch: host.epoch) }
     }
 
     // MARK: - Faults
@@ -395,12 +423,13 @@ extension SocketSession: EndpointHostDriver {
                 afterWrite.append((firing.rule, "after writing \(Self.preview(bytes))"))
             }
         }
-        tracker.advance(past: bytes, by: mySide)
+        let step = tracker.advance(past: bytes, by: mySide)
         if shutdown {
             host.shutdown()
             return nil
         }
         log(.sent(out, tls: epoch == 1))
+        judge(out, by: mySide, step: step)
         return out
     }
 
@@ -457,7 +486,8 @@ extension SocketSession: EndpointHostDriver {
                 afterDelivery.append((firing.rule, "after the peer wrote \(Self.preview(plain))"))
             }
         }
-        tracker.advance(past: plain, by: peerSide)
+        let step = tracker.advance(past: plain, by: peerSide)
+        judge(Array(plain.prefix(count)), by: peerSide, step: step)
         guard end == nil else { return 0 }
         if shutdown {
             host.shutdown()

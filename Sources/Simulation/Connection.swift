@@ -67,6 +67,8 @@ final class Connection {
     var findingCount = 0
     /// Sides already reported for reading the stream in the clear after their TLS session ended.
     var readAfterTLSEndReported: Set<Side> = []
+    /// The judges of the client and of the server by what they wrote (`SessionJudge`).
+    var judges: [SessionJudge]
 
     init(id: Int, client: Int, hop: Int = 0, ordinal: Int? = nil, clientEndpoint: SimulatedEndpoint, serverEndpoint: SimulatedEndpoint?,
          attacker: AttackerState?, faults: [FaultRule], world: World) {
@@ -78,6 +80,8 @@ final class Connection {
         self.world = world
         self.attacker = attacker
         tracker = TriggerTracker(rules: faults, connection: self.ordinal)
+        let demands = world.clientPrograms.indices.contains(client) && world.clientPrograms[client].policy.demandsVerifiedTLS
+        judges = [SessionJudge(judged: .client, demandsVerifiedTLS: demands), SessionJudge(judged: .server)]
         clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, driver: self)
         serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, driver: self)
     }
@@ -95,6 +99,7 @@ extension Connection: EndpointHostDriver {
     }
     func host(_ host: EndpointHost, willDeliver bytes: [UInt8]) -> Int {
         world.record(id, .received(host.side == .client ? .serverToClient : .clientToServer, epoch: host.epoch, bytes: bytes))
+        if host.side == .client { judges[0].clientRead(bytes, epoch: host.epoch) }
         return bytes.count
     }
     func hostDidDeliver(_ host: EndpointHost) {

@@ -1,3 +1,4 @@
+import EndpointHosting
 import SMTPClient
 import SMTPServer
 

@@ -11,13 +11,15 @@ struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Deliver messages to a real SMTP server with smtpsim's client (STARTTLS by OpenSSL).",
         discussion: Help.reflow("""
-            Prints the dialogue, the capabilities before and after TLS, the TLS details and each
-            message's outcome. Exit status as for `run`: 0 delivered, 3 deferred (or the server
-            could not be reached), 4 refused, 2 bad arguments. MESSAGE files are sent as they are
+            Prints the dialogue, the capabilities before and after TLS, the TLS details, each
+            message's outcome and the findings against the server (the oracles one end of a
+            connection can judge: a plaintext password mechanism offered before TLS). Exit status
+            as for `run`: 0 delivered, 1 findings, 3 deferred (or the server could not be
+            reached), 4 refused, 2 bad arguments. MESSAGE files are sent as they are
             (line endings normalised to CRLF, dot-stuffed); with none, a short test message.
             --format json prints one document instead: the dialogue (every octet sent and
             received, by layer, with its time), the capabilities before and after TLS, the TLS
-            details and each message's outcome.
+            details, each message's outcome and the findings.
             """)
     )
 
@@ -80,7 +82,7 @@ struct Send: AsyncParsableCommand {
         let outgoing = try makeMessages()
         let dialogue = Dialogue(ours: .client)
         let quiet = quiet || format == .json
-        let recorder = SendJSON.Recorder()
+        let recorder = SessionRecord()
         let report: NetClient.Report
         do {
             report = try await client.deliver(outgoing) { event in
@@ -94,7 +96,7 @@ struct Send: AsyncParsableCommand {
         }
         if format == .json {
             NetCLI.say(try SendJSON(server: address.description, report: report, dialogue: recorder.entries).text)
-            try ExitStatus(findings: false, outcomes: report.outcomes).exitIfFailed()
+            try ExitStatus(findings: !report.findings.isEmpty, outcomes: report.outcomes).exitIfFailed()
             return
         }
         NetCLI.say("== summary")
@@ -114,7 +116,9 @@ struct Send: AsyncParsableCommand {
             NetCLI.say("\(o.messageID): \(o.status.rawValue)\(o.overTLS ? " over TLS" : "") — \(o.reason)\(o.tlsResultType.map { " [RFC 8460: \($0.rawValue)]" } ?? "")")
             for line in o.recipientLines { NetCLI.say("  \(line)") }
         }
-        try ExitStatus(findings: false, outcomes: report.outcomes).exitIfFailed()
+        NetCLI.say(report.findings.isEmpty ? "findings: none" : "findings:")
+        for f in report.findings { NetCLI.say("  \(f.summary)") }
+        try ExitStatus(findings: !report.findings.isEmpty, outcomes: report.outcomes).exitIfFailed()
     }
 
     static func list(_ c: EHLOCapabilities) -> String {

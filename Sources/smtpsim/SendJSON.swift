@@ -6,37 +6,7 @@ import SMTPTLS
 
 /// `smtpsim send --format json`: the whole delivery as one document.
 struct SendJSON: Encodable {
-    /// One event of the dialogue: what went out or came in (its octets as text, and how many),
-    /// by layer, with the seconds since the connection began; or a TLS, fault or note line.
-    struct Entry: Encodable {
-        var seconds: Double
-        var event: String
-        var layer: String?
-        var octets: Int?
-        var text: String
-    }
-
-    /// Collects the dialogue as the client runs (events arrive on the session's task).
-    final class Recorder: @unchecked Sendable {
-        private let lock = NSLock()
-        private let start = ContinuousClock.now
-        private var storage: [Entry] = []
-
-        var entries: [Entry] { lock.withLock { storage } }
-
-        func record(_ event: WireEvent) {
-            let seconds = (ContinuousClock.now - start).inSeconds
-            let entry: Entry
-            switch event {
-            case .sent(let bytes, let tls): entry = Entry(seconds: seconds, event: "sent", layer: tls ? "tls" : "plaintext", octets: bytes.count, text: String(decoding: bytes, as: UTF8.self))
-            case .received(let bytes, let tls): entry = Entry(seconds: seconds, event: "received", layer: tls ? "tls" : "plaintext", octets: bytes.count, text: String(decoding: bytes, as: UTF8.self))
-            case .tls(let line): entry = Entry(seconds: seconds, event: "tls", text: line)
-            case .fault(let line): entry = Entry(seconds: seconds, event: "fault", text: line)
-            case .note(let line): entry = Entry(seconds: seconds, event: "note", text: line)
-            }
-            lock.withLock { storage.append(entry) }
-        }
-    }
+    typealias Entry = SessionRecord.Entry
 
     struct TLS: Encodable {
         var version: String
@@ -83,6 +53,8 @@ struct SendJSON: Encodable {
     var outcomes: [Outcome]
     var end: String
     var attempts: Int
+    /// What the server did that the oracles judge wrong (`label: explanation [reference]`).
+    var findings: [String]
 
     init(server: String, report: NetClient.Report, dialogue: [Entry]) {
         self.server = server
@@ -101,6 +73,7 @@ struct SendJSON: Encodable {
         }
         end = "\(report.end)"
         attempts = report.attempts
+        findings = report.findings.map(\.summary)
     }
 
     var text: String {

@@ -13,7 +13,11 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run smtpsim's SMTP server on a real socket (STARTTLS by OpenSSL) and keep what it accepts.",
         discussion: Help.reflow("""
             Each accepted message is written to --maildir as NAME.eml (the body as received) with
-            NAME.json beside it (envelope, TLS, AUTH identity, smuggling findings). Without --cert,
+            NAME.json beside it (envelope, TLS, AUTH identity, smuggling findings, and the
+            findings against the client on its connection). Every connection is judged by the
+            oracles one end can see (credentials or a session carried on in the clear after a
+            220 to STARTTLS): each finding is printed on stderr as it happens, and --record DIR
+            keeps each connection's events and findings (C1.json) and dialogue (C1.log). Without --cert,
             the certificate comes from smtpsim's factory (a test CA: --write-ca saves it for your
             client to trust; its key is derived from a public seed, so trust it in test setups
             only). A --scenario file supplies the server section (configuration, flaw
@@ -58,6 +62,8 @@ struct Serve: AsyncParsableCommand {
     var stressTimeout = ConnectionLimits().stressIdleSeconds
     @Option(help: "Longest session, seconds.") var sessionTimeout: Double = 300
     @Flag(help: "Print only connections and accepted messages, not the dialogue.") var quiet = false
+    @Option(help: "Write each connection's record here: C1.json (every event, and the findings against the client) and C1.log (the dialogue).")
+    var record: String?
 
     func run() async throws {
         var spec = ServerSpec()
@@ -105,12 +111,22 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
+        if let record {
+            do {
+                try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
+            } catch {
+                throw ValidationError("cannot create \(record): \(error.localizedDescription)")
+            }
+            server.recordDirectory = URL(fileURLWithPath: record, isDirectory: true)
+        }
         let quiet = quiet
         let host = server.listen.host
         do {
             try await server.run(ready: { port in
                 NetCLI.say("smtpsim serve: listening on \(HostPort(host: host, port: port))\(identity == nil ? " (no TLS)" : "")")
             }, log: { id, event in
+                // A finding goes to stderr as well, quiet or not: the summary a CI log greps.
+                if case .finding(let finding) = event { FileHandle.standardError.write(Data("smtpsim serve: \(id) FINDING \(finding.summary)\n".utf8)) }
                 if quiet, case .sent = event { return }
                 if quiet, case .received = event { return }
                 for line in Dialogue(ours: .server).lines(event) { NetCLI.say("\(id) \(line)") }

@@ -137,6 +137,42 @@ def swaks_against_serve():
     check("swaks: message in the maildir over TLS", len(got) == 1 and got[0]["over_tls"] and got[0]["authenticated_as"] == "alice", str(got))
 
 
+def swaks_judged_by_serve():
+    """Issue 28: `serve` judges the client. A 220 to STARTTLS that never starts TLS (a scenario
+    rule, `act: false`): `swaks --tls-optional` fails its handshake and sends MAIL FROM in the
+    clear on the same connection, which serve reports against the client (RFC 3207 §4.1), on
+    stderr and in --record's C1.json; swaks with working STARTTLS is not judged."""
+    rule = os.path.join(WORK, "starttls-220-without-tls.yaml")
+    with open(rule, "w") as f:
+        f.write("version: 1\nname: a 220 to STARTTLS that never starts TLS\nserver:\n  rules:\n"
+                "    - {at: STARTTLS, reply: \"220 2.0.0 Ready to start TLS\", act: false}\n"
+                "client:\n  messages: [{from: alice@example.test, to: bob@example.net, body: x}]\n")
+    for name, extra, args, expect in [
+        ("serve-judged-stripped", ["--scenario", rule], ["--tls-optional"], ["plaintext-exposure"]),
+        ("serve-judged-compliant", [], ["--tls", "--tls-verify", "--tls-ca-path", os.path.join(WORK, "ca.pem")], []),
+    ]:
+        record = os.path.join(WORK, name + "-record")
+        port, _ = serve(name, "--record", record, "--max-connections", "1", *extra)
+        r = run(["swaks", "--server", f"localhost:{port}", "--from", "alice@example.test", "--to", "bob@example.net",
+                 "--timeout", "3", *args])
+        wait_for(name, r"C1 -- session ended")
+        path = os.path.join(record, "C1.json")
+        for _ in range(100):
+            if os.path.exists(path):
+                break
+            time.sleep(0.05)
+        with open(path) as f:
+            doc = json.load(f)
+        got = [f["oracle"] for f in doc["findings"]]
+        check(f"swaks {' '.join(args)}: serve --record finds {expect or 'nothing'}", got == expect, str(doc["findings"]) + r.stdout[-800:])
+        if expect:
+            wire = doc["events"][doc["findings"][0]["event"]]
+            check("swaks --tls-optional: the finding's event is MAIL FROM in plaintext",
+                  wire["event"] == "received" and wire["layer"] == "plaintext" and wire["text"].startswith("MAIL FROM:"), str(wire))
+            log = open(os.path.join(WORK, name + ".log")).read()
+            check("swaks --tls-optional: serve says FINDING on stderr", "C1 FINDING plaintext-exposure (client)" in log, log[-800:])
+
+
 def openssl_against_serve():
     port, _ = serve("serve-openssl")
     r = run(["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
@@ -692,6 +728,7 @@ def main():
     try:
         smtplib_against_serve()
         swaks_against_serve()
+        swaks_judged_by_serve()
         openssl_against_serve()
         rules_against_smtplib()
         send_json_against_serve()

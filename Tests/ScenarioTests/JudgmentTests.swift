@@ -1,3 +1,4 @@
+import EndpointHosting
 import Scenario
 import Simulation
 import XCTest

@@ -1,3 +1,4 @@
+import EndpointHosting
 import Scenario
 import Simulation
 import XCTest
@@ -131,5 +132,33 @@ final class MissedFindingTests: XCTestCase {
         XCTAssertTrue(f.contains { $0.label == "transaction-count (server)" && $0.explanation.hasPrefix("the relay accepted a message no client sent: from <ceo@bank.example>") }, "\(f)")
         XCTAssertTrue(f.contains { $0.label == "smuggling (server)" }, "\(f)")
     }
-}
+    /// A scripted client that takes no notice of the server's 220 to its STARTTLS and sends its
+    /// envelope in the clear on the same connection (RFC 3207 §4.1), as `swaks --tls-optional`
+    /// does after a failed handshake: the client's finding, in the simulator as on a socket
+    /// (`SessionJudge`). A client that read a 454 (an attacker replaced the 220) and goes on in
+    /// the clear under an opportunistic policy is not at fault: the judge follows what the
+    /// client read, not what the server wrote.
+    func testAClientGoingOnInTheClearAfterA220ToSTARTTLSIsFlagged() throws {
+        let scripted = """
+            server:
+              rules:
+                - {at: STARTTLS, reply: "220 2.0.0 Ready to start TLS", act: false}
+            client:
+              script:
+                - expect: "220"
+                - send-line: EHLO c.test
+                - expect: "250"
+                - send-line: STARTTLS
+                - expect: "220"
+                - send-line: MAIL FROM:<alice@example.test>
+                - expect: "250"
+                - send-line: QUIT
 
+            """
+        let f = try findings(scripted).filter { $0.oracle == .plaintextExposure }
+        XCTAssertEqual(f.map(\.label), ["plaintext-exposure (client)"], "\(f)")
+        XCTAssertTrue(f.first?.explanation.contains("MAIL FROM:<alice@example.test> in plaintext after the server's 220 to its STARTTLS") ?? false, "\(f)")
+        let stripped = "attacker: [{replace-starttls-reply: {with: \"454 4.7.0 TLS not available\"}}]\n" + Self.client
+        XCTAssertEqual(try findings(stripped).filter { $0.oracle == .plaintextExposure }.map(\.description), [])
+    }
+}

@@ -28,7 +28,7 @@ extension World {
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?) {
         for oracle in Self.oracles { oracle.observe(c, side, bytes, step, in: self) }
         // What the end-of-run state-reset check needs to know of this write.
-        if side == .server, c.serverHost.tlsEstablished, bytes.starts(with: Self.code235) || Self.find(bytes, Self.lineCode235) {
+        if side == .server, c.serverHost.tlsEstablished, bytes.starts(with: Self.code235) || Octets.contains(bytes, Self.lineCode235) {
             c.serverSent235InTLS = true
         }
     }
@@ -58,9 +58,8 @@ extension World {
             events: processedEvents, duration: now, connections: connections.count, keyLogLines: keyLogLines)
     }
 
-    /// Findings kept per connection: every occurrence up to this (a flawed peer that breaks a rule
-    /// on every write of a long session stays a bounded report), then one line that says so.
-    static let findingsPerConnection = 32
+    /// Findings kept per connection (`SessionJudge.findingsPerConnection`), then one line that says so.
+    static let findingsPerConnection = SessionJudge.findingsPerConnection
 
     /// `side` broke `oracle`'s rule on `c`, at the latest trace event.
     func flag(_ c: Connection, _ oracle: Oracle, _ side: Side, _ explanation: String, _ reference: String) {
@@ -75,31 +74,4 @@ extension World {
     }
 
     static let code235 = Array("235".utf8), lineCode235 = Array("\r\n235".utf8)
-    static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
-
-    /// Index just past the first occurrence of `needle`.
-    public static func end(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count, let first = needle.first else { return nil }
-        var i = 0
-        while i + needle.count <= haystack.count {
-            if haystack[i] == first, haystack[i..<(i + needle.count)].elementsEqual(needle) { return i + needle.count }
-            i += 1
-        }
-        return nil
-    }
-
-    /// `needle` occurs in `haystack`.
-    public static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { end(of: needle, in: haystack) != nil }
-
-    /// The first multiline 250 reply in a server stream, as capabilities, read as tolerantly as
-    /// smtpsim's client reads it (lines up to `SMTPLimits.tolerantReplyLine`): an AUTH line over
-    /// 512 octets still offers what a client acts on.
-    static func firstEHLO(_ stream: [UInt8]) -> EHLOCapabilities? {
-        var parser = ReplyParser(limits: SMTPLimits(replyLine: SMTPLimits.tolerantReplyLine))
-        parser.append(stream)
-        while let reply = try? parser.next() {
-            if reply.code.value == 250, reply.lines.count > 1 { return try? EHLOCapabilities(reply: reply) }
-        }
-        return nil
-    }
 }

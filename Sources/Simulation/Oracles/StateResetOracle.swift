@@ -13,7 +13,7 @@ struct StateResetOracle: RunOracle {
         case .server:
             guard c.postTLSCapabilities == nil else { return }
             c.serverTLSText += bytes
-            if let caps = World.firstEHLO(c.serverTLSText) {
+            if let caps = SessionJudge.firstEHLO(c.serverTLSText) {
                 c.postTLSCapabilities = caps
                 c.serverTLSText = []
                 if caps.startTLS { world.flag(c, .stateReset, .server, "the server advertised STARTTLS again inside TLS", "RFC 3207 §4.2") }

@@ -1,5 +1,3 @@
-import EndpointHosting
-
 /// The oracles checked on every run (docs/design.md "Oracles").
 public enum Oracle: String, CaseIterable, Hashable, Sendable, Codable {
     /// No AUTH, envelope or message byte in plaintext under a policy that requires TLS.
@@ -48,6 +46,9 @@ public struct Finding: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(label) at event \(eventIndex): \(explanation) [\(reference)]" }
+
+    /// The finding without its event index (a real session's log has no trace indices).
+    public var summary: String { "\(label): \(explanation) [\(reference)]" }
 
     /// `plaintext-exposure (client)`: the oracle and the side at fault.
     public var label: String { oracle.rawValue + (side.map { " (\($0.rawValue))" } ?? "") }

@@ -1,0 +1,81 @@
+import EndpointHosting
+import Foundation
+
+/// What happened on one real connection, as data: every `WireEvent` with the seconds since the
+/// connection began (octets as text, and how many, by layer), and the findings against the
+/// peer. `send --format json` and `serve --record` write it; the dialogue is its text rendering.
+public final class SessionRecord: @unchecked Sendable {
+    /// One event: what went out or came in, or a TLS, fault, note or finding line.
+    public struct Entry: Codable, Hashable, Sendable {
+        public var seconds: Double
+        public var event: String
+        public var layer: String?
+        public var octets: Int?
+        public var text: String
+    }
+
+    /// A finding as JSON: the oracle, the side at fault, why, the reference, and the index of the
+    /// event that shows it (in `events`).
+    public struct FindingEntry: Codable, Hashable, Sendable {
+        public var oracle: String
+        public var side: String?
+        public var explanation: String
+        public var reference: String
+        public var event: Int
+
+        public init(_ f: Finding) {
+            oracle = f.oracle.rawValue
+            side = f.side?.rawValue
+            explanation = f.explanation
+            reference = f.reference
+            event = f.eventIndex
+        }
+    }
+
+    /// The document `serve --record DIR` writes per connection (`DIR/C1.json`).
+    public struct Document: Codable, Sendable {
+        public var connection: String
+        public var peer: String
+        public var end: String
+        public var findings: [FindingEntry]
+        public var events: [Entry]
+    }
+
+    private let lock = NSLock()
+    private let start = ContinuousClock.now
+    private var storage: [(seconds: Double, event: WireEvent)] = []
+
+    public init() {}
+
+    /// Events arrive on the session's task; any task may read.
+    public func record(_ event: WireEvent) {
+        let seconds = (ContinuousClock.now - start).inSeconds
+        lock.withLock { storage.append((seconds, event)) }
+    }
+
+    public var entries: [Entry] {
+        lock.withLock { storage }.map { seconds, event in
+            switch event {
+            case .sent(let bytes, let tls): Entry(seconds: seconds, event: "sent", layer: tls ? "tls" : "plaintext", octets: bytes.count, text: String(decoding: bytes, as: UTF8.self))
+            case .received(let bytes, let tls): Entry(seconds: seconds, event: "received", layer: tls ? "tls" : "plaintext", octets: bytes.count, text: String(decoding: bytes, as: UTF8.self))
+            case .tls(let line): Entry(seconds: seconds, event: "tls", text: line)
+            case .fault(let line): Entry(seconds: seconds, event: "fault", text: line)
+            case .note(let line): Entry(seconds: seconds, event: "note", text: line)
+            case .finding(let finding): Entry(seconds: seconds, event: "finding", text: finding.summary)
+            }
+        }
+    }
+
+    /// The dialogue (`Dialogue`'s `C:`/`S:` lines), each line with its seconds.
+    public func dialogue(ours: Dialogue.Side) -> String {
+        let d = Dialogue(ours: ours)
+        return lock.withLock { storage }.flatMap { seconds, event in d.lines(event).map { String(format: "%8.3f ", seconds) + $0 } }.joined(separator: "\n") + "\n"
+    }
+
+    /// Pretty, sorted JSON (stable for diffs).
+    public static func json<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+}
