@@ -21,6 +21,9 @@ public struct SessionJudge: Sendable {
     /// The first octets of the server's answer to the client's STARTTLS, as the client read
     /// them (nil: no STARTTLS waits for its answer).
     private var startTLSReply: [UInt8]?
+    /// Who wrote inside TLS so far, and the client's command lines there before the server wrote.
+    private var serverWroteInTLS = false, clientWroteInTLS = false
+    private var clientCommandsInTLS = 0
     /// The server answered the client's STARTTLS with 220 (RFC 3207 §4: "Ready to start TLS").
     private var startTLSAgreed = false
     /// The session went on in the clear after that 220 (said once per connection).
@@ -66,6 +69,37 @@ public struct SessionJudge: Sendable {
         guard startTLSReply!.count == 3 else { return }
         if startTLSReply! == Self.code220 { startTLSAgreed = true }
         startTLSReply = nil
+    }
+
+    /// The TLS boundary seen from one end of a real connection (RFC 3207 §4.2; docs/catalog.md
+    /// D1–D3), for a write by either side inside TLS (`commands`: the command lines of a client
+    /// write). Inside TLS the server speaks only when spoken to, and the client sends one command
+    /// (its EHLO) before it hears anything there; from one end that is sound but partial: a
+    /// server reply inside TLS that comes before the client wrote anything inside TLS answers
+    /// bytes from before the handshake (CVE-2011-0411), and a second client command that
+    /// arrives before the server wrote anything inside TLS was sent before any reply could be
+    /// read (the client acted on a reply injected before the handshake). A 421 is excused: a
+    /// server may close an idle session unprompted. The simulator, which sees both hosts, judges
+    /// the boundary with each host's own count (`EndpointHost.writeBreaksTLSBoundary`).
+    public mutating func boundary(_ bytes: [UInt8], by side: Side, epoch: Int, commands: Int) -> Verdict? {
+        guard epoch == 1, !bytes.isEmpty else { return nil }
+        switch side {
+        case .server:
+            defer { serverWroteInTLS = true }
+            guard judged == .server, !serverWroteInTLS, !clientWroteInTLS, !bytes.starts(with: Self.code421) else { return nil }
+            return Verdict(oracle: .tlsBoundary, side: .server,
+                           explanation: "the server wrote \(BytePreview.text(Array(bytes.prefix(40)))) inside TLS before the client sent anything inside TLS: it acted on bytes that arrived before the handshake",
+                           reference: "RFC 3207 §4.2; CVE-2011-0411")
+        case .client:
+            clientWroteInTLS = true
+            guard !serverWroteInTLS else { return nil }
+            let before = clientCommandsInTLS
+            clientCommandsInTLS += commands
+            guard judged == .client, before < 2, clientCommandsInTLS >= 2 else { return nil }
+            return Verdict(oracle: .tlsBoundary, side: .client,
+                           explanation: "the client sent a second command inside TLS before the server wrote anything there, so before it could read a reply: it acted on replies from before the handshake (or pipelined past its EHLO)",
+                           reference: "RFC 3207 §4.2; RFC 2920 §3.1; docs/catalog.md D3 (response injection)")
+        }
     }
 
     /// A write by either side (`step`: the tracker's reading of a client's write); the verdicts
@@ -123,7 +157,7 @@ public struct SessionJudge: Sendable {
     /// and NOOP after a failed upgrade are a client leaving or idling, not carrying on.
     static let sessionVerbs: Set<String> = ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "AUTH"]
     static let envelopeVerbs: Set<String> = ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"]
-    static let code220 = Array("220".utf8)
+    static let code220 = Array("220".utf8), code421 = Array("421".utf8)
     static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
 
     /// A command line's verb, upper-cased (its first four octets; every verb judged here has four).

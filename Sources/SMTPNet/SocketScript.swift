@@ -14,6 +14,9 @@ public enum SocketScript {
         public var notes: [String]
         /// The dialogue, in order.
         public var exchanges: [Probe.Exchange]
+        /// What the server did that the oracles one end can see judge wrong (`SessionJudge`;
+        /// `eventIndex` indexes `exchanges`).
+        public var findings: [Finding] = []
     }
 
     /// Seconds to wait, each time, for cleartext after the script ended its TLS session.
@@ -87,7 +90,7 @@ public enum SocketScript {
                 case .close: break steps
                 }
             }
-            return Run(notes: notes, exchanges: c.exchanges)
+            return Run(notes: notes, exchanges: c.exchanges, findings: c.findings)
 
             func write(_ bytes: [UInt8]) async throws {
                 if tlsEnded { try await c.sendRaw(bytes) } else { try await c.send(bytes) }

@@ -87,6 +87,9 @@ struct Run: ParsableCommand {
             if !failures.isEmpty { failed += 1 }
             var lines = ["\(failures.isEmpty ? "PASS" : "FAIL")  \(file) — \(scenario.name) (against \(server))"]
             lines += run.notes.map { "      \($0)" } + failures.map { "      ✗ \($0)" }
+            // What the server did that the oracles one end can see judge wrong (SessionJudge):
+            // reported, as in the simulator; the file's expectations decide PASS or FAIL.
+            lines += run.findings.map { "      finding: \($0.summary)" }
             if trace { lines += run.exchanges.map { "      \(String(format: "%.3f", $0.seconds))s \($0.direction == .sent ? "c>s" : "s>c") \($0.layer) \($0.text)" } }
             print(lines.joined(separator: "\n"))
         }

@@ -135,4 +135,38 @@ final class RealSessionJudgmentTests: XCTestCase {
             XCTAssertEqual(report.findings.map(\.label), expected)
         }
     }
+    /// `run --against` judges the server: a command injected behind STARTTLS in the same
+    /// segment and answered inside TLS before the client wrote anything there is the server's
+    /// tls-boundary finding (CVE-2011-0411), on the exchange that shows it; the compliant
+    /// server discards it and has none.
+    func testAScriptOnASocketJudgesTheServersTLSBoundary() async throws {
+        let steps: [ScriptStep] = [.expect("220"), .sendLine("EHLO c.test"), .expect("250"), .send("STARTTLS\r\nNOOP\r\n"), .expect("220"), .startTLS,
+                                   .expectClose]
+        for (flaws, expected) in [([ServerFlaw.keepsPlaintextAcrossStartTLS], ["tls-boundary (server)"]), ([], [])] {
+            let (run, _) = try await Loopback.with(Loopback.server(flaws: Set(flaws))) { port in
+                try await SocketScript.run(steps, against: HostPort(host: "127.0.0.1", port: port), timeout: 1)
+            }
+            XCTAssertEqual(run.findings.map(\.label), expected, "\(run.findings)")
+            if let f = run.findings.first {
+                let evidence = run.exchanges[f.eventIndex]
+                XCTAssertEqual(evidence.direction, .received)
+                XCTAssertEqual(evidence.layer, "tls")
+                XCTAssertTrue(evidence.text.hasPrefix("250"), evidence.text)
+            }
+        }
+    }
+
+    /// `serve` judges the client's side of the boundary: a second command inside TLS that
+    /// arrives before the server wrote anything there was sent before any reply could be read
+    /// (here EHLO and MAIL in one write).
+    func testAClientSendingTwoCommandsInsideTLSBeforeAnyReplyIsAFinding() async throws {
+        let (record, _) = try await serve(Loopback.server(), """
+            s = smtplib.SMTP('127.0.0.1', port, timeout=5)
+            s.starttls(context=ssl._create_unverified_context())
+            s.sock.sendall(b'EHLO c.test\\r\\nMAIL FROM:<alice@example.test>\\r\\n')
+            assert s.getreply()[0] == 250 and s.getreply()[0] == 250
+            s.quit()
+            """)
+        XCTAssertEqual(record.findings.map { "\($0.oracle) \($0.side ?? "")" }, ["tls-boundary client"], "\(record.findings)")
+    }
 }
