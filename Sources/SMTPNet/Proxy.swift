@@ -48,6 +48,8 @@ public struct Proxy: Sendable {
         case server([UInt8], tls: Bool)
         case attack(String, String)
         case note(String)
+        /// A side broke a rule of the oracles the proxy can judge from the middle (`SessionJudge`).
+        case finding(Finding)
     }
 
     public func run(ready: @Sendable (Int) -> Void, log: @escaping @Sendable (String, Event) -> Void) async throws(NetError) {
@@ -182,6 +184,12 @@ struct Relay {
     /// The TLS session faults and where the session stands, read off the plaintext both
     /// sides write (the simulator's tracker).
     let faults: ProxyFaults
+    /// From the middle both ends are seen: a judge of each (`SessionJudge`), fed what each side
+    /// wrote (before the attacker) and, for the 220 to STARTTLS, what the client was handed
+    /// (after it); the client's command lines as the server would read them.
+    private var judges = [SessionJudge(judged: .client), SessionJudge(judged: .server)]
+    private var commands = TriggerTracker(rules: [], connection: nil)
+    private var findings = 0
 
     init(attacker: AttackerState, contexts: Proxy.InterceptContexts?, faults: [FaultRule] = [], clientOut: NIOAsyncChannelOutboundWriter<ByteBuffer>,
          serverOut: NIOAsyncChannelOutboundWriter<ByteBuffer>, log: @escaping (Proxy.Event) -> Void) {
@@ -209,7 +217,10 @@ struct Relay {
             }
             let plaintext = !attacker.clientToServerOpaque
             let (toServer, toClient, effects) = attacker.clientWrite(bytes)
-            if plaintext { log(.client(toServer, tls: false)) }
+            if plaintext {
+                log(.client(toServer, tls: false))
+                judge(bytes, by: .client, epoch: 0)
+            }
             effects.forEach { log(.attack($0.name, $0.detail)) }
             await write(serverOut, toServer)
             await write(clientOut, toClient)
@@ -220,7 +231,10 @@ struct Relay {
             }
             let plaintext = !attacker.serverToClientOpaque
             let (toClient, late, effects) = attacker.serverWrite(bytes)
-            if plaintext { log(.server(toClient, tls: false)) }
+            if plaintext {
+                log(.server(toClient, tls: false))
+                judge(bytes, by: .server, epoch: 0, handed: toClient)
+            }
             effects.forEach { log(.attack($0.name, $0.detail)) }
             await write(clientOut, toClient)
             await write(serverOut, late)
@@ -263,6 +277,7 @@ struct Relay {
                 } else {
                     log(.server(plain, tls: true))
                 }
+                judge(plain, by: fromClient ? .client : .server, epoch: 1)
             }
         }
         for rule in faults.takeDue() { await strike(rule) }
@@ -289,6 +304,23 @@ struct Relay {
             await write(toward == .server ? serverOut : clientOut, Array(bytes.utf8))
         default:
             break
+        }
+    }
+
+    /// A side's write, judged by both judges (`handed`: what the client was given of a server
+    /// write, after the attacker; the server's own bytes otherwise). Findings are logged, up to
+    /// the simulator's bound per connection.
+    private mutating func judge(_ bytes: [UInt8], by side: Side, epoch: Int, handed: [UInt8]? = nil) {
+        let step = commands.advance(past: bytes, by: side)
+        var verdicts: [SessionJudge.Verdict] = []
+        for k in judges.indices {
+            verdicts += judges[k].wrote(bytes, by: side, SessionJudge.WriterState(epoch: epoch), step: step)
+            if let v = judges[k].boundary(bytes, by: side, epoch: epoch, commands: step?.commands.count ?? 0) { verdicts.append(v) }
+            if side == .server { judges[k].clientRead(handed ?? bytes, epoch: epoch) }
+        }
+        for v in verdicts where findings < SessionJudge.findingsPerConnection {
+            findings += 1
+            log(.finding(Finding(oracle: v.oracle, side: v.side, eventIndex: 0, explanation: v.explanation, reference: v.reference)))
         }
     }
 

@@ -56,6 +56,9 @@ struct ProxyCommand: AsyncParsableCommand {
                 case .server(let b, let tls): if !quiet { client.lines(.received(b, tls: tls)).forEach { NetCLI.say("\(id) \($0)") } }
                 case .attack(let name, let detail): NetCLI.say("\(id) -- attack \(name): \(detail)")
                 case .note(let text): NetCLI.say("\(id) -- \(text)")
+                case .finding(let finding):
+                    NetCLI.say("\(id) -- FINDING \(finding.summary)")
+                    FileHandle.standardError.write(Data("smtpsim proxy: \(id) FINDING \(finding.summary)\n".utf8))
                 }
             })
         } catch {

@@ -221,6 +221,7 @@ final class ProbeProxyTests: XCTestCase {
         case .server(let b, let tls): "server\(tls ? "[tls]" : "") \(String(decoding: b, as: UTF8.self))"
         case .attack(let name, let detail): "attack \(name): \(detail)"
         case .note(let text): text
+        case .finding(let finding): "FINDING \(finding.summary)"
         }
     }
 
@@ -232,10 +233,22 @@ final class ProbeProxyTests: XCTestCase {
         XCTAssertTrue(proxyLog.contains { $0.contains("strip-starttls") })
     }
 
+    /// The opportunistic client that delivers in plaintext after the attacker stripped
+    /// STARTTLS is not at fault (it never saw STARTTLS offered): the proxy, which judges both
+    /// ends (`SessionJudge`), reports no finding.
     func testStrippingMakesAnOpportunisticClientDeliverInPlaintext() async throws {
-        let (report, _, _) = try await throughProxy([.stripStartTLS(.overwrite)], policy: .opportunistic)
+        let (report, _, proxyLog) = try await throughProxy([.stripStartTLS(.overwrite)], policy: .opportunistic)
         XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
         XCTAssertFalse(report.outcomes[0].overTLS)
+        XCTAssertEqual(proxyLog.filter { $0.contains("FINDING") }, [])
+    }
+
+    /// The proxy judges both ends from the middle: a server offering AUTH PLAIN before TLS is
+    /// the server's finding; the client that went on to STARTTLS has none.
+    func testTheProxyJudgesBothEnds() async throws {
+        let (report, _, proxyLog) = try await throughProxy([], policy: .opportunistic, flaws: [.offersAuthPlainBeforeTLS])
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
+        XCTAssertEqual(proxyLog.filter { $0.contains("FINDING") }.map { $0.components(separatedBy: ": the")[0] }, ["P1 FINDING plaintext-exposure (server)"])
     }
 
     func testInjectedCommandsAreDiscardedByACompliantServerAndKeptByAFlawedOne() async throws {
