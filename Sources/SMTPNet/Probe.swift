@@ -1,5 +1,7 @@
 import EndpointHosting
 import SMTPCore
+import SMTPServer
+import SMTPTLS
 
 /// `smtpsim probe`: the server-facing checks of docs/catalog.md against a real server, each on a fresh
 /// connection (`checkCount` checks, after a control handshake, and a control of its own for I5
@@ -15,6 +17,29 @@ public struct Probe: Sendable {
     public var mailFrom = "probe@smtpsim.test"
     /// A recipient the server accepts (for the smuggling checks).
     public var rcptTo = "postmaster@localhost"
+
+    /// smtpsim's own server in memory instead of `server` (`probe --in-memory`): the same
+    /// checks, with no socket and no waiting (a quiet window ends at once).
+    public var inMemory: InMemoryServer?
+
+    /// The server configuration (flaws included) and TLS context of an in-memory target.
+    public struct InMemoryServer: Sendable {
+        public var configuration: ServerConfiguration
+        /// nil: no TLS (STARTTLS answered 454).
+        public var context: TLSContext?
+        public init(configuration: ServerConfiguration, context: TLSContext?) {
+            self.configuration = configuration
+            self.context = context
+        }
+    }
+
+    /// Where the checks' connections go.
+    enum Target {
+        case socket(HostPort)
+        case inMemory(InMemoryServer)
+    }
+
+    var target: Target { inMemory.map { .inMemory($0) } ?? .socket(server) }
 
     public init(server: HostPort) {
         self.server = server
@@ -159,7 +184,7 @@ public struct Probe: Sendable {
     /// The result, and the connection error when the check could not connect at all.
     private func attempt(_ id: String, _ name: String, _ script: Script) async -> (result: Result, unreachable: NetError?) {
         do {
-            let (verdict, detail, bytes) = try await ScriptedConnection.with(server, timeout: timeout) { c in
+            let (verdict, detail, bytes) = try await ScriptedConnection.with(target, timeout: timeout) { c in
                 do {
                     let (verdict, detail) = try await script(c)
                     return (verdict, detail, c.exchanges)
@@ -520,7 +545,7 @@ extension Probe {
         // Some servers answer any TLS read error with a farewell in the clear (Exim: `421 … lost
         // input connection`), whether anything follows the alert or not. A control run with the
         // alert alone, on its own connection, tells such a farewell from an answer to the NOOP.
-        let control = try await ScriptedConnection.with(server, timeout: timeout) { [self] k in
+        let control = try await ScriptedConnection.with(target, timeout: timeout) { [self] k in
             _ = try await openTLS(k)
             try await k.send("MAIL FROM:<\(mailFrom)>\r\n")
             guard try await k.reply()?.n == 250, try await k.perform(.alert(.badRecordMAC)) else { return ([UInt8]?.none, k.exchanges) }

@@ -80,12 +80,74 @@ final class Inbox: Sendable {
     }
 }
 
+/// What a scripted connection's octets travel on: a socket (waits bounded by the wall clock)
+/// or smtpsim's own server in memory (no time at all: whatever the server answers is there at
+/// once, and nothing more comes until the next write).
+protocol ScriptWire: AnyObject {
+    func write(_ bytes: [UInt8]) async throws
+    /// The peer's octets: on a socket, what came within `timeout` seconds (empty when none);
+    /// in memory, what the server wrote so far.
+    func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool)
+    /// Nothing can come without a write (in memory): an empty take is the end of every wait.
+    var timeless: Bool { get }
+}
+
+/// A TCP connection: a reader task fills a bounded `Inbox`; waits are woken by a timer.
+final class SocketWire: ScriptWire {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let inbox: Inbox
+    var timeless: Bool { false }
+
+    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbox: Inbox) {
+        self.outbound = outbound
+        self.inbox = inbox
+    }
+
+    func write(_ bytes: [UInt8]) async throws { try await outbound.write(ByteBuffer(bytes: bytes)) }
+
+    func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool) {
+        let inbox = inbox
+        let waker = Task {
+            do {
+                try await Task.sleep(for: .milliseconds(Int64((max(0, timeout) * 1000).rounded(.up))))
+                inbox.wake()
+            } catch {}  // cancelled: the wait it was for is over
+        }
+        defer { waker.cancel() }
+        return await inbox.take()
+    }
+}
+
+/// smtpsim's server (`BuiltInServerEndpoint` with its configuration and flaws, real OpenSSL at
+/// STARTTLS) in memory, hosted by a `DirectConnection` whose client is the caller: `probe
+/// --in-memory`. Its timers never fire (there is no time), so a wait for what only a timer
+/// would say ends at once, as a quiet window does on a socket.
+final class InMemoryWire: ScriptWire {
+    private let connection: DirectConnection
+    private var taken = 0
+    var timeless: Bool { true }
+
+    init(_ target: Probe.InMemoryServer) {
+        connection = DirectConnection(server: BuiltInServerEndpoint(configuration: target.configuration, connectionID: "C1"))
+        let context = target.context
+        connection.tls = { _ in context.map { .openSSL(context: $0, serverName: nil, verificationTime: Int64(Date().timeIntervalSince1970)) } }
+        connection.run()
+    }
+
+    func write(_ bytes: [UInt8]) async throws { connection.deliver(bytes, to: .server) }
+
+    func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool) {
+        let output = connection.output
+        defer { taken = output.count }
+        return (Array(output[taken...]), connection.server?.closed ?? true)
+    }
+}
+
 /// A hand-driven SMTP connection for `probe`: write exactly the bytes a check needs (pipelined,
 /// malformed, oversized), read replies with timeouts, upgrade to TLS on demand. Real sockets,
 /// real OpenSSL through the endpoint host (the script is its endpoint); every wait bounded.
 final class ScriptedConnection: EndpointHostDriver {
-    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    let inbox: Inbox
+    let wire: ScriptWire
     let timeout: Double
     /// No check may outlast this, whatever it waits for: the probe's bound per connection.
     let deadline: Date
@@ -122,9 +184,8 @@ final class ScriptedConnection: EndpointHostDriver {
     private var reading: Bool { host.tlsEnd == nil }
     private(set) var peerClosed = false
 
-    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbox: Inbox, timeout: Double) {
-        self.outbound = outbound
-        self.inbox = inbox
+    init(wire: ScriptWire, timeout: Double) {
+        self.wire = wire
         self.timeout = timeout
         deadline = Date().addingTimeInterval(timeout * Double(ScriptedConnection.waitsPerCheck))
         host = EndpointHost(endpoint: script, driver: self)
@@ -133,6 +194,15 @@ final class ScriptedConnection: EndpointHostDriver {
 
     /// A check's time budget, in `timeout`s.
     static let waitsPerCheck = 4
+
+    /// Opens a connection to the probe's target (a socket, or smtpsim's server in memory), runs
+    /// `body`, closes.
+    static func with<T: Sendable>(_ target: Probe.Target, timeout: Double, _ body: (ScriptedConnection) async throws -> T) async throws -> T {
+        switch target {
+        case .socket(let address): return try await with(address, timeout: timeout, body)
+        case .inMemory(let server): return try await body(ScriptedConnection(wire: InMemoryWire(server), timeout: timeout))
+        }
+    }
 
     /// Opens a connection, runs `body`, closes. Errors connecting propagate as `NetError`.
     static func with<T: Sendable>(_ address: HostPort, timeout: Double, _ body: (ScriptedConnection) async throws -> T) async throws -> T {
@@ -146,7 +216,7 @@ final class ScriptedConnection: EndpointHostDriver {
                     } catch {}
                     inbox.finish()
                 }
-                let connection = ScriptedConnection(outbound: outbound, inbox: inbox, timeout: timeout)
+                let connection = ScriptedConnection(wire: SocketWire(outbound: outbound, inbox: inbox), timeout: timeout)
                 defer { group.cancelAll() }
                 return try await body(connection)
             }
@@ -192,12 +262,13 @@ final class ScriptedConnection: EndpointHostDriver {
         let deadline = min(self.deadline, Date().addingTimeInterval(window))
         var raw: [UInt8] = []
         while deadline.timeIntervalSinceNow > 0, !peerClosed {
-            let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
+            let (bytes, eof) = await wire.take(timeout: deadline.timeIntervalSinceNow)
             if !bytes.isEmpty {
                 raw += bytes
                 record(.received, epoch: 3, bytes)
             }
             if eof { peerClosed = true }
+            if wire.timeless, bytes.isEmpty { break }
         }
         return (raw, peerClosed)
     }
@@ -235,7 +306,7 @@ final class ScriptedConnection: EndpointHostDriver {
             if let r = try script.replies.next() { return r }
             let left = deadline.timeIntervalSinceNow
             guard left > 0, !peerClosed else { return nil }
-            await pull(timeout: left)
+            guard await pull(timeout: left) || !wire.timeless else { return nil }
         }
     }
 
@@ -260,44 +331,38 @@ final class ScriptedConnection: EndpointHostDriver {
         let deadline = min(self.deadline, Date().addingTimeInterval(window ?? timeout))
         while deadline.timeIntervalSinceNow > 0 {
             if let report = script.handshake { return report.established }
-            let (bytes, eof) = await take(timeout: deadline.timeIntervalSinceNow)
+            let (bytes, eof) = await wire.take(timeout: deadline.timeIntervalSinceNow)
             host.receive(bytes)
-            try? await flush()
+            let answered = (try? await flush()) ?? false
             if let report = script.handshake { return report.established }
-            if eof { return false }
+            if eof || (wire.timeless && bytes.isEmpty && !answered) { return false }
         }
         return false
     }
 
-    private func flush() async throws {
-        guard !unsent.isEmpty else { return }
+    /// Writes what the host handed over; whether there was anything.
+    @discardableResult
+    private func flush() async throws -> Bool {
+        guard !unsent.isEmpty else { return false }
         let bytes = unsent
         unsent = []
-        try await outbound.write(ByteBuffer(bytes: bytes))
+        try await wire.write(bytes)
+        return true
     }
 
-    private func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool) {
-        let inbox = inbox
-        let waker = Task {
-            do {
-                try await Task.sleep(for: .milliseconds(Int64((max(0, timeout) * 1000).rounded(.up))))
-                inbox.wake()
-            } catch {}  // cancelled: the wait it was for is over
-        }
-        defer { waker.cancel() }
-        return await inbox.take()
-    }
-
-    private func pull(timeout: Double) async {
-        let (bytes, eof) = await take(timeout: timeout)
+    /// What came from the peer, through the host (or kept raw after this side's TLS ended);
+    /// whether anything came or was answered (in memory, the end of a wait when not).
+    private func pull(timeout: Double) async -> Bool {
+        let (bytes, eof) = await wire.take(timeout: timeout)
         if reading {
             host.receive(bytes)
         } else if !bytes.isEmpty {
             rawAfterEnd += bytes
             record(.received, epoch: 3, bytes)
         }
-        try? await flush()  // a record the engine answers (a TLS 1.3 KeyUpdate)
+        let answered = (try? await flush()) ?? false  // a record the engine answers (a TLS 1.3 KeyUpdate)
         if eof { peerClosed = true }
+        return !bytes.isEmpty || answered
     }
 
     // MARK: EndpointHostDriver

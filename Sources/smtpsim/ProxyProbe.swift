@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SMTPNet
+import SMTPServer
 import SMTPTLS
 import Scenario
 import Simulation
@@ -83,6 +84,9 @@ struct ProbeCommand: AsyncParsableCommand {
             DATA, after bare-LF headers (LF-only mode: a warning) and inside BDAT chunks (sends up
             to two small test messages to --rcpt), I1–I5 the TLS session's end. Exit status: 0 no check failed, 1 some check failed, 3 the server could not
             be reached. A warn is allowed by the RFC but not what docs/catalog.md expects.
+            --in-memory runs the same checks against smtpsim's own server in memory (with
+            --server-flaw profiles; the factory certificate; no socket and no waiting): the
+            verdicts the probe gives over loopback against `serve` with the same flaws.
 
             --outbound RELAY:PORT probes a relay instead (G3, the outbound half of smuggling):
             smtpsim listens as its next hop on --listen (point the relay's relayhost there; the
@@ -106,14 +110,20 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "A recipient the server accepts, or the relay forwards (default postmaster@localhost; with --outbound bob@example.net).") var rcpt: String?
     @Option(help: "Envelope sender of the test messages.") var from = "probe@smtpsim.test"
     @Option(help: "Output: text (a verdict table) or json.") var format: Format = .text
+    @Flag(help: "Probe smtpsim's own server in memory instead of a socket (no waiting; with --server-flaw).") var inMemory = false
+    @Option(help: "With --in-memory: a server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
 
     func validate() throws {
-        guard (server == nil) != (outbound == nil) else { throw ValidationError("give a server (HOST:PORT) or --outbound RELAY:PORT, not both") }
+        guard [server != nil, outbound != nil, inMemory].filter({ $0 }).count == 1 else {
+            throw ValidationError("give a server (HOST:PORT), --outbound RELAY:PORT or --in-memory, one of them")
+        }
+        if !serverFlaw.isEmpty, !inMemory { throw ValidationError("--server-flaw needs --in-memory (a real server has the flaws it has)") }
     }
 
     func run() async throws {
         if let outbound { return try await runOutbound(outbound) }
-        var probe = Probe(server: try NetCLI.address(server ?? "", defaultPort: 25))
+        var probe = Probe(server: inMemory ? HostPort(host: "in-memory", port: 25) : try NetCLI.address(server ?? "", defaultPort: 25))
+        if inMemory { probe.inMemory = try Self.inMemoryServer(flaws: Set(serverFlaw)) }
         probe.timeout = timeout
         probe.quietWindow = min(1, timeout)
         probe.rcptTo = rcpt ?? "postmaster@localhost"
@@ -134,6 +144,18 @@ struct ProbeCommand: AsyncParsableCommand {
             NetCLI.say("\(results.count) checks: \(counts[.pass] ?? 0) pass, \(counts[.fail] ?? 0) fail, \(counts[.warn] ?? 0) warn, \(counts[.notApplicable] ?? 0) n/a, \(counts[.inconclusive] ?? 0) inconclusive")
         }
         if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    /// smtpsim's server as `serve` runs it by default (the factory's certificate, AUTH for a
+    /// test user), with `flaws`, for `probe --in-memory`.
+    static func inMemoryServer(flaws: Set<ServerFlaw>) throws -> Probe.InMemoryServer {
+        var configuration = ServerSpec().configuration
+        configuration.hostname = "localhost"
+        configuration.flaws = flaws
+        configuration.credentials = ["alice": "secret"]
+        let factory = try CertificateFactory(seed: 1, epoch: NetCLI.today())
+        let context = try TLSContext(.server(try factory.serverIdentity(hostname: "localhost", variant: .valid)))
+        return Probe.InMemoryServer(configuration: configuration, context: context)
     }
 
     /// `probe --format json`: the server and every check's result.

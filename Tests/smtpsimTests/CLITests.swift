@@ -41,6 +41,22 @@ final class CLITests: XCTestCase {
         )
     }
 
+    /// `probe --in-memory`: every check against smtpsim's server in memory, a flaw profile
+    /// failing its checks (exit 1), the compliant server passing all (exit 0); a flaw needs
+    /// --in-memory, and a target is needed (exit 2).
+    func testProbeInMemory() throws {
+        let clean = try run(["probe", "--in-memory"])
+        XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
+        XCTAssertTrue(clean.stdout.contains("43 checks: 43 pass"), clean.stdout)
+        let flawed = try run(["probe", "--in-memory", "--server-flaw", "offers-auth-plain-before-tls", "--format", "json"])
+        XCTAssertEqual(flawed.status, 1, flawed.stderr)
+        let doc = try JSONSerialization.jsonObject(with: Data(flawed.stdout.utf8)) as? [String: Any]
+        let failed = (doc?["results"] as? [[String: Any]] ?? []).filter { $0["verdict"] as? String == "fail" }.compactMap { $0["check"] as? String }
+        XCTAssertEqual(failed, ["auth-before-tls"])
+        XCTAssertEqual(try run(["probe", "127.0.0.1:25", "--server-flaw", "offers-auth-plain-before-tls"]).status, 2)
+        XCTAssertEqual(try run(["probe"]).status, 2)
+    }
+
     func testBenchTLSBuildsAndRunsTheRepositorysOwnCBaseline() throws {
         // A fresh clone has Benchmarks/ and nothing beside it: the baseline must come from there.
         let r = try run(["bench", "tls", "--seconds", "0.05", "--repetitions", "1"])
