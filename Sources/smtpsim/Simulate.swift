@@ -21,11 +21,25 @@ struct Simulate: ParsableCommand {
             """)
     )
 
+    /// An attacker preset: the scenario file's action of the same name (`AttackKind`) with its
+    /// parameters chosen, or a named variant of one (`-delete`, `-late`, `refuse-starttls` and
+    /// `bogus-220` are `replace-starttls-reply` with a fixed reply).
     enum Attack: String, ExpressibleByArgument, CaseIterable {
         case stripStartTLS = "strip-starttls", stripStartTLSDelete = "strip-starttls-delete", refuseStartTLS = "refuse-starttls"
-        case bogus220 = "bogus-220", injectCommand = "inject-command", injectCommandLate = "inject-command-late"
-        case injectResponse = "inject-response", tamperCapabilities = "tamper-capabilities", injectAuth = "inject-auth"
+        case bogus220 = "bogus-220", injectCommand = "inject-to-server", injectCommandLate = "inject-to-server-late"
+        case injectResponse = "inject-to-client", tamperCapabilities = "tamper-capabilities", injectAuth = "inject-auth"
         case interceptTLS = "intercept-tls"
+
+        /// Names of earlier releases, still read (`inject-command` was the file's `inject-to-server`).
+        static let formerNames: [String: Attack] = ["inject-command": .injectCommand, "inject-command-late": .injectCommandLate, "inject-response": .injectResponse]
+
+        init?(argument: String) {
+            guard let attack = Attack(rawValue: argument) ?? Self.formerNames[argument] else { return nil }
+            if Self.formerNames[argument] != nil {
+                FileHandle.standardError.write(Data("smtpsim: --attack \(argument) is now --attack \(attack.rawValue) (the scenario file's name)\n".utf8))
+            }
+            self = attack
+        }
 
         var action: AttackAction {
             switch self {
@@ -141,7 +155,8 @@ struct Simulate: ParsableCommand {
     }
 
     static func replayLine() -> String {
-        let args = CommandLine.arguments.dropFirst().filter { !$0.isEmpty }
+        // An attack's former name is replayed under its name now.
+        let args = CommandLine.arguments.dropFirst().filter { !$0.isEmpty }.map { Attack.formerNames[$0]?.rawValue ?? $0 }
         // Single quotes for a shell, with any quote inside closed, escaped and reopened.
         let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@")
         return (["smtpsim"] + args).map { $0.allSatisfy(plain.contains) ? $0 : "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }

@@ -252,10 +252,15 @@ final class CLITests: XCTestCase {
 
     func testSimulateExitCodesAndFindings() throws {
         XCTAssertEqual(try run(["simulate", "--attack", "strip-starttls"]).status, 3, "deferred")
-        let flawed = try run(["simulate", "--policy", "opportunistic", "--attack", "inject-command", "--server-flaw", "keeps-plaintext-across-starttls"])
+        let flawed = try run(["simulate", "--policy", "opportunistic", "--attack", "inject-to-server", "--server-flaw", "keeps-plaintext-across-starttls"])
         XCTAssertEqual(flawed.status, 1)
         XCTAssertTrue(flawed.stdout.contains("tls-boundary"), flawed.stdout)
         XCTAssertEqual(try run(["simulate", "--server-flaw", "no-such-flaw"]).status, 2)
+        // The earlier name still works, and says the new one (the scenario file's).
+        let former = try run(["simulate", "--policy", "opportunistic", "--attack", "inject-command", "--server-flaw", "keeps-plaintext-across-starttls"])
+        XCTAssertEqual(former.status, 1)
+        XCTAssertTrue(former.stderr.contains("--attack inject-command is now --attack inject-to-server"), former.stderr)
+        XCTAssertTrue(former.stdout.contains("--attack inject-to-server"), former.stdout)
     }
 
     func testSimulateTakesAnyFaultInScenarioSyntax() throws {
