@@ -47,8 +47,17 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
 
     static let pause = TimerID.named("script-pause")
     static let silence = TimerID.named("script-silence")
+    static let patience = TimerID.named("script-reply-timeout")
     /// An `expect-nothing` step's timer is running.
     private var silent = false
+    /// On a real socket (`run --against`), how long an `expect` waits before it is noted as
+    /// unanswered and the script goes on (nil: for ever, as in the simulator, where every
+    /// wait ends with the run; RFC 5321 §4.5.3.2 has servers answer within minutes).
+    public var replyTimeout: Int64?
+    /// The script closes the connection after its last step (on a socket: nothing else ends it).
+    public var closesWhenDone = false
+    /// The `replyTimeout` timer is running for the current step.
+    private var patient = false
 
     public init(role: EndpointRole, steps: [ScriptStep]) {
         self.role = role
@@ -74,6 +83,14 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
     }
 
     public func timerFired(_ id: TimerID) -> [EndpointAction] {
+        if id == Self.patience, patient, next < steps.count {
+            patient = false
+            let ns = replyTimeout ?? 0
+            let seconds = ns % 1_000_000_000 == 0 ? "\(ns / 1_000_000_000)" : "\(Double(ns) / 1e9)"
+            let note = steps[next].mismatch(got: (steps[next] == .expectClose ? "nothing" : "no reply") + " within \(seconds) s")
+            next += 1
+            return [.note(Note(stringLiteral: note))] + advance()
+        }
         if id == Self.silence, silent {
             silent = false
             next += 1  // nothing came: the step is met
@@ -115,11 +132,13 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
             case .sendLine(let text):
                 out.append(.send(Array((text + "\r\n").utf8)))
             case .expect(let prefix):
-                guard let matched = consumeExpected(prefix) else { return out }
+                guard let matched = consumeExpected(prefix) else { return out + waitForReply() }
+                out += replyCame()
                 if !matched.ok { out.append(.note(Note(stringLiteral: steps[next].mismatch(got: matched.got.debugDescription)))) }
             case .expectReply, .expectClose:
                 // A client script's reply (or a server script's line) is judged by the step.
-                guard let matched = consumeExpected(code(of: steps[next])) else { return out }
+                guard let matched = consumeExpected(code(of: steps[next])) else { return out + waitForReply() }
+                out += replyCame()
                 if let note = steps[next].judge(reply: matched.got) { out.append(.note(Note(stringLiteral: note))) }
             case .expectNothing(let ns):
                 if !silent {
@@ -151,7 +170,25 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
             }
             next += 1
         }
+        if closesWhenDone, !closed, !pausing, next == steps.count {
+            closed = true
+            out.append(.close)
+        }
         return out
+    }
+
+    /// An `expect` waits: with a `replyTimeout`, its timer (once per step).
+    private func waitForReply() -> [EndpointAction] {
+        guard let replyTimeout, !patient else { return [] }
+        patient = true
+        return [.setTimer(Self.patience, after: replyTimeout)]
+    }
+
+    /// The awaited reply came: its timer is not needed.
+    private func replyCame() -> [EndpointAction] {
+        guard patient else { return [] }
+        patient = false
+        return [.cancelTimer(Self.patience)]
     }
 
     private func code(of step: ScriptStep) -> String {

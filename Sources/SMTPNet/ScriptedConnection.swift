@@ -168,17 +168,7 @@ final class ScriptedConnection: EndpointHostDriver {
         let since = direction == .received ? lastSent.map { (now - $0).inSeconds } : nil
         if direction == .sent { lastSent = now }
         exchanges.append(Probe.Exchange(direction, epoch: epoch, bytes, seconds: (now - opened).inSeconds, sinceSent: since))
-        guard epoch <= 2, findings.count < SessionJudge.findingsPerConnection else { return }  // epoch 3: raw records
-        let side: Side = direction == .sent ? .client : .server
-        let lines = direction == .sent ? bytes.count { $0 == 0x0A } : 0
-        var verdicts = judge.wrote(bytes, by: side, SessionJudge.WriterState(epoch: epoch), step: nil)
-        if let v = judge.boundary(bytes, by: side, epoch: epoch, commands: lines) { verdicts.append(v) }
-        findings += verdicts.map { Finding(oracle: $0.oracle, side: $0.side, eventIndex: exchanges.count - 1, explanation: $0.explanation, reference: $0.reference) }
     }
-    /// The judge of the server by what it wrote and what this end wrote (`SessionJudge`), and
-    /// its findings; `eventIndex` indexes `exchanges`.
-    private var judge = SessionJudge(judged: .server)
-    private(set) var findings: [Finding] = []
     /// Octets from the wire after this side ended its TLS session, kept raw.
     private var rawAfterEnd: [UInt8] = []
     private var reading: Bool { host.tlsEnd == nil }

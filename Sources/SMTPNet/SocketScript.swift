@@ -1,6 +1,7 @@
 import EndpointHosting
 import Foundation
 import SMTPCore
+import SMTPTLS
 
 /// A scenario's client script (docs/scenario-format.md "Scripts") run against a real server:
 /// `smtpsim run FILE --against HOST:PORT`, how a difference `smtpsim learn --export` wrote is
@@ -19,81 +20,60 @@ public enum SocketScript {
         public var findings: [Finding] = []
     }
 
-    /// Seconds to wait, each time, for cleartext after the script ended its TLS session.
-    static let clearWindow = 0.2
-
     public static func run(_ steps: [ScriptStep], against server: HostPort, timeout: Double) async throws -> Run {
-        try await ScriptedConnection.with(server, timeout: timeout) { c in
-            var notes: [String] = []
-            var tlsEnded = false
-            var clearReplies = 0  // replies already taken from the cleartext after the TLS session ended
-
-            /// The next reply as its lines joined by LF, "" when the peer closed, nil when none came.
-            func nextReply(within window: Double = timeout) async throws -> String? {
-                if !tlsEnded {
-                    guard let reply = try await c.reply(timeout: window) else { return c.peerClosed ? "" : nil }
-                    return text(reply)
-                }
-                let deadline = Date().addingTimeInterval(window)
-                while true {
-                    let (_, cleartext, closed) = await c.afterTLSEnd(window: min(window, clearWindow))
-                    var parser = ReplyParser()
-                    parser.append(cleartext)
-                    var replies: [SMTPReply] = []
-                    while let r = try? parser.next() { replies.append(r) }
-                    if replies.count > clearReplies {
-                        clearReplies += 1
-                        return text(replies[clearReplies - 1])
-                    }
-                    if closed { return "" }
-                    if Date() > deadline { return nil }
-                }
+        // The simulator's scripted client itself, on a socket: each `expect` given `timeout`
+        // seconds, the connection closed after the last step.
+        let endpoint = ScriptedEndpoint(role: .client, steps: steps)
+        endpoint.replyTimeout = Int64(timeout * 1e9)
+        endpoint.closesWhenDone = true
+        let context: TLSContext
+        do {
+            context = try TLSContext(TLSConfiguration(role: .client))  // no certificate check: the script tests SMTP
+        } catch {
+            throw NetError.setup("TLS setup failed: \(error)")
+        }
+        let waits = steps.reduce(2.0) { total, step in
+            switch step {
+            case .pause(let ns), .expectNothing(let ns): total + Double(ns) / 1e9
+            case .expect, .expectReply, .expectClose, .startTLS: total + timeout
+            case .send, .sendLine, .closeNotify, .alert, .close: total
             }
+        }
+        let channel = try await Sockets.connect(server, timeout: timeout)
+        let recorder = Recorder()
+        let session = SocketSession(endpoint: endpoint, tlsContext: context, limits: SessionLimits(sessionSeconds: waits)) { recorder.record($0) }
+        recorder.session = session
+        _ = await session.run(channel)
+        return Run(notes: recorder.notes, exchanges: recorder.exchanges, findings: recorder.findings)
+    }
 
-            steps: for step in steps {
-                switch step {
-                case .send(let t): try await write(Array(t.utf8))
-                case .sendLine(let t): try await write(Array((t + "\r\n").utf8))
-                case .expect, .expectReply, .expectClose:
-                    guard let reply = try await nextReply() else {
-                        if case .expectClose = step { notes.append(step.mismatch(got: "nothing within \(timeout) s")) }
-                        else { notes.append(step.mismatch(got: "no reply within \(timeout) s")) }
-                        continue
-                    }
-                    if reply.isEmpty {
-                        if case .expectClose = step { break steps }
-                        notes.append(step.mismatch(got: "the connection closed"))
-                        break steps
-                    }
-                    if let note = step.judge(reply: reply) { notes.append(note) }
-                case .expectNothing(let ns):
-                    let window = Double(ns) / 1e9
-                    let reply: String?
-                    if tlsEnded {
-                        reply = try await nextReply(within: window)
-                    } else if let r = try await c.reply(timeout: window) {
-                        reply = text(r)
-                    } else {
-                        reply = c.peerClosed ? "" : nil
-                    }
-                    if let reply { notes.append(step.mismatch(got: reply.isEmpty ? "the connection closed" : reply.debugDescription)) }
-                    if reply == "" { break steps }
-                case .startTLS:
-                    guard try await c.handshake() else {
-                        notes.append("script: TLS failed")
-                        break steps
-                    }
-                case .closeNotify, .alert:
-                    let event: TLSSessionEvent = if case .alert(let a) = step { .alert(a) } else { .closeNotify }
-                    if try await c.perform(event) { tlsEnded = true } else { notes.append("\(event): no established TLS session on this side") }
-                case .pause(let ns): try await Task.sleep(nanoseconds: UInt64(max(0, ns)))
-                case .close: break steps
-                }
-            }
-            return Run(notes: notes, exchanges: c.exchanges, findings: c.findings)
+    /// The session's events as the run reports them: the script's notes (what the simulator's
+    /// trace notes of a scripted client) and every exchange, with the layer it travelled in.
+    final class Recorder {
+        weak var session: SocketSession?
+        private(set) var notes: [String] = []
+        private(set) var exchanges: [Probe.Exchange] = []
+        /// The session's findings, each pointing at its exchange.
+        private(set) var findings: [Finding] = []
+        private let opened = ContinuousClock.now
+        private var lastSent: ContinuousClock.Instant?
 
-            func write(_ bytes: [UInt8]) async throws {
-                if tlsEnded { try await c.sendRaw(bytes) } else { try await c.send(bytes) }
+        func record(_ event: WireEvent) {
+            let now = ContinuousClock.now
+            switch event {
+            case .sent(let bytes, _), .received(let bytes, _):
+                let sent = if case .sent = event { true } else { false }
+                let since = sent ? nil : lastSent.map { (now - $0).inSeconds }
+                if sent { lastSent = now }
+                exchanges.append(Probe.Exchange(sent ? .sent : .received, epoch: session?.epoch ?? 0, bytes, seconds: (now - opened).inSeconds, sinceSent: since))
+            case .note(let text) where text.hasPrefix("script:") || text.hasSuffix("no established TLS session on this side"):
+                notes.append(text)
+            case .finding(var finding):
+                // Logged right after the write or read that shows it: that exchange.
+                finding.eventIndex = max(0, exchanges.count - 1)
+                findings.append(finding)
+            case .note, .tls, .fault:
+                break
             }
         }
     }
@@ -101,10 +81,5 @@ public enum SocketScript {
     /// `run`, for a synchronous caller (`smtpsim run --against`).
     public static func runBlocking(_ steps: [ScriptStep], against server: HostPort, timeout: Double) throws -> Run {
         try blocking { try await run(steps, against: server, timeout: timeout) }
-    }
-
-    /// A reply's lines as the simulator's scripted client reads them (joined by LF).
-    static func text(_ reply: SMTPReply) -> String {
-        String(decoding: reply.wire, as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: true).joined(separator: "\n")
     }
 }

@@ -64,6 +64,9 @@ public final class SocketSession {
     private let sink: (WireEvent) -> Void
 
     public private(set) var tlsDetails: TLSSessionDetails?
+    /// Where this end's stream stands: 0 in the clear, 1 inside TLS, 2 in the clear after TLS
+    /// ended (read while an event is logged, it is that event's).
+    public var epoch: Int { host.epoch }
     /// What the peer did that the oracles one end can see judge wrong (docs/design.md
     /// "Oracles"), in order; each is logged as it happens. `eventIndex` counts the session's
     /// logged events.
