@@ -112,9 +112,9 @@ public struct SessionJudge: Sendable {
                             explanation: "the server offers a plaintext password mechanism (AUTH \(mechanisms.joined(separator: " "))) before TLS",
                             reference: "RFC 4954 §4 note; docs/catalog.md H6")]
         case .client:
-            let commands = step?.commands ?? []
-            defer { if state.epoch == 0, commands.last.map({ String(decoding: $0, as: UTF8.self).uppercased() == "STARTTLS" }) == true { startTLSReply = [] } }
             guard judged == .client else { return [] }
+            let commands = step?.commands ?? []
+            defer { if state.epoch == 0, let last = commands.last, Self.isStartTLS(last) { startTLSReply = [] } }
             var verdicts: [Verdict] = []
             // The write's own lines, not the command framing: after a 220 the client's TLS
             // ClientHello reaches a server that never started TLS as a line without an end, and
@@ -159,6 +159,13 @@ public struct SessionJudge: Sendable {
     static let envelopeVerbs: Set<String> = ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"]
     static let code220 = Array("220".utf8), code421 = Array("421".utf8)
     static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
+
+    /// The line is `STARTTLS` (any case), compared octet by octet (this runs on every write).
+    static func isStartTLS(_ line: ArraySlice<UInt8>) -> Bool {
+        line.count == 8 && zip(line, startTLSVerb).allSatisfy { $0 & 0xDF == $1 }
+    }
+
+    static let startTLSVerb = Array("STARTTLS".utf8)
 
     /// A command line's verb, upper-cased (its first four octets; every verb judged here has four).
     static func verb(_ line: ArraySlice<UInt8>) -> String {

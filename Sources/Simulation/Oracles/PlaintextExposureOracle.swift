@@ -12,10 +12,9 @@ struct PlaintextExposureOracle: RunOracle {
     func observe(_ c: Connection, _ side: Side, _ bytes: [UInt8], _ step: TriggerTracker.ClientStep?, in world: World) {
         let host = c.host(side)
         let state = SessionJudge.WriterState(epoch: host.epoch, unverifiedTLS: host.tlsEstablished && !host.peerVerified)
-        for judged in [Side.server, .client] {
-            for v in c.judges[judged == .client ? 0 : 1].wrote(bytes, by: side, state, step: step) {
-                world.flag(c, v.oracle, v.side, v.explanation, v.reference)
-            }
+        // Each side's judge needs only that side's writes (the client's, the 220 as it read it).
+        for v in c.judges[side == .client ? 0 : 1].wrote(bytes, by: side, state, step: step) {
+            world.flag(c, v.oracle, v.side, v.explanation, v.reference)
         }
     }
 }
