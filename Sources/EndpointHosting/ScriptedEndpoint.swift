@@ -64,6 +64,19 @@ public final class ScriptedEndpoint: SimulatedEndpoint {
         self.steps = steps
     }
 
+    /// The longest the script can take, in nanoseconds, with `replyTimeout` for each wait for
+    /// the peer (an `expect` or a handshake) and its own pauses: the bound of a socket session
+    /// that runs it.
+    public var longestRun: Int64 {
+        steps.reduce(0) { total, step in
+            switch step {
+            case .pause(let ns), .expectNothing(let ns): total + ns
+            case .expect, .expectReply, .expectClose, .startTLS: total + (replyTimeout ?? 0)
+            case .send, .sendLine, .closeNotify, .alert, .close: total
+            }
+        }
+    }
+
     public func start() -> [EndpointAction] { advance() }
 
     /// What the peer sent (after the script ended its TLS session, the host has already skipped

@@ -32,16 +32,9 @@ public enum SocketScript {
         } catch {
             throw NetError.setup("TLS setup failed: \(error)")
         }
-        let waits = steps.reduce(2.0) { total, step in
-            switch step {
-            case .pause(let ns), .expectNothing(let ns): total + Double(ns) / 1e9
-            case .expect, .expectReply, .expectClose, .startTLS: total + timeout
-            case .send, .sendLine, .closeNotify, .alert, .close: total
-            }
-        }
         let channel = try await Sockets.connect(server, timeout: timeout)
         let recorder = Recorder()
-        let session = SocketSession(endpoint: endpoint, tlsContext: context, limits: SessionLimits(sessionSeconds: waits)) { recorder.record($0) }
+        let session = SocketSession(endpoint: endpoint, tlsContext: context, limits: SessionLimits(sessionSeconds: 2 + Double(endpoint.longestRun) / 1e9)) { recorder.record($0) }
         recorder.session = session
         _ = await session.run(channel)
         return Run(notes: recorder.notes, exchanges: recorder.exchanges, findings: recorder.findings)
