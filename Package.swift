@@ -105,9 +105,9 @@ let package = Package(
         .testTarget(name: "SMTPLearningTests", dependencies: ["SMTPLearning", "SMTPServer", "Scenario", "Simulation", "EndpointHosting"]),
         .testTarget(name: "ScenarioTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "Simulation", "Scenario", "TestSupport"]),
         .testTarget(
-            name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet", "SMTPLearning"]
+            name: "SMTPNetTests", dependencies: ["EndpointHosting", "SMTPCore", "SMTPServer", "SMTPClient", "SMTPTLS", "Simulation", "SMTPNet", "SMTPLearning", "TestSupport"]
         ),
-        .testTarget(name: "smtpsimTests", dependencies: ["smtpsim"]),
+        .testTarget(name: "smtpsimTests", dependencies: ["smtpsim", "TestSupport"]),
         .testTarget(name: "CorpusReplayTests", dependencies: ["SMTPCore", "SMTPHarness", "Simulation", "TestSupport", .product(name: "Yams", package: "Yams")]),
     ] + fuzzTargets.map { name -> Target in
         // libFuzzer executables (see Fuzz/README.md); plain builds get a replay driver instead.

@@ -38,7 +38,9 @@ public struct NetServer: Sendable {
         let context: TLSContext?
         if let identity {
             do {
-                context = try TLSContext(.server(identity))
+                var tls = TLSConfiguration.server(identity)
+                tls.keyLog = recordDirectory != nil  // the record's key log decrypts its pcap
+                context = try TLSContext(tls)
             } catch {
                 throw .setup("TLS setup failed: \(error)")
             }
@@ -86,6 +88,8 @@ public struct NetServer: Sendable {
         session.timerClamp = { id in id == .server(.idle) ? pressure.idleClamp : nil }
         // The session's progress (completed lines) decides whom a full listener evicts.
         session.onProgress = { pressure.progress(id) }
+        if let record { session.onWire = { record.wire(outgoing: $0, $1) } }
+        let began = Int64(Date().timeIntervalSince1970)
         pressure.started(id, evict: session.evictor)
         let maildir = maildir, onDeliver = onDeliver
         endpoint.onDeliver = { [weak session] message in
@@ -107,6 +111,10 @@ public struct NetServer: Sendable {
         do {
             try SessionRecord.json(document).write(to: recordDirectory.appendingPathComponent("\(id).json"), options: .atomic)
             try record.dialogue(ours: .server).write(to: recordDirectory.appendingPathComponent("\(id).log"), atomically: true, encoding: .utf8)
+            try Data(record.pcap(server: true, epoch: began)).write(to: recordDirectory.appendingPathComponent("\(id).pcap"), options: .atomic)
+            if !session.keyLogLines.isEmpty {
+                try (session.keyLogLines.joined(separator: "\n") + "\n").write(to: recordDirectory.appendingPathComponent("\(id).keylog"), atomically: true, encoding: .utf8)
+            }
         } catch {
             log(id, .note("could not write the record to \(recordDirectory.path): \(error)"))
         }

@@ -32,7 +32,8 @@ public final class SessionRecord: @unchecked Sendable {
         }
     }
 
-    /// The document `serve --record DIR` writes per connection (`DIR/C1.json`).
+    /// The document `serve --record DIR` writes per connection (`DIR/C1.json`; beside it `C1.log`,
+    /// `C1.pcap` and, when TLS was used, `C1.keylog`).
     public struct Document: Codable, Sendable {
         public var connection: String
         public var peer: String
@@ -46,6 +47,28 @@ public final class SessionRecord: @unchecked Sendable {
     private var storage: [(seconds: Double, event: WireEvent)] = []
 
     public init() {}
+
+    /// Octets on the wire, with their seconds and direction (the server's view: `outgoing` is
+    /// the server's).
+    private var wire: [(seconds: Double, outgoing: Bool, bytes: [UInt8])] = []
+
+    /// Octets the session put on the wire or read from it.
+    public func wire(outgoing: Bool, _ bytes: [UInt8]) {
+        let seconds = (ContinuousClock.now - start).inSeconds
+        lock.withLock { wire.append((seconds, outgoing, bytes)) }
+    }
+
+    /// The connection as a pcap (`PcapWriter`): opened, every segment, closed; `server` says
+    /// which side this end played; `epoch` is the Unix second the record began.
+    public func pcap(server: Bool, epoch: Int64) -> [UInt8] {
+        let segments = lock.withLock { wire }
+        var events: [PcapWriter.Event] = [.open(id: 1, time: 0)]
+        for s in segments {
+            events.append(.segment(id: 1, time: Int64(s.seconds * 1e9), fromClient: s.outgoing != server, bytes: s.bytes))
+        }
+        events.append(.close(id: 1, time: Int64((segments.last?.seconds ?? 0) * 1e9), fromClient: false, reset: false))
+        return PcapWriter(epoch: epoch).pcap(events)
+    }
 
     /// Events arrive on the session's task; any task may read.
     public func record(_ event: WireEvent) {

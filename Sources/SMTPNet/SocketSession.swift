@@ -142,6 +142,13 @@ public final class SocketSession {
         return { signal.fire() }
     }
 
+    /// Every octet on the wire, as it is written (`outgoing`) or read, TLS records included:
+    /// what a pcap of the session shows (`serve --record`).
+    public var onWire: ((_ outgoing: Bool, _ bytes: [UInt8]) -> Void)?
+    /// The TLS session's secrets in NSS key-log lines, once its handshake is done (only with a
+    /// context made with `keyLog`), so that a pcap can be decrypted.
+    public private(set) var keyLogLines: [String] = []
+
     /// Called when the peer completes a line (a command, or a line of message data): the
     /// session's progress, which eviction and the listener's stress accounting read.
     public var onProgress: (@Sendable () -> Void)?
@@ -260,6 +267,7 @@ public final class SocketSession {
     /// Octets from the socket into the host; a client counts the server's handshake octets for
     /// handshake-bytes triggers before its engine reads them.
     private func receive(_ bytes: [UInt8]) {
+        onWire?(false, bytes)
         if mySide == .client, host.epoch == 1, !host.tlsEstablished {
             for firing in tracker.handshake(octets: bytes.count, armed: true) {
                 strike(firing.rule, "after \(firing.afterOctets) more handshake octets from the server")
@@ -363,6 +371,7 @@ public final class SocketSession {
             let chunk = bytes[offset..<min(bytes.count, offset + segment)]
             do {
                 try await outbound.write(ByteBuffer(bytes: chunk))
+                onWire?(true, Array(chunk))
             } catch {
                 if end == nil { end = .failed("write failed: \(Sockets.describe(error))") }
                 outgoing.removeAll()
@@ -556,6 +565,7 @@ extension SocketSession: EndpointHostDriver {
             log(.tls(why))
         case .tlsEstablished(let details):
             log(.tls(Self.describe(details, role: endpoint.role)))
+            keyLogLines = (host.tlsEngine as? TLSConnection)?.keyLogLines ?? []
             if let octets = faults.recordSize {
                 host.recordSize = octets
                 log(.fault("tls-record-size \(octets) for the session"))

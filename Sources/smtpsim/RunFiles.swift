@@ -1,3 +1,4 @@
+import EndpointHosting
 import ArgumentParser
 import Foundation
 import SMTPClient

@@ -17,7 +17,8 @@ struct Serve: AsyncParsableCommand {
             findings against the client on its connection). Every connection is judged by the
             oracles one end can see (credentials or a session carried on in the clear after a
             220 to STARTTLS): each finding is printed on stderr as it happens, and --record DIR
-            keeps each connection's events and findings (C1.json) and dialogue (C1.log). Without --cert,
+            keeps each connection's events and findings (C1.json), dialogue (C1.log), packets (C1.pcap)
+            and TLS secrets (C1.keylog). Without --cert,
             the certificate comes from smtpsim's factory (a test CA: --write-ca saves it for your
             client to trust; its key is derived from a public seed, so trust it in test setups
             only). A --scenario file supplies the server section (configuration, flaw
@@ -62,7 +63,7 @@ struct Serve: AsyncParsableCommand {
     var stressTimeout = ConnectionLimits().stressIdleSeconds
     @Option(help: "Longest session, seconds.") var sessionTimeout: Double = 300
     @Flag(help: "Print only connections and accepted messages, not the dialogue.") var quiet = false
-    @Option(help: "Write each connection's record here: C1.json (every event, and the findings against the client) and C1.log (the dialogue).")
+    @Option(help: "Write each connection's record here: C1.json (every event, and the findings against the client), C1.log (the dialogue), C1.pcap and, with TLS, C1.keylog (tshark decrypts the pcap with it).")
     var record: String?
 
     func run() async throws {

@@ -3,6 +3,7 @@ import Foundation
 import SMTPClient
 import SMTPCore
 import SMTPServer
+import TestSupport
 import XCTest
 
 @testable import SMTPNet
@@ -36,11 +37,15 @@ final class RealSessionJudgmentTests: XCTestCase {
         return text
     }
 
+    /// The record directory of the last `serve`.
+    var recordDirectory = ""
+
     /// Serves one connection to `script` with a record directory and a maildir; returns the
     /// record of C1 and the maildir envelopes.
     func serve(_ server: NetServer, _ script: String) async throws -> (SessionRecord.Document, [MaildirWriter.Envelope]) {
         var server = server
         let record = Loopback.temporaryDirectory(), maildir = Loopback.temporaryDirectory()
+        recordDirectory = record
         server.recordDirectory = URL(fileURLWithPath: record, isDirectory: true)
         server.maildir = try MaildirWriter(directory: maildir)
         server.maximumConnections = 1
@@ -77,6 +82,15 @@ final class RealSessionJudgmentTests: XCTestCase {
         XCTAssertEqual(record.findings, [])
         XCTAssertEqual(envelopes.map(\.findings), [[]])
         XCTAssertEqual(envelopes.map(\.overTLS), [true])
+        // The record's pcap and key log: tshark reads STARTTLS in the clear and, decrypted,
+        // AUTH and MAIL inside TLS (as for a simulated run's --pcap and --keylog).
+        guard let verbs = try Tshark.smtpCommands(pcap: recordDirectory + "/C1.pcap", keylog: recordDirectory + "/C1.keylog") else {
+            throw XCTSkip("tshark is not installed (.ci/run installs it)")
+        }
+        let commands = verbs.map { $0.uppercased() }
+        XCTAssertTrue(commands.contains("STAR"), "STARTTLS in the clear: \(commands)")
+        XCTAssertTrue(commands.contains("AUTH"), "AUTH seen only after decryption: \(commands)")
+        XCTAssertTrue(commands.contains { $0.hasPrefix("MAIL") }, "\(commands)")
     }
 
     /// A client that sends AUTH PLAIN in the clear to a server that offers it there: the

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the built `smtpsim` binary the way a user does.
@@ -278,25 +279,14 @@ final class CLITests: XCTestCase {
     }
 
     func testPcapDecryptsInTshark() throws {
-        guard let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("tshark is not installed (.ci/run installs it)")
-        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-pcap-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try run(["simulate", "--seed", "3", "--auth", "alice:secret", "--pcap", dir + "/run.pcap", "--keylog", dir + "/keys.txt"])
         XCTAssertEqual(r.status, 0, r.stdout)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tshark)
-        process.arguments = ["-r", dir + "/run.pcap", "-o", "tls.keylog_file:" + dir + "/keys.txt", "-Y", "smtp", "-T", "fields", "-e", "smtp.req.command"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = Pipe()
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0)
-        let commands = text.split(separator: "\n").map(String.init)
+        guard let commands = try Tshark.smtpCommands(pcap: dir + "/run.pcap", keylog: dir + "/keys.txt") else {
+            throw XCTSkip("tshark is not installed (.ci/run installs it)")
+        }
         XCTAssertTrue(commands.contains("STAR"), "STARTTLS seen in plaintext: \(commands)")
         XCTAssertTrue(commands.contains("AUTH"), "AUTH seen only after decryption: \(commands)")
         XCTAssertTrue(commands.contains { $0.hasPrefix("MAIL") }, "\(commands)")

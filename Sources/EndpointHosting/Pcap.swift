@@ -1,4 +1,4 @@
-/// Writes a run's trace as a pcap file: synthetic Ethernet/IPv4/TCP with consistent sequence
+/// Writes connections as a pcap file (a simulated run's trace, a real session's record): synthetic Ethernet/IPv4/TCP with consistent sequence
 /// numbers, one TCP stream per connection, so Wireshark and tshark follow each stream, dissect
 /// SMTP and STARTTLS, and — given the NSS key log — decrypt the TLS part.
 ///
@@ -21,45 +21,50 @@ public struct PcapWriter {
         var closed = false
     }
 
-    public func pcap(_ trace: Trace) -> [UInt8] {
+    /// What a pcap shows of a connection (`id` numbers it): its opening, a segment of octets
+    /// one side put on the wire (`time` in nanoseconds since the start), its end.
+    public enum Event: Sendable {
+        case open(id: Int, time: Int64)
+        case segment(id: Int, time: Int64, fromClient: Bool, bytes: [UInt8])
+        /// A FIN from that side, or a reset.
+        case close(id: Int, time: Int64, fromClient: Bool, reset: Bool)
+    }
+
+    public func pcap(_ events: [Event]) -> [UInt8] {
         var out: [UInt8] = []
         // Global header: magic, v2.4, GMT offset 0, accuracy 0, snaplen, LINKTYPE_ETHERNET.
         out += le32(0xA1B2_C3D4) + le16(2) + le16(4) + le32(0) + le32(0) + le32(262_144) + le32(1)
         var streams: [Int: Stream] = [:]  // looked up by connection id only; never iterated
-        for event in trace.events where event.connection > 0 {
-            let id = event.connection
-            switch event.kind {
-            case .connect:
+        for event in events {
+            switch event {
+            case .open(let id, let time):
                 var s = Stream(clientSeq: 1000 &* UInt32(id), serverSeq: 5000 &* UInt32(id), clientPort: 40000 &+ UInt16(truncatingIfNeeded: id))
-                packet(&out, event.time, id, s, fromClient: true, flags: 0x02, payload: [])  // SYN
+                packet(&out, time, id, s, fromClient: true, flags: 0x02, payload: [])  // SYN
                 s.clientSeq &+= 1
-                packet(&out, event.time, id, s, fromClient: false, flags: 0x12, payload: [])  // SYN-ACK
+                packet(&out, time, id, s, fromClient: false, flags: 0x12, payload: [])  // SYN-ACK
                 s.serverSeq &+= 1
-                packet(&out, event.time, id, s, fromClient: true, flags: 0x10, payload: [])  // ACK
+                packet(&out, time, id, s, fromClient: true, flags: 0x10, payload: [])  // ACK
                 streams[id] = s
-            case .sent(let direction, _, let bytes):
+            case .segment(let id, let time, let fromClient, let bytes):
                 guard var s = streams[id], !s.closed else { continue }
-                let fromClient = direction == .clientToServer
                 var offset = 0
                 while offset < bytes.count {
                     let chunk = Array(bytes[offset..<min(bytes.count, offset + 1400)])
-                    packet(&out, event.time, id, s, fromClient: fromClient, flags: 0x18, payload: chunk)  // PSH ACK
+                    packet(&out, time, id, s, fromClient: fromClient, flags: 0x18, payload: chunk)  // PSH ACK
                     if fromClient { s.clientSeq &+= UInt32(chunk.count) } else { s.serverSeq &+= UInt32(chunk.count) }
                     offset += chunk.count
                 }
                 streams[id] = s
-            case .closed(let side, let detail):
+            case .close(let id, let time, let fromClient, let reset):
                 guard var s = streams[id], !s.closed else { continue }
-                if detail == "connection reset" {
-                    packet(&out, event.time, id, s, fromClient: side == "client", flags: 0x14, payload: [])  // RST ACK
+                if reset {
+                    packet(&out, time, id, s, fromClient: fromClient, flags: 0x14, payload: [])  // RST ACK
                     s.closed = true
-                } else if detail.hasPrefix("closed") || detail.hasPrefix("after") || detail.hasPrefix("handshake") || detail.hasPrefix("TLS") {
-                    packet(&out, event.time, id, s, fromClient: side == "client", flags: 0x11, payload: [])  // FIN ACK
-                    if side == "client" { s.clientSeq &+= 1 } else { s.serverSeq &+= 1 }
+                } else {
+                    packet(&out, time, id, s, fromClient: fromClient, flags: 0x11, payload: [])  // FIN ACK
+                    if fromClient { s.clientSeq &+= 1 } else { s.serverSeq &+= 1 }
                 }
                 streams[id] = s
-            case .delivered, .plaintext, .received, .fault, .attack, .tls, .note, .outcome, .finding:
-                continue
             }
         }
         return out
