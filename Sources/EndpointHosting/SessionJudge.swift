@@ -6,7 +6,7 @@ import SMTPCore
 /// smtpsim's own writes (docs/design.md "Oracles"). Sans-IO, and it owns its state: the driver
 /// hands it each write and takes back the findings it returns.
 ///
-/// The rules (docs/catalog.md B1, C1, H6): no credentials in the clear (or to an unverified TLS
+/// The rules (docs/catalog.md B1, B4, C1, H6): no credentials in the clear (or to an unverified TLS
 /// peer); no envelope in the clear under a policy that requires verified TLS; no plaintext
 /// password mechanism offered before TLS; and no SMTP session carried on in the clear after the
 /// server agreed to STARTTLS (RFC 3207 §4.1: a client that cannot start TLS after the 220
@@ -125,7 +125,7 @@ public struct SessionJudge: Sendable {
                 clearAfterAgreementSaid = true
                 verdicts.append(Verdict(oracle: .plaintextExposure, side: .client,
                                         explanation: "the client sent \(BytePreview.text(Array(line.prefix(40).filter { $0 != 0x0D }))) in plaintext after the server's 220 to its STARTTLS, on the same connection, instead of ending it",
-                                        reference: "RFC 3207 §4.1; docs/catalog.md B1"))
+                                        reference: "RFC 3207 §4.1; docs/catalog.md B4"))
             }
             guard state.epoch == 0 || state.unverifiedTLS else { return verdicts }
             let where_ = state.epoch == 0 ? "in plaintext" : "to an unverified TLS peer"

@@ -126,7 +126,7 @@ final class RealSessionJudgmentTests: XCTestCase {
         XCTAssertEqual(record.findings.map(\.explanation), [
             "the client sent mail FROM:<alice@example.test> size=18 in plaintext after the server's 220 to its STARTTLS, on the same connection, instead of ending it"
         ])
-        XCTAssertEqual(record.findings.map(\.reference), ["RFC 3207 §4.1; docs/catalog.md B1"])
+        XCTAssertEqual(record.findings.map(\.reference), ["RFC 3207 §4.1; docs/catalog.md B4"])
         let (leaving, _) = try await serve(server, """
             s = smtplib.SMTP('127.0.0.1', port, timeout=5)
             s.ehlo('c.test')
