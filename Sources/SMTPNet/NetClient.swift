@@ -1,3 +1,4 @@
+import Foundation
 import SMTPClient
 import SMTPCore
 import SMTPTLS
@@ -14,6 +15,9 @@ public struct NetClient: Sendable {
     public var faults = StreamFaults()
     public var limits = SessionLimits(sessionSeconds: 120)
     public var connectTimeout: Double = 10
+    /// Where each connection's record goes (`send --record DIR`): `A1.json`, `A1.log`,
+    /// `A1.pcap`, `A1.keylog` for the first attempt (`SessionRecord`).
+    public var recordDirectory: URL?
 
     public init(server: HostPort, configuration: ClientConfiguration) {
         self.server = server
@@ -44,6 +48,7 @@ public struct NetClient: Sendable {
         // OpenSSL only records the verification result.
         tlsConfiguration.enforceVerification = false
         tlsConfiguration.identity = clientIdentity
+        tlsConfiguration.keyLog = recordDirectory != nil  // the record's key log decrypts its pcap
         let context: TLSContext
         do {
             context = try TLSContext(tlsConfiguration)
@@ -63,9 +68,21 @@ public struct NetClient: Sendable {
             let endpoint = BuiltInClientEndpoint(machine: machine)
             let channel = try await Sockets.connect(server, timeout: connectTimeout)
             log(.note("connected to \(server)"))
-            let session = SocketSession(endpoint: endpoint, tlsContext: context, serverName: configuration.serverName, faults: faults, limits: limits, log: log)
+            let record = recordDirectory.map { _ in SessionRecord() }
+            let session = SocketSession(endpoint: endpoint, tlsContext: context, serverName: configuration.serverName, faults: faults, limits: limits) { event in
+                record?.record(event)
+                log(event)
+            }
+            if let record { session.onWire = { record.wire(outgoing: $0, $1) } }
             let end = await session.run(channel)
             findings += session.findings
+            if let recordDirectory, let record {
+                do {
+                    try record.write(to: recordDirectory, name: "A\(queue.attempts)", peer: "\(server)", end: end, ours: .client, findings: session.findings, keyLog: session.keyLogLines)
+                } catch {
+                    log(.note("could not write the record to \(recordDirectory.path): \(error)"))
+                }
+            }
             // Messages the machine never decided (the connection ended first) are deferred.
             var outcomes = endpoint.machine.outcomes
             for m in machine.messages where !outcomes.contains(where: { $0.messageID == m.id }) {

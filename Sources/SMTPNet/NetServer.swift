@@ -89,7 +89,6 @@ public struct NetServer: Sendable {
         // The session's progress (completed lines) decides whom a full listener evicts.
         session.onProgress = { pressure.progress(id) }
         if let record { session.onWire = { record.wire(outgoing: $0, $1) } }
-        let began = Int64(Date().timeIntervalSince1970)
         pressure.started(id, evict: session.evictor)
         let maildir = maildir, onDeliver = onDeliver
         endpoint.onDeliver = { [weak session] message in
@@ -106,15 +105,8 @@ public struct NetServer: Sendable {
         let end = await session.run(channel)
         log(id, .note("session ended: \(end)"))
         guard let recordDirectory, let record else { return }
-        let document = SessionRecord.Document(connection: id, peer: peer, end: "\(end)", findings: session.findings.map(SessionRecord.FindingEntry.init),
-                                              events: record.entries)
         do {
-            try SessionRecord.json(document).write(to: recordDirectory.appendingPathComponent("\(id).json"), options: .atomic)
-            try record.dialogue(ours: .server).write(to: recordDirectory.appendingPathComponent("\(id).log"), atomically: true, encoding: .utf8)
-            try Data(record.pcap(server: true, epoch: began)).write(to: recordDirectory.appendingPathComponent("\(id).pcap"), options: .atomic)
-            if !session.keyLogLines.isEmpty {
-                try (session.keyLogLines.joined(separator: "\n") + "\n").write(to: recordDirectory.appendingPathComponent("\(id).keylog"), atomically: true, encoding: .utf8)
-            }
+            try record.write(to: recordDirectory, name: id, peer: peer, end: end, ours: .server, findings: session.findings, keyLog: session.keyLogLines)
         } catch {
             log(id, .note("could not write the record to \(recordDirectory.path): \(error)"))
         }

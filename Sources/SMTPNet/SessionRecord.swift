@@ -44,6 +44,8 @@ public final class SessionRecord: @unchecked Sendable {
 
     private let lock = NSLock()
     private let start = ContinuousClock.now
+    /// The Unix second the record began (the pcap's time zero).
+    private let began = Int64(Date().timeIntervalSince1970)
     private var storage: [(seconds: Double, event: WireEvent)] = []
 
     public init() {}
@@ -59,15 +61,15 @@ public final class SessionRecord: @unchecked Sendable {
     }
 
     /// The connection as a pcap (`PcapWriter`): opened, every segment, closed; `server` says
-    /// which side this end played; `epoch` is the Unix second the record began.
-    public func pcap(server: Bool, epoch: Int64) -> [UInt8] {
+    /// which side this end played.
+    public func pcap(server: Bool) -> [UInt8] {
         let segments = lock.withLock { wire }
         var events: [PcapWriter.Event] = [.open(id: 1, time: 0)]
         for s in segments {
             events.append(.segment(id: 1, time: Int64(s.seconds * 1e9), fromClient: s.outgoing != server, bytes: s.bytes))
         }
         events.append(.close(id: 1, time: Int64((segments.last?.seconds ?? 0) * 1e9), fromClient: false, reset: false))
-        return PcapWriter(epoch: epoch).pcap(events)
+        return PcapWriter(epoch: began).pcap(events)
     }
 
     /// Events arrive on the session's task; any task may read.
@@ -93,6 +95,19 @@ public final class SessionRecord: @unchecked Sendable {
     public func dialogue(ours: Dialogue.Side) -> String {
         let d = Dialogue(ours: ours)
         return lock.withLock { storage }.flatMap { seconds, event in d.lines(event).map { String(format: "%8.3f ", seconds) + $0 } }.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes the record as `DIR/NAME.json` (the events and the findings), `NAME.log` (the
+    /// dialogue; `ours` is the side this end played), `NAME.pcap` and, when the session's
+    /// handshake was key-logged, `NAME.keylog`.
+    public func write(to directory: URL, name: String, peer: String, end: SessionEnd, ours: Dialogue.Side, findings: [Finding], keyLog: [String]) throws {
+        let document = Document(connection: name, peer: peer, end: "\(end)", findings: findings.map(FindingEntry.init), events: entries)
+        try Self.json(document).write(to: directory.appendingPathComponent("\(name).json"), options: .atomic)
+        try dialogue(ours: ours).write(to: directory.appendingPathComponent("\(name).log"), atomically: true, encoding: .utf8)
+        try Data(pcap(server: ours == .server)).write(to: directory.appendingPathComponent("\(name).pcap"), options: .atomic)
+        if !keyLog.isEmpty {
+            try (keyLog.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("\(name).keylog"), atomically: true, encoding: .utf8)
+        }
     }
 
     /// Pretty, sorted JSON (stable for diffs).

@@ -86,6 +86,17 @@ enum NetCLI {
         }
     }
 
+    /// `--record DIR` of `serve` and `send`: the directory, made if missing.
+    static func recordDirectory(_ path: String?) throws -> URL? {
+        guard let path else { return nil }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("cannot create \(path): \(error.localizedDescription)")
+        }
+        return URL(fileURLWithPath: path, isDirectory: true)
+    }
+
     /// Prints a line and flushes, so a supervising process (a test, a pipe) sees it at once.
     static func say(_ line: String) {
         print(line)

@@ -46,6 +46,8 @@ struct Send: AsyncParsableCommand {
     @OptionGroup var faultOptions: StreamFaultOptions
     @Option(help: "Seconds to wait for the connection and for each reply.") var timeout: Double = 30
     @Flag(help: "Print only the summary.") var quiet = false
+    @Option(help: "Write each connection's record here: A1.json (every event, and the findings against the server), A1.log, A1.pcap and, with TLS, A1.keylog.")
+    var record: String?
     @Option(help: "Output: text (dialogue and summary) or json (one document).") var format: Format = .text
     @Argument(help: "Message files (RFC 5322).") var messages: [String] = []
 
@@ -79,6 +81,7 @@ struct Send: AsyncParsableCommand {
             guard let leaf = try certificates(pin).first else { throw ValidationError("\(pin) holds no certificate") }
             client.trust = .pinned(leaf)
         }
+        client.recordDirectory = try NetCLI.recordDirectory(record)
         let outgoing = try makeMessages()
         let dialogue = Dialogue(ours: .client)
         let quiet = quiet || format == .json

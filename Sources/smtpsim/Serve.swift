@@ -112,14 +112,7 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        if let record {
-            do {
-                try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
-            } catch {
-                throw ValidationError("cannot create \(record): \(error.localizedDescription)")
-            }
-            server.recordDirectory = URL(fileURLWithPath: record, isDirectory: true)
-        }
+        server.recordDirectory = try NetCLI.recordDirectory(record)
         let quiet = quiet
         let host = server.listen.host
         do {

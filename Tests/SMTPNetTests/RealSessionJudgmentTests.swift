@@ -183,4 +183,26 @@ final class RealSessionJudgmentTests: XCTestCase {
             """)
         XCTAssertEqual(record.findings.map { "\($0.oracle) \($0.side ?? "")" }, ["tls-boundary client"], "\(record.findings)")
     }
+    /// `send --record DIR`: the attempt's events and findings (`A1.json`), dialogue, pcap and key
+    /// log, as `serve --record` writes them; tshark decrypts the session.
+    func testSendRecordsItsConnection() async throws {
+        var server = Loopback.server(flaws: [.offersAuthPlainBeforeTLS], credentials: ["alice": "secret"])
+        server.maximumConnections = 1
+        let dir = Loopback.temporaryDirectory()
+        let (report, _) = try await Loopback.with(server) { port in
+            var client = Loopback.client(port: port, policy: .required, trust: .anchors(Loopback.factory.trustAnchors),
+                                         credentials: Credentials(username: "alice", password: "secret"))
+            client.recordDirectory = URL(fileURLWithPath: dir, isDirectory: true)
+            return try await client.deliver([Loopback.message()]) { _ in }
+        }
+        XCTAssertEqual(report.outcomes.map(\.status), [.delivered])
+        let document = try JSONDecoder().decode(SessionRecord.Document.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/A1.json")))
+        XCTAssertEqual(document.findings.map { "\($0.oracle) \($0.side ?? "")" }, ["plaintext-exposure server"])
+        XCTAssertEqual(document.events[document.findings[0].event].event, "received", "the EHLO reply that offers AUTH PLAIN")
+        XCTAssertTrue(try String(contentsOfFile: dir + "/A1.log", encoding: .utf8).contains("C[tls]: MAIL FROM:<alice@example.test>"))
+        guard let verbs = try Tshark.smtpCommands(pcap: dir + "/A1.pcap", keylog: dir + "/A1.keylog") else {
+            throw XCTSkip("tshark is not installed (.ci/run installs it)")
+        }
+        XCTAssertTrue(verbs.contains("AUTH") && verbs.contains { $0.hasPrefix("MAIL") }, "\(verbs)")
+    }
 }
