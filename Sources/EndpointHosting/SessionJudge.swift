@@ -36,6 +36,11 @@ public struct SessionJudge: Sendable {
         public var side: Side
         public var explanation: String
         public var reference: String
+
+        /// The finding, at the event that shows it.
+        public func finding(at eventIndex: Int) -> Finding {
+            Finding(oracle: oracle, side: side, eventIndex: eventIndex, explanation: explanation, reference: reference)
+        }
     }
 
     /// How the writer's end of the connection stood when it wrote.
@@ -100,6 +105,16 @@ public struct SessionJudge: Sendable {
                            explanation: "the client sent a second command inside TLS before the server wrote anything there, so before it could read a reply: it acted on replies from before the handshake (or pipelined past its EHLO)",
                            reference: "RFC 3207 §4.2; RFC 2920 §3.1; docs/catalog.md D3 (response injection)")
         }
+    }
+
+    /// A write by either side as one end of a real connection sees it (a socket, the proxy):
+    /// the verdicts of `wrote` and of `boundary`; a server write is also what the client reads
+    /// (`handed`: what it was given instead, when an attacker rewrote it).
+    public mutating func observe(_ bytes: [UInt8], by side: Side, epoch: Int, step: TriggerTracker.ClientStep?, handed: [UInt8]? = nil) -> [Verdict] {
+        var verdicts = wrote(bytes, by: side, WriterState(epoch: epoch), step: step)
+        if let v = boundary(bytes, by: side, epoch: epoch, commands: step?.commands.count ?? 0) { verdicts.append(v) }
+        if side == .server { clientRead(handed ?? bytes, epoch: epoch) }
+        return verdicts
     }
 
     /// A write by either side (`step`: the tracker's reading of a client's write); the verdicts

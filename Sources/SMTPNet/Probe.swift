@@ -94,6 +94,27 @@ public struct Probe: Sendable {
         }
     }
 
+    /// A connection's exchanges as they happen: each with its seconds since the connection
+    /// opened and, for what came back, since the last thing sent.
+    struct ExchangeLog {
+        private let opened = ContinuousClock.now
+        private var lastSent: ContinuousClock.Instant?
+        private(set) var exchanges: [Exchange] = []
+
+        mutating func append(_ direction: Exchange.Direction, epoch: Int, _ bytes: [UInt8]) {
+            let now = ContinuousClock.now
+            let since = direction == .received ? lastSent.map { (now - $0).inSeconds } : nil
+            if direction == .sent { lastSent = now }
+            exchanges.append(Exchange(direction, epoch: epoch, bytes, seconds: (now - opened).inSeconds, sinceSent: since))
+        }
+
+        /// The exchanges of another connection (a check's control), after these, their layers
+        /// marked `control-`.
+        mutating func append(control: [Exchange]) {
+            exchanges += control.map { var e = $0; e.layer = "control-" + e.layer; return e }
+        }
+    }
+
     /// Every check in the order it runs: its docs/catalog.md row, its name, its script.
     var checks: [(id: String, name: String, script: Script)] {
         var list: [(id: String, name: String, script: Script)] = [

@@ -313,14 +313,10 @@ struct Relay {
     private mutating func judge(_ bytes: [UInt8], by side: Side, epoch: Int, handed: [UInt8]? = nil) {
         let step = commands.advance(past: bytes, by: side)
         var verdicts: [SessionJudge.Verdict] = []
-        for k in judges.indices {
-            verdicts += judges[k].wrote(bytes, by: side, SessionJudge.WriterState(epoch: epoch), step: step)
-            if let v = judges[k].boundary(bytes, by: side, epoch: epoch, commands: step?.commands.count ?? 0) { verdicts.append(v) }
-            if side == .server { judges[k].clientRead(handed ?? bytes, epoch: epoch) }
-        }
+        for k in judges.indices { verdicts += judges[k].observe(bytes, by: side, epoch: epoch, step: step, handed: handed) }
         for v in verdicts where findings < SessionJudge.findingsPerConnection {
             findings += 1
-            log(.finding(Finding(oracle: v.oracle, side: v.side, eventIndex: 0, explanation: v.explanation, reference: v.reference)))
+            log(.finding(v.finding(at: 0)))
         }
     }
 

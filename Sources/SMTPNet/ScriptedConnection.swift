@@ -158,16 +158,12 @@ final class ScriptedConnection: EndpointHostDriver {
     private var tlsFailure: TLSFailure?
     /// Every application write and read of the check, and every octet on the wire after a TLS
     /// session ended, in order (the probe's JSON carries them).
-    private(set) var exchanges: [Probe.Exchange] = []
-    private let opened = ContinuousClock.now
-    private var lastSent: ContinuousClock.Instant?
+    var exchanges: [Probe.Exchange] { log.exchanges }
+    private var log = Probe.ExchangeLog()
 
     /// Records an exchange with its times.
     private func record(_ direction: Probe.Exchange.Direction, epoch: Int, _ bytes: [UInt8]) {
-        let now = ContinuousClock.now
-        let since = direction == .received ? lastSent.map { (now - $0).inSeconds } : nil
-        if direction == .sent { lastSent = now }
-        exchanges.append(Probe.Exchange(direction, epoch: epoch, bytes, seconds: (now - opened).inSeconds, sinceSent: since))
+        log.append(direction, epoch: epoch, bytes)
     }
     /// Octets from the wire after this side ended its TLS session, kept raw.
     private var rawAfterEnd: [UInt8] = []
@@ -243,7 +239,7 @@ final class ScriptedConnection: EndpointHostDriver {
 
     /// The exchanges of a control connection the check made beside this one, after its own.
     func append(control: [Probe.Exchange]) {
-        exchanges += control.map { var e = $0; e.layer = "control-" + e.layer; return e }
+        log.append(control: control)
     }
 
     /// What the peer puts on the wire within `window` seconds, raw (each arrival recorded when

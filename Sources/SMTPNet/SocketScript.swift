@@ -45,20 +45,15 @@ public enum SocketScript {
     final class Recorder {
         weak var session: SocketSession?
         private(set) var notes: [String] = []
-        private(set) var exchanges: [Probe.Exchange] = []
+        var exchanges: [Probe.Exchange] { log.exchanges }
+        private var log = Probe.ExchangeLog()
         /// The session's findings, each pointing at its exchange.
         private(set) var findings: [Finding] = []
-        private let opened = ContinuousClock.now
-        private var lastSent: ContinuousClock.Instant?
 
         func record(_ event: WireEvent) {
-            let now = ContinuousClock.now
             switch event {
-            case .sent(let bytes, _), .received(let bytes, _):
-                let sent = if case .sent = event { true } else { false }
-                let since = sent ? nil : lastSent.map { (now - $0).inSeconds }
-                if sent { lastSent = now }
-                exchanges.append(Probe.Exchange(sent ? .sent : .received, epoch: session?.epoch ?? 0, bytes, seconds: (now - opened).inSeconds, sinceSent: since))
+            case .sent(let bytes, _): log.append(.sent, epoch: session?.epoch ?? 0, bytes)
+            case .received(let bytes, _): log.append(.received, epoch: session?.epoch ?? 0, bytes)
             case .note(let text) where text.hasPrefix("script:") || text.hasSuffix("no established TLS session on this side"):
                 notes.append(text)
             case .finding(var finding):

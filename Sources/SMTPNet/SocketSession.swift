@@ -285,14 +285,11 @@ public final class SocketSession {
     /// A write by `side` (the peer's as this end read it), judged; `step` is the tracker's
     /// reading of a client's write. Findings are logged and kept, up to the simulator's bound.
     private func judge(_ bytes: [UInt8], by side: Side, step: TriggerTracker.ClientStep?) {
-        let state = SessionJudge.WriterState(epoch: host.epoch)
-        let boundary = judge.boundary(bytes, by: side, epoch: host.epoch, commands: step?.commands.count ?? 0)
-        for v in judge.wrote(bytes, by: side, state, step: step) + (boundary.map { [$0] } ?? []) where findings.count < SessionJudge.findingsPerConnection {
-            let finding = Finding(oracle: v.oracle, side: v.side, eventIndex: max(0, logged - 1), explanation: v.explanation, reference: v.reference)
+        for v in judge.observe(bytes, by: side, epoch: host.epoch, step: step) where findings.count < SessionJudge.findingsPerConnection {
+            let finding = v.finding(at: max(0, logged - 1))
             findings.append(finding)
             log(.finding(finding))
         }
-        if side == .server { judge.clientRead(bytes, epoch: host.epoch) }
     }
 
     // MARK: - Faults
