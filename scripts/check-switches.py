@@ -6,15 +6,16 @@ writer) and where it is carried out (the simulator's fault plan, the attacker, t
 interpreter). A new file that switches over one gives the vocabulary a second meaning: this
 check fails and names it.
 
-Two files still carry faults out a second time, on sockets and in the proxy (`KNOWN`): they are
-listed so that the check passes today and fails when another joins them; the connection runtime
-of issue 28 is to remove them (and their lines here).
+Faults are carried out as steps of the fault plan (`FaultStep`, EndpointHosting/FaultPlan.swift):
+the simulator, the socket and the proxy switch over those steps, never over the faults. An
+allowed file that no longer switches fails the check too, so the table stays true.
 
 A file "switches over" an enum when one of its `case .x` lines names a case that only that enum
 (and the table that names its cases again: `FaultKind`, `AttackKind`) declares in Sources/ (names
 shared with other enums, such as `reset` or `close`, prove nothing).
 
 Usage: scripts/check-switches.py [PACKAGE_DIR]   exit 0 when only the allowed files switch.
+       scripts/check-switches.py --self-test      plants a switch in a copy and expects a failure.
 """
 import os
 import re
@@ -28,25 +29,17 @@ VOCABULARIES = {
         "Sources/EndpointHosting/Faults.swift": "the table: kinds, parameters, explanations",
         "Sources/EndpointHosting/Written.swift": "the scenario-file writer",
         "Sources/Scenario/ScenarioLoader+Faults.swift": "the scenario-file loader",
-        "Sources/Simulation/World+Faults.swift": "the fault plan (the simulator carries faults out)",
-        "Sources/Simulation/World+IO.swift": "the fault plan's link faults (latency, segments, loss)",
-        "Sources/Simulation/World.swift": "the fault plan's set-up (which faults a connection gets)",
+        "Sources/EndpointHosting/FaultPlan.swift": "the fault plan: each fault's one meaning (a link shape or a step)",
         "Sources/Simulation/Swarm.swift": "the swarm's table of which faults a seed may draw",
     }),
     "AttackAction": ("Sources/EndpointHosting/Attacker.swift", {
         "Sources/EndpointHosting/Attacker.swift": "the attacker (carries its actions out)",
         "Sources/EndpointHosting/Written.swift": "the scenario-file writer",
         "Sources/Scenario/ScenarioLoader+Faults.swift": "the scenario-file loader",
-        "Sources/smtpsim/Simulate.swift": "the CLI's table of attacker presets",
     }),
     "ScriptStep": ("Sources/EndpointHosting/ScriptedEndpoint.swift", {
         "Sources/EndpointHosting/ScriptedEndpoint.swift": "the one interpreter, and the step's written form",
-        "Sources/Scenario/ScenarioLoader.swift": "the scenario-file loader",
     }),
-}
-# Second meanings still to be removed (issue 28's connection runtime).
-KNOWN = {
-    "FaultEffect": {"Sources/SMTPNet/StreamFaults.swift": "faults on a socket", "Sources/SMTPNet/Proxy.swift": "the proxy's TLS session faults"},
 }
 
 CASE_DECL = re.compile(r"^\s*(?:indirect\s+)?case\s+(.+)$")
@@ -86,7 +79,26 @@ def swift_files(root):
                 yield os.path.relpath(path, root), open(path, encoding="utf-8").read()
 
 
+def self_test() -> int:
+    """A copy of Sources/ with one more file that switches over a fault must fail the check."""
+    import shutil
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree("Sources", os.path.join(tmp, "Sources"))
+        with open(os.path.join(tmp, "Sources", "SMTPNet", "Planted.swift"), "w") as f:
+            f.write("func planted(_ e: FaultEffect) {\n    switch e {\n    case .tlsCloseNotify: break\n    default: break\n    }\n}\n")
+        run = subprocess.run([sys.executable, __file__, tmp], capture_output=True, text=True)
+        if run.returncode == 0 or "Planted.swift switches over FaultEffect" not in run.stdout:
+            print("self-test: a planted switch over FaultEffect was not caught:\n" + run.stdout)
+            return 1
+    print("self-test: a planted switch over FaultEffect is caught")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     root = sys.argv[1] if len(sys.argv) > 1 else "."
     files = dict(swift_files(root))
     declared = {}  # case name → how many enums declare it
@@ -103,20 +115,18 @@ def main() -> int:
             problems.append(f"{enum}: only {sorted(unique)} are its own case names; the check cannot see it")
             continue
         pattern = re.compile(r"\.(" + "|".join(sorted(unique)) + r")\b")
-        known = KNOWN.get(enum, {})
         switching = set()
         for path, text in files.items():
             if any(pattern.search(m.group(1)) for line in text.splitlines() if (m := CASE_LINE.match(line))):
                 switching.add(path)
-        for path in sorted(switching - set(allowed) - set(known)):
-            problems.append(f"{path} switches over {enum}: only {', '.join(sorted(allowed))} may (and, until the connection runtime, {', '.join(sorted(known)) or 'nothing else'})")
-        for path in sorted(set(known) - switching):
-            problems.append(f"{path} no longer switches over {enum}: take it out of KNOWN in scripts/check-switches.py")
+        for path in sorted(switching - set(allowed)):
+            problems.append(f"{path} switches over {enum}: only {', '.join(sorted(allowed))} may")
+        for path in sorted(set(allowed) - switching - {home}):
+            problems.append(f"{path} no longer switches over {enum}: take it out of scripts/check-switches.py")
     for p in problems:
         print(p)
     if not problems:
-        print("faults, attacker actions and script steps are switched over only where they are defined, read, written and carried out"
-              + f" (and {sum(len(k) for k in KNOWN.values())} known second meanings)")
+        print("faults, attacker actions and script steps are switched over only where they are defined, read, written and carried out")
     return 1 if problems else 0
 
 

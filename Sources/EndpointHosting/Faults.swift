@@ -241,18 +241,6 @@ public enum FaultEffect: Hashable, Sendable, Codable {
         }
     }
 
-    /// The session event a TLS session fault makes its side perform, and what follows on the
-    /// stream; nil for the other faults (one mapping for the simulator, the sockets, the proxy).
-    public var sessionEvent: (side: Side, event: TLSSessionEvent, then: TLSAftermath)? {
-        switch self {
-        case .tlsCloseNotify(let s, let then): (s, .closeNotify, then)
-        case .tlsAlert(let s, let alert, let then): (s, .alert(alert), then)
-        case .tlsKeyUpdate(let s, let requesting): (s, .keyUpdate(requestingPeerUpdate: requesting), TLSAftermath())
-        case .tlsRenegotiate(let s): (s, .renegotiate, TLSAftermath())
-        default: nil
-        }
-    }
-
     /// The same fault acting from `side` (faults without a side are as they are).
     public func from(_ side: Side) -> FaultEffect {
         switch self {
@@ -265,14 +253,6 @@ public enum FaultEffect: Hashable, Sendable, Codable {
         case .tlsRenegotiate: .tlsRenegotiate(from: side)
         case .plaintextAfterTLS(_, let bytes): .plaintextAfterTLS(from: side, bytes: bytes)
         default: self
-        }
-    }
-
-    /// Whether the effect ends that side's TLS session (the rest of a write it cuts is lost).
-    public var endsTLSSession: Bool {
-        switch self {
-        case .tlsCloseNotify, .tlsAlert: true
-        default: false
         }
     }
 }

@@ -26,8 +26,8 @@ public struct Proxy: Sendable {
     /// Why the proxy cannot carry out `faults`, if it cannot.
     static func refused(_ faults: [FaultRule]) -> String? {
         for rule in faults {
-            switch rule.effect {
-            case .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
+            switch rule.effect.step {
+            case .session?, .cleartext?, .damageRecord?, .recordSize?:
                 continue
             default:
                 return "the proxy performs only TLS session faults (tls-*, plaintext-after-tls), not '\(rule)'"
@@ -158,8 +158,7 @@ final class ProxyFaults {
         for firing in tracker.firings(plain, by: side, epoch: 1, armed: true) {
             due.append(firing.rule)
             // A session toward where this plaintext goes ends at the cut: the rest is not relayed.
-            let effect = rules[firing.rule].effect
-            if effect.endsTLSSession, effect.side == side { keep = min(keep, firing.afterOctets) }
+            if rules[firing.rule].effect.step?.timing(triggeredBy: side) == .afterPrecedingOctets(cuts: true) { keep = min(keep, firing.afterOctets) }
         }
         tracker.advance(past: plain, by: side)
         return keep
@@ -285,25 +284,22 @@ struct Relay {
 
     /// Carries out a TLS session fault on the session toward the side `from` does not name.
     private mutating func strike(_ rule: FaultRule) async {
-        guard let interceptor else { return }
+        guard let interceptor, let step = rule.effect.step else { return }
         let toward: Side = (rule.effect.side ?? .client) == .client ? .server : .client
         log(.attack(rule.effect.kind.rawValue, "\(rule)"))
-        if let (_, event, then) = rule.effect.sessionEvent {
+        switch step {
+        case .session(_, let event, let then):
             var outputs = interceptor.perform(event, toward: toward, cleartext: Array((then.plaintext ?? "").utf8))
             if then.close { outputs.append(.end(toward == .server ? .clientToServer : .serverToClient)) }
-            return await carryOut(outputs)
-        }
-        switch rule.effect {
-        case .tlsTruncatedRecord:
-            interceptor.damage[toward] = .truncate
-        case .tlsBadRecord:
-            interceptor.damage[toward] = .flip
-        case .tlsRecordSize(let side, let octets):
+            await carryOut(outputs)
+        case .damageRecord(_, let damage):
+            interceptor.damage[toward] = damage
+        case .recordSize(let side, let octets):
             for s in Side.allCases where side.map({ $0 != s }) ?? true { interceptor.recordSize[s] = octets }
-        case .plaintextAfterTLS(_, let bytes):
-            await write(toward == .server ? serverOut : clientOut, Array(bytes.utf8))
-        default:
-            break
+        case .cleartext(_, let bytes):
+            await write(toward == .server ? serverOut : clientOut, bytes)
+        case .refuse, .connectTimeout, .reset, .finish, .blackhole, .stall, .shutdown, .failHandshake, .replaceWrite:
+            break  // refused before the proxy starts (`Proxy.refused`)
         }
     }
 

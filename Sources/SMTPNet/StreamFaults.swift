@@ -30,10 +30,8 @@ public struct StreamFaults: Hashable, Sendable {
 
         /// The event ends this side's TLS session (the rest of a write it cuts is not sent).
         var endsSession: Bool {
-            switch self {
-            case .session(.closeNotify, _), .session(.alert, _): true
-            default: false
-            }
+            if case .session(let event, _) = self { return event.endsSession }
+            return false
         }
     }
 
@@ -49,26 +47,33 @@ public struct StreamFaults: Hashable, Sendable {
         for rule in given {
             if let connection, !rule.applies(to: connection) { continue }
             if let d = rule.direction, d != side.writes { continue }
-            switch rule.effect {
-            case .split(let n): maxSegment = n
-            case .latency(let lo, let hi): delay = (lo + hi) / 2
+            let onlySimulated = "fault '\(rule)' is simulation-only; over a real socket smtpsim can split, delay (latency), stall, reset\(side == .server ? ", send 421 (async-421)" : ""), and from its own side tls-close-notify, tls-alert, tls-key-update, tls-renegotiate, tls-record-size, plaintext-after-tls"
+            var shape = LinkShape()
+            if shape.apply(rule.effect) {
+                // A socket can segment and delay its own writes; the rest of a link's shape is the network's.
+                guard shape.coalesceWindow == 0, shape.corruption == nil, shape.resetChance == nil else { throw .setup(onlySimulated) }
+                if shape.maxSegment != .max { maxSegment = shape.maxSegment }
+                if shape.latency != 0...0 { delay = (shape.latency.lowerBound + shape.latency.upperBound) / 2 }
+                continue
+            }
+            guard let step = rule.effect.step else { continue }
+            switch step {
             case .stall(let duration):
                 add(rule, .stall(duration: duration))
             case .reset:
                 add(rule, .reset)
-            case .async421 where side == .server:
+            case .shutdown where side == .server:
                 add(rule, .shutdown)
-            case .tlsCloseNotify(side, _), .tlsAlert(side, _, _), .tlsKeyUpdate(side, _), .tlsRenegotiate(side):
-                if let s = rule.effect.sessionEvent { add(rule, .session(s.event, then: s.then)) }
-            case .plaintextAfterTLS(side, let bytes):
-                add(rule, .cleartext(Array(bytes.utf8)))
-            case .tlsRecordSize(let from, let octets) where from == nil || from == side:
+            case .session(side, let event, let then):
+                add(rule, .session(event, then: then))
+            case .cleartext(side, let bytes):
+                add(rule, .cleartext(bytes))
+            case .recordSize(let from, let octets) where from == nil || from == side:
                 if rule.at == nil { recordSize = octets } else { add(rule, .recordSize(octets)) }
-            case .tlsCloseNotify, .tlsAlert, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS, .tlsRecordSize:
+            case .session, .cleartext, .recordSize:
                 throw .setup("fault '\(rule)' acts from the other side; over a real socket smtpsim performs TLS session events only from its own (from: \(side.rawValue))")
-            case .async421, .coalesce, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply, .failHandshake, .refuseConnection, .connectTimeout,
-                .tlsTruncatedRecord, .tlsBadRecord:
-                throw .setup("fault '\(rule)' is simulation-only; over a real socket smtpsim can split, delay (latency), stall, reset\(side == .server ? ", send 421 (async-421)" : ""), and from its own side tls-close-notify, tls-alert, tls-key-update, tls-renegotiate, tls-record-size, plaintext-after-tls")
+            case .shutdown, .refuse, .connectTimeout, .finish, .blackhole, .failHandshake, .damageRecord, .replaceWrite:
+                throw .setup(onlySimulated)
             }
         }
     }

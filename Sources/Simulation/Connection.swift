@@ -54,7 +54,7 @@ final class Connection {
     /// The first EHLO reply inside TLS, once seen.
     var postTLSCapabilities: EHLOCapabilities?
     /// Effects to carry out once the current write has been put on the link.
-    var pendingEffects: [FaultEffect] = []
+    var pendingEffects: [FaultStep] = []
     /// A forced TLS failure class for the client's handshake.
     var forcedHandshakeFailure: TLSFailure.Kind?
     /// Where the session stood when a side's TLS session ended and it read on in the clear.

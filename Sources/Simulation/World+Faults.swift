@@ -14,27 +14,21 @@ extension World {
             let rule = c.faults[firing.rule]
             let at = firing.afterOctets
             record(c.id, .fault(name: rule.effect.kind.rawValue, detail: "at \(rule.at?.written.description ?? "") on the \(side.rawValue)'s write"))
-            switch rule.effect {
-            case .replaceReply(let text):
-                bytes = Array(text.utf8)
-            case .stall(let duration):
-                c.link(rule.direction ?? side.writes).stalledUntil = later(duration)
-            case .reset, .halfClose, .truncate, .async421:
-                cut = min(cut ?? at, at)
-                c.pendingEffects.append(rule.effect)
-            case .failHandshake(let kind):
-                c.forcedHandshakeFailure = kind
-            case .tlsCloseNotify(let from, _), .tlsAlert(let from, _, _):
-                // The rest of the side's own write would follow its session's end: it is lost.
-                if from == side { cut = min(cut ?? at, at) }
-                c.tlsEndingFault = "at \(rule.at?.written.description ?? "")"
-                c.pendingEffects.append(rule.effect)
-            case .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
-                c.pendingEffects.append(rule.effect)
-            case .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize:
-                fire(c, effect: rule.effect, direction: rule.direction)  // at once: they wait for the next record
-            case .latency, .split, .coalesce, .corrupt, .resetProbability, .refuseConnection, .connectTimeout:
-                break
+            guard let step = rule.effect.step else { continue }
+            switch step.timing(triggeredBy: side) {
+            case .afterPrecedingOctets(let cuts):
+                if cuts { cut = min(cut ?? at, at) }
+                if step.endsTLSSession { c.tlsEndingFault = "at \(rule.at?.written.description ?? "")" }
+                c.pendingEffects.append(step)
+            case .atOnce:
+                switch step {
+                case .replaceWrite(let replacement):
+                    bytes = replacement
+                case .stall(let duration):
+                    c.link(rule.direction ?? side.writes).stalledUntil = later(duration)
+                default:
+                    fire(c, step: step, direction: rule.direction)  // record faults wait for the next record
+                }
             }
         }
         return cut
@@ -57,7 +51,7 @@ extension World {
         if let forced = c.forcedHandshakeFailure { return forced }
         guard faultsActive else { return nil }
         for rule in c.faults where rule.applies(to: c.ordinal) && rule.at == nil {
-            if case .failHandshake(let kind) = rule.effect { return kind }
+            if case .failHandshake(let kind) = rule.effect.step { return kind }
         }
         return nil
     }
@@ -74,43 +68,43 @@ extension World {
         guard !c.finished else { return }
         let rule = c.faults[k]
         record(c.id, .fault(name: rule.effect.kind.rawValue, detail: rule.at.map { "at \($0.written)" } ?? "always"))
-        if rule.effect.endsTLSSession { c.tlsEndingFault = "at \(rule.at?.written.description ?? "")" }
-        fire(c, effect: rule.effect, direction: rule.direction)
+        guard let step = rule.effect.step else { return }
+        if step.endsTLSSession { c.tlsEndingFault = "at \(rule.at?.written.description ?? "")" }
+        fire(c, step: step, direction: rule.direction)
     }
 
-    func fire(_ c: Connection, effect: FaultEffect, direction: Direction?) {
-        switch effect {
+    /// Carries out a step of the fault plan on connection `c` (`direction`: the rule's).
+    func fire(_ c: Connection, step: FaultStep, direction: Direction?) {
+        switch step {
         case .reset:
             reset(c)
-        case .halfClose(let d):
+        case .finish(let d):
             let link = c.link(d)
             scheduler.schedule(at: max(now, link.nextFree), .fin(connection: c.id, d, generation: c.generation))
-        case .truncate(let d):
+        case .blackhole(let d):
             c.link(d).blackhole = true
         case .stall(let duration):
             for d in [Direction.clientToServer, .serverToClient] where direction.map({ $0 == d }) ?? true {
                 c.link(d).stalledUntil = later(duration)
             }
-        case .async421:
+        case .shutdown:
             c.serverHost.shutdown()
         case .failHandshake(let kind):
             c.forcedHandshakeFailure = kind
-        case .tlsCloseNotify, .tlsAlert, .tlsKeyUpdate, .tlsRenegotiate:
-            if let (side, event, then) = effect.sessionEvent { perform(c, side, event, then: then) }
-        case .plaintextAfterTLS(let from, let bytes):
+        case .session(let side, let event, let then):
+            perform(c, side, event, then: then)
+        case .cleartext(let from, let bytes):
             guard c.host(from).tlsEstablished else {
                 record(c.id, .note(side: from.rawValue, text: "plaintext-after-tls: no TLS session on this side"))
                 return
             }
-            transmit(c, from.writes, Array(bytes.utf8), epoch: 2)
-        case .tlsTruncatedRecord(let from):
-            c.recordDamage[from] = .truncate
-        case .tlsBadRecord(let from):
-            c.recordDamage[from] = .flip
-        case .tlsRecordSize(let from, let octets):
+            transmit(c, from.writes, bytes, epoch: 2)
+        case .damageRecord(let from, let damage):
+            c.recordDamage[from] = damage
+        case .recordSize(let from, let octets):
             setRecordSize(c, from, octets)
-        case .replaceReply, .latency, .split, .coalesce, .corrupt, .resetProbability, .refuseConnection, .connectTimeout:
-            break
+        case .replaceWrite, .refuse, .connectTimeout:
+            break  // only at a write, and at connection time
         }
     }
 

@@ -108,7 +108,7 @@ extension World {
             if let engine = host.tlsEngine as? TLSConnection { keyLogLines += engine.keyLogLines }
             // Record sizes that hold for the whole session.
             for rule in c.faults where rule.at == nil && rule.applies(to: c.ordinal) {
-                if case .tlsRecordSize(let from, let octets) = rule.effect, from.map({ $0 == host.side }) ?? true {
+                if case .recordSize(let from, let octets) = rule.effect.step, from.map({ $0 == host.side }) ?? true {
                     host.recordSize = max(1, octets)
                     record(c.id, .fault(name: rule.effect.kind.rawValue, detail: "the \(side)'s records hold at most \(octets) octets"))
                 }
@@ -137,52 +137,33 @@ extension World {
         guard !bytes.isEmpty, !c.finished else { return }
         let link = c.link(direction)
         guard link.open, !link.blackhole else { return }
-        let active = now < configuration.faultWindow
-        var maxSegment = Int.max
-        var latency: (Int64, Int64) = (0, 0)
-        var coalesceWindow: Int64 = 0
-        var corruption: Ratio?
-        var resetChance: Ratio?
-        if active {
-            for rule in c.faults where rule.applies(to: c.ordinal) && rule.applies(to: direction) && rule.at == nil {
-                switch rule.effect {
-                case .latency(let lo, let hi): latency = (lo, max(lo, hi))
-                case .split(let n): maxSegment = min(maxSegment, max(1, n))
-                case .coalesce(let w): coalesceWindow = w
-                case .corrupt(let r): corruption = r
-                case .resetProbability(let r): resetChance = r
-                case .stall, .reset, .halfClose, .truncate, .replaceReply, .failHandshake, .async421, .refuseConnection, .connectTimeout,
-                    .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate, .tlsRenegotiate, .plaintextAfterTLS:
-                    break
-                }
-            }
-        }
-        if coalescing, coalesceWindow > 0 {
+        let shape = now < configuration.faultWindow ? LinkShape(c.faults, direction: direction, connection: c.ordinal) : LinkShape()
+        if coalescing, shape.coalesceWindow > 0 {
             link.coalesced += bytes
             link.coalescedEpoch = epoch
             if !link.flushScheduled {
                 link.flushScheduled = true
-                scheduler.schedule(at: later(coalesceWindow), .flush(connection: c.id, direction))
+                scheduler.schedule(at: later(shape.coalesceWindow), .flush(connection: c.id, direction))
             }
             return
         }
         var offset = 0
         while offset < bytes.count {
-            var segment = Array(bytes[offset..<min(bytes.count, offset + maxSegment)])
+            var segment = Array(bytes[offset..<min(bytes.count, offset + shape.maxSegment)])
             offset += segment.count
-            if let r = corruption, epoch == 0, rng.chance(r) {
+            if let r = shape.corruption, epoch == 0, rng.chance(r) {
                 let at = Int(rng.int(in: 0...Int64(segment.count - 1)))
                 let old = segment[at]
                 segment[at] = old ^ UInt8(truncatingIfNeeded: rng.int(in: 1...255))
                 record(c.id, .fault(name: "corrupt", detail: "\(direction.rawValue) byte \(at) of a segment: \(old) -> \(segment[at])"))
             }
             record(c.id, .sent(direction, epoch: epoch, bytes: segment))
-            if let r = resetChance, rng.chance(r) {
+            if let r = shape.resetChance, rng.chance(r) {
                 record(c.id, .fault(name: "reset", detail: "random reset on \(direction.rawValue)"))
                 reset(c)
                 return
             }
-            let delay = latency.1 > 0 ? rng.int(in: latency.0...latency.1) : latency.0
+            let delay = shape.latency.upperBound > 0 ? rng.int(in: shape.latency) : shape.latency.lowerBound
             let due = max(later(delay), link.nextFree, link.stalledUntil)
             link.nextFree = due
             if epoch == 1, !fromAttacker, c.interceptor != nil {

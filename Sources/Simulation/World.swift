@@ -69,7 +69,7 @@ public final class World {
         case intercept(connection: Int, Direction, [UInt8], generation: Int)
         /// A fault effect due once the bytes before its cut have arrived (boxed: a `FaultEffect`
         /// inline would make every event costly to copy and destroy, and effects are rare).
-        case effect(connection: Int, Boxed<FaultEffect>, generation: Int)
+        case effect(connection: Int, Boxed<FaultStep>, generation: Int)
         case connectTimedOut(client: Int, connection: Int)
     }
 
@@ -245,7 +245,7 @@ public final class World {
         case .effect(let id, let effect, let generation):
             let c = connections[id - 1]
             guard c.generation == generation, !c.finished else { return }
-            fire(c, effect: effect.value, direction: nil)
+            fire(c, step: effect.value, direction: nil)
         case .connectTimedOut(let client, let id):
             record(id, .fault(name: "connect-timeout", detail: "no connection for client \(client)"))
             scheduleNext(client, clientPrograms[client].connectionFailed(reason: "connection timed out"))
@@ -270,8 +270,8 @@ public final class World {
         record(id, .connect(client: client, attempt: id))
         if hop > 0 { record(id, .note(side: "client", text: "the relay forwards to \(hops[hop].serverName) (hop \(hop + 1), its connection \(ordinal))")) }
         for (k, rule) in faults.enumerated() where rule.applies(to: ordinal) && now < configuration.faultWindow {
-            switch rule.effect {
-            case .refuseConnection:
+            switch rule.effect.step {
+            case .refuse:
                 record(id, .fault(name: "refuse-connection", detail: "rule \(k)"))
                 connections.append(Connection(id: id, client: client, hop: hop, ordinal: ordinal, clientEndpoint: endpoint, serverEndpoint: nil, attacker: nil, faults: faults, world: self))
                 connections[id - 1].finished = true
@@ -282,9 +282,7 @@ public final class World {
                 connections[id - 1].finished = true
                 scheduler.schedule(at: later(after), .connectTimedOut(client: client, connection: id))
                 return
-            case .latency, .split, .coalesce, .stall, .reset, .resetProbability, .halfClose, .truncate, .corrupt, .replaceReply,
-                .failHandshake, .async421, .tlsCloseNotify, .tlsAlert, .tlsTruncatedRecord, .tlsBadRecord, .tlsRecordSize, .tlsKeyUpdate,
-                .tlsRenegotiate, .plaintextAfterTLS:
+            default:
                 continue
             }
         }
