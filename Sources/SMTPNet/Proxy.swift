@@ -108,12 +108,7 @@ public struct Proxy: Sendable {
                 // back-pressure), so a fast side cannot make the proxy buffer without bound.
                 let queued = Valve(limit: limits.maximumQueuedInput)
                 @Sendable func pump(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ wrap: @Sendable ([UInt8]) -> Input, _ side: String) async {
-                    do {
-                        for try await b in inbound {
-                            continuation.yield(wrap(Array(buffer: b)))
-                            await queued.queued(b.readableBytes)
-                        }
-                    } catch {}
+                    _ = await Sockets.read(inbound, into: continuation, valve: queued, wrap)
                     continuation.yield(.closed("the \(side) closed"))
                 }
                 await withTaskGroup(of: Void.self) { group in

@@ -5,81 +5,6 @@ import SMTPCore
 import SMTPTLS
 import Synchronization
 
-/// Bytes read from a socket by a reader task, waited for with a timeout by the owner.
-final class Inbox: Sendable {
-    private struct State {
-        var bytes: [UInt8] = []
-        var eof = false
-        var waiter: CheckedContinuation<Void, Never>?
-        /// A timeout fired while nobody waited: the next wait returns at once (a wake can race
-        /// ahead of the wait it belongs to).
-        var woken = false
-    }
-    private let state = Mutex(State())
-    /// Bound on unread bytes: a peer that floods the probe ends the connection.
-    let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
-    func append(_ bytes: [UInt8]) {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard !s.eof else { return nil }
-            if s.bytes.count + bytes.count > limit {
-                s.eof = true  // a flood ends the connection for the reader; nothing more is kept
-            } else {
-                s.bytes += bytes
-            }
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume()
-    }
-
-    func finish() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.eof = true
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume()
-    }
-
-    /// Everything unread; empty when the peer is gone or a `wake()` (the caller's timeout) came first.
-    func take() async -> (bytes: [UInt8], eof: Bool) {
-        let ready = state.withLock { !$0.bytes.isEmpty || $0.eof }
-        if !ready {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if !s.bytes.isEmpty || s.eof || s.woken {
-                        s.woken = false
-                        return true
-                    }
-                    s.waiter = c
-                    return false
-                }
-                if resumeNow { c.resume() }
-            }
-        }
-        return state.withLock { s in
-            defer {
-                s.bytes = []
-                s.woken = false
-            }
-            return (s.bytes, s.eof)
-        }
-    }
-
-    /// Wakes a waiter without data (its timeout ran out), or the next one to wait.
-    func wake() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            defer { s.waiter = nil }
-            if s.waiter == nil { s.woken = true }
-            return s.waiter
-        }
-        waiter?.resume()
-    }
-}
-
 /// What a scripted connection's octets travel on: a socket (waits bounded by the wall clock)
 /// or smtpsim's own server in memory (no time at all: whatever the server answers is there at
 /// once, and nothing more comes until the next write).
@@ -92,29 +17,60 @@ protocol ScriptWire: AnyObject {
     var timeless: Bool { get }
 }
 
-/// A TCP connection: a reader task fills a bounded `Inbox`; waits are woken by a timer.
+/// A TCP connection: the one socket reader (`Sockets.read`, back-pressured by a `Valve`) fills
+/// a stream that each wait takes from; a timer ends a wait with nothing.
 final class SocketWire: ScriptWire {
+    enum Input: Sendable {
+        case bytes([UInt8])
+        case end
+        /// The timer of wait number `n` ran out.
+        case wake(Int)
+    }
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    let inbox: Inbox
+    let continuation: AsyncStream<Input>.Continuation
+    let valve: Valve
+    private var inputs: AsyncStream<Input>.AsyncIterator
+    private var waits = 0
+    private var ended = false
     var timeless: Bool { false }
 
-    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inbox: Inbox) {
+    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, inputs: AsyncStream<Input>, continuation: AsyncStream<Input>.Continuation, valve: Valve) {
         self.outbound = outbound
-        self.inbox = inbox
+        self.inputs = inputs.makeAsyncIterator()
+        self.continuation = continuation
+        self.valve = valve
     }
 
     func write(_ bytes: [UInt8]) async throws { try await outbound.write(ByteBuffer(bytes: bytes)) }
 
     func take(timeout: Double) async -> (bytes: [UInt8], eof: Bool) {
-        let inbox = inbox
+        guard !ended else { return ([], true) }
+        waits += 1
+        let wait = waits
+        let continuation = continuation
         let waker = Task {
             do {
                 try await Task.sleep(for: .milliseconds(Int64((max(0, timeout) * 1000).rounded(.up))))
-                inbox.wake()
+                continuation.yield(.wake(wait))
             } catch {}  // cancelled: the wait it was for is over
         }
         defer { waker.cancel() }
-        return await inbox.take()
+        while let input = await inputs.next() {
+            switch input {
+            case .bytes(let bytes):
+                valve.consumed(bytes.count)
+                return (bytes, false)
+            case .end:
+                ended = true
+                return ([], true)
+            case .wake(let n) where n == wait:
+                return ([], false)
+            case .wake:
+                continue  // an earlier wait's timer that fired as its wait ended
+            }
+        }
+        ended = true
+        return ([], true)
     }
 }
 
@@ -178,6 +134,10 @@ final class ScriptedConnection: EndpointHostDriver {
         script.onReceive = { [unowned self] bytes in self.record(.received, epoch: self.host.epoch, bytes) }
     }
 
+    /// Octets read from the peer and not yet taken by the check: past this the socket's reading
+    /// pauses (TCP back-pressure), so a peer that floods the probe cannot grow its memory.
+    static let maximumUnread = 1 << 20
+
     /// A check's time budget, in `timeout`s.
     static let waitsPerCheck = 4
 
@@ -194,17 +154,20 @@ final class ScriptedConnection: EndpointHostDriver {
     static func with<T: Sendable>(_ address: HostPort, timeout: Double, _ body: (ScriptedConnection) async throws -> T) async throws -> T {
         let channel = try await Sockets.connect(address, timeout: timeout)
         return try await channel.executeThenClose { inbound, outbound in
-            let inbox = Inbox(limit: 1 << 20)
+            let (inputs, continuation) = AsyncStream<SocketWire.Input>.makeStream()
+            let valve = Valve(limit: maximumUnread)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    do {
-                        for try await buffer in inbound { inbox.append(Array(buffer: buffer)) }
-                    } catch {}
-                    inbox.finish()
+                    _ = await Sockets.read(inbound, into: continuation, valve: valve) { .bytes($0) }
+                    continuation.yield(.end)
                 }
-                let connection = ScriptedConnection(wire: SocketWire(outbound: outbound, inbox: inbox), timeout: timeout)
-                defer { group.cancelAll() }
-                return try await body(connection)
+                let wire = SocketWire(outbound: outbound, inputs: inputs, continuation: continuation, valve: valve)
+                defer {
+                    valve.open()
+                    group.cancelAll()
+                    continuation.finish()
+                }
+                return try await body(ScriptedConnection(wire: wire, timeout: timeout))
             }
         }
     }

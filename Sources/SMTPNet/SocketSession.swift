@@ -185,15 +185,8 @@ public final class SocketSession {
                 let queued = Valve(limit: limit)
                 let result = await withTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        do {
-                            for try await buffer in inbound {
-                                continuation.yield(.bytes(Array(buffer: buffer)))
-                                await queued.queued(buffer.readableBytes)
-                            }
-                            continuation.yield(.eof)
-                        } catch {
-                            continuation.yield(.failed(Sockets.describe(error)))
-                        }
+                        let failure = await Sockets.read(inbound, into: continuation, valve: queued) { .bytes($0) }
+                        continuation.yield(failure.map { .failed($0) } ?? .eof)
                     }
                     group.addTask {
                         try? await Task.sleep(for: .milliseconds(sessionMilliseconds))

@@ -109,6 +109,23 @@ public enum Sockets {
         channel.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
     }
 
+    /// The one socket reader of every transport (a session, the proxy's two sides, a scripted
+    /// connection): each buffer read goes to `continuation` as `wrap(bytes)`, in order, and
+    /// reading pauses while the consumer has not taken more than the valve's limit (it calls
+    /// `valve.consumed` as it takes them). Returns at the end of the stream: nil when the peer
+    /// closed, what went wrong otherwise.
+    static func read<Event>(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, into continuation: AsyncStream<Event>.Continuation, valve: Valve, _ wrap: ([UInt8]) -> Event) async -> String? {
+        do {
+            for try await buffer in inbound {
+                continuation.yield(wrap(Array(buffer: buffer)))
+                await valve.queued(buffer.readableBytes)
+            }
+            return nil
+        } catch {
+            return describe(error)
+        }
+    }
+
     /// Makes the next close an abortive one (RST instead of FIN): the "connection reset" fault.
     static func arrangeReset(_ channel: ByteChannel) async {
         guard let provider = channel.channel as? SocketOptionProvider else { return }

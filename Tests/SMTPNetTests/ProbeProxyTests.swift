@@ -172,7 +172,7 @@ final class ProbeProxyTests: XCTestCase {
             var probe = Probe(server: HostPort(host: "127.0.0.1", port: port))
             probe.timeout = 5
             probe.quietWindow = 0.3
-            return try await probe.result("close-notify-mid-data-then-cleartext")!
+            return await probe.result("close-notify-mid-data-then-cleartext")!
         }.0
         XCTAssertEqual(result.verdict, .pass, result.detail)
         let sent = result.bytes.filter { $0.direction == .sent }
