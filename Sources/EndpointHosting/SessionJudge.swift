@@ -18,6 +18,9 @@ public struct SessionJudge: Sendable {
     /// The judged client was configured to require verified TLS (nil: unknown, as for a real
     /// client whose configuration smtpsim cannot see).
     public var demandsVerifiedTLS: Bool
+    /// The server's certificate does not verify for the judged client (`probe --client` serves a
+    /// bad one on purpose): inside TLS the client writes to an unverified peer.
+    public var servedCertificateUnverified = false
     /// The first octets of the server's answer to the client's STARTTLS, as the client read
     /// them (nil: no STARTTLS waits for its answer).
     private var startTLSReply: [UInt8]?
@@ -111,7 +114,7 @@ public struct SessionJudge: Sendable {
     /// the verdicts of `wrote` and of `boundary`; a server write is also what the client reads
     /// (`handed`: what it was given instead, when an attacker rewrote it).
     public mutating func observe(_ bytes: [UInt8], by side: Side, epoch: Int, step: TriggerTracker.ClientStep?, handed: [UInt8]? = nil) -> [Verdict] {
-        var verdicts = wrote(bytes, by: side, WriterState(epoch: epoch), step: step)
+        var verdicts = wrote(bytes, by: side, WriterState(epoch: epoch, unverifiedTLS: epoch == 1 && servedCertificateUnverified), step: step)
         if let v = boundary(bytes, by: side, epoch: epoch, commands: step?.commands.count ?? 0) { verdicts.append(v) }
         if side == .server { clientRead(handed ?? bytes, epoch: epoch) }
         return verdicts

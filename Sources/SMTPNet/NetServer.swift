@@ -24,6 +24,10 @@ public struct NetServer: Sendable {
     /// Where each connection's record goes (`serve --record DIR`): `C1.json` (its events and
     /// the findings against the client, `SessionRecord.Document`) and `C1.log` (the dialogue).
     public var recordDirectory: URL?
+    /// What each session's judge knows of the client (`probe --client`): it was configured to
+    /// require verified TLS, and the certificate served does not verify for it.
+    public var clientDemandsVerifiedTLS = false
+    public var certificateUnverifiable = false
 
     public init(listen: HostPort, configuration: ServerConfiguration, identity: TLSIdentity?) {
         self.listen = listen
@@ -83,6 +87,7 @@ public struct NetServer: Sendable {
             record?.record(event)
             log(id, event)
         }
+        session.judgeClient(demandsVerifiedTLS: clientDemandsVerifiedTLS, servedCertificateUnverified: certificateUnverifiable)
         // Under stress an idle session waits for its next command only as long as the stress
         // timeout (the server then says 421 4.4.2 and closes).
         session.timerClamp = { id in id == .server(.idle) ? pressure.idleClamp : nil }

@@ -153,6 +153,13 @@ public final class SocketSession {
     /// session's progress, which eviction and the listener's stress accounting read.
     public var onProgress: (@Sendable () -> Void)?
 
+    /// What the judge of the peer knows beyond its writes (`probe --client`: the policy the client
+    /// was configured with, and whether the certificate served verifies for it).
+    public func judgeClient(demandsVerifiedTLS: Bool, servedCertificateUnverified: Bool) {
+        judge.demandsVerifiedTLS = demandsVerifiedTLS
+        judge.servedCertificateUnverified = servedCertificateUnverified
+    }
+
     enum Outgoing {
         case bytes([UInt8])
         case stall(Int64)

@@ -68,16 +68,7 @@ public enum ScenarioLoader {
     }
 
     public static func parse(_ text: String, file: String) throws(ScenarioError) -> Scenario {
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: text)
-        } catch let e as YamlError {
-            throw yamlError(e, file: file, text: text)
-        } catch {
-            throw ScenarioError(file: file, keyPath: "", message: "not YAML: \(error)")
-        }
-        guard let node else { throw ScenarioError(file: file, line: 1, column: 1, keyPath: "", message: "the file is empty") }
-        let root = try YAMLReader(node: node, path: "", file: file).object(topKeys)
+        let root = try YAMLReader(node: try compose(text, file: file), path: "", file: file).object(topKeys)
         let version = try root.required("version").int()
         guard version == 1 else { throw try root.required("version").error("unsupported version \(version); this smtpsim reads version 1") }
         let name = try root.required("name").string()
@@ -117,6 +108,34 @@ public enum ScenarioLoader {
             file: file, name: name, description: try root["description"]?.string() ?? "", seed: seed, configuration: config,
             serverScript: serverScript, clientScripts: clientScripts, expectations: expectations,
             sweep: try root["sweep"].map { r throws(ScenarioError) in try readSweep(r) })
+    }
+
+    /// The server side of a scenario alone: a mapping with `server` (a scripted server is not
+    /// one), `faults` and `seed`, read as `parse` reads them (the checks of `probe --client`).
+    /// The configuration has no client.
+    public static func parseServerSide(_ text: String, file: String) throws(ScenarioError) -> SimulationConfiguration {
+        let root = try YAMLReader(node: try compose(text, file: file), path: "", file: file).object(["server", "faults", "seed"])
+        var config = SimulationConfiguration(seed: try root["seed"]?.uint64() ?? 1)
+        if let server = root["server"], try readServer(server, into: &config) != nil {
+            throw server.error("a scripted server cannot be served here")
+        }
+        config.clients = []
+        config.faults = try root["faults"]?.list().map { r throws(ScenarioError) in try readFault(r) } ?? []
+        return config
+    }
+
+    /// The YAML node of a file's text, or a scenario error with its line.
+    static func compose(_ text: String, file: String) throws(ScenarioError) -> Node {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            throw yamlError(e, file: file, text: text)
+        } catch {
+            throw ScenarioError(file: file, keyPath: "", message: "not YAML: \(error)")
+        }
+        guard let node else { throw ScenarioError(file: file, line: 1, column: 1, keyPath: "", message: "the file is empty") }
+        return node
     }
 
     static func yamlError(_ e: YamlError, file: String, text: String) -> ScenarioError {

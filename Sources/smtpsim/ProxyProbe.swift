@@ -100,30 +100,47 @@ struct ProbeCommand: AsyncParsableCommand {
             """)
     )
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, junit }
 
     @Argument(help: "The server, HOST:PORT.") var server: String?
     @Option(help: "Probe this relay (HOST:PORT) as an outbound server instead.") var outbound: String?
-    @Option(help: "With --outbound: where smtpsim listens as the relay's next hop.") var listen = "127.0.0.1:2527"
+    @Flag(help: "Probe a mail client instead: the command after -- is run once per check against a listener serving that check's behaviour.") var client = false
+    @Option(help: "With --client: what the client was configured to promise, required (TLS with a verified certificate, or no delivery) or opportunistic.")
+    var policy: ClientProbe.Policy?
+    @Option(help: "With --client: run only these checks (catalogue ids or names, comma-separated; the control always runs).") var only: String?
+    @Option(help: "With --outbound: where smtpsim listens as the relay's next hop (default 127.0.0.1:2527); with --client: where each check listens (default 127.0.0.1:0, a fresh port each).")
+    var listen: String?
     @Option(help: "With --outbound: seconds a message may take to reach the next hop.") var arrival: Double = 20
-    @Option(help: "Seconds per wait.") var timeout: Double = 5
+    @Option(help: "Seconds per wait (default 5); with --client, seconds the client may run per check (default 30).") var timeout: Double?
+    @Argument(parsing: .postTerminator, help: "With --client: the client's command, after --. Placeholders: {host} {port} {ca} {from} {rcpt} {rcpt2} {user} {password} {message}.")
+    var command: [String] = []
     @Option(help: "A recipient the server accepts, or the relay forwards (default postmaster@localhost; with --outbound bob@example.net).") var rcpt: String?
     @Option(help: "Envelope sender of the test messages.") var from = "probe@smtpsim.test"
-    @Option(help: "Output: text (a verdict table) or json.") var format: Format = .text
+    @Option(help: "Output: text (a verdict table), json or (with --client) junit.") var format: Format = .text
     @Flag(help: "Probe smtpsim's own server in memory instead of a socket (no waiting; with --server-flaw).") var inMemory = false
     @Option(help: "With --in-memory: a server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
 
     func validate() throws {
-        guard [server != nil, outbound != nil, inMemory].filter({ $0 }).count == 1 else {
-            throw ValidationError("give a server (HOST:PORT), --outbound RELAY:PORT or --in-memory, one of them")
+        guard [server != nil, outbound != nil, inMemory, client].filter({ $0 }).count == 1 else {
+            throw ValidationError("give a server (HOST:PORT), --outbound RELAY:PORT, --in-memory or --client -- COMMAND, one of them")
+        }
+        if client {
+            guard !command.isEmpty else { throw ValidationError("--client needs the client's command after --") }
+            guard policy != nil else { throw ValidationError("--client needs --policy required or --policy opportunistic: what the client was configured to promise") }
+        } else {
+            if !command.isEmpty { throw ValidationError("a command after -- is for --client") }
+            if policy != nil || only != nil { throw ValidationError("--policy and --only are for --client") }
+            if format == .junit { throw ValidationError("--format junit is for --client") }
         }
         if !serverFlaw.isEmpty, !inMemory { throw ValidationError("--server-flaw needs --in-memory (a real server has the flaws it has)") }
     }
 
     func run() async throws {
         if let outbound { return try await runOutbound(outbound) }
+        if client { return try await runClient() }
         var probe = Probe(server: inMemory ? HostPort(host: "in-memory", port: 25) : try NetCLI.address(server ?? "", defaultPort: 25))
         if inMemory { probe.inMemory = try Self.inMemoryServer(flaws: Set(serverFlaw)) }
+        let timeout = timeout ?? 5
         probe.timeout = timeout
         probe.quietWindow = min(1, timeout)
         probe.rcptTo = rcpt ?? "postmaster@localhost"
@@ -178,7 +195,8 @@ struct ProbeCommand: AsyncParsableCommand {
     }
 
     private func runOutbound(_ relay: String) async throws {
-        var probe = OutboundProbe(relay: try NetCLI.address(relay, defaultPort: 25), listen: try NetCLI.address(listen))
+        var probe = OutboundProbe(relay: try NetCLI.address(relay, defaultPort: 25), listen: try NetCLI.address(listen ?? "127.0.0.1:2527"))
+        let timeout = timeout ?? 5
         probe.timeout = timeout
         probe.quietWindow = min(1, timeout)
         probe.arrival = arrival

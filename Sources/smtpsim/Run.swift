@@ -147,11 +147,13 @@ struct Run: ParsableCommand {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Text as XML character data or an attribute value (JUnit reports).
+    static func esc(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
     static func junit(_ reports: [ScenarioReport], _ errors: [ScenarioError]) -> String {
-        func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         let failures = reports.filter { !$0.passed }.count
         out += "<testsuite name=\"smtpsim\" tests=\"\(reports.count + errors.count)\" failures=\"\(failures)\" errors=\"\(errors.count)\">\n"

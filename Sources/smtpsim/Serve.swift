@@ -145,8 +145,13 @@ struct Serve: AsyncParsableCommand {
             try factory.root.pem.write(toFile: writeCA, atomically: true, encoding: .utf8)
             NetCLI.say("smtpsim serve: wrote the test CA to \(writeCA)")
         }
-        // The factory certificate also covers localhost and the address it listens on (loopback
-        // for a wildcard), so `curl --ssl-reqd smtp://127.0.0.1:PORT --cacert ca.pem` verifies.
+        return try Self.factoryIdentity(factory, spec, hostname: hostname, listen: listen)
+    }
+
+    /// The factory certificate of `spec`'s variant for `hostname`, also covering localhost and
+    /// the address it listens on (loopback for a wildcard), so that `curl --ssl-reqd
+    /// smtp://127.0.0.1:PORT --cacert ca.pem` verifies; a wrong-host certificate names none of them.
+    static func factoryIdentity(_ factory: CertificateFactory, _ spec: ServerSpec, hostname: String, listen: HostPort) throws -> TLSIdentity {
         let wildcard = ["0.0.0.0", "::", ""].contains(listen.host)
         let also = ["localhost"] + (wildcard ? ["127.0.0.1", "::1"] : [listen.host])
         var names: [String] = []

@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+
+/// `smtpsim probe --client` over loopback: smtpsim's own client (`smtpsim send`) as the client
+/// under test, each flaw profile failing exactly the checks that judge it; swaks where installed.
+extension CLITests {
+    /// `smtpsim send` as the command: required TLS with the factory CA, AUTH, two recipients.
+    func sendCommand(flaw: String?, chunking: Bool = false) -> [String] {
+        [Self.binary.path, "send", "--server", "{host}:{port}", "--starttls", "required", "--ca", "{ca}", "--from", "{from}", "--to", "{rcpt}", "--to", "{rcpt2}",
+         "--auth", "{user}:{password}", "--timeout", "5", "--quiet"] + (chunking ? ["--chunking"] : []) + (flaw.map { ["--client-flaw", $0] } ?? []) + ["{message}"]
+    }
+
+    func probeClient(_ command: [String], policy: String = "required", timeout: Int = 20, extra: [String] = []) throws -> (Run, [[String: Any]]) {
+        let run = try run(["probe", "--client", "--policy", policy, "--timeout", String(timeout), "--format", "json"] + extra + ["--"] + command)
+        let doc = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        return (run, doc?["results"] as? [[String: Any]] ?? [])
+    }
+
+    func failed(_ results: [[String: Any]]) -> [String] {
+        results.filter { $0["verdict"] as? String == "fail" }.compactMap { $0["check"] as? String }
+    }
+
+    /// Without a flaw every check passes (exit 0); each flaw fails exactly its checks (exit 1).
+    func testProbeClientFailsExactlyTheChecksOfEachClientFlaw() throws {
+        let (clean, results) = try probeClient(sendCommand(flaw: nil))
+        XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
+        XCTAssertEqual(results.count, 15)
+        XCTAssertEqual(results.filter { $0["verdict"] as? String != "pass" }.compactMap { $0["check"] as? String }, [])
+        let expected: [(String, Bool, [String])] = [
+            ("falls-back-to-plaintext", false, ["starttls-withheld", "starttls-454", "starttls-502", "starttls-530"]),
+            ("sends-auth-before-tls", false, ["auth-offered-before-tls"]),
+            ("ignores-certificate-errors", false, ["certificate-untrusted-ca", "certificate-self-signed", "certificate-wrong-host", "certificate-expired"]),
+            ("keeps-pre-tls-capabilities", true, ["capabilities-change-after-tls"]),
+            ("emits-bare-lf", false, ["message-transparency"]),
+            ("skips-dot-stuffing", false, ["message-transparency"]),
+            ("counts-deferred-recipients-as-delivered", false, ["451-to-one-recipient"]),
+        ]
+        for (flaw, chunking, checks) in expected {
+            let (run, results) = try probeClient(sendCommand(flaw: flaw, chunking: chunking))
+            XCTAssertEqual(run.status, 1, flaw + run.stderr)
+            XCTAssertEqual(failed(results), checks, flaw)
+        }
+    }
+
+    /// The evidence of a failure: the findings, the bytes by layer, the exit status and whether it
+    /// told the truth; JUnit has one failure per failed check.
+    func testProbeClientReportsItsEvidenceInJSONAndJUnit() throws {
+        let (_, results) = try probeClient(sendCommand(flaw: "falls-back-to-plaintext"), extra: ["--only", "B1"])
+        XCTAssertEqual(results.map { $0["check"] as? String }, ["control", "starttls-withheld"])
+        let withheld = try XCTUnwrap(results.last)
+        XCTAssertEqual(withheld["exitStatus"] as? Int, 0)
+        XCTAssertEqual(withheld["exitTruthful"] as? Bool, true)
+        XCTAssertEqual(withheld["delivered"] as? Int, 1)
+        XCTAssertTrue((withheld["findings"] as? [String] ?? []).contains { $0.contains("MAIL, RCPT, DATA sent in plaintext under a policy that requires verified TLS") })
+        let bytes = withheld["bytes"] as? [[String: Any]] ?? []
+        XCTAssertTrue(bytes.contains { $0["direction"] as? String == "received" && $0["layer"] as? String == "plaintext" && ($0["text"] as? String ?? "").hasPrefix("MAIL FROM:<probe@smtpsim.test>") })
+
+        let (_, deferred) = try probeClient(sendCommand(flaw: "counts-deferred-recipients-as-delivered"), extra: ["--only", "F7"])
+        XCTAssertEqual(deferred.last?["exitTruthful"] as? Bool, false)
+        XCTAssertTrue((deferred.last?["detail"] as? String ?? "").contains("exit status 0, but the server accepted the message only for rcpt@smtpsim.test"))
+
+        let junit = try run(["probe", "--client", "--policy", "required", "--format", "junit", "--only", "C1,C3", "--"] + sendCommand(flaw: "ignores-certificate-errors"))
+        XCTAssertEqual(junit.status, 1)
+        XCTAssertTrue(junit.stdout.contains("tests=\"4\" failures=\"3\""), junit.stdout)
+        XCTAssertEqual(junit.stdout.components(separatedBy: "<failure ").count - 1, 3)
+    }
+
+    /// A client that does not exit is stopped by its process id at the timeout (inconclusive); a
+    /// check whose placeholder the command does not use is n/a; bad invocations exit 2.
+    func testProbeClientStopsAClientThatHangsAndRefusesBadInvocations() throws {
+        let hang = try run(["probe", "--client", "--policy", "opportunistic", "--timeout", "1", "--only", "F7", "--format", "json", "--", "sleep", "30"])
+        let results = (try JSONSerialization.jsonObject(with: Data(hang.stdout.utf8)) as? [String: Any])?["results"] as? [[String: Any]] ?? []
+        XCTAssertEqual(results.first?["verdict"] as? String, "inconclusive", hang.stdout)
+        XCTAssertNil(results.first?["exitStatus"])
+        XCTAssertTrue((results.first?["detail"] as? String ?? "").contains("did not exit within 1 s (stopped by its process id)"), hang.stdout)
+        XCTAssertEqual(results.last?["verdict"] as? String, "n/a")
+        XCTAssertEqual(hang.status, 0)
+        XCTAssertEqual(try run(["probe", "--client", "--policy", "required"]).status, 2)
+        XCTAssertEqual(try run(["probe", "--client", "--", "true"]).status, 2)
+        XCTAssertEqual(try run(["probe", "--client", "--policy", "required", "--only", "Z9", "--", "true"]).status, 2)
+        XCTAssertEqual(try run(["probe", "127.0.0.1:25", "--", "true"]).status, 2)
+    }
+
+    /// swaks (issue 29): with --tls-optional it goes on in plaintext on the connection whose
+    /// STARTTLS got a 220 and no TLS (docs/catalog.md C4 forbids it even opportunistically), shown
+    /// on the wire; with --tls it gives up.
+    func testSwaksGoesOnInPlaintextAfterA220WithoutTLSOnlyWhenTLSIsOptional() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/swaks") else { throw XCTSkip("swaks is not installed (.ci/run installs it)") }
+        let swaks = ["swaks", "--server", "{host}", "--port", "{port}", "--from", "{from}", "--to", "{rcpt}", "--data", "@{message}", "--timeout", "5"]
+        let (_, optional) = try probeClient(swaks + ["--tls-optional"], policy: "opportunistic", timeout: 3, extra: ["--only", "B4"])
+        let b4 = try XCTUnwrap(optional.last)
+        XCTAssertEqual(b4["verdict"] as? String, "fail", "\(b4)")
+        XCTAssertTrue((b4["findings"] as? [String] ?? []).contains { $0.contains("in plaintext after the server's 220 to its STARTTLS, on the same connection") }, "\(b4)")
+        // On the wire: the 220, then the ClientHello read as plaintext, then MAIL in the clear.
+        let texts = (b4["bytes"] as? [[String: Any]] ?? []).map { "\($0["direction"] ?? "") \($0["layer"] ?? "") \($0["text"] ?? "")" }
+        let agreed = try XCTUnwrap(texts.firstIndex { $0.hasPrefix("sent plaintext 220 2.0.0 Ready to start TLS") }, "\(texts)")
+        XCTAssertTrue(texts[agreed...].contains { $0.hasPrefix("received plaintext MAIL FROM:<probe@smtpsim.test>") }, "\(texts)")
+        let (_, required) = try probeClient(swaks + ["--tls"], policy: "required", extra: ["--only", "B4"])
+        XCTAssertEqual(required.last?["verdict"] as? String, "pass", "\(required)")
+    }
+}
