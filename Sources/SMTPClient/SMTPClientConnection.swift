@@ -102,6 +102,12 @@ public struct SMTPClientConnection: Sendable {
             if case .tls = security { return true }
             return false
         }
+
+        /// Inside TLS with a server certificate that verified (a PSK counts as verified).
+        var inVerifiedTLS: Bool {
+            if case .tls(peerVerified: true) = security { return true }
+            return false
+        }
     }
 
     /// The answer to MAIL FROM.

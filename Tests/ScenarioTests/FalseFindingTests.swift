@@ -243,3 +243,44 @@ final class FalseFindingTests: XCTestCase {
         }
     }
 }
+
+/// What `smtpsim probe --client` found in smtpsim's own client (issue 29): under an opportunistic
+/// policy it sent its credentials to a server whose certificate did not verify (docs/catalog.md
+/// H6, RFC 8314 §5.1). It must deliver without them, and a client with the flaw that ignores
+/// certificate errors still sends them (and is charged).
+final class CredentialsToAnUnverifiedServerTests: XCTestCase {
+    func run(certificate: String, flaws: String = "[]") throws -> ScenarioReport {
+        let text = """
+            version: 1
+            name: opportunistic client, credentials, a certificate that does not verify
+            server:
+              certificate: \(certificate)
+              auth: {users: {alice: secret}}
+            client:
+              policy: opportunistic
+              auth: {user: alice, password: secret}
+              flaws: \(flaws)
+              messages:
+                - {from: alice@example.test, to: [bob@example.net], body: "x"}
+            expect:
+              findings: any
+
+            """
+        return try ScenarioRunner.run(try ScenarioLoader.parse(text, file: "credentials.yaml"), trace: .always)
+    }
+
+    func testAnOpportunisticClientKeepsItsCredentialsFromAnUnverifiedServer() throws {
+        for certificate in ["expired", "untrusted-ca", "wrong-host", "self-signed"] {
+            let r = try run(certificate: certificate)
+            XCTAssertEqual(r.result.findings.map(\.description), [], certificate)
+            XCTAssertFalse(r.result.trace.text.contains("AUTH PLAIN"), "\(certificate)\n\(r.result.trace.text)")
+            XCTAssertTrue(r.result.trace.text.contains("did not verify; continuing without sending credentials"), certificate)
+            XCTAssertEqual(r.result.outcomes.map(\.status), [.delivered], certificate)
+        }
+        // A valid certificate: credentials go.
+        XCTAssertTrue(try run(certificate: "valid").result.trace.text.contains("AUTH PLAIN"))
+        // The flaw that ignores certificate errors still sends them, and is charged.
+        let flawed = try run(certificate: "expired", flaws: "[ignores-certificate-errors]")
+        XCTAssertTrue(flawed.result.findings.contains { $0.description.contains("credentials") && $0.side == .client }, flawed.result.findings.map(\.description).joined(separator: "\n"))
+    }
+}

@@ -5,8 +5,8 @@ import XCTest
 /// under test, each flaw profile failing exactly the checks that judge it; swaks where installed.
 extension CLITests {
     /// `smtpsim send` as the command: required TLS with the factory CA, AUTH, two recipients.
-    func sendCommand(flaw: String?, chunking: Bool = false) -> [String] {
-        [Self.binary.path, "send", "--server", "{host}:{port}", "--starttls", "required", "--ca", "{ca}", "--from", "{from}", "--to", "{rcpt}", "--to", "{rcpt2}",
+    func sendCommand(flaw: String?, chunking: Bool = false, policy: String = "required") -> [String] {
+        [Self.binary.path, "send", "--server", "{host}:{port}", "--starttls", policy, "--ca", "{ca}", "--from", "{from}", "--to", "{rcpt}", "--to", "{rcpt2}",
          "--auth", "{user}:{password}", "--timeout", "5", "--quiet"] + (chunking ? ["--chunking"] : []) + (flaw.map { ["--client-flaw", $0] } ?? []) + ["{message}"]
     }
 
@@ -26,6 +26,11 @@ extension CLITests {
         XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
         XCTAssertEqual(results.count, 15)
         XCTAssertEqual(results.filter { $0["verdict"] as? String != "pass" }.compactMap { $0["check"] as? String }, [])
+        // Opportunistic: plaintext where STARTTLS fails, bad certificates accepted, no credentials
+        // sent over them (the probe found smtpsim's client sending them: fixed).
+        let (opportunistic, loose) = try probeClient(sendCommand(flaw: nil, policy: "opportunistic"), policy: "opportunistic")
+        XCTAssertEqual(opportunistic.status, 0, opportunistic.stdout)
+        XCTAssertEqual(loose.filter { $0["verdict"] as? String != "pass" }.compactMap { $0["check"] as? String }, [])
         let expected: [(String, Bool, [String])] = [
             ("falls-back-to-plaintext", false, ["starttls-withheld", "starttls-454", "starttls-502", "starttls-530"]),
             ("sends-auth-before-tls", false, ["auth-offered-before-tls"]),

@@ -68,8 +68,14 @@ extension SMTPClientConnection {
         if let credentials = configuration.credentials, session.authentication == .none,
             session.inTLS || configuration.has(.sendsAuthBeforeTLS)
         {
-            if !usableMechanisms.isEmpty { return startAuth() }
-            emit(.note(.downgrade("AUTH \(credentials.mechanisms) not offered; continuing without authentication")))
+            // Credentials go only to a server whose certificate verified (RFC 8314 §5.1; docs/
+            // catalog.md H6): an opportunistic session with an unverified one goes on without them.
+            if session.inTLS, !session.inVerifiedTLS, !configuration.has(.sendsAuthBeforeTLS), !configuration.has(.ignoresCertificateErrors) {
+                emit(.note(.downgrade("the server's certificate did not verify; continuing without sending credentials")))
+            } else {
+                if !usableMechanisms.isEmpty { return startAuth() }
+                emit(.note(.downgrade("AUTH \(credentials.mechanisms) not offered; continuing without authentication")))
+            }
         }
         startNextMessage()
     }
