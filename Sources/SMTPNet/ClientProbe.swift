@@ -384,8 +384,8 @@ enum ClientProcess {
     static func run(_ arguments: [String], timeout: Double, outputKept: Int) async throws(NetError) -> Outcome {
         guard let executable = arguments.first else { throw .setup("no command to run") }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.contains("/") ? executable : "/usr/bin/env")
-        process.arguments = executable.contains("/") ? Array(arguments.dropFirst()) : arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-client-\(UInt32.random(in: 0...UInt32.max)).out")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
@@ -410,13 +410,16 @@ enum ClientProcess {
             throw .setup("cannot run \(executable): \(error)")
         }
         let pid = process.processIdentifier
+        // Foundation starts the client as the leader of a process group of its own: stopping the
+        // group stops whatever the client started too (a wrapper script's children).
+        let grouped = getpgid(pid) == pid
         let timedOut = Atomic<Bool>(false)
         let stopper = Task {
             try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
             timedOut.store(true, ordering: .sequentiallyConsistent)
-            kill(pid, SIGTERM)
+            kill(grouped ? -pid : pid, SIGTERM)
             try await Task.sleep(for: .milliseconds(Int64(graceSeconds * 1000)))
-            kill(pid, SIGKILL)
+            kill(grouped ? -pid : pid, SIGKILL)
         }
         for await _ in ended {}
         stopper.cancel()

@@ -80,6 +80,20 @@ extension CLITests {
         XCTAssertTrue((results.first?["detail"] as? String ?? "").contains("did not exit within 1 s (stopped by its process id)"), hang.stdout)
         XCTAssertEqual(results.last?["verdict"] as? String, "n/a")
         XCTAssertEqual(hang.status, 0)
+        // What the client started is stopped with it (its process group), even when it ignores
+        // SIGTERM and SIGHUP: the SIGKILL after the grace period goes to the whole group.
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("probe-client-child-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: pidFile) }
+        _ = try run(["probe", "--client", "--policy", "required", "--timeout", "1", "--only", "B1", "--", "sh", "-c", "trap '' TERM HUP; sleep 31 & echo $! >> \(pidFile.path); wait"])
+        let children = try String(contentsOf: pidFile, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        XCTAssertEqual(children.count, 2)
+        for child in children {
+            // Gone, or a zombie waiting for init to reap it (state Z in /proc): not running.
+            let stat = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8)) ?? ""
+            let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
+            XCTAssertTrue(["gone", "Z", "X"].contains(state), "the client's child \(child) outlived the probe: \(stat)")
+            if !["gone", "Z", "X"].contains(state) { kill(child, SIGKILL) }
+        }
         XCTAssertEqual(try run(["probe", "--client", "--policy", "required"]).status, 2)
         XCTAssertEqual(try run(["probe", "--client", "--", "true"]).status, 2)
         XCTAssertEqual(try run(["probe", "--client", "--policy", "required", "--only", "Z9", "--", "true"]).status, 2)
