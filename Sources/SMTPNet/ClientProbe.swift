@@ -28,8 +28,8 @@ public struct ClientProbe: Sendable {
         case delivers
         /// The message reaches the server inside TLS.
         case deliversOverTLS = "delivers-over-tls"
-        /// The message arrives as the message file holds it, its line ends made CRLF (dot-stuffing
-        /// done, no bare LF sent: RFC 5321 §4.5.2, §2.3.8).
+        /// The message file's body arrives whole, its line ends made CRLF (dot-stuffing done, no bare
+        /// LF sent: RFC 5321 §4.5.2, §2.3.8), whatever the client does with the headers.
         case unchangedMessage = "unchanged-message"
         /// Inside TLS the client uses only what the EHLO reply inside TLS offers (RFC 3207 §4.2):
         /// no BDAT where only the reply before TLS listed CHUNKING.
@@ -148,7 +148,9 @@ public struct ClientProbe: Sendable {
                                 connections: 0, delivered: 0, findings: [], output: "", bytes: [])
             } else {
                 result = try await attempt(check, number: k + 1, folder: folder, ca: ca)
-                if let why = controlFailed, !check.isControl, result.verdict != .fail {
+                // A command that does not deliver fails the checks' requirements for that reason
+                // alone: only the oracles' findings (what the client wrote) still count.
+                if let why = controlFailed, !check.isControl, result.findings.isEmpty {
                     result.verdict = .inconclusive
                     result.detail = "the control did not deliver (\(why)): " + result.detail
                 }
@@ -321,13 +323,22 @@ public struct ClientProbe: Sendable {
         case .unchangedMessage:
             // Blank lines a client adds at the end (swaks ends the data with one) change nothing
             // this check is about.
-            let expected = Self.trimmingBlankEnd(Self.crlf(check.message ?? Self.standardMessage))
-            for message in delivered where Self.trimmingBlankEnd(message.body) != expected {
-                let body = Self.trimmingBlankEnd(message.body)
-                let at = zip(body, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(body.count, expected.count)
-                let sent = BytePreview.text(Array(body[at...].prefix(24)), epoch: 0, limit: 40)
-                let written = BytePreview.text(Array(expected[at...].prefix(24)), epoch: 0, limit: 40)
-                return "the message arrived changed from octet \(at): \(sent) where the message file has \(written) (line ends made CRLF; RFC 5321 §4.5.2 dot-stuffing, §2.3.8 no bare LF)"
+            // The body is what must arrive whole: clients rewrite headers (git send-email) or
+            // write their own around it (PHPMailer, s-nail).
+            let expected = Self.body(of: Self.trimmingBlankEnd(Self.crlf(check.message ?? Self.standardMessage)))
+            for message in delivered where Self.range(of: expected, in: message.body) == nil {
+                // Where it differs: after the longest start of the text found in the message.
+                var longest = 0, at = 0
+                for length in stride(from: expected.count - 1, through: 1, by: -1) {
+                    if let found = Self.range(of: Array(expected.prefix(length)), in: message.body) {
+                        longest = length
+                        at = found.upperBound
+                        break
+                    }
+                }
+                let sent = BytePreview.text(Array(message.body[at...].prefix(24)), epoch: 0, limit: 40)
+                let written = BytePreview.text(Array(expected[longest...].prefix(24)), epoch: 0, limit: 40)
+                return "the message arrived changed after \(longest) octets of its body: \(sent) where the message file has \(written) (line ends made CRLF; RFC 5321 §4.5.2 dot-stuffing, §2.3.8 no bare LF)"
             }
             return nil
         case .capabilitiesFromAfterTLS:
@@ -349,6 +360,21 @@ public struct ClientProbe: Sendable {
         }
         if !out.suffix(2).elementsEqual([0x0D, 0x0A]) { out += [0x0D, 0x0A] }
         return out
+    }
+
+    /// What follows the header section (the first empty line), or all of it without one.
+    static func body(of message: [UInt8]) -> [UInt8] {
+        guard let end = range(of: [0x0D, 0x0A, 0x0D, 0x0A], in: message) else { return message }
+        return Array(message[end.upperBound...])
+    }
+
+    /// Where `needle` first occurs in `haystack`.
+    static func range(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return needle.isEmpty ? 0..<0 : nil }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] && haystack[start..<start + needle.count].elementsEqual(needle) {
+            return start..<start + needle.count
+        }
+        return nil
     }
 
     /// The message without the CRLFs at its end (one is kept).

@@ -4,6 +4,7 @@
 Usage: interop.py SMTPSIM_BINARY
 
 Peers: Python's smtplib, swaks, curl, s-nail, sslyze and `openssl s_client -starttls smtp` against `smtpsim serve`;
+ten real mail clients (and smtpsim's own) judged by `smtpsim probe --client`, every cell asserted (clients/);
 `smtpsim send` and `smtpsim probe` against aiosmtpd (STARTTLS, AUTH); `smtpsim proxy` between
 smtplib and aiosmtpd; as root, Postfix as an inbound server (`probe`) and as an outbound relay
 whose relayhost is smtpsim's listener (`probe --outbound`), and `smtpsim matrix` over them all. Every peer is a process started here and stopped by its process id; every
@@ -26,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMTPSIM = os.path.abspath(sys.argv[1])
 WORK = tempfile.mkdtemp(prefix="smtpsim-interop-")
-DEADLINE = time.monotonic() + 840  # the whole run
+DEADLINE = time.monotonic() + 1080  # the whole run
 processes = []
 failures = []
 
@@ -723,6 +724,93 @@ def smuggling_matrix(outbound):
               json.dumps(p["paths"]))
 
 
+# --- real mail clients judged by `smtpsim probe --client` (issue 29) ------------------------------
+
+CLIENTS_DIR = os.path.join(HERE, "clients")
+CLIENT_EXPECTED = os.path.join(CLIENTS_DIR, "expected.json")
+
+
+def client_commands():
+    """Each real client's command per policy (placeholders filled by the probe), where it has one."""
+    py = sys.executable
+    lib = lambda name, policy: [py, os.path.join(CLIENTS_DIR, name), "--policy", policy, "--host", "{host}", "--port", "{port}", "--ca", "{ca}",
+                                "--sender", "{from}", "--user", "{user}", "--password", "{password}", "--message", "{message}", "--to", "{rcpt}", "--to", "{rcpt2}"]
+    positional = lambda argv0, policy: argv0 + [policy, "{host}", "{port}", "{ca}", "{from}", "{user}", "{password}", "{message}", "{rcpt}", "{rcpt2}"]
+    swaks = ["swaks", "--server", "{host}", "--port", "{port}", "--from", "{from}", "--to", "{rcpt},{rcpt2}", "--auth", "PLAIN",
+             "--auth-user", "{user}", "--auth-password", "{password}", "--data", "@{message}", "--timeout", "5"]
+    curl = ["curl", "-sS", "--max-time", "8", "smtp://{host}:{port}", "--mail-from", "{from}", "--mail-rcpt", "{rcpt}", "--mail-rcpt", "{rcpt2}",
+            "--upload-file", "{message}", "--user", "{user}:{password}"]
+    # s-nail and msmtp read the message on stdin as a text file (lines ending in LF).
+    snail = "tr -d '\\r' < {message} | HOME=$(mktemp -d) s-nail -:/ -Sv15-compat -Snosave -Smta=smtp://{user}:{password}@localhost:{port} -Ssmtp-use-starttls " \
+            "-Ssmtp-auth=plain -Stls-ca-file={ca} -Stls-ca-no-defaults -Sfrom={from} -s probe {rcpt} {rcpt2}"
+    msmtp = "msmtp --host={host} --port={port} --tls=on --tls-starttls=on --tls-trust-file={ca} --auth=plain --user={user} " \
+            "--passwordeval='echo {password}' --from={from} {rcpt} {rcpt2} < {message}"
+    gitsend = "cd $(mktemp -d) && git send-email --smtp-server={host} --smtp-server-port={port} --smtp-encryption=tls " \
+              "--smtp-user={user} --smtp-pass={password} --smtp-ssl-cert-path={ca} --from={from} --to={rcpt} --to={rcpt2} " \
+              "--confirm=never --no-validate --suppress-cc=all --8bit-encoding=UTF-8 --transfer-encoding=8bit {message}"
+    return {
+        ("swaks", "required"): swaks + ["--tls", "--tls-verify", "--tls-ca-path", "{ca}"],
+        ("swaks", "opportunistic"): swaks + ["--tls-optional"],
+        ("curl", "required"): curl + ["--ssl-reqd", "--cacert", "{ca}"],
+        ("curl", "opportunistic"): curl + ["--ssl", "--cacert", "{ca}"],
+        ("python smtplib", "required"): lib("smtplib_client.py", "required"),
+        ("python smtplib", "opportunistic"): lib("smtplib_client.py", "opportunistic"),
+        ("aiosmtplib", "required"): lib("aiosmtplib_client.py", "required"),
+        ("aiosmtplib", "opportunistic"): lib("aiosmtplib_client.py", "opportunistic"),
+        ("s-nail", "required"): ["sh", "-c", snail],
+        ("msmtp", "required"): ["sh", "-c", msmtp],
+        ("git send-email", "required"): ["sh", "-c", gitsend],
+        ("nodemailer", "required"): positional(["env", "NODE_PATH=/usr/share/nodejs", "node", os.path.join(CLIENTS_DIR, "nodemailer_client.js")], "required"),
+        ("nodemailer", "opportunistic"): positional(["env", "NODE_PATH=/usr/share/nodejs", "node", os.path.join(CLIENTS_DIR, "nodemailer_client.js")], "opportunistic"),
+        ("ruby net/smtp", "required"): positional(["ruby", os.path.join(CLIENTS_DIR, "ruby_client.rb")], "required"),
+        ("ruby net/smtp", "opportunistic"): positional(["ruby", os.path.join(CLIENTS_DIR, "ruby_client.rb")], "opportunistic"),
+        ("phpmailer", "required"): positional(["php", os.path.join(CLIENTS_DIR, "phpmailer_client.php")], "required"),
+        ("phpmailer", "opportunistic"): positional(["php", os.path.join(CLIENTS_DIR, "phpmailer_client.php")], "opportunistic"),
+        ("smtpsim send", "required"): [SMTPSIM, "send", "--server", "{host}:{port}", "--starttls", "required", "--ca", "{ca}", "--from", "{from}",
+                                       "--to", "{rcpt}", "--to", "{rcpt2}", "--auth", "{user}:{password}", "--timeout", "5", "--quiet", "{message}"],
+        ("smtpsim send", "opportunistic"): [SMTPSIM, "send", "--server", "{host}:{port}", "--starttls", "opportunistic", "--ca", "{ca}", "--from", "{from}",
+                                            "--to", "{rcpt}", "--to", "{rcpt2}", "--auth", "{user}:{password}", "--timeout", "5", "--quiet", "{message}"],
+    }
+
+
+def client_matrix():
+    """Every real client in each configuration it has, all 15 checks; every cell asserted against
+    clients/expected.json (SMTPSIM_WRITE_CLIENT_MATRIX=1 rewrites it); the matrix printed as the
+    README's table."""
+    started = time.monotonic()
+    observed = {}
+    for (client, policy), argv in client_commands().items():
+        tool = {"s-nail": "s-nail", "msmtp": "msmtp", "nodemailer": "node", "ruby net/smtp": "ruby", "phpmailer": "php", "git send-email": "git"}.get(client, argv[0])
+        if shutil.which(tool) is None and not os.path.exists(tool):
+            check(f"client matrix: {client} installed", False, f"{tool} not found (.ci/run installs it)")
+            continue
+        r = run([SMTPSIM, "probe", "--client", "--policy", policy, "--timeout", "6", "--format", "json", "--", *argv], timeout=300)
+        try:
+            results = json.loads(r.stdout)["results"]
+        except (ValueError, KeyError):
+            check(f"client matrix: {client} ({policy}) ran", False, (r.stdout + r.stderr)[-800:])
+            continue
+        observed[f"{client} ({policy})"] = {x["check"]: x["verdict"] for x in results}
+        for x in results:
+            if x["verdict"] not in ("pass", "n/a"):
+                print(f"      {client} ({policy}) {x['id']} {x['check']}: {x['verdict']}: {x['detail'][:300]}", flush=True)
+    if os.environ.get("SMTPSIM_WRITE_CLIENT_MATRIX") == "1":
+        with open(CLIENT_EXPECTED, "w") as f:
+            json.dump(observed, f, indent=1, sort_keys=True)
+            f.write("\n")
+    expected = json.load(open(CLIENT_EXPECTED))
+    for row, cells in sorted(expected.items()):
+        got = observed.get(row, {})
+        for name, verdict in sorted(cells.items()):
+            check(f"client matrix: {row} {name} is {verdict}", got.get(name) == verdict, f"got {got.get(name)}")
+    checks = list(next(iter(observed.values()), {}).keys())
+    short = {"pass": "✓", "fail": "**fail**", "warn": "warn", "n/a": "n/a", "inconclusive": "?"}
+    print("      | client | " + " | ".join(checks) + " |\n      |---|" + "---|" * len(checks), flush=True)
+    for row, cells in observed.items():
+        print("      | " + row + " | " + " | ".join(short.get(cells.get(c, ""), cells.get(c, "")) for c in checks) + " |", flush=True)
+    print(f"      client matrix: {len(observed)} client configurations in {time.monotonic() - started:.0f} s", flush=True)
+
+
 def main():
     print(f"== interop ({WORK})", flush=True)
     try:
@@ -762,6 +850,7 @@ def main():
         probe_against("smtpsim serve with teardown flaws", teardown_port, ["I1 close-notify-mid-data-then-cleartext",
                       "I2 close-notify-mid-bdat-then-cleartext", "I3 cleartext-inside-tls", "I5 fatal-alert-then-cleartext"])
         proxy_between_smtplib_and_aiosmtpd(cert, key)
+        client_matrix()
         if postfix_usable():
             postfix_tests(cert, key)
         elif os.environ.get("SMTPSIM_INTEROP_POSTFIX") == "1":
