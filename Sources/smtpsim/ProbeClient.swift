@@ -52,7 +52,7 @@ extension ProbeCommand {
 
     static func row(_ r: ClientProbe.Result) -> String {
         let exit = r.exitStatus.map { "exit \($0)" } ?? (r.verdict == .notApplicable ? "" : "stopped")
-        return "\(r.id.padding(toLength: 3, withPad: " ", startingAt: 0)) \(r.check.padding(toLength: 32, withPad: " ", startingAt: 0)) \(r.verdict.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(exit.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.detail)"
+        return "\(r.id.padding(toLength: 3, withPad: " ", startingAt: 0)) \(r.check.padding(toLength: 36, withPad: " ", startingAt: 0)) \(r.verdict.rawValue.uppercased().padding(toLength: 13, withPad: " ", startingAt: 0)) \(exit.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.detail)"
     }
 
     /// One test case per check: a failure for fail, skipped for n/a and inconclusive, the
