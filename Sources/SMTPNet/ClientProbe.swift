@@ -31,6 +31,10 @@ public struct ClientProbe: Sendable {
         /// The message file's body arrives whole, its line ends made CRLF (dot-stuffing done, no bare
         /// LF sent: RFC 5321 §4.5.2, §2.3.8), whatever the client does with the headers.
         case unchangedMessage = "unchanged-message"
+        /// The server sees only commands the client's user asked for: an address carrying CRLF and
+        /// a command of its own (`ClientProbe.injectedMarker`) is refused or escaped, never sent
+        /// as it is (Nodemailer GHSA-c7w3-x93f-qmm8, Jakarta Mail CVE-2025-7962).
+        case onlyItsOwnCommands = "only-its-own-commands"
         /// Inside TLS the client uses only what the EHLO reply inside TLS offers (RFC 3207 §4.2):
         /// no BDAT where only the reply before TLS listed CHUNKING.
         case capabilitiesFromAfterTLS = "capabilities-from-after-tls"
@@ -52,9 +56,15 @@ public struct ClientProbe: Sendable {
         public var message: [UInt8]?
         /// The check's verdict says nothing until the control delivered (the control itself).
         public var isControl = false
+        /// Values this check gives `{rcpt}` and `{from}` instead of the probe's (an injection);
+        /// the exit status is then not judged (no recipient is the one the command named).
+        public var rcpt: String?
+        public var from: String?
 
         public init(id: String, name: String, summary: String, server: NetServer, requires: [Policy: [Requirement]], prefers: [Policy: [Requirement]] = [:],
-                    needs: [String] = [], message: [UInt8]? = nil, isControl: Bool = false) {
+                    needs: [String] = [], message: [UInt8]? = nil, isControl: Bool = false, rcpt: String? = nil, from: String? = nil) {
+            self.rcpt = rcpt
+            self.from = from
             self.id = id
             self.name = name
             self.summary = summary
@@ -66,6 +76,11 @@ public struct ClientProbe: Sendable {
             self.isControl = isControl
         }
     }
+
+    /// The command an injection check hides behind CRLF in an address: the server must never
+    /// see it.
+    public static let injectedMarker = "smtpsim-injected"
+    public static let injectedCommand = "NOOP \(injectedMarker)"
 
     /// The test message every check hands the client, unless the check has its own.
     public static let standardMessage = Array("From: smtpsim probe <probe@smtpsim.test>\r\nTo: <rcpt@smtpsim.test>\r\nSubject: smtpsim probe --client\r\n\r\nA test message from smtpsim probe --client.\r\n".utf8)
@@ -166,8 +181,9 @@ public struct ClientProbe: Sendable {
     final class Observed: Sendable {
         struct Connection {
             var tracker = TriggerTracker(rules: [], connection: nil)
-            /// Client command verbs, with whether they came inside TLS.
+            /// Client command verbs, with whether they came inside TLS, and the lines themselves.
             var commands: [(verb: String, tls: Bool)] = []
+            var lines: [String] = []
             var findings: [Finding] = []
             var log = Probe.ExchangeLog()
             var ended = false
@@ -182,6 +198,8 @@ public struct ClientProbe: Sendable {
         /// Client commands kept per connection (enough for any client's session; the rest are
         /// not needed to judge it).
         static let commandsKept = 256
+        /// Octets kept of each command line (RFC 5321 §4.5.3.1.4: 512 in all).
+        static let lineKept = 512
 
         func record(_ id: String, _ event: WireEvent) {
             state.withLock { s in
@@ -196,6 +214,7 @@ public struct ClientProbe: Sendable {
                     for line in step.commands where s.connections[id]!.commands.count < Self.commandsKept {
                         let verb = String(decoding: line.prefix { $0 != 0x20 && $0 != 0x0D }, as: UTF8.self).uppercased()
                         s.connections[id]!.commands.append((verb, tls))
+                        s.connections[id]!.lines.append(String(decoding: line.prefix(Self.lineKept), as: UTF8.self))
                     }
                 case .sent(let bytes, let tls):
                     s.connections[id]!.log.append(.sent, epoch: tls ? 1 : 0, bytes)
@@ -242,7 +261,7 @@ public struct ClientProbe: Sendable {
             throw .setup("cannot write the message file: \(error)")
         }
         let substitutions = [
-            "{host}": listen.host, "{port}": String(port), "{ca}": ca.path, "{from}": values.from, "{rcpt}": values.rcpt, "{rcpt2}": values.rcpt2,
+            "{host}": listen.host, "{port}": String(port), "{ca}": ca.path, "{from}": check.from ?? values.from, "{rcpt}": check.rcpt ?? values.rcpt, "{rcpt2}": values.rcpt2,
             "{user}": values.user, "{password}": values.password, "{message}": message.path,
         ]
         let arguments = command.map { argument in substitutions.reduce(argument) { $0.replacingOccurrences(of: $1.key, with: $1.value) } }
@@ -274,7 +293,7 @@ public struct ClientProbe: Sendable {
         failures += findings.map { "\($0.summary)" }
 
         var truthful: Bool?
-        if let status = run.status {
+        if let status = run.status, check.rcpt == nil, check.from == nil {
             truthful = (status == 0) == everyRecipientAccepted
             // A failure status for a message that arrived may be the client reporting what it
             // found wrong with the server (smtpsim send's status 1): kept in the result, no verdict.
@@ -294,6 +313,9 @@ public struct ClientProbe: Sendable {
         } else if !controlUnmet.isEmpty {
             verdict = .inconclusive
             detail = "the control: " + controlUnmet.joined(separator: "; ") + " (exit status \(run.status ?? -1)): check the command and its placeholders"
+        } else if connections.isEmpty, check.rcpt != nil || check.from != nil, let status = run.status, status != 0 {
+            verdict = .pass
+            detail = "refused the address before connecting (exit status \(status))"
         } else if connections.isEmpty {
             verdict = .inconclusive
             detail = "the client made no connection (exit status \(run.status ?? -1))"
@@ -339,6 +361,13 @@ public struct ClientProbe: Sendable {
                 let sent = BytePreview.text(Array(message.body[at...].prefix(24)), epoch: 0, limit: 40)
                 let written = BytePreview.text(Array(expected[longest...].prefix(24)), epoch: 0, limit: 40)
                 return "the message arrived changed after \(longest) octets of its body: \(sent) where the message file has \(written) (line ends made CRLF; RFC 5321 §4.5.2 dot-stuffing, §2.3.8 no bare LF)"
+            }
+            return nil
+        case .onlyItsOwnCommands:
+            for (k, c) in connections.enumerated() {
+                if let line = c.lines.first(where: { $0.contains(Self.injectedMarker) }) {
+                    return "sent \(line.debugDescription) (connection \(k + 1)), a command the user never asked for: the address's CRLF went on the wire as it was"
+                }
             }
             return nil
         case .capabilitiesFromAfterTLS:

@@ -23,6 +23,8 @@ enum ClientChecks {
         var opportunisticPrefers: [Requirement] = []
         var needs: [String] = []
         var message: [UInt8]?
+        var rcpt: String?
+        var from: String?
     }
 
     /// The server every check starts from: the factory certificate for localhost, AUTH for the
@@ -82,6 +84,12 @@ enum ClientChecks {
         Entry(id: "G1", name: "message-transparency", summary: "a message with a line starting with a dot and a bare LF: it must arrive as written, line ends made CRLF",
               server: "  reject-bare-line-endings: false", required: [.unchangedMessage, .deliversOverTLS], opportunistic: [.unchangedMessage, .delivers],
               message: transparencyMessage),
+        Entry(id: "F3", name: "crlf-in-recipient", summary: "{rcpt} carries CRLF and a command of its own: the client must refuse or escape it, never send it as it is",
+              server: "", required: [.onlyItsOwnCommands], opportunistic: [.onlyItsOwnCommands], needs: ["{rcpt}"],
+              rcpt: "rcpt@smtpsim.test>\r\n\(ClientProbe.injectedCommand)\r\nRCPT TO:<rcpt@smtpsim.test"),
+        Entry(id: "F3", name: "crlf-in-sender", summary: "{from} carries CRLF and a command of its own: the client must refuse or escape it, never send it as it is",
+              server: "", required: [.onlyItsOwnCommands], opportunistic: [.onlyItsOwnCommands], needs: ["{from}"],
+              from: "probe@smtpsim.test>\r\n\(ClientProbe.injectedCommand)\r\nMAIL FROM:<probe@smtpsim.test"),
     ]
 
     /// The checks as the probe runs them: each entry's server loaded from its scenario text.
@@ -99,7 +107,7 @@ enum ClientChecks {
             out.append(ClientProbe.Check(
                 id: entry.id, name: entry.name, summary: entry.summary, server: server,
                 requires: [.required: entry.required, .opportunistic: entry.opportunistic], prefers: [.opportunistic: entry.opportunisticPrefers],
-                needs: entry.needs, message: entry.message, isControl: entry.name == "control"))
+                needs: entry.needs, message: entry.message, isControl: entry.name == "control", rcpt: entry.rcpt, from: entry.from))
         }
         return out
     }

@@ -24,7 +24,7 @@ extension CLITests {
     func testProbeClientFailsExactlyTheChecksOfEachClientFlaw() throws {
         let (clean, results) = try probeClient(sendCommand(flaw: nil))
         XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
-        XCTAssertEqual(results.count, 17)
+        XCTAssertEqual(results.count, 19)
         XCTAssertEqual(results.filter { $0["verdict"] as? String != "pass" }.compactMap { $0["check"] as? String }, [])
         // Opportunistic: plaintext where STARTTLS fails, bad certificates accepted, no credentials
         // sent over them (the probe found smtpsim's client sending them: fixed).
@@ -118,5 +118,11 @@ extension CLITests {
         XCTAssertTrue(texts[agreed...].contains { $0.hasPrefix("received plaintext MAIL FROM:<probe@smtpsim.test>") }, "\(texts)")
         let (_, required) = try probeClient(swaks + ["--tls"], policy: "required", extra: ["--only", "B4"])
         XCTAssertEqual(required.last?["verdict"] as? String, "pass", "\(required)")
+        // swaks puts an address's CRLF on the wire as it is: the injected command reaches the
+        // server (smtpsim send refuses the address: the flaw test above passes F3).
+        let (_, injected) = try probeClient(swaks + ["--tls", "--tls-ca-path", "{ca}"], policy: "required", extra: ["--only", "F3"])
+        XCTAssertEqual(injected.dropFirst().map { $0["verdict"] as? String }, ["fail", "fail"], "\(injected)")
+        let lines = (injected.last?["bytes"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+        XCTAssertTrue(lines.contains { $0.contains("NOOP smtpsim-injected\\r\\n") }, "\(lines)")
     }
 }
