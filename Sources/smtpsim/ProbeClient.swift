@@ -40,6 +40,8 @@ extension ProbeCommand {
             try Self.printJSON(ClientDocument(command: command, policy: policy, results: results))
         case .junit:
             NetCLI.say(Self.junit(results, policy: policy))
+        case .html:
+            NetCLI.say(ClientReport.html(ClientDocument(command: command, policy: policy, results: results)))
         }
         if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(ExitStatus.finding.rawValue) }
     }

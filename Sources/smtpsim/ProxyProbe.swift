@@ -100,7 +100,7 @@ struct ProbeCommand: AsyncParsableCommand {
             """)
     )
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, junit }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, junit, html }
 
     @Argument(help: "The server, HOST:PORT.") var server: String?
     @Option(help: "Probe this relay (HOST:PORT) as an outbound server instead.") var outbound: String?
@@ -116,7 +116,7 @@ struct ProbeCommand: AsyncParsableCommand {
     var command: [String] = []
     @Option(help: "A recipient the server accepts, or the relay forwards (default postmaster@localhost; with --outbound bob@example.net).") var rcpt: String?
     @Option(help: "Envelope sender of the test messages.") var from = "probe@smtpsim.test"
-    @Option(help: "Output: text (a verdict table), json or (with --client) junit.") var format: Format = .text
+    @Option(help: "Output: text (a verdict table), json, or with --client junit or html (the evidence of each check).") var format: Format = .text
     @Flag(help: "Probe smtpsim's own server in memory instead of a socket (no waiting; with --server-flaw).") var inMemory = false
     @Option(help: "With --in-memory: a server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
 
@@ -130,7 +130,7 @@ struct ProbeCommand: AsyncParsableCommand {
         } else {
             if !command.isEmpty { throw ValidationError("a command after -- is for --client") }
             if policy != nil || only != nil { throw ValidationError("--policy and --only are for --client") }
-            if format == .junit { throw ValidationError("--format junit is for --client") }
+            if format == .junit || format == .html { throw ValidationError("--format \(format.rawValue) is for --client") }
         }
         if !serverFlaw.isEmpty, !inMemory { throw ValidationError("--server-flaw needs --in-memory (a real server has the flaws it has)") }
     }
@@ -237,13 +237,17 @@ struct ProbeCommand: AsyncParsableCommand {
 struct MatrixCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "matrix",
-        abstract: "Combine probe --outbound and probe results into the pairs that deliver a smuggled message.",
+        abstract: "Combine probe --outbound and probe results into the pairs that deliver a smuggled message, or probe --client results into a client × check matrix.",
         discussion: Help.reflow("""
             Each --outbound is the JSON of `smtpsim probe --outbound RELAY --format json`, each
             --inbound the JSON of `smtpsim probe SERVER --format json`, as FILE or NAME=FILE. A pair
             delivers a smuggled message when a sequence the relay forwarded as it was (or
             normalised to another variant) is one the server ends the data at, or when the relay
             ends the data itself. Exit status 1 when some pair delivers one.
+
+            Each --client is the JSON of `smtpsim probe --client … --format json`, as FILE or
+            NAME=FILE (the name defaults to the command's first word): one row per file, one column
+            per check. Exit status 1 when some check failed.
             """)
     )
 
@@ -251,11 +255,16 @@ struct MatrixCommand: ParsableCommand {
 
     @Option(help: "A probe --outbound JSON file (NAME=FILE or FILE; repeatable).") var outbound: [String] = []
     @Option(help: "A probe JSON file (NAME=FILE or FILE; repeatable).") var inbound: [String] = []
+    @Option(help: "A probe --client JSON file (NAME=FILE or FILE; repeatable).") var client: [String] = []
     @Option(help: "Output: text, json or html.") var format: Format = .text
     @Option(help: "Write the output here instead of standard output.") var output: String?
 
     func validate() throws {
-        guard !outbound.isEmpty, !inbound.isEmpty else { throw ValidationError("give at least one --outbound and one --inbound") }
+        if !client.isEmpty {
+            guard outbound.isEmpty, inbound.isEmpty else { throw ValidationError("give --client files, or --outbound and --inbound files, not both") }
+            return
+        }
+        guard !outbound.isEmpty, !inbound.isEmpty else { throw ValidationError("give at least one --outbound and one --inbound (or --client files)") }
     }
 
     /// `NAME=FILE` or `FILE`, and the document's own name for it.
@@ -271,6 +280,7 @@ struct MatrixCommand: ParsableCommand {
     }
 
     func run() throws {
+        if !client.isEmpty { return try runClients() }
         let outs = try outbound.map { a in
             let (name, d) = try Self.read(a, as: ProbeCommand.OutboundDocument.self) { $0.relay }
             return SmugglingMatrix.Outbound(name: name, results: d.results)
@@ -286,11 +296,31 @@ struct MatrixCommand: ParsableCommand {
         case .json: text = String(decoding: matrix.json, as: UTF8.self) + "\n"
         case .html: text = matrix.html
         }
+        try write(text)
+        if matrix.pairs.contains(where: \.delivers) { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    private func runClients() throws {
+        let documents = try client.map { a in
+            try Self.read(a, as: ProbeCommand.ClientDocument.self) { URL(fileURLWithPath: $0.command.first ?? "client").lastPathComponent }
+        }
+        let matrix = ClientReport.Matrix(documents)
+        switch format {
+        case .text: try write(matrix.text + "\n")
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try write(String(decoding: try encoder.encode(matrix), as: UTF8.self) + "\n")
+        case .html: try write(matrix.html)
+        }
+        if matrix.anyFailure { throw ExitCode(ExitStatus.finding.rawValue) }
+    }
+
+    private func write(_ text: String) throws {
         if let output {
             try text.write(toFile: output, atomically: true, encoding: .utf8)
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        if matrix.pairs.contains(where: \.delivers) { throw ExitCode(ExitStatus.finding.rawValue) }
     }
 }

@@ -148,10 +148,7 @@ struct Run: ParsableCommand {
     }
 
     /// Text as XML character data or an attribute value (JUnit reports).
-    static func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    static func esc(_ s: String) -> String { HTMLReport.esc(s) }
 
     static func junit(_ reports: [ScenarioReport], _ errors: [ScenarioError]) -> String {
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"

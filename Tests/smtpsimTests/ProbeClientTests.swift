@@ -72,6 +72,35 @@ extension CLITests {
         XCTAssertEqual(junit.stdout.components(separatedBy: "<failure ").count - 1, 3)
     }
 
+    /// The HTML page shows each check's evidence; `smtpsim matrix --client` puts several probes
+    /// side by side (text, JSON, HTML) and exits 1 when a check failed.
+    func testProbeClientHTMLAndTheClientMatrix() throws {
+        let html = try run(["probe", "--client", "--policy", "required", "--format", "html", "--only", "C2", "--"] + sendCommand(flaw: "ignores-certificate-errors"))
+        XCTAssertEqual(html.status, 1)
+        XCTAssertTrue(html.stdout.contains("<td class=fail>fail</td>"), html.stdout)
+        XCTAssertTrue(html.stdout.contains("<details><summary>evidence:"), html.stdout)
+        XCTAssertTrue(html.stdout.contains("MAIL FROM:&lt;probe@smtpsim.test&gt;"), html.stdout)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("client-matrix-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (name, flaw) in [("clean", nil), ("flawed", "ignores-certificate-errors")] as [(String, String?)] {
+            let r = try run(["probe", "--client", "--policy", "required", "--format", "json", "--only", "C1,C2", "--"] + sendCommand(flaw: flaw))
+            try Data(r.stdout.utf8).write(to: folder.appendingPathComponent("\(name).json"))
+        }
+        let clean = folder.appendingPathComponent("clean.json").path, flawed = folder.appendingPathComponent("flawed.json").path
+        let text = try run(["matrix", "--client", "ours=\(clean)", "--client", "broken=\(flawed)"])
+        XCTAssertEqual(text.status, 1, text.stderr)
+        XCTAssertTrue(text.stdout.contains("ours (required)") && text.stdout.contains("broken (required)"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("4: certificate-wrong-host"), text.stdout)
+        let json = try run(["matrix", "--client", "ours=\(clean)", "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let doc = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(doc?["checks"] as? [String], ["control", "certificate-untrusted-ca", "certificate-self-signed", "certificate-wrong-host"])
+        let page = try run(["matrix", "--client", "broken=\(flawed)", "--format", "html"])
+        XCTAssertEqual(page.stdout.components(separatedBy: "<td class=fail>").count - 1, 3, page.stdout)
+        XCTAssertEqual(try run(["matrix", "--client", clean, "--inbound", clean]).status, 2)
+    }
+
     /// A client that does not exit is stopped by its process id at the timeout (inconclusive); a
     /// check whose placeholder the command does not use is n/a; bad invocations exit 2.
     func testProbeClientStopsAClientThatHangsAndRefusesBadInvocations() throws {
