@@ -35,6 +35,10 @@ public struct ClientProbe: Sendable {
         /// a command of its own (`ClientProbe.injectedMarker`) is refused or escaped, never sent
         /// as it is (Nodemailer GHSA-c7w3-x93f-qmm8, Jakarta Mail CVE-2025-7962).
         case onlyItsOwnCommands = "only-its-own-commands"
+        /// A transaction the client starts inside TLS ends with the message accepted: a client that
+        /// took replies from before the handshake for the server's reads every later reply against
+        /// the wrong command and never completes it (giving up before MAIL is fine).
+        case inStepInsideTLS = "in-step-inside-tls"
         /// Inside TLS the client uses only what the EHLO reply inside TLS offers (RFC 3207 §4.2):
         /// no BDAT where only the reply before TLS listed CHUNKING.
         case capabilitiesFromAfterTLS = "capabilities-from-after-tls"
@@ -370,6 +374,10 @@ public struct ClientProbe: Sendable {
                 }
             }
             return nil
+        case .inStepInsideTLS:
+            guard delivered.isEmpty, let k = connections.firstIndex(where: { $0.commands.contains { $0.tls && $0.verb == "MAIL" } }) else { return nil }
+            let sent = connections[k].commands.filter(\.tls).map(\.verb).joined(separator: " ")
+            return "started a transaction inside TLS (connection \(k + 1): \(sent)) and never completed it: out of step with the server's replies"
         case .capabilitiesFromAfterTLS:
             let offersAfter = check.server.configuration.extensionsAfterTLS.contains(.chunking)
             guard !offersAfter, let bdat = connections.enumerated().first(where: { $0.element.commands.contains { $0.tls && $0.verb == "BDAT" } }) else { return nil }

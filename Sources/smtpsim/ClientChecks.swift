@@ -60,7 +60,7 @@ enum ClientChecks {
         Entry(id: "D3", name: "replies-injected-behind-the-220", summary: "the 220 to STARTTLS comes with two more reply lines in the same segment, and the first reply inside TLS is 1 s late: a client must discard what came before the handshake (or give up)",
               server: "  rules:\n    - {at: STARTTLS, reply: [\"220 2.0.0 Ready to start TLS\", \"250-evil.example\", \"250 PIPELINING\"]}",
               faults: "  - stall: {for: 1s, at: {server-writes: \"250-localhost\", epoch: 1}}",
-              required: [], opportunistic: []),
+              required: [.inStepInsideTLS], opportunistic: [.inStepInsideTLS]),
         Entry(id: "C1", name: "certificate-untrusted-ca", summary: "a certificate from a CA the client was not given",
               server: "  certificate: untrusted-ca", required: [], opportunistic: [], opportunisticPrefers: [.delivers]),
         Entry(id: "C1", name: "certificate-self-signed", summary: "a self-signed certificate",
