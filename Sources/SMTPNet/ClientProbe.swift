@@ -190,7 +190,17 @@ public struct ClientProbe: Sendable {
             var lines: [String] = []
             var findings: [Finding] = []
             var log = Probe.ExchangeLog()
+            /// Octets kept in `log` so far (`exchangeOctetsKept` at most).
+            var logged = 0
             var ended = false
+
+            /// Keeps an exchange as evidence while the bound allows; the rest is judged, not kept.
+            mutating func keep(_ direction: Probe.Exchange.Direction, tls: Bool, _ bytes: [UInt8]) {
+                guard logged < Observed.exchangeOctetsKept else { return }
+                let kept = Array(bytes.prefix(Observed.exchangeOctetsKept - logged))
+                logged += kept.count
+                log.append(direction, epoch: tls ? 1 : 0, kept)
+            }
         }
         struct State {
             var order: [String] = []
@@ -204,16 +214,21 @@ public struct ClientProbe: Sendable {
         static let commandsKept = 256
         /// Octets kept of each command line (RFC 5321 §4.5.3.1.4: 512 in all).
         static let lineKept = 512
+        /// Octets of each connection kept as evidence (a client's message can be large).
+        static let exchangeOctetsKept = 256 * 1024
+        /// Connections judged per check; a client that opens more is judged on the first ones.
+        static let connectionsKept = 64
 
         func record(_ id: String, _ event: WireEvent) {
             state.withLock { s in
                 if s.connections[id] == nil {
+                    guard s.order.count < Self.connectionsKept else { return }
                     s.order.append(id)
                     s.connections[id] = Connection()
                 }
                 switch event {
                 case .received(let bytes, let tls):
-                    s.connections[id]!.log.append(.received, epoch: tls ? 1 : 0, bytes)
+                    s.connections[id]!.keep(.received, tls: tls, bytes)
                     guard let step = s.connections[id]!.tracker.advance(past: bytes, by: .client) else { return }
                     for line in step.commands where s.connections[id]!.commands.count < Self.commandsKept {
                         let verb = String(decoding: line.prefix { $0 != 0x20 && $0 != 0x0D }, as: UTF8.self).uppercased()
@@ -221,7 +236,7 @@ public struct ClientProbe: Sendable {
                         s.connections[id]!.lines.append(String(decoding: line.prefix(Self.lineKept), as: UTF8.self))
                     }
                 case .sent(let bytes, let tls):
-                    s.connections[id]!.log.append(.sent, epoch: tls ? 1 : 0, bytes)
+                    s.connections[id]!.keep(.sent, tls: tls, bytes)
                     s.connections[id]!.tracker.advance(past: bytes, by: .server)
                 case .finding(let finding):
                     s.connections[id]!.findings.append(finding)
@@ -269,7 +284,7 @@ public struct ClientProbe: Sendable {
             "{user}": values.user, "{password}": values.password, "{message}": message.path,
         ]
         let arguments = command.map { argument in substitutions.reduce(argument) { $0.replacingOccurrences(of: $1.key, with: $1.value) } }
-        let run = try await ClientProcess.run(arguments, timeout: timeout, outputKept: Self.outputKept)
+        let run = try await ClientProcess.run(arguments, in: folder, timeout: timeout, outputKept: Self.outputKept)
         // The client is gone: its connections end at once; wait a little for the server's side.
         let drainUntil = ContinuousClock.now + .milliseconds(Int64(Self.drainSeconds * 1000))
         while !observed.allEnded, ContinuousClock.now < drainUntil { try? await Task.sleep(for: .milliseconds(20)) }
@@ -444,11 +459,14 @@ enum ClientProcess {
     /// Seconds between SIGTERM and SIGKILL for a client that outlives its timeout.
     static let graceSeconds = 2.0
 
-    static func run(_ arguments: [String], timeout: Double, outputKept: Int) async throws(NetError) -> Outcome {
+    /// Runs `arguments` in `folder` (the probe's work folder: whatever the client writes there
+    /// goes with it).
+    static func run(_ arguments: [String], in folder: URL, timeout: Double, outputKept: Int) async throws(NetError) -> Outcome {
         guard let executable = arguments.first else { throw .setup("no command to run") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
+        process.currentDirectoryURL = folder
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("smtpsim-client-\(UInt32.random(in: 0...UInt32.max)).out")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }

@@ -740,14 +740,17 @@ def client_commands():
              "--auth-user", "{user}", "--auth-password", "{password}", "--data", "@{message}", "--timeout", "5"]
     curl = ["curl", "-sS", "--max-time", "8", "smtp://{host}:{port}", "--mail-from", "{from}", "--mail-rcpt", "{rcpt}", "--mail-rcpt", "{rcpt2}",
             "--upload-file", "{message}", "--user", "{user}:{password}"]
-    # s-nail and msmtp read the message on stdin as a text file (lines ending in LF).
-    snail = "tr -d '\\r' < {message} | HOME=$(mktemp -d) s-nail -:/ -Sv15-compat -Snosave -Smta=smtp://{user}:{password}@localhost:{port} -Ssmtp-use-starttls " \
-            "-Ssmtp-auth=plain -Stls-ca-file={ca} -Stls-ca-no-defaults -Sfrom={from} -s probe {rcpt} {rcpt2}"
-    msmtp = "msmtp --host={host} --port={port} --tls=on --tls-starttls=on --tls-trust-file={ca} --auth=plain --user={user} " \
-            "--passwordeval='echo {password}' --from={from} {rcpt} {rcpt2} < {message}"
-    gitsend = "cd $(mktemp -d) && git send-email --smtp-server={host} --smtp-server-port={port} --smtp-encryption=tls " \
-              "--smtp-user={user} --smtp-pass={password} --smtp-ssl-cert-path={ca} --from={from} --to={rcpt} --to={rcpt2} " \
-              "--confirm=never --no-validate --suppress-cc=all --8bit-encoding=UTF-8 --transfer-encoding=8bit {message}"
+    # s-nail and msmtp read the message on stdin as a text file (lines ending in LF). The probe's
+    # values go in as positional parameters, never into the script's text: F3 puts CRLF and
+    # shell metacharacters in {rcpt} and {from}.
+    values = ["{host}", "{port}", "{ca}", "{from}", "{user}", "{password}", "{message}", "{rcpt}", "{rcpt2}"]
+    snail = ["sh", "-c", 'tr -d "\\r" < "$7" | HOME=$(mktemp -d) s-nail -:/ -Sv15-compat -Snosave "-Smta=smtp://$5:$6@localhost:$2" '
+             '-Ssmtp-use-starttls -Ssmtp-auth=plain "-Stls-ca-file=$3" -Stls-ca-no-defaults "-Sfrom=$4" -s probe "$8" "$9"', "sh"] + values
+    msmtp = ["sh", "-c", 'msmtp "--host=$1" "--port=$2" --tls=on --tls-starttls=on "--tls-trust-file=$3" --auth=plain "--user=$5" '
+             '"--passwordeval=echo $6" "--from=$4" "$8" "$9" < "$7"', "sh"] + values
+    gitsend = ["sh", "-c", 'cd "$(mktemp -d)" && git send-email "--smtp-server=$1" "--smtp-server-port=$2" --smtp-encryption=tls '
+               '"--smtp-user=$5" "--smtp-pass=$6" "--smtp-ssl-cert-path=$3" "--from=$4" "--to=$8" "--to=$9" '
+               '--confirm=never --no-validate --suppress-cc=all --8bit-encoding=UTF-8 --transfer-encoding=8bit "$7"', "sh"] + values
     return {
         ("swaks", "required"): swaks + ["--tls", "--tls-verify", "--tls-ca-path", "{ca}"],
         ("swaks", "opportunistic"): swaks + ["--tls-optional"],
@@ -757,9 +760,9 @@ def client_commands():
         ("python smtplib", "opportunistic"): lib("smtplib_client.py", "opportunistic"),
         ("aiosmtplib", "required"): lib("aiosmtplib_client.py", "required"),
         ("aiosmtplib", "opportunistic"): lib("aiosmtplib_client.py", "opportunistic"),
-        ("s-nail", "required"): ["sh", "-c", snail],
-        ("msmtp", "required"): ["sh", "-c", msmtp],
-        ("git send-email", "required"): ["sh", "-c", gitsend],
+        ("s-nail", "required"): snail,
+        ("msmtp", "required"): msmtp,
+        ("git send-email", "required"): gitsend,
         ("nodemailer", "required"): positional(["env", "NODE_PATH=/usr/share/nodejs", "node", os.path.join(CLIENTS_DIR, "nodemailer_client.js")], "required"),
         ("nodemailer", "opportunistic"): positional(["env", "NODE_PATH=/usr/share/nodejs", "node", os.path.join(CLIENTS_DIR, "nodemailer_client.js")], "opportunistic"),
         ("ruby net/smtp", "required"): positional(["ruby", os.path.join(CLIENTS_DIR, "ruby_client.rb")], "required"),

@@ -125,6 +125,12 @@ extension CLITests {
             XCTAssertTrue(["gone", "Z", "X"].contains(state), "the client's child \(child) outlived the probe: \(stat)")
             if !["gone", "Z", "X"].contains(state) { kill(child, SIGKILL) }
         }
+        // The client runs in the probe's work folder, removed afterwards: nothing it writes lands
+        // where the probe was started.
+        let marker = Self.root.appendingPathComponent("smtpsim-probe-client-cwd-marker")
+        _ = try run(["probe", "--client", "--policy", "required", "--timeout", "5", "--only", "F7", "--", "sh", "-c", "touch smtpsim-probe-client-cwd-marker"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker.path), "the client wrote into the directory the probe was started in")
+        try? FileManager.default.removeItem(at: marker)
         XCTAssertEqual(try run(["probe", "--client", "--policy", "required"]).status, 2)
         XCTAssertEqual(try run(["probe", "--client", "--", "true"]).status, 2)
         XCTAssertEqual(try run(["probe", "--client", "--policy", "required", "--only", "Z9", "--", "true"]).status, 2)
