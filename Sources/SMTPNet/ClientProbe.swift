@@ -297,7 +297,8 @@ public struct ClientProbe: Sendable {
         let connections = state.order.compactMap { state.connections[$0] }
         let named = [values.rcpt, values.rcpt2].filter { r in command.contains { $0.contains(r == values.rcpt ? "{rcpt}" : "{rcpt2}") } }
         let accepted = Set(state.delivered.flatMap { $0.recipients.map { Self.address($0) } })
-        let everyRecipientAccepted = !named.isEmpty && named.allSatisfy { accepted.contains($0.lowercased()) }
+        // A command that names its recipients itself is judged by whether a message was accepted.
+        let everyRecipientAccepted = named.isEmpty ? !state.delivered.isEmpty : named.allSatisfy { accepted.contains($0.lowercased()) }
         var failures: [String] = []
         var warnings: [String] = []
         // The control's own requirement unmet says the command does not deliver, not that the

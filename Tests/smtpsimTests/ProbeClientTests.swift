@@ -49,6 +49,17 @@ extension CLITests {
         }
     }
 
+    /// A command that names its recipients itself (no `{rcpt}`): its exit status is judged against
+    /// whether a message was accepted at all, not against recipients it never named.
+    func testProbeClientJudgesTheExitStatusOfACommandWithItsOwnRecipients() throws {
+        let command = [Self.binary.path, "send", "--server", "{host}:{port}", "--starttls", "required", "--ca", "{ca}", "--from", "{from}",
+                       "--to", "someone@smtpsim.test", "--timeout", "5", "--quiet", "{message}"]
+        let (run, results) = try probeClient(command, extra: ["--only", "B1,E2"])
+        XCTAssertEqual(run.status, 0, run.stdout)
+        XCTAssertEqual(results.map { $0["verdict"] as? String }, ["pass", "pass", "pass"], "\(results)")
+        XCTAssertEqual(results.first?["exitTruthful"] as? Bool, true)
+    }
+
     /// The evidence of a failure: the findings, the bytes by layer, the exit status and whether it
     /// told the truth; JUnit has one failure per failed check.
     func testProbeClientReportsItsEvidenceInJSONAndJUnit() throws {
