@@ -368,13 +368,13 @@ public struct ClientProbe: Sendable {
             // The body is what must arrive whole: clients rewrite headers (git send-email) or
             // write their own around it (PHPMailer, s-nail).
             let expected = Self.body(of: Self.trimmingBlankEnd(Self.crlf(check.message ?? Self.standardMessage)))
-            for message in delivered where Self.range(of: expected, in: message.body) == nil {
+            for message in delivered where !Octets.contains(message.body, expected) {
                 // Where it differs: after the longest start of the text found in the message.
                 var longest = 0, at = 0
                 for length in stride(from: expected.count - 1, through: 1, by: -1) {
-                    if let found = Self.range(of: Array(expected.prefix(length)), in: message.body) {
+                    if let found = Octets.end(of: Array(expected.prefix(length)), in: message.body) {
                         longest = length
-                        at = found.upperBound
+                        at = found
                         break
                     }
                 }
@@ -417,17 +417,8 @@ public struct ClientProbe: Sendable {
 
     /// What follows the header section (the first empty line), or all of it without one.
     static func body(of message: [UInt8]) -> [UInt8] {
-        guard let end = range(of: [0x0D, 0x0A, 0x0D, 0x0A], in: message) else { return message }
-        return Array(message[end.upperBound...])
-    }
-
-    /// Where `needle` first occurs in `haystack`.
-    static func range(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
-        guard !needle.isEmpty, needle.count <= haystack.count else { return needle.isEmpty ? 0..<0 : nil }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] && haystack[start..<start + needle.count].elementsEqual(needle) {
-            return start..<start + needle.count
-        }
-        return nil
+        guard let end = Octets.end(of: [0x0D, 0x0A, 0x0D, 0x0A], in: message) else { return message }
+        return Array(message[end...])
     }
 
     /// The message without the CRLFs at its end (one is kept).
