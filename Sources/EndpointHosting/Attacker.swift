@@ -74,6 +74,15 @@ public enum AttackKind: String, CaseIterable, Hashable, Sendable {
         }
     }
 
+    /// The action works on the plaintext before TLS (docs/catalog.md B, D): on an implicit-TLS
+    /// connection (RFC 8314 §3) there is none, and it is not applicable.
+    public var needsPlaintextPhase: Bool {
+        switch self {
+        case .stripStartTLS, .replaceStartTLSReply, .injectToServer, .injectToClient, .tamperCapabilities, .injectAuth: true
+        case .interceptTLS, .plaintextAfterTLS: false
+        }
+    }
+
     public var summary: String {
         switch self {
         case .stripStartTLS: "hide STARTTLS in the EHLO reply (docs/catalog.md B1)"
@@ -110,6 +119,10 @@ public struct AttackerState: Sendable {
     var lateInjection: [UInt8]?
     /// Cleartext waiting for the first application-data record toward each side.
     var cleartextAfterTLS: [Side: [UInt8]] = [:]
+    /// `tlsFromFirstOctet()` was told (or saw) the connection is implicit TLS.
+    public private(set) var sawImplicitTLS = false
+    /// A plaintext octet passed either way (what tells implicit TLS from a ClientHello after STARTTLS).
+    var sawPlaintext = false
 
     public init(actions: [AttackAction]) {
         self.actions = actions
@@ -118,6 +131,23 @@ public struct AttackerState: Sendable {
 
     /// The attacker wants to see TLS records (to put cleartext behind one).
     public var watchesTLSRecords: Bool { !cleartextAfterTLS.isEmpty }
+
+    /// The connection is TLS from its first octet (implicit TLS, RFC 8314 §3): both directions
+    /// carry TLS records only. Returns, once, an effect for each action that needs a plaintext
+    /// phase: it is not applicable here, and says so rather than pass silently.
+    public mutating func tlsFromFirstOctet() -> [Effect] {
+        guard !sawImplicitTLS else { return [] }
+        sawImplicitTLS = true
+        clientToServerOpaque = true
+        serverToClientOpaque = true
+        var seen: Set<AttackKind> = []
+        return actions.filter { $0.kind.needsPlaintextPhase && seen.insert($0.kind).inserted }.map {
+            Effect(name: $0.name, detail: Self.notApplicable)
+        }
+    }
+
+    /// What an action with no plaintext phase to work on reports (the trace and `expect.not-applicable` read it).
+    public static let notApplicable = "not applicable: the connection is TLS from its first octet (implicit TLS, RFC 8314 §3), there is no plaintext phase to attack"
 
     /// A TLS record of application data (after the handshake: the caller knows which records
     /// are handshake flights; a relay of opaque bytes does not, so `smtpsim proxy` offers this as
@@ -129,6 +159,9 @@ public struct AttackerState: Sendable {
         return (bytes, Effect(name: AttackKind.plaintextAfterTLS.rawValue, detail: "\(bytes.count) cleartext octets toward the \(side.rawValue) inside TLS: \(BytePreview.text(bytes, limit: 60))"))
     }
 
+    /// The content type of a TLS handshake record (RFC 8446 §5.1): a ClientHello starts so.
+    static let handshakeRecord: UInt8 = 0x16
+
     /// What happened, for the trace.
     public struct Effect: Sendable {
         public var name: String
@@ -139,6 +172,11 @@ public struct AttackerState: Sendable {
     /// directly, and what was done.
     public mutating func clientWrite(_ bytes: [UInt8]) -> (toServer: [UInt8], toClient: [UInt8], effects: [Effect]) {
         if clientToServerOpaque { return (bytes, [], []) }
+        if !sawPlaintext, bytes.first == Self.handshakeRecord {
+            // A ClientHello before anything else: implicit TLS (what a relay of real sockets sees).
+            return (bytes, [], tlsFromFirstOctet())
+        }
+        sawPlaintext = true
         var toServer: [UInt8] = []
         var toClient: [UInt8] = []
         var effects: [Effect] = []
@@ -194,6 +232,7 @@ public struct AttackerState: Sendable {
     /// server afterwards (a late injection).
     public mutating func serverWrite(_ bytes: [UInt8]) -> (toClient: [UInt8], toServer: [UInt8], effects: [Effect]) {
         if serverToClientOpaque { return (bytes, [], []) }
+        sawPlaintext = true
         var out: [UInt8] = []
         var late: [UInt8] = []
         var effects: [Effect] = []

@@ -39,7 +39,7 @@ public final class BuiltInServerEndpoint: SimulatedEndpoint {
             switch action {
             case .send(let b): out.append(.send(b))
             case .startTLS(let n):
-                out.append(.note(Note(.discarded(octets: n, what: "plaintext"))))
+                out.append(machine.configuration.implicitTLS ? .note(Note.implicitTLS) : .note(Note(.discarded(octets: n, what: "plaintext"))))
                 out.append(.startTLS)
             case .close: out.append(.close)
             case .setTimer(let t, let after): out.append(.setTimer(.server(t), after: after))
@@ -93,7 +93,7 @@ public final class BuiltInClientEndpoint: SimulatedEndpoint {
             switch action {
             case .send(let b): out.append(.send(b))
             case .startTLS(let n):
-                out.append(.note(Note(.discarded(octets: n, what: "buffered reply"))))
+                out.append(machine.configuration.implicitTLS ? .note(Note.implicitTLS) : .note(Note(.discarded(octets: n, what: "buffered reply"))))
                 out.append(.startTLS)
             case .close: out.append(.close)
             case .setTimer(let t, let after): out.append(.setTimer(.client(t), after: after))

@@ -199,6 +199,9 @@ public struct Note: Hashable, Sendable, CustomStringConvertible, ExpressibleBySt
 
     public var description: String { text }
 
+    /// An implicit-TLS endpoint's handshake starts as the connection opens.
+    static let implicitTLS = Note("implicit TLS: the handshake starts as the connection opens (RFC 8314 §3)")
+
     /// Two notes are the same line.
     public static func == (a: Note, b: Note) -> Bool { a.text == b.text }
     public func hash(into hasher: inout Hasher) { hasher.combine(text) }

@@ -75,6 +75,13 @@ public final class EndpointHost {
     /// oracle asks whether a side acted inside TLS before hearing anything there).
     public private(set) var writesInTLS = 0
     public private(set) var receivedInTLS = 0
+    /// TLS began as the connection opened, before a plaintext octet either way (implicit TLS,
+    /// RFC 8314 §3): there is no plaintext phase for anything to cross from.
+    public private(set) var tlsFromFirstOctet = false
+    /// A plaintext octet was written or received before TLS.
+    private var plaintextSeen = false
+    /// The first octets received inside an implicit-TLS handshake (`firstInboundKept`).
+    private var firstInbound: [UInt8] = []
     /// Application data goes into records of at most this many octets (the `tls-record-size`
     /// fault); nil: as the engine chooses (16 KiB, RFC 8446 §5.1).
     public var recordSize: Int?
@@ -146,7 +153,8 @@ public final class EndpointHost {
     /// write a timer or the operator caused (an idle session's 421, a timed-out client's QUIT)
     /// acts on no bytes, and breaks nothing.
     public var writeBreaksTLSBoundary: String? {
-        guard tlsEstablished, receivedInTLS == 0, actingUnprompted == 0 else { return nil }
+        // Implicit TLS has no before: nothing crossed a boundary (RFC 8314 §3).
+        guard tlsEstablished, !tlsFromFirstOctet, receivedInTLS == 0, actingUnprompted == 0 else { return nil }
         switch side {
         case .server: return "the server wrote inside TLS before receiving anything inside TLS: it acted on bytes that arrived before the handshake"
         case .client:
@@ -179,6 +187,7 @@ public final class EndpointHost {
         guard !closed else { return }
         switch tls {
         case .none:
+            plaintextSeen = true
             deliver(bytes)
             return
         case .clearAfterTLS:
@@ -200,6 +209,9 @@ public final class EndpointHost {
             break
         }
         guard let engine = tlsEngine else { return }
+        if tlsFromFirstOctet, !tlsEstablished, firstInbound.count < Self.firstInboundKept {
+            firstInbound += bytes.prefix(Self.firstInboundKept - firstInbound.count)
+        }
         engine.receiveCiphertext(bytes)
         if !tlsEstablished {
             advanceHandshake(engine)
@@ -330,6 +342,7 @@ public final class EndpointHost {
         guard driver.isLive(self) else { return }
         switch tls {
         case .none:
+            plaintextSeen = true
             driver.host(self, transmit: bytes, epoch: 0, handshake: false)
         case .handshaking:
             return  // nothing leaves between the 220 and the end of the handshake
@@ -396,6 +409,7 @@ public final class EndpointHost {
             }
         }
         tls = .handshaking(engine)
+        tlsFromFirstOctet = !plaintextSeen
         driver.host(self, event: .startingTLS)
         guard driver.isLive(self) else { return }
         // The client speaks first; the server's next bytes from the stream are the ClientHello.
@@ -421,11 +435,33 @@ public final class EndpointHost {
             apply(endpoint.tlsFinished(report))
             // Application data may have arrived with the last handshake flight.
             readPlaintext()
-        case .failed(let failure):
+        case .failed(let engineFailure):
+            var failure = engineFailure
+            var report = TLSReport(failed: failure)
+            if let greeting = clearGreetingInsteadOfTLS(failure) {
+                // RFC 8314 §3: an implicit-TLS peer met a service that speaks SMTP in the clear
+                // (a STARTTLS or plaintext port): TLS was not offered, as RFC 8460 §4.3.1 says.
+                failure = TLSFailure(failure.kind, reason: "the peer spoke SMTP in the clear (\(BytePreview.text(greeting, limit: 24))) where implicit TLS was expected: a STARTTLS or plaintext service (RFC 8314 §3)", openSSL: failure.openSSL)
+                report = TLSReport(failed: failure)
+                report.rfc8460ResultType = .starttlsNotSupported
+            }
             driver.host(self, event: .tlsFailed(failure))
-            apply(endpoint.tlsFinished(TLSReport(failed: failure)))
+            apply(endpoint.tlsFinished(report))
             if !closed { close(detail: "handshake failed") }
         }
+    }
+
+    /// Octets kept of what arrived first inside an implicit-TLS handshake: enough to tell an
+    /// SMTP reply (`220 `) from a TLS record.
+    static let firstInboundKept = 24
+
+    /// What arrived first, when an implicit-TLS handshake failed on bytes that are an SMTP reply
+    /// line (three digits, then a space or a hyphen: RFC 5321 §4.2) rather than a TLS record.
+    private func clearGreetingInsteadOfTLS(_ failure: TLSFailure) -> [UInt8]? {
+        guard tlsFromFirstOctet, failure.kind == .malformedRecord, firstInbound.count >= 4,
+            firstInbound.prefix(3).allSatisfy({ (0x30...0x39).contains($0) }), firstInbound[3] == 0x20 || firstInbound[3] == 0x2D
+        else { return nil }
+        return firstInbound
     }
 
     private func readPlaintext() {

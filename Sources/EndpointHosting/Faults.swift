@@ -44,6 +44,16 @@ public enum ProtocolPhase: String, CaseIterable, Hashable, Sendable, Codable {
     case midBDATChunk = "mid-bdat-chunk"
     /// After a BDAT chunk that is not the last, at the server's reply to it.
     case betweenBDATChunks = "between-bdat-chunks"
+    // Implicit TLS (RFC 8314 §3): the greeting is the first thing said inside TLS.
+    /// Inside the greeting, after its code, inside TLS.
+    case midGreetingInTLS = "mid-greeting-in-tls"
+    /// After the greeting inside TLS, before the client's EHLO.
+    case afterGreetingInTLS = "after-greeting-in-tls"
+
+    /// The phases a swarm's `random-phase` and the fuzz targets draw from: those of a STARTTLS
+    /// session, in their first order (the implicit-TLS phases came later and are named only;
+    /// drawing from them too would move every seed's choice).
+    public static let drawn: [ProtocolPhase] = Array(allCases.prefix { $0 != .midGreetingInTLS })
 
     /// The trigger that finds this phase in a session of smtpsim's own machines.
     public var trigger: Trigger {
@@ -67,6 +77,9 @@ public enum ProtocolPhase: String, CaseIterable, Hashable, Sendable, Codable {
         case .midPipelinedBatch: .write(side: .client, pattern: "RCPT TO:", cut: .afterMatch, epoch: nil)
         case .midBDATChunk: .midChunk
         case .betweenBDATChunks: .betweenChunks
+        // A line that starts with 220 inside TLS: under implicit TLS the stream's first.
+        case .midGreetingInTLS: .write(side: .server, pattern: "\n220", cut: .afterMatch, epoch: 1)
+        case .afterGreetingInTLS: .write(side: .server, pattern: "\n220", cut: .afterWrite, epoch: 1)
         }
     }
 }

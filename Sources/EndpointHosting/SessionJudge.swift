@@ -21,6 +21,14 @@ public struct SessionJudge: Sendable {
     /// The server's certificate does not verify for the judged client (`probe --client` serves a
     /// bad one on purpose): inside TLS the client writes to an unverified peer.
     public var servedCertificateUnverified = false
+    /// The judged client was configured for implicit TLS (RFC 8314 §3): it must never write
+    /// SMTP in the clear, whatever the server says there.
+    public var implicitTLS = false
+    /// A plaintext octet was seen before TLS (without one the connection is implicit TLS, where
+    /// the server speaks first inside TLS and no boundary exists).
+    private var plaintextBeforeTLS = false
+    /// The implicit-TLS client's write in the clear was reported (once per connection).
+    private var clearUnderImplicitSaid = false
     /// The first octets of the server's answer to the client's STARTTLS, as the client read
     /// them (nil: no STARTTLS waits for its answer).
     private var startTLSReply: [UInt8]?
@@ -90,7 +98,8 @@ public struct SessionJudge: Sendable {
     /// server may close an idle session unprompted. The simulator, which sees both hosts, judges
     /// the boundary with each host's own count (`EndpointHost.writeBreaksTLSBoundary`).
     public mutating func boundary(_ bytes: [UInt8], by side: Side, epoch: Int, commands: Int) -> Verdict? {
-        guard epoch == 1, !bytes.isEmpty else { return nil }
+        if epoch == 0, !bytes.isEmpty { plaintextBeforeTLS = true }
+        guard epoch == 1, !bytes.isEmpty, plaintextBeforeTLS else { return nil }
         switch side {
         case .server:
             defer { serverWroteInTLS = true }
@@ -134,6 +143,14 @@ public struct SessionJudge: Sendable {
             let commands = step?.commands ?? []
             defer { if state.epoch == 0, let last = commands.last, Self.isStartTLS(last) { startTLSReply = [] } }
             var verdicts: [Verdict] = []
+            if implicitTLS, state.epoch == 0, !clearUnderImplicitSaid, bytes.first != Self.handshakeRecord,
+                let line = bytes.split(separator: 0x0A).first(where: { Self.sessionVerbs.contains(Self.verb($0)) })
+            {
+                clearUnderImplicitSaid = true
+                verdicts.append(Verdict(oracle: .plaintextExposure, side: .client,
+                                        explanation: "the client, configured for implicit TLS, sent \(BytePreview.text(Array(line.prefix(40).filter { $0 != 0x0D }))) in the clear instead of ending a connection that did not start with TLS",
+                                        reference: "RFC 8314 §3, §5.1"))
+            }
             // The write's own lines, not the command framing: after a 220 the client's TLS
             // ClientHello reaches a server that never started TLS as a line without an end, and
             // the command that follows it in its own write would be read as that line's tail.
@@ -176,6 +193,8 @@ public struct SessionJudge: Sendable {
     static let sessionVerbs: Set<String> = ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "AUTH"]
     static let envelopeVerbs: Set<String> = ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"]
     static let code220 = Array("220".utf8), code421 = Array("421".utf8)
+    /// A TLS handshake record's content type (RFC 8446 §5.1): a ClientHello is no SMTP.
+    static let handshakeRecord: UInt8 = 0x16
     static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
 
     /// The line is `STARTTLS` (any case), compared octet by octet (this runs on every write).

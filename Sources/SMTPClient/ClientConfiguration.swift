@@ -148,6 +148,11 @@ public struct ClientConfiguration: Hashable, Sendable {
     /// The MX host the client connects to (for MTA-STS matching and reports).
     public var serverName = "mx.example.test"
     public var policy: TLSPolicy = .opportunistic
+    /// Implicit TLS (RFC 8314 §3): the handshake starts when the connection opens and the
+    /// greeting is awaited inside TLS. Nothing is ever sent in the clear: a handshake that fails
+    /// (a plaintext greeting among the causes) defers the messages with its RFC 8460 result type,
+    /// whatever the policy; the policy still decides what an unverified certificate means.
+    public var implicitTLS = false
     public var credentials: Credentials?
     /// Use PIPELINING when offered (RFC 2920).
     public var usePipelining = true

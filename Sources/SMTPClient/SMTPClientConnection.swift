@@ -161,6 +161,13 @@ public struct SMTPClientConnection: Sendable {
             emit(.close)
             return takeActions()
         }
+        if configuration.implicitTLS {
+            // RFC 8314 §3: TLS from the first octet; the greeting comes inside it.
+            phase = .handshake
+            emit(.startTLS(discardedReplyBytes: 0))
+            emit(.setTimer(.handshake, after: configuration.timeouts.tlsHandshake))
+            return takeActions()
+        }
         phase = .greeting
         emit(.setTimer(.reply, after: configuration.timeouts.greeting))
         return takeActions()
@@ -252,11 +259,11 @@ public struct SMTPClientConnection: Sendable {
     public var phaseName: String {
         switch phase {
         case .notStarted: "not-started"
-        case .greeting: "greeting"
+        case .greeting: session.inTLS ? "greeting-in-tls" : "greeting"
         case .ehlo(let afterTLS): afterTLS ? "ehlo-after-tls" : "ehlo"
         case .helo: "helo"
         case .startTLS: "starttls"
-        case .handshake: "tls-handshake"
+        case .handshake: configuration.implicitTLS ? "implicit-tls-handshake" : "tls-handshake"
         case .auth: "auth"
         case .transaction: "transaction"
         case .dataEnd: "data-end"

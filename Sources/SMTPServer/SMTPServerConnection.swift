@@ -42,6 +42,9 @@ public struct SMTPServerConnection: Sendable {
     /// A rule's greeting refused the session: only QUIT is done, everything else is 503
     /// (RFC 5321 §3.1).
     var refusing = false
+    /// The greeting (or its delay) began: false only before it, and inside an implicit-TLS
+    /// handshake (RFC 8314 §3).
+    var greeted = false
 
     /// A rule's reply standing in for the compliant one (nil: nothing is said).
     struct RuleAnswer: Sendable {
@@ -119,6 +122,23 @@ public struct SMTPServerConnection: Sendable {
     /// The connection is open: greet (or arm the greeting delay).
     public mutating func start() -> [ServerAction] {
         guard case .notStarted = phase else { return [] }
+        if configuration.implicitTLS {
+            // RFC 8314 §3: TLS first; the greeting comes once the handshake completed.
+            phase = .tlsHandshake(kept: [])
+            emit(.startTLS(discardedPlaintext: 0))
+            // A client that never completes the handshake is let go like one that never speaks
+            // (RFC 5321 §4.5.3.2.7).
+            emit(.setTimer(.idle, after: configuration.timeouts.command))
+            return takeActions()
+        }
+        openSession()
+        return takeActions()
+    }
+
+    /// The greeting (or its delay) and the wait for the first command: at the start, or inside
+    /// implicit TLS once the handshake completed.
+    private mutating func openSession() {
+        greeted = true
         if configuration.greetingDelay > 0 {
             phase = .greetingDelay(early: [], heard: 0)
             emit(.setTimer(.greeting, after: configuration.greetingDelay))
@@ -128,7 +148,6 @@ public struct SMTPServerConnection: Sendable {
             // client that never speaks is let go, not held until the session limit).
             armIdleTimer()
         }
-        return takeActions()
     }
 
     /// Bytes from the client (plaintext, or decrypted inside TLS).
@@ -164,6 +183,13 @@ public struct SMTPServerConnection: Sendable {
     /// The driver's TLS handshake completed: the session starts over (RFC 3207 §4.2).
     public mutating func tlsEstablished() -> [ServerAction] {
         guard case .tlsHandshake(let kept) = phase else { return [] }
+        if !greeted {
+            // Implicit TLS (RFC 8314 §3): the session begins here, inside TLS.
+            session.tls = true
+            phase = .notStarted
+            openSession()
+            return takeActions()
+        }
         let keptAuth = configuration.has(.keepsAuthAcrossStartTLS) ? session.authenticatedAs : nil
         session = Session(tls: true, authenticatedAs: keptAuth)
         stream.reset()
@@ -192,6 +218,8 @@ public struct SMTPServerConnection: Sendable {
         case (.idle, .commands), (.idle, .data), (.idle, .chunk), (.idle, .auth):
             ruleAnswer = nil  // a rule's answer is for its command, not for this
             reply(.timeout(configuration.hostname))
+            closeConnection()
+        case (.idle, .tlsHandshake) where !greeted:
             closeConnection()
         case (.greeting, _), (.idle, _):
             break

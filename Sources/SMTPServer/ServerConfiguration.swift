@@ -56,6 +56,10 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var extensionsAfterTLS: [Capability] = [.pipelining, .size(10 * 1024 * 1024), .eightBitMIME, .enhancedStatusCodes, .chunking]
     /// False: STARTTLS is answered with 454 4.7.0 (RFC 3207 §4).
     public var tlsAvailable = true
+    /// Implicit TLS (RFC 8314 §3): the handshake starts when the connection opens, the greeting
+    /// is the first thing said inside TLS, and the EHLO reply lists `extensionsAfterTLS` (never
+    /// STARTTLS, unless a flaw says so).
+    public var implicitTLS = false
     /// Refuse everything but NOOP, EHLO, STARTTLS and QUIT before TLS with 530 5.7.0
     /// (RFC 3207 §4, non-public servers only).
     public var requireTLS = false

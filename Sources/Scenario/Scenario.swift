@@ -176,6 +176,9 @@ public struct Expectations: Hashable, Sendable {
     public var tlsResult: TLSResultType?
     /// Accepted messages arrived inside TLS.
     public var overTLS: Bool?
+    /// Attacker actions (by name) that must find no plaintext phase to work on (implicit TLS,
+    /// RFC 8314 §3); an action that does and is not listed fails the run.
+    public var notApplicable: [String] = []
     public var findings: Findings = .none
     public var traceContains: [String] = []
     public var traceLacks: [String] = []

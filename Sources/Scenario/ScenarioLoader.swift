@@ -163,7 +163,7 @@ public enum ScenarioLoader {
 
     // MARK: - Server
 
-    static let serverKeys = ["hostname", "greeting", "greeting-delay", "certificate", "key-type", "min-tls", "max-tls", "security-level",
+    static let serverKeys = ["security", "hostname", "greeting", "greeting-delay", "certificate", "key-type", "min-tls", "max-tls", "security-level",
                              "extensions", "extensions-after-tls", "tls-available", "require-tls", "auth", "require-auth",
                              "reject-recipients", "reject-bare-line-endings", "flaws", "script", "timeouts", "limits", "rules"]
 
@@ -232,9 +232,39 @@ public enum ScenarioLoader {
             if let v = lo["text-line"] { s.limits.textLine = try v.int(in: SMTPLimits.rfcTextLine...(1 << 20)) }
         }
         s.rules = try o["rules"]?.list().map { x throws(ScenarioError) in try readServerRule(x) } ?? []
+        let security = try readServerSecurity(o, into: &s)
         config.server.configuration = s
         if o.has("rules"), o.has("script") { throw r.error("rules apply to smtpsim's server; a script replaces it: give one or the other") }
-        return try o["script"].map { x throws(ScenarioError) in try readScript(x) }
+        // A scripted server under implicit TLS starts TLS before its first step (RFC 8314 §3).
+        return try o["script"].map { x throws(ScenarioError) in (security == .implicitTLS ? [.startTLS] : []) + (try readScript(x)) }
+    }
+
+    /// `security` (RFC 3207, RFC 8314 §3): STARTTLS (the default), implicit TLS or none, and the
+    /// keys that would contradict it.
+    static func readServerSecurity(_ o: YAMLObject, into s: inout ServerConfiguration) throws(ScenarioError) -> ConnectionSecurity {
+        guard let v = o["security"] else { return .startTLS }
+        let security = try v.enumeration(ConnectionSecurity.self, ConnectionSecurity.allCases)
+        func contradicts(_ key: String, _ why: String) throws(ScenarioError) {
+            if let k = o[key] { throw k.error("'\(key)' contradicts 'security: \(security.rawValue)': \(why)") }
+        }
+        let listsSTARTTLS = s.extensionsBeforeTLS.contains(.startTLS)
+        switch security {
+        case .startTLS:
+            if let t = o["tls-available"], try !t.bool() { try contradicts("tls-available", "a server that offers STARTTLS has TLS") }
+            if o.has("extensions"), !listsSTARTTLS { try contradicts("extensions", "STARTTLS must be among the extensions") }
+        case .implicitTLS:
+            try contradicts("tls-available", "an implicit-TLS server is always in TLS")
+            try contradicts("require-tls", "an implicit-TLS server has no plaintext to refuse")
+            if o.has("extensions"), listsSTARTTLS { try contradicts("extensions", "STARTTLS is not offered inside implicit TLS (RFC 8314 §3.3; the flaw advertises-starttls-after-tls does that)") }
+            s.implicitTLS = true
+        case .none:
+            if let t = o["tls-available"], try t.bool() { try contradicts("tls-available", "a server without TLS") }
+            try contradicts("require-tls", "a server without TLS cannot require it")
+            if o.has("extensions"), listsSTARTTLS { try contradicts("extensions", "a server without TLS does not offer STARTTLS") }
+            s.tlsAvailable = false
+            s.extensionsBeforeTLS.removeAll { $0 == .startTLS }
+        }
+        return security
     }
 
     static func readVersion(_ r: YAMLReader) throws(ScenarioError) -> TLSVersion {
@@ -261,7 +291,7 @@ public enum ScenarioLoader {
 
     // MARK: - Client
 
-    static let clientKeys = ["policy", "trust", "server-name", "helo", "pipelining", "chunking", "chunk-size", "helo-fallback", "line-endings", "auth",
+    static let clientKeys = ["security", "policy", "trust", "server-name", "helo", "pipelining", "chunking", "chunk-size", "helo-fallback", "line-endings", "auth",
                              "retries", "flaws", "connect-at", "messages", "script", "intended", "timeouts", "rules", "skip-quit",
                              "plaintext-retry-after-tls-failure"]
 
@@ -320,10 +350,35 @@ public enum ScenarioLoader {
         if let intended = o["intended"] {
             spec.messages = try intended.list().enumerated().map { (i, m) throws(ScenarioError) in try readMessage(m, id: "c\(index + 1).m\(i + 1)") }
         }
+        let security = try readClientSecurity(o, into: &c)
         spec.configuration = c
-        let script = try o["script"].map { x throws(ScenarioError) in try readScript(x) }
+        // A scripted client under implicit TLS starts TLS before its first step (RFC 8314 §3).
+        let script = try o["script"].map { x throws(ScenarioError) in (security == .implicitTLS ? [.startTLS] : []) + (try readScript(x)) }
         if script == nil && spec.messages.isEmpty && !forwarding { throw r.error("a client needs messages (or a script)") }
         return (spec, script)
+    }
+
+    /// `security` (RFC 3207, RFC 8314 §3): STARTTLS as the policy says (the default), implicit
+    /// TLS, or none (the plaintext policy), and the keys that would contradict it.
+    static func readClientSecurity(_ o: YAMLObject, into c: inout ClientConfiguration) throws(ScenarioError) -> ConnectionSecurity {
+        guard let v = o["security"] else { return .startTLS }
+        let security = try v.enumeration(ConnectionSecurity.self, ConnectionSecurity.allCases)
+        func contradicts(_ key: String, _ why: String) throws(ScenarioError) {
+            if let k = o[key] { throw k.error("'\(key)' contradicts 'security: \(security.rawValue)': \(why)") }
+        }
+        switch security {
+        case .startTLS:
+            if case .plaintext = c.policy { try contradicts("policy", "a client that never asks for TLS is 'security: none'") }
+        case .implicitTLS:
+            if case .plaintext = c.policy { try contradicts("policy", "an implicit-TLS client is always in TLS; its policy says what an unverified certificate means") }
+            try contradicts("plaintext-retry-after-tls-failure", "an implicit-TLS client never speaks in the clear (RFC 8314 §3)")
+            c.implicitTLS = true
+        case .none:
+            if o.has("policy"), c.policy != .plaintext { try contradicts("policy", "a client without TLS has the plaintext policy") }
+            try contradicts("plaintext-retry-after-tls-failure", "a client without TLS has nothing to retry without")
+            c.policy = .plaintext
+        }
+        return security
     }
 
     static func readPolicy(_ r: YAMLReader) throws(ScenarioError) -> TLSPolicy {
@@ -412,7 +467,7 @@ public enum ScenarioLoader {
     // MARK: - Expectations
 
     static func readExpectations(_ r: YAMLReader) throws(ScenarioError) -> Expectations {
-        let o = try r.object(["messages", "recipients", "accepted", "relayed", "duplicates", "accepted-bodies", "replies-seen", "commands-seen", "tls-result", "over-tls",
+        let o = try r.object(["messages", "recipients", "accepted", "relayed", "duplicates", "accepted-bodies", "replies-seen", "commands-seen", "tls-result", "over-tls", "not-applicable",
                               "findings", "trace-contains", "trace-lacks"])
         var e = Expectations()
         if let m = o["messages"] {
@@ -430,6 +485,14 @@ public enum ScenarioLoader {
         if let a = o["relayed"] { e.relayed = try a.int(in: 0...1_000_000) }
         if let d = o["duplicates"] { e.duplicates = try d.enumeration(Expectations.Duplicates.self, [.none, .atMostOne]) }
         if let t = o["tls-result"] { e.tlsResult = try t.enumeration(TLSResultType.self, TLSResultType.allCases) }
+        if let n = o["not-applicable"] {
+            let plaintextOnly = AttackKind.allCases.filter(\.needsPlaintextPhase)
+            e.notApplicable = try n.listOrOne().map { x throws(ScenarioError) in
+                let kind = try x.enumeration(AttackKind.self, plaintextOnly)
+                guard kind.needsPlaintextPhase else { throw x.error("'\(kind.rawValue)' works inside TLS and applies to implicit TLS too") }
+                return kind.rawValue
+            }
+        }
         if let b = o["accepted-bodies"] { e.acceptedBodies = try b.listOrOne().map { x throws(ScenarioError) in Array(try x.string().replacingLF().utf8) } }
         func texts(_ r: YAMLReader?) throws(ScenarioError) -> [String] { try r?.listOrOne().map { x throws(ScenarioError) in try x.string() } ?? [] }
         if let r = o["replies-seen"] {

@@ -112,6 +112,15 @@ public enum ScenarioRunner {
             let got = r.outcomes.first { $0.tlsResultType != nil }?.tlsResultType
             if got != t { failures.append("tls-result: expected \(t.rawValue), got \(got?.rawValue ?? "none")") }
         }
+        // An attacker action with no plaintext phase to work on did nothing: the file says so, or
+        // the run fails (it must never pass silently).
+        let notApplicable = Set(r.attacksNotApplicable)
+        for name in r.attacksNotApplicable where !e.notApplicable.contains(name) {
+            failures.append("attacker \(name): not applicable (the connection was TLS from its first octet, RFC 8314 §3); expect it with not-applicable: [\(name)]")
+        }
+        for name in e.notApplicable where !notApplicable.contains(name) {
+            failures.append("not-applicable: expected attacker \(name) to find no plaintext phase, but it had one")
+        }
         if let tls = e.overTLS, !r.accepted.isEmpty, r.accepted.contains(where: { $0.overTLS != tls }) {
             failures.append("over-tls: expected every accepted message \(tls ? "inside" : "outside") TLS")
         }

@@ -81,7 +81,9 @@ final class Connection {
         self.attacker = attacker
         tracker = TriggerTracker(rules: faults, connection: self.ordinal)
         let demands = world.clientPrograms.indices.contains(client) && world.clientPrograms[client].policy.demandsVerifiedTLS
-        judges = [SessionJudge(judged: .client, demandsVerifiedTLS: demands), SessionJudge(judged: .server)]
+        var clientJudge = SessionJudge(judged: .client, demandsVerifiedTLS: demands)
+        clientJudge.implicitTLS = world.clientPrograms.indices.contains(client) && world.clientPrograms[client].implicitTLS
+        judges = [clientJudge, SessionJudge(judged: .server)]
         clientHost = EndpointHost(endpoint: clientEndpoint, side: .client, driver: self)
         serverHost = EndpointHost(endpoint: serverEndpoint ?? clientEndpoint, side: .server, driver: self)
     }

@@ -17,11 +17,14 @@ public protocol ClientProgram: AnyObject {
     var outcomes: [String: MessageOutcome] { get }
     /// The TLS policy, for the plaintext-exposure oracle.
     var policy: TLSPolicy { get }
+    /// Configured for implicit TLS (RFC 8314 §3), for the same oracle.
+    var implicitTLS: Bool { get }
     /// The program gives every message an outcome, so one without is a liveness finding.
     var reportsOutcomes: Bool { get }
 }
 
 extension ClientProgram {
+    public var implicitTLS: Bool { false }
     /// A program that reported some outcome reports them all.
     public var reportsOutcomes: Bool { !outcomes.isEmpty }
 }
@@ -77,6 +80,7 @@ public final class BuiltInClientProgram: ClientProgram {
     public var intendedMessages: [OutgoingMessage] { queue.messages }
     public var outcomes: [String: MessageOutcome] { queue.results }
     public var policy: TLSPolicy { queue.configuration.policy }
+    public var implicitTLS: Bool { queue.configuration.implicitTLS }
     public var reportsOutcomes: Bool { true }
 }
 
@@ -135,6 +139,7 @@ public final class RelayForwarder: ClientProgram {
 
     public var outcomes: [String: MessageOutcome] { results }
     public var policy: TLSPolicy { configuration.policy }
+    public var implicitTLS: Bool { configuration.implicitTLS }
     public var reportsOutcomes: Bool { true }
 }
 

@@ -20,6 +20,9 @@ public struct RunResult: Sendable {
     public var duration: Int64
     public var connections: Int
     public var keyLogLines: [String]
+    /// Attacker actions (their names) that were not applicable on some connection: it was TLS
+    /// from its first octet, and they need a plaintext phase (RFC 8314 §3).
+    public var attacksNotApplicable: [String] = []
 
     /// The trace's digest (nil when the run only counted its events).
     public var digest: String? { trace.digest }

@@ -34,7 +34,7 @@ public struct FaultSwarm: Hashable, Sendable, Codable {
         for candidate in candidates where rng.chance(candidate.probability) {
             var rule = candidate.rule
             if candidate.randomPhase {
-                let phases = ProtocolPhase.allCases
+                let phases = ProtocolPhase.drawn
                 rule.at = .phase(phases[Int(rng.int(in: 0...Int64(phases.count - 1)))])
             }
             if candidate.randomDuration {

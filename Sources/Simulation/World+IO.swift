@@ -95,6 +95,15 @@ extension World {
             record(c.id, .note(side: side, text: note.text))
         case .startingTLS:
             record(c.id, .note(side: side, text: "starting TLS"))
+            if host.tlsFromFirstOctet, var attacker = c.attacker {
+                // Implicit TLS: the attacker has no plaintext phase (RFC 8314 §3).
+                let effects = attacker.tlsFromFirstOctet()
+                c.attacker = attacker
+                for e in effects {
+                    record(c.id, .attack(name: e.name, detail: e.detail))
+                    if !attacksNotApplicable.contains(e.name) { attacksNotApplicable.append(e.name) }
+                }
+            }
             guard host.side == .client else { return }
             // Unplaced faults waiting for the upgrade.
             checkTLSStartTriggers(c)

@@ -36,6 +36,8 @@ public final class World {
     var doneCount = 0
     var findings: [Finding] = []
     var keyLogLines: [String] = []
+    /// Attacker actions that found no plaintext phase to work on (implicit TLS), in order.
+    var attacksNotApplicable: [String] = []
     /// One TLS context per client program (the relay's outbound side last).
     let clientContexts: [TLSContext]
     let factory: CertificateFactory?

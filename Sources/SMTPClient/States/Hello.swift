@@ -11,7 +11,7 @@ extension SMTPClientConnection {
                 failRemaining(.temporaryFailure, "EHLO refused inside TLS: \(reply)", reply: reply)
                 return sendQuit()
             }
-            if configuration.policy.demandsVerifiedTLS && !configuration.has(.fallsBackToPlaintext) {
+            if !session.inTLS, configuration.policy.demandsVerifiedTLS && !configuration.has(.fallsBackToPlaintext) {
                 // docs/catalog.md B3: HELO has no STARTTLS; a required policy cannot go on.
                 failRemaining(.temporaryFailure, "EHLO refused, so STARTTLS is impossible: \(reply)", reply: reply, tls: .starttlsNotSupported)
                 return sendQuit()

@@ -33,7 +33,8 @@ extension SMTPClientConnection {
         guard case .handshake = phase else { return [] }
         emit(.cancelTimer(.handshake))
         guard result.established else {
-            // RFC 3207 §4: "SHOULD abort the connection"; never resume plaintext on it.
+            // RFC 3207 §4: "SHOULD abort the connection"; never resume plaintext on it (RFC 8314
+            // §3: nor, under implicit TLS, fall back to the clear).
             failRemaining(.temporaryFailure, "TLS handshake failed: \(result.failure ?? "unknown")",
                           tls: result.rfc8460ResultType ?? .validationFailure)
             phase = .closed
@@ -44,12 +45,19 @@ extension SMTPClientConnection {
         if !result.peerVerified {
             let reason = "certificate not verified: \(result.failure ?? "no verification")"
             if configuration.policy.demandsVerifiedTLS && !configuration.has(.ignoresCertificateErrors) {
-                // RFC 3207 §4.1: the client SHOULD QUIT when the security is not sufficient.
                 failRemaining(.temporaryFailure, reason, tls: result.rfc8460ResultType ?? .validationFailure)
-                sendQuit()
+                // RFC 3207 §4.1: the client SHOULD QUIT when the security is not sufficient; inside
+                // implicit TLS no greeting has come yet, so the connection is simply closed.
+                if configuration.implicitTLS { closeNow() } else { sendQuit() }
                 return takeActions()
             }
             emit(.note(.downgrade(reason)))
+        }
+        if configuration.implicitTLS {
+            // RFC 8314 §3: the session begins inside TLS with the server's greeting.
+            phase = .greeting
+            emit(.setTimer(.reply, after: configuration.timeouts.greeting))
+            return takeActions()
         }
         // RFC 3207 §4.2: forget what the server said in plaintext; ask again.
         session = Session(security: session.security, preTLSCapabilities: session.capabilities)

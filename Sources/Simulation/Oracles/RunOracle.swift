@@ -52,10 +52,12 @@ extension World {
             }
         }
         for oracle in Self.oracles { oracle.finish(outcomes: outcomes, accepted: accepted, in: self) }
-        return RunResult(
+        var result = RunResult(
             seed: configuration.seed, trace: trace, findings: findings, outcomes: outcomes, accepted: accepted,
             relayed: hops.count > 1 ? hops[0].serverProgram.accepted : [], forwarded: forwarded,
             events: processedEvents, duration: now, connections: connections.count, keyLogLines: keyLogLines)
+        result.attacksNotApplicable = attacksNotApplicable
+        return result
     }
 
     /// Findings kept per connection (`SessionJudge.findingsPerConnection`), then one line that says so.
