@@ -8,13 +8,16 @@ import XCTest
 /// flaws the grid exists for are caught in it.
 final class TLSSessionGridTests: XCTestCase {
     static let grids = ["tls-session-events-at-every-smtp-state-leave-the-compliant-pair-clean.yaml",
-                        "tls12-session-events-at-every-smtp-state-leave-the-compliant-pair-clean.yaml"]
+                        "tls12-session-events-at-every-smtp-state-leave-the-compliant-pair-clean.yaml",
+                        "implicit-tls-session-events-at-every-smtp-state-leave-the-compliant-pair-clean.yaml"]
+    /// Phases per grid: the implicit-TLS grid adds the greeting inside TLS (RFC 8314 §3).
+    static let phases = [11, 11, 13]
 
     func testEveryCellStrikesAndTheCompliantPairStaysClean() throws {
-        for name in Self.grids {
+        for (name, phases) in zip(Self.grids, Self.phases) {
             let scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(name).path)
             let grid = try XCTUnwrap(scenario.sweep?.grid, name)
-            XCTAssertEqual(grid.cells.count, 11 * 14 * 2, name)
+            XCTAssertEqual(grid.cells.count, phases * 14 * 2, name)
             for seed in 1...UInt64(grid.cells.count) {
                 let cell = try XCTUnwrap(grid.cell(seed: seed))
                 let report = try ScenarioRunner.run(scenario, seed: seed, trace: .always)
@@ -28,7 +31,11 @@ final class TLSSessionGridTests: XCTestCase {
     }
 
     func testTheDeadLetterFlawIsCaughtInTheGrid() throws {
-        var scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(Self.grids[0]).path)
+        for name in [Self.grids[0], Self.grids[2]] { try deadLetterIsCaught(in: name) }
+    }
+
+    func deadLetterIsCaught(in name: String) throws {
+        var scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(name).path)
         scenario.configuration.server.configuration.flaws = [.readsPlaintextAfterCloseNotify]
         let grid = try XCTUnwrap(scenario.sweep?.grid)
         var caught: Set<ProtocolPhase> = []
@@ -40,7 +47,7 @@ final class TLSSessionGridTests: XCTestCase {
             if findings.contains(where: { $0.oracle == .tlsTeardown }) { caught.insert(cell.phase) }
         }
         for phase in [ProtocolPhase.afterMAIL, .afterRCPT, .midBody, .midBDATChunk, .betweenBDATChunks] {
-            XCTAssertTrue(caught.contains(phase), "close_notify then cleartext at \(phase.rawValue) is caught")
+            XCTAssertTrue(caught.contains(phase), "\(name): close_notify then cleartext at \(phase.rawValue) is caught")
         }
     }
 }
