@@ -29,12 +29,17 @@ public struct Scenario: Sendable {
         if let inject = sweep?.inject { c.attacker += inject.actions(seed: seed) }
         if let rule = sweep?.replies?.rule(seed: seed) { c.server.configuration.rules.insert(rule, at: 0) }
         if let cell = sweep?.pairs?.cell(seed: seed) { cell.apply(to: &c) }
+        if let cell = sweep?.compare?.cell(seed: seed) { cell.apply(to: &c) }
         return c
     }
 
-    /// What `seed`'s run must show: the file's expectations, or the pair table cell's.
+    /// What `seed`'s run must show: the file's expectations, or the pair table's or the
+    /// comparison's cell's.
     public func expectations(seed: UInt64) -> Expectations {
-        sweep?.pairs?.cell(seed: seed)?.expectations ?? expectations
+        if let cell = sweep?.compare?.cell(seed: seed) {
+            return cell.expectations(expectations, messages: configuration.clients.reduce(0) { $0 + $1.messages.count })
+        }
+        return sweep?.pairs?.cell(seed: seed)?.expectations ?? expectations
     }
 }
 
@@ -50,6 +55,15 @@ public struct SweepSpec: Sendable {
     public var replies: ReplyTable?
     /// Every smuggling variant × relay behaviour × server behaviour, one cell per seed.
     public var pairs: SmugglingPairs?
+    /// The same attacks under each connection security, one cell per seed.
+    public var compare: SecurityComparison?
+
+    /// The cells of the table the seeds walk (nil: no table), so seeds 1…count cover it once.
+    public var cellCount: Int? {
+        if let grid { return grid.cells.count }
+        if let inject { return inject.count }
+        return replies?.count ?? pairs?.count ?? compare?.count
+    }
 }
 
 /// `sweep.grid` (docs/scenario-format.md): every fault, from every side it can act from, at
@@ -97,7 +111,7 @@ public struct FaultGrid: Sendable {
 
     public func cell(seed: UInt64) -> Cell? {
         guard !cells.isEmpty, seed >= 1 else { return nil }
-        return cells[Int((seed - 1) % UInt64(cells.count))]
+        return cells[SeedCell.index(seed: seed, cells: cells.count)]
     }
 }
 
@@ -214,7 +228,7 @@ public struct ReplyTable: Sendable {
     /// The (row, column) seed k runs.
     public func cell(seed: UInt64) -> (row: Int, column: Int)? {
         guard count > 0, seed >= 1 else { return nil }
-        let k = Int((seed - 1) % UInt64(count))
+        let k = SeedCell.index(seed: seed, cells: count)
         return (k / columns.count, k % columns.count)
     }
 
@@ -399,12 +413,91 @@ public struct SmugglingPairs: Sendable {
     /// The (row, column) seed k runs.
     public func position(seed: UInt64) -> (row: Int, column: Int)? {
         guard count > 0, seed >= 1 else { return nil }
-        return cells[Int((seed - 1) % UInt64(count))]
+        return cells[SeedCell.index(seed: seed, cells: count)]
     }
 
     public func cell(seed: UInt64) -> Cell? {
         guard let (row, column) = position(seed: seed) else { return nil }
         let (o, i) = columns[column]
         return Cell(row: rows[row], outbound: o, inbound: i)
+    }
+}
+
+/// `sweep.compare` (docs/scenario-format.md): the same attacker actions against the file's pair
+/// under each connection security (STARTTLS, implicit TLS, none), one cell per seed: which attacks
+/// apply to which. Seed k runs cell (k − 1) mod the cell count, attacks row-major. A cell puts
+/// its security on every client and server of the file (and the relay's two sides) and its one
+/// action on the attacker. Where the action needs a plaintext phase and the security has none
+/// (implicit TLS, RFC 8314 §3), the cell must report it not applicable, find nothing and deliver
+/// every message, as the pair does unattacked; every other cell is judged by the file's `expect`.
+public struct SecurityComparison: Sendable {
+    public struct Cell: Sendable {
+        public var attack: AttackAction
+        public var security: ConnectionSecurity
+
+        public init(attack: AttackAction, security: ConnectionSecurity) {
+            self.attack = attack
+            self.security = security
+        }
+
+        /// The action finds no plaintext phase to work on.
+        public var notApplicable: Bool { attack.kind.needsPlaintextPhase && !security.hasPlaintextPhase }
+
+        public func apply(to c: inout SimulationConfiguration) {
+            c.attacker = [attack]
+            Self.secure(&c.server.configuration, security)
+            for i in c.clients.indices { Self.secure(&c.clients[i].configuration, security) }
+            if var relay = c.relay {
+                Self.secure(&relay.server.configuration, security)
+                Self.secure(&relay.client.configuration, security)
+                c.relay = relay
+            }
+        }
+
+        static func secure(_ s: inout ServerConfiguration, _ security: ConnectionSecurity) {
+            s.implicitTLS = security == .implicitTLS
+            if security == .none {
+                s.tlsAvailable = false
+                s.extensionsBeforeTLS.removeAll { $0 == .startTLS }
+            }
+        }
+
+        static func secure(_ c: inout ClientConfiguration, _ security: ConnectionSecurity) {
+            c.implicitTLS = security == .implicitTLS
+            if security == .none { c.policy = .plaintext }
+            if security == .implicitTLS { c.plaintextRetryAfterTLSFailure = false }
+        }
+
+        /// What the run must show: the file's expectations, or (not applicable) the action
+        /// reported so, no finding and every message delivered.
+        public func expectations(_ file: Expectations, messages: Int) -> Expectations {
+            guard notApplicable else { return file }
+            var e = Expectations()
+            e.notApplicable = [attack.name]
+            e.messages = Array(repeating: .delivered, count: messages)
+            e.findings = .none
+            return e
+        }
+    }
+
+    public let attacks: [AttackAction]
+    public let securities: [ConnectionSecurity]
+
+    public init(attacks: [AttackAction], securities: [ConnectionSecurity] = [.startTLS, .implicitTLS]) {
+        self.attacks = attacks
+        self.securities = securities
+    }
+
+    public var count: Int { attacks.count * securities.count }
+
+    /// The (row, column) seed k runs.
+    public func position(seed: UInt64) -> (row: Int, column: Int)? {
+        guard count > 0, seed >= 1 else { return nil }
+        let k = SeedCell.index(seed: seed, cells: count)
+        return (k / securities.count, k % securities.count)
+    }
+
+    public func cell(seed: UInt64) -> Cell? {
+        position(seed: seed).map { Cell(attack: attacks[$0.row], security: securities[$0.column]) }
     }
 }

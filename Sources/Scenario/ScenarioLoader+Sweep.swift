@@ -7,7 +7,7 @@ import Simulation
 /// faults, the fault grid and the injection walk.
 extension ScenarioLoader {
     static func readSweep(_ r: YAMLReader) throws(ScenarioError) -> SweepSpec {
-        let o = try r.object(["seeds", "swarm", "grid", "inject", "replies", "pairs"])
+        let o = try r.object(["seeds", "swarm", "grid", "inject", "replies", "pairs", "compare"])
         var seeds: ClosedRange<UInt64>?
         if let s = o["seeds"] { seeds = try readSeedRange(s) }
         var grid: FaultGrid?
@@ -76,7 +76,20 @@ extension ScenarioLoader {
                                    inbound: try all("inbound", SmugglingPairs.Inbound.self))
             guard pairs!.count > 0 else { throw p.error("a pair table needs at least one variant, outbound and inbound behaviour") }
         }
-        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject, replies: replies, pairs: pairs)
+        var compare: SecurityComparison?
+        if let c = o["compare"] {
+            let co = try c.object(["attacks", "security"])
+            let attacks = try co.required("attacks").list().map { x throws(ScenarioError) in try readAttack(x) }
+            let securities = try co["security"]?.listOrOne().map { x throws(ScenarioError) in
+                try x.enumeration(ConnectionSecurity.self, ConnectionSecurity.allCases)
+            } ?? [.startTLS, .implicitTLS]
+            guard !attacks.isEmpty, !securities.isEmpty else { throw c.error("a comparison needs at least one attack and one security") }
+            guard Set(securities).count == securities.count else { throw c.error("each security once") }
+            compare = SecurityComparison(attacks: attacks, securities: securities)
+        }
+        let tables = [grid != nil, inject != nil, replies != nil, pairs != nil, compare != nil].filter { $0 }.count
+        if tables > 1 { throw r.error("one table per sweep: grid, inject, replies, pairs or compare") }
+        return SweepSpec(seeds: seeds, swarm: FaultSwarm(candidates), grid: grid, inject: inject, replies: replies, pairs: pairs, compare: compare)
     }
 
     /// `A..B` (inclusive) or a single seed.

@@ -92,10 +92,17 @@ public struct InjectionSweep: Hashable, Sendable {
 
     /// The attacker actions of `seed`.
     public func actions(seed: UInt64) -> [AttackAction] {
-        let k = Int((seed &- 1) % UInt64(count))
+        let k = SeedCell.index(seed: seed, cells: count)
         var out: [AttackAction] = []
         if !towardServer.isEmpty { out.append(.injectToServer(bytes: towardServer[k % towardServer.count], sameSegment: true)) }
         if !towardClient.isEmpty { out.append(.injectToClient(bytes: towardClient[(k / max(1, towardServer.count)) % towardClient.count])) }
         return out
     }
+}
+
+/// The one rule by which a sweep's seeds walk a table of cells: seed k runs cell (k − 1) mod the
+/// cell count, so seeds 1…count cover the table once (docs/scenario-format.md "sweep").
+public enum SeedCell {
+    /// The cell of `seed` among `cells` (more than none).
+    public static func index(seed: UInt64, cells: Int) -> Int { Int((seed &- 1) % UInt64(cells)) }
 }

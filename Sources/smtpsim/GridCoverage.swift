@@ -20,8 +20,9 @@ struct GridCoverage {
     /// The cells that exist, row-major (a grid need not have every fault at every phase).
     let cells: [(row: Int, column: Int)]
     private(set) var tallies: [[Tally?]]
-    /// What a cell shows instead of `runs/with findings`, and the legend that says so.
-    var mark: ((Tally) -> String)?
+    /// What a cell (its tally, row and column) shows instead of `runs/with findings`, and the
+    /// legend that says so.
+    var mark: ((Tally, Int, Int) -> String)?
     var legend = "runs/with findings; ! a run failed its expectations"
 
     init(rowName: String, columnName: String, rows: [String], columns: [String], cells: [(row: Int, column: Int)],
@@ -68,8 +69,22 @@ struct GridCoverage {
         self.init(rowName: "variant", columnName: "pair", rows: table.rows.map { "\($0.name) \($0.escaped)" },
                   columns: table.columns.map { "\($0.0.rawValue) → \($0.1.rawValue)" }, cells: table.cells,
                   verdicts: verdicts, cellOf: table.position(seed:))
-        mark = { $0.oracles.contains(Oracle.smuggling.rawValue) ? "SMUGGLED" : "clean" }
+        mark = { t, _, _ in t.oracles.contains(Oracle.smuggling.rawValue) ? "SMUGGLED" : "clean" }
         legend = "SMUGGLED: a message no client sent reached the server behind the relay; ! a run failed its expectations"
+    }
+
+    /// The security comparison: rows are attacker actions, columns connection securities; a
+    /// cell reads `n/a` where the action found no plaintext phase (its run had to report that,
+    /// find nothing and deliver), else the oracles that fired, or `clean`.
+    init(compare table: SecurityComparison, verdicts: [UInt64: (passed: Bool, findings: [String])]) {
+        let cells = table.attacks.indices.flatMap { r in table.securities.indices.map { (r, $0) } }
+        self.init(rowName: "attack", columnName: "security", rows: table.attacks.map(\.written.description),
+                  columns: table.securities.map(\.rawValue), cells: cells, verdicts: verdicts, cellOf: table.position(seed:))
+        mark = { t, r, c in
+            SecurityComparison.Cell(attack: table.attacks[r], security: table.securities[c]).notApplicable
+                ? "n/a" : (t.oracles.isEmpty ? "clean" : t.oracles.joined(separator: ","))
+        }
+        legend = "n/a: the attack needs a plaintext phase and the connection has none; else the oracles that fired, or clean; ! a run failed its expectations"
     }
 
     /// A cell reads `runs/with findings` (and `!` when a run failed its expectations), `·` where
@@ -79,7 +94,8 @@ struct GridCoverage {
         var lines = ["columns (\(legend)):"]
         for (i, column) in columns.enumerated() { lines.append("  c\(i + 1)  \(column)") }
         let heads = columns.indices.map { "c\($0 + 1)" }
-        let width = max(mark == nil ? 6 : 9, heads.map(\.count).max() ?? 0)
+        let marks = cells.compactMap { r, c in tallies[r][c].flatMap { t in mark.map { $0(t, r, c) } } }
+        let width = max(mark == nil ? 6 : 9, heads.map(\.count).max() ?? 0, (marks.map(\.count).max() ?? 0) + 1)
         func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
         lines.append(pad(rowName, rowWidth) + "  " + heads.map { pad($0, width) }.joined(separator: " "))
         var cellsRun = 0
@@ -95,7 +111,7 @@ struct GridCoverage {
                 cellsRun += 1
                 if t.withFindings > 0 { cellsWithFindings += 1 }
                 if t.failed > 0 { cellsFailed += 1 }
-                line += " " + pad((mark.map { $0(t) } ?? "\(t.runs)/\(t.withFindings)") + (t.failed > 0 ? "!" : ""), width)
+                line += " " + pad((mark.map { $0(t, r, c) } ?? "\(t.runs)/\(t.withFindings)") + (t.failed > 0 ? "!" : ""), width)
             }
             lines.append(line)
         }

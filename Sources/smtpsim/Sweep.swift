@@ -45,10 +45,7 @@ struct Sweep: ParsableCommand {
         }
         if let tls { loaded.configuration.tls = tls.profile }
         let scenario = loaded
-        let gridSeeds = scenario.sweep?.grid.map { UInt64(1)...UInt64(max(1, $0.cells.count)) }
-            ?? scenario.sweep?.inject.map { UInt64(1)...UInt64($0.count) }
-            ?? scenario.sweep?.replies.map { UInt64(1)...UInt64(max(1, $0.count)) }
-            ?? scenario.sweep?.pairs.map { UInt64(1)...UInt64(max(1, $0.count)) }
+        let gridSeeds = scenario.sweep?.cellCount.map { UInt64(1)...UInt64(max(1, $0)) }
         guard let range = seeds.map(ScenarioLoader.parseSeedRange) ?? scenario.sweep?.seeds ?? gridSeeds ?? .some(1...100) else {
             throw ValidationError("--seeds takes A..B")
         }
@@ -162,6 +159,7 @@ struct Sweep: ParsableCommand {
         scenario.sweep?.grid.map { GridCoverage(grid: $0, verdicts: verdicts) }
             ?? scenario.sweep?.replies.map { GridCoverage(replies: $0, verdicts: verdicts) }
             ?? scenario.sweep?.pairs.map { GridCoverage(pairs: $0, verdicts: verdicts) }
+            ?? scenario.sweep?.compare.map { GridCoverage(compare: $0, verdicts: verdicts) }
     }
 
     /// What the report says of the shrunk reproducer.

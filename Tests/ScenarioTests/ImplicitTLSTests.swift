@@ -248,3 +248,60 @@ final class ImplicitTLSTests: XCTestCase {
         XCTAssertEqual(starttls.wrote(Array("EHLO c.test\r\n".utf8), by: .client, .init(epoch: 0), step: nil), [])
     }
 }
+
+/// The comparison file: the same attacks on the same flawed pair over STARTTLS and over
+/// implicit TLS (README "What implicit TLS removes").
+final class SecurityComparisonTests: XCTestCase {
+    static let file = "attacks-on-starttls-find-no-plaintext-phase-under-implicit-tls.yaml"
+
+    func testEachAttackIsCaughtOverSTARTTLSAndNotApplicableOverImplicitTLS() throws {
+        let scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(Self.file).path)
+        let table = try XCTUnwrap(scenario.sweep?.compare)
+        XCTAssertEqual(scenario.sweep?.cellCount, 14)
+        var seen: [String: [String]] = [:]
+        for seed in 1...UInt64(table.count) {
+            let cell = try XCTUnwrap(table.cell(seed: seed))
+            let report = try ScenarioRunner.run(scenario, seed: seed)
+            XCTAssertTrue(report.passed, "seed \(seed) \(cell.attack.name) over \(cell.security.rawValue): \(report.failures)")
+            let oracles = Array(Set(report.result.findings.map(\.oracle.rawValue))).sorted()
+            seen["\(cell.attack.name) \(cell.security.rawValue)"] = cell.notApplicable ? ["n/a"] + report.result.attacksNotApplicable + oracles : oracles
+        }
+        XCTAssertEqual(seen, [
+            "strip-starttls starttls": ["plaintext-exposure"], "strip-starttls implicit-tls": ["n/a", "strip-starttls"],
+            "replace-starttls-reply starttls": ["plaintext-exposure"], "replace-starttls-reply implicit-tls": ["n/a", "replace-starttls-reply"],
+            "inject-to-server starttls": ["tls-boundary"], "inject-to-server implicit-tls": ["n/a", "inject-to-server"],
+            "inject-to-client starttls": ["tls-boundary"], "inject-to-client implicit-tls": ["n/a", "inject-to-client"],
+            "tamper-capabilities starttls": ["state-reset"], "tamper-capabilities implicit-tls": ["n/a", "tamper-capabilities"],
+            "intercept-tls starttls": [], "intercept-tls implicit-tls": [],
+            "plaintext-after-tls starttls": [], "plaintext-after-tls implicit-tls": [],
+        ])
+    }
+
+    /// A cell whose attack is not applicable must say so, find nothing and deliver: a pair that
+    /// cannot deliver over implicit TLS fails it.
+    func testANotApplicableCellStillHasToDeliver() throws {
+        var scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(Self.file).path)
+        scenario.configuration.server.certificate = .expired
+        let report = try ScenarioRunner.run(scenario, seed: 2)  // strip-starttls over implicit TLS
+        XCTAssertFalse(report.passed)
+        XCTAssertTrue(report.failures.contains { $0.contains("delivered") }, "\(report.failures)")
+    }
+
+    func testTheComparisonIsOneTableWithEachSecurityOnce() {
+        let base = """
+            version: 1
+            name: t
+            client:
+              messages: [{from: a@example.test, to: b@example.net, body: x}]
+            sweep:
+
+            """
+        for (sweep, says) in [("  compare: {attacks: [intercept-tls], security: [starttls, starttls]}", "each security once"),
+                              ("  compare: {attacks: []}", "at least one attack"),
+                              ("  compare: {attacks: [intercept-tls]}\n  replies: {to: [MAIL]}", "one table per sweep")] {
+            XCTAssertThrowsError(try ScenarioLoader.parse(base + sweep, file: "t.yaml")) { XCTAssertTrue("\($0)".contains(says), "\($0)") }
+        }
+        let none = try? ScenarioLoader.parse(base + "  compare: {attacks: [strip-starttls], security: [none]}", file: "t.yaml")
+        XCTAssertEqual(none?.sweep?.compare?.securities, [ConnectionSecurity.none])
+    }
+}
