@@ -28,6 +28,9 @@ public struct NetServer: Sendable {
     /// require verified TLS, and the certificate served does not verify for it.
     public var clientDemandsVerifiedTLS = false
     public var certificateUnverifiable = false
+    /// The client under judgement was configured for implicit TLS (`probe --client
+    /// --implicit-tls`): SMTP it writes in the clear is a finding (RFC 8314 §3).
+    public var clientExpectsImplicitTLS = false
 
     public init(listen: HostPort, configuration: ServerConfiguration, identity: TLSIdentity?) {
         self.listen = listen
@@ -87,7 +90,7 @@ public struct NetServer: Sendable {
             record?.record(event)
             log(id, event)
         }
-        session.judgeClient(demandsVerifiedTLS: clientDemandsVerifiedTLS, servedCertificateUnverified: certificateUnverifiable)
+        session.judgeClient(demandsVerifiedTLS: clientDemandsVerifiedTLS, servedCertificateUnverified: certificateUnverifiable, implicitTLS: clientExpectsImplicitTLS)
         // Under stress an idle session waits for its next command only as long as the stress
         // timeout (the server then says 421 4.4.2 and closes).
         session.timerClamp = { id in id == .server(.idle) ? pressure.idleClamp : nil }

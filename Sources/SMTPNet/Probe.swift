@@ -18,6 +18,15 @@ public struct Probe: Sendable {
     /// A recipient the server accepts (for the smuggling checks).
     public var rcptTo = "postmaster@localhost"
 
+    /// The server speaks implicit TLS (RFC 8314 §3, port 465): every check opens with the TLS
+    /// handshake and reads the greeting inside it; the checks of the STARTTLS upgrade and of the
+    /// plaintext before it (`startTLSOnly`) are not applicable.
+    public var implicitTLS = false
+
+    /// The catalogue rows that exist only where there is a STARTTLS upgrade: command injection
+    /// behind it (D1, D2), its syntax (B5) and AUTH before it (H6).
+    public static let startTLSOnly: Set<String> = ["D1", "D2", "B5", "H6"]
+
     /// smtpsim's own server in memory instead of `server` (`probe --in-memory`): the same
     /// checks, with no socket and no waiting (a quiet window ends at once).
     public var inMemory: InMemoryServer?
@@ -139,7 +148,11 @@ public struct Probe: Sendable {
             ("I4", "key-update-mid-transaction", keyUpdateMidTransaction),
             ("I5", "fatal-alert-then-cleartext", alertThenCleartext),
         ]
-        return list
+        guard implicitTLS else { return list }
+        return list.map { check in
+            guard Self.startTLSOnly.contains(check.id) else { return check }
+            return (check.id, check.name, { _ in (.notApplicable, "implicit TLS: no STARTTLS upgrade and no plaintext before TLS (RFC 8314 §3)") })
+        }
     }
 
     /// How many checks a probe makes; it opens one connection for each, one before them for
@@ -225,10 +238,18 @@ public struct Probe: Sendable {
 
     /// Greeting and EHLO; the EHLO reply's capabilities, or nil.
     private func open(_ c: ScriptedConnection) async throws -> EHLOCapabilities? {
+        try await hello(c).flatMap { try? EHLOCapabilities(reply: $0) }
+    }
+
+    /// The handshake first under implicit TLS, then the greeting and EHLO: the EHLO reply, or nil.
+    func hello(_ c: ScriptedConnection) async throws -> SMTPReply? {
+        if implicitTLS, try await !c.handshake() {
+            throw Stopped(verdict: .inconclusive, detail: "the implicit-TLS handshake failed (does the server speak implicit TLS on this port?)")
+        }
         guard let greeting = try await c.reply(), greeting.n == 220 else { return nil }
         try await c.send("EHLO \(heloName)\r\n")
         guard let ehlo = try await c.reply(), ehlo.n == 250 else { return nil }
-        return try? EHLOCapabilities(reply: ehlo)
+        return ehlo
     }
 
     static func show(_ r: SMTPReply?) -> String {
@@ -449,6 +470,10 @@ extension Probe {
 
     /// Greeting, EHLO, STARTTLS, the handshake and EHLO again: the EHLO reply inside TLS.
     func openTLS(_ c: ScriptedConnection) async throws -> SMTPReply {
+        if implicitTLS {
+            guard let ehlo = try await hello(c) else { throw Stopped(verdict: .inconclusive, detail: "no greeting or EHLO reply inside TLS") }
+            return ehlo
+        }
         guard let caps = try await open(c) else { throw Stopped(verdict: .inconclusive, detail: "no greeting or EHLO reply") }
         guard caps.startTLS else { throw Stopped(verdict: .notApplicable, detail: "STARTTLS not offered") }
         try await c.send("STARTTLS\r\n")

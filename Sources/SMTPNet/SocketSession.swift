@@ -155,9 +155,10 @@ public final class SocketSession {
 
     /// What the judge of the peer knows beyond its writes (`probe --client`: the policy the client
     /// was configured with, and whether the certificate served verifies for it).
-    public func judgeClient(demandsVerifiedTLS: Bool, servedCertificateUnverified: Bool) {
+    public func judgeClient(demandsVerifiedTLS: Bool, servedCertificateUnverified: Bool, implicitTLS: Bool = false) {
         judge.demandsVerifiedTLS = demandsVerifiedTLS
         judge.servedCertificateUnverified = servedCertificateUnverified
+        judge.implicitTLS = implicitTLS
     }
 
     enum Outgoing {

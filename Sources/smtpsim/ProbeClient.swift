@@ -18,7 +18,7 @@ extension ProbeCommand {
         if let unknown = only.first(where: { !known.contains($0) }) {
             throw ValidationError("--only \(unknown): no such check; the checks are \(ClientChecks.entries.map(\.name).joined(separator: ", "))")
         }
-        var probe = ClientProbe(checks: try ClientChecks.checks(listen: address, factory: factory, only: only), command: command, policy: policy, listen: address)
+        var probe = ClientProbe(checks: try ClientChecks.checks(listen: address, factory: factory, only: only, implicitTLS: implicitTLS), command: command, policy: policy, listen: address)
         probe.timeout = timeout ?? 30
         probe.values.caPEM = factory.root.pem
         if let rcpt { probe.values.rcpt = rcpt }
@@ -35,7 +35,7 @@ extension ProbeCommand {
         switch format {
         case .text:
             let counts = Dictionary(grouping: results, by: \.verdict).mapValues(\.count)
-            NetCLI.say("\(results.count) checks (policy \(policy.rawValue)): \(counts[.pass] ?? 0) pass, \(counts[.fail] ?? 0) fail, \(counts[.warn] ?? 0) warn, \(counts[.notApplicable] ?? 0) n/a, \(counts[.inconclusive] ?? 0) inconclusive")
+            NetCLI.say("\(results.count) checks (policy \(policy.rawValue)\(implicitTLS ? ", implicit TLS" : "")): \(counts[.pass] ?? 0) pass, \(counts[.fail] ?? 0) fail, \(counts[.warn] ?? 0) warn, \(counts[.notApplicable] ?? 0) n/a, \(counts[.inconclusive] ?? 0) inconclusive")
         case .json:
             try Self.printJSON(ClientDocument(command: command, policy: policy, results: results))
         case .junit:

@@ -119,6 +119,8 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(help: "Output: text (a verdict table), json, or with --client junit or html (the evidence of each check).") var format: Format = .text
     @Flag(help: "Probe smtpsim's own server in memory instead of a socket (no waiting; with --server-flaw).") var inMemory = false
     @Option(help: "With --in-memory: a server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
+    @Flag(help: "Implicit TLS (RFC 8314 §3, port 465): the server probed speaks TLS from the first octet (the STARTTLS checks D1, D2, B5, H6 are n/a); with --client, each check's listener does, for a client configured so (the checks of the upgrade are left out).")
+    var implicitTLS = false
 
     func validate() throws {
         guard [server != nil, outbound != nil, inMemory, client].filter({ $0 }).count == 1 else {
@@ -133,13 +135,15 @@ struct ProbeCommand: AsyncParsableCommand {
             if format == .junit || format == .html { throw ValidationError("--format \(format.rawValue) is for --client") }
         }
         if !serverFlaw.isEmpty, !inMemory { throw ValidationError("--server-flaw needs --in-memory (a real server has the flaws it has)") }
+        if implicitTLS, outbound != nil { throw ValidationError("--implicit-tls is for a server, --in-memory or --client: a relay's outbound side is probed as it sends") }
     }
 
     func run() async throws {
         if let outbound { return try await runOutbound(outbound) }
         if client { return try await runClient() }
-        var probe = Probe(server: inMemory ? HostPort(host: "in-memory", port: 25) : try NetCLI.address(server ?? "", defaultPort: 25))
-        if inMemory { probe.inMemory = try Self.inMemoryServer(flaws: Set(serverFlaw)) }
+        var probe = Probe(server: inMemory ? HostPort(host: "in-memory", port: implicitTLS ? 465 : 25) : try NetCLI.address(server ?? "", defaultPort: implicitTLS ? 465 : 25))
+        if inMemory { probe.inMemory = try Self.inMemoryServer(flaws: Set(serverFlaw), implicitTLS: implicitTLS) }
+        probe.implicitTLS = implicitTLS
         let timeout = timeout ?? 5
         probe.timeout = timeout
         probe.quietWindow = min(1, timeout)
@@ -165,10 +169,11 @@ struct ProbeCommand: AsyncParsableCommand {
 
     /// smtpsim's server as `serve` runs it by default (the factory's certificate, AUTH for a
     /// test user), with `flaws`, for `probe --in-memory`.
-    static func inMemoryServer(flaws: Set<ServerFlaw>) throws -> Probe.InMemoryServer {
+    static func inMemoryServer(flaws: Set<ServerFlaw>, implicitTLS: Bool = false) throws -> Probe.InMemoryServer {
         var configuration = ServerSpec().configuration
         configuration.hostname = "localhost"
         configuration.flaws = flaws
+        configuration.implicitTLS = implicitTLS
         configuration.credentials = ["alice": "secret"]
         let factory = try CertificateFactory(seed: 1, epoch: NetCLI.today())
         let context = try TLSContext(.server(try factory.serverIdentity(hostname: "localhost", variant: .valid)))

@@ -30,7 +30,8 @@ struct Send: AsyncParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     @Option(help: "The server, HOST:PORT.") var server: String
-    @Option(help: "STARTTLS policy: required (verified certificate or defer), opportunistic, none.") var starttls: StartTLS = .opportunistic
+    @Option(help: "STARTTLS policy: required (verified certificate or defer), opportunistic, none. With --implicit-tls: what an unverified certificate means (required defers, opportunistic goes on without credentials).") var starttls: StartTLS = .opportunistic
+    @Flag(help: "Implicit TLS (RFC 8314 §3, submissions): the TLS handshake as the connection opens, the greeting inside TLS; nothing is ever sent in the clear. The default port becomes 465.") var implicitTLS = false
     @Option(help: "Trust these CA certificates (PEM).") var ca: String?
     @Option(help: "Trust exactly this server certificate (PEM), whatever its name and chain.") var pin: String?
     @Option(help: "Name to expect in the certificate and send as SNI (default: the --server host).") var serverName: String?
@@ -52,8 +53,14 @@ struct Send: AsyncParsableCommand {
     @Argument(help: "Message files (RFC 5322).") var messages: [String] = []
 
     func run() async throws {
-        let address = try NetCLI.address(server, defaultPort: 25)
+        let address = try NetCLI.address(server, defaultPort: implicitTLS ? 465 : 25)
         var configuration = ClientConfiguration()
+        if implicitTLS {
+            guard starttls != .none, !plaintextRetryAfterTLSFailure else {
+                throw ValidationError("--implicit-tls never speaks in the clear: --starttls none and --plaintext-retry-after-tls-failure contradict it")
+            }
+            configuration.implicitTLS = true
+        }
         configuration.heloName = helo
         configuration.serverName = serverName ?? address.host
         configuration.useChunking = chunking

@@ -48,6 +48,7 @@ struct Serve: AsyncParsableCommand {
     var certificate: CertificateFactory.Variant?
     @Option(help: "Write the factory's root CA certificate (PEM) here, for clients to trust.") var writeCA: String?
     @Flag(help: "Offer no STARTTLS (454 to STARTTLS).") var noTLS = false
+    @Flag(help: "Implicit TLS (RFC 8314 §3, submissions on port 465): the TLS handshake first, then the greeting inside TLS; no STARTTLS.") var implicitTLS = false
     @Flag(help: "Refuse mail before STARTTLS (530 5.7.0).") var requireTLS = false
     @Option(help: "Accept AUTH for user:password (repeatable).") var auth: [String] = []
     @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).")
@@ -88,6 +89,10 @@ struct Serve: AsyncParsableCommand {
         }
         if let hostname { configuration.hostname = hostname }
         if requireTLS { configuration.requireTLS = true }
+        if implicitTLS { configuration.implicitTLS = true }
+        if configuration.implicitTLS, noTLS || requireTLS {
+            throw ValidationError("implicit TLS (\(implicitTLS ? "--implicit-tls" : "the scenario's security: implicit-tls")) is always TLS: --no-tls and --require-tls contradict it")
+        }
         for entry in auth {
             let (user, password) = try NetCLI.credentials(entry)
             configuration.credentials[user] = password
@@ -114,10 +119,11 @@ struct Serve: AsyncParsableCommand {
         }
         server.recordDirectory = try NetCLI.recordDirectory(record)
         let quiet = quiet
+        let implicit = configuration.implicitTLS
         let host = server.listen.host
         do {
             try await server.run(ready: { port in
-                NetCLI.say("smtpsim serve: listening on \(HostPort(host: host, port: port))\(identity == nil ? " (no TLS)" : "")")
+                NetCLI.say("smtpsim serve: listening on \(HostPort(host: host, port: port))\(identity == nil ? " (no TLS)" : implicit ? " (implicit TLS)" : "")")
             }, log: { id, event in
                 // A finding goes to stderr as well, quiet or not: the summary a CI log greps.
                 if case .finding(let finding) = event { FileHandle.standardError.write(Data("smtpsim serve: \(id) FINDING \(finding.summary)\n".utf8)) }
