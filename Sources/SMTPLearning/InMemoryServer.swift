@@ -102,6 +102,8 @@ public final class InMemoryServer: SystemUnderLearning {
         let contexts = contexts
         connection.tls = { host in .openSSL(context: host.side == .server ? contexts.server : contexts.client, serverName: nil, verificationTime: 0) }
         connection.run()
+        // Implicit TLS (RFC 8314 §3): the learner's handshake first; the greeting comes inside it.
+        if configuration.implicitTLS { connection.act(.client, [.startTLS]) }
         replies = []  // the greeting is the state the machine starts in
         var query = LearningQuery()
         var clearParser = ReplyParser()  // the server's writes in the clear after the TLS session ended

@@ -211,6 +211,19 @@ struct Relay {
             }
             let plaintext = !attacker.clientToServerOpaque
             let (toServer, toClient, effects) = attacker.clientWrite(bytes)
+            if attacker.sawImplicitTLS, plaintext {
+                // A ClientHello before anything else: implicit TLS (RFC 8314 §3); the attacks
+                // on the plaintext phase said they do not apply, interception starts here.
+                log(.note("implicit TLS: the client's first octets are a TLS handshake record"))
+                effects.forEach { log(.attack($0.name, $0.detail)) }
+                if let contexts {
+                    await startInterception(contexts)
+                    if let interceptor { await carryOut(interceptor.receive(bytes, travelling: .clientToServer)) }
+                    return true
+                }
+                await write(serverOut, toServer)
+                return true
+            }
             if plaintext {
                 log(.client(toServer, tls: false))
                 judge(bytes, by: .client, epoch: 0)

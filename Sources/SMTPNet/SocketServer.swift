@@ -17,10 +17,14 @@ public final class SocketServer: SystemUnderLearning, Sendable {
     public let quiet: Double
     /// Seconds to wait for a further reply after one came (pipelined inputs answer twice).
     public let more: Double
+    /// The server speaks implicit TLS (RFC 8314 §3): each query's connection starts with the
+    /// handshake and the greeting is read inside it (`starttls` is then answered `tls-active`).
+    public let implicitTLS: Bool
 
     public var alphabet: [String] { inputs.map(\.rawValue) }
 
-    public init(server: HostPort, inputs: [LearningInput] = LearningInput.allCases, timeout: Double = 5, quiet: Double = 0.1, more: Double = 0.02, parallel: Int = 1) {
+    public init(server: HostPort, inputs: [LearningInput] = LearningInput.allCases, timeout: Double = 5, quiet: Double = 0.1, more: Double = 0.02, parallel: Int = 1, implicitTLS: Bool = false) {
+        self.implicitTLS = implicitTLS
         self.server = server
         concurrentQueries = max(1, parallel)
         self.inputs = inputs
@@ -69,6 +73,10 @@ public final class SocketServer: SystemUnderLearning, Sendable {
     /// connections at once from the learner), a backoff of 0.2 s × the attempt between them.
     static let busyAttempts = 6
 
+    struct NoImplicitTLS: Error, CustomStringConvertible {
+        var description: String { "the implicit-TLS handshake failed: does the server speak implicit TLS on this port?" }
+    }
+
     struct Busy: Error, CustomStringConvertible {
         var description: String { "the server keeps answering 421 (busy): learn with a lower --parallel" }
     }
@@ -83,7 +91,8 @@ public final class SocketServer: SystemUnderLearning, Sendable {
 
     /// One query on a fresh connection; nil when the greeting was 421 (ask again).
     private func ask(_ word: [LearningInput]) async throws -> [String]? {
-        try await ScriptedConnection.with(server, timeout: timeout) { c in
+        try await ScriptedConnection.with(server, timeout: timeout) { [implicitTLS] c in
+            if implicitTLS, try await !c.handshake() { throw NoImplicitTLS() }
             guard let greeting = try await c.reply() else { return word.map { _ in "closed" } }
             if greeting.n == 421 { return nil }
             guard greeting.n / 100 == 2 else { return word.map { _ in "closed" } }

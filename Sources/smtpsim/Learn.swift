@@ -47,6 +47,7 @@ struct Learn: ParsableCommand {
     @Option(help: "With HOST:PORT: seconds to connect, for the greeting and the handshake.") var timeout = 5.0
     @Option(help: "With HOST:PORT: queries asked at once, each on its own connection.") var parallel = 8
     @Option(help: "Server flaw profile (repeatable): \(listed(ServerFlaw.self)).") var serverFlaw: [ServerFlaw] = []
+    @Flag(help: "The server speaks implicit TLS (RFC 8314 §3, port 465): every query starts with the handshake, the greeting inside it; with --in-memory, smtpsim's server does.") var implicitTLS = false
     @Option(parsing: .upToNextOption, help: "The input alphabet (default: all).") var inputs: [LearningInput] = []
     @Option(help: "The W-method's depth.") var depth = 1
     @Option(help: "Random walks after the W-method.") var walks = 300
@@ -88,10 +89,12 @@ struct Learn: ParsableCommand {
         let alphabet = inputs.isEmpty ? LearningInput.allCases : inputs
         let system: SystemUnderLearning
         if let server {
-            system = SocketServer(server: try NetCLI.address(server, defaultPort: 25), inputs: alphabet, timeout: timeout, quiet: max(0.01, quiet), parallel: max(1, parallel))
+            system = SocketServer(server: try NetCLI.address(server, defaultPort: implicitTLS ? 465 : 25), inputs: alphabet, timeout: timeout, quiet: max(0.01, quiet),
+                                  parallel: max(1, parallel), implicitTLS: implicitTLS)
         } else {
             var configuration = InMemoryServer.reference
             configuration.flaws = Set(serverFlaw)
+            configuration.implicitTLS = implicitTLS
             system = try InMemoryServer(configuration: configuration, inputs: alphabet)
         }
         var budget = Learner.Budget()
@@ -114,8 +117,10 @@ struct Learn: ParsableCommand {
         if comparing {
             let reference: Comparison.Reference, referenceName: String
             if (diff ?? "compliant") == "compliant" {
-                reference = .learner(Learner(system: try InMemoryServer(inputs: alphabet), budget: budget, seed: seed))
-                referenceName = "the compliant in-memory server"
+                var compliant = InMemoryServer.reference
+                compliant.implicitTLS = implicitTLS
+                reference = .learner(Learner(system: try InMemoryServer(configuration: compliant, inputs: alphabet), budget: budget, seed: seed))
+                referenceName = "the compliant in-memory server\(implicitTLS ? " (implicit TLS)" : "")"
             } else {
                 reference = .machine(try self.reference(alphabet: alphabet.map(\.rawValue)))
                 referenceName = diff!
