@@ -130,6 +130,9 @@ final class ImplicitTLSTests: XCTestCase {
               - expect: QUIT
               - close
             """
+        XCTAssertEqual(try scenario(server: script, client: "security: implicit-tls").serverScript?.first, .startTLS)
+        let client = try ScenarioLoader.parse("version: 1\nname: s\nclient:\n  security: implicit-tls\n  script: [{expect: \"220\"}]\n", file: "s.yaml")
+        XCTAssertEqual(client.clientScripts.first??.first, .startTLS, "a scripted client under implicit TLS starts TLS first")
         let r = try run(server: script, client: "security: implicit-tls", expect: "messages: [temporary-failure]\n  findings: any")
         XCTAssertTrue(r.result.trace.text.contains("s>c tls-plaintext 220 scripted ESMTP"), r.result.trace.text)
         XCTAssertEqual(clearWrites(r, "s>c"), [])

@@ -172,3 +172,37 @@ extension CLITests {
         XCTAssertTrue(lines.contains { $0.contains("NOOP smtpsim-injected\\r\\n") }, "\(lines)")
     }
 }
+
+/// Implicit TLS (RFC 8314 §3) on the command line: `probe --client --implicit-tls` with smtpsim's
+/// client configured both ways, and the contradictions the commands refuse.
+extension CLITests {
+    func testProbeClientUnderImplicitTLSPassesAnImplicitClientAndChargesOneThatSpeaksInTheClear() throws {
+        let implicit = [Self.binary.path, "send", "--implicit-tls", "--server", "{host}:{port}", "--starttls", "required", "--ca", "{ca}", "--from", "{from}",
+                        "--to", "{rcpt}", "--to", "{rcpt2}", "--auth", "{user}:{password}", "--timeout", "5", "--quiet", "{message}"]
+        let (clean, results) = try probeClient(implicit, extra: ["--implicit-tls"])
+        XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
+        XCTAssertEqual(results.count, 12, "the upgrade's 8 checks left out, implicit-tls-withheld added")
+        XCTAssertEqual(results.filter { $0["verdict"] as? String != "pass" }.compactMap { $0["check"] as? String }, [])
+        XCTAssertTrue(results.contains { $0["check"] as? String == "implicit-tls-withheld" })
+        XCTAssertFalse(results.contains { ($0["check"] as? String ?? "").hasPrefix("starttls-") })
+        // A STARTTLS client given the implicit-TLS port's address: it speaks SMTP in the clear
+        // where the listener does, and is charged for it.
+        let startTLS = [Self.binary.path, "send", "--server", "{host}:{port}", "--starttls", "opportunistic", "--from", "{from}", "--to", "{rcpt}", "--timeout", "3", "--quiet", "{message}"]
+        let (run, loose) = try probeClient(startTLS, policy: "opportunistic", extra: ["--implicit-tls", "--only", "B1"])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertEqual(failed(loose), ["implicit-tls-withheld"])
+        let detail = loose.first { $0["check"] as? String == "implicit-tls-withheld" }?["detail"] as? String ?? ""
+        XCTAssertTrue(detail.contains("configured for implicit TLS, sent EHLO"), detail)
+    }
+
+    func testImplicitTLSContradictionsAreRefused() throws {
+        let noTLS = try run(["serve", "--implicit-tls", "--no-tls", "--listen", "127.0.0.1:0", "--maildir", NSTemporaryDirectory()])
+        XCTAssertEqual(noTLS.status, 2)
+        XCTAssertTrue(noTLS.stderr.contains("implicit TLS"), noTLS.stderr)
+        let plaintext = try run(["send", "--implicit-tls", "--starttls", "none", "--server", "127.0.0.1:1"])
+        XCTAssertEqual(plaintext.status, 2)
+        XCTAssertTrue(plaintext.stderr.contains("never speaks in the clear"), plaintext.stderr)
+        let outbound = try run(["probe", "--outbound", "127.0.0.1:1", "--implicit-tls"])
+        XCTAssertEqual(outbound.status, 2)
+    }
+}
