@@ -198,6 +198,62 @@ def curl_against_serve():
     check("curl: the message in the maildir over TLS", len(got) == 1 and got[0]["over_tls"], str(got))
 
 
+def implicit_tls_against_serve():
+    """`serve --implicit-tls` (RFC 8314 §3) with curl smtps://, swaks --tlsc, msmtp with
+    tls_starttls off and Python's smtplib.SMTP_SSL: each verifies the certificate, delivers, and
+    serve's log shows the greeting inside TLS and not one line in the clear."""
+    port, maildir = serve("serve-implicit", "--implicit-tls")
+    ca = os.path.join(WORK, "ca.pem")
+    message = os.path.join(WORK, "implicit.eml")
+    with open(message, "wb") as f:
+        f.write(b"From: <alice@example.test>\r\nSubject: implicit TLS\r\n\r\nby a client configured for port 465\r\n")
+    clients = {
+        "curl smtps://": ["curl", "-sS", "--max-time", "10", f"smtps://127.0.0.1:{port}", "--cacert", ca, "--mail-from", "alice@example.test",
+                          "--mail-rcpt", "bob@example.net", "--upload-file", message, "--user", "alice:secret"],
+        "swaks --tlsc": ["swaks", "--server", f"localhost:{port}", "--tlsc", "--tls-verify", "--tls-ca-path", ca, "--from", "alice@example.test",
+                         "--to", "bob@example.net", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "secret", "--timeout", "10"],
+        "msmtp tls_starttls off": ["sh", "-c", f'msmtp --host=localhost --port={port} --tls=on --tls-starttls=off --tls-trust-file={ca} --auth=plain '
+                                   f'--user=alice "--passwordeval=echo secret" --from=alice@example.test bob@example.net < {message}'],
+        "python smtplib.SMTP_SSL": [sys.executable, os.path.join(CLIENTS_DIR, "smtplib_client.py"), "--implicit-tls", "--policy", "required", "--host", "localhost",
+                                    "--port", str(port), "--ca", ca, "--sender", "alice@example.test", "--user", "alice", "--password", "secret",
+                                    "--message", message, "--to", "bob@example.net"],
+        "smtpsim send --implicit-tls": [SMTPSIM, "send", "--implicit-tls", "--server", f"127.0.0.1:{port}", "--starttls", "required", "--ca", ca,
+                                        "--auth", "alice:secret", "--to", "bob@example.net", "--timeout", "10", "--quiet", message],
+    }
+    for n, (name, argv) in enumerate(clients.items(), 1):
+        r = run(argv, timeout=60)
+        check(f"serve --implicit-tls: {name} delivers (exit 0)", r.returncode == 0, (r.stdout + r.stderr)[-1200:])
+        got = envelopes(maildir)
+        check(f"serve --implicit-tls: {name}'s message in the maildir over TLS, authenticated", len(got) == n and got[-1]["over_tls"] and got[-1]["authenticated_as"] == "alice",
+              str([(e["over_tls"], e["authenticated_as"]) for e in got]))
+    log = open(os.path.join(WORK, "serve-implicit.log")).read()
+    clear = [l for l in log.splitlines() if re.search(r"^C\d+ [SC]: ", l)]
+    check("serve --implicit-tls: not one line in the clear, either way", clear == [], "\n".join(clear[:5]))
+    check("serve --implicit-tls: each greeting is the first thing said, inside TLS", log.count("S[tls]: 220 localhost") == len(clients), log[-800:])
+    check("serve --implicit-tls: no finding against these clients", "FINDING" not in log, log[-800:])
+    # A client that expects STARTTLS gets no greeting in the clear: curl smtp:// times out.
+    r = run(["curl", "-sS", "--max-time", "3", f"smtp://127.0.0.1:{port}", "--mail-from", "a@example.test", "--mail-rcpt", "b@example.net",
+             "--upload-file", message], timeout=30)
+    check("serve --implicit-tls: a STARTTLS client (curl smtp://) gets no greeting and delivers nothing", r.returncode != 0 and len(envelopes(maildir)) == len(clients),
+          f"{r.returncode} {r.stderr[-300:]}")
+    probe_against("smtpsim serve --implicit-tls", port, implicit=True)
+
+
+def implicit_tls_against_aiosmtpd(cert, key):
+    """aiosmtpd with an SSL context (implicit TLS, RFC 8314 §3): `send --implicit-tls` delivers,
+    `probe --implicit-tls` judges it inside TLS."""
+    port, record = aiosmtpd("aiosmtpd-implicit", cert, key, "--implicit-tls")
+    r = run([SMTPSIM, "send", "--implicit-tls", "--server", f"127.0.0.1:{port}", "--server-name", "localhost", "--starttls", "required", "--ca", cert,
+             "--auth", "alice:secret", "--to", "bob@example.net", "--timeout", "10"])
+    check("send --implicit-tls → aiosmtpd (ssl_context): delivers over TLS (exit 0)", r.returncode == 0 and "delivered over TLS" in r.stdout, r.stdout[-1500:] + r.stderr)
+    got = records(record)
+    check("send --implicit-tls → aiosmtpd: recorded inside TLS, authenticated", len(got) == 1 and got[0]["tls"] and got[0]["auth"] == "alice", str(got))
+    # As over STARTTLS: no CHUNKING (BDAT n/a); inside implicit TLS a STARTTLS is answered 503, so
+    # B5 is n/a here rather than the STARTTLS port's failure.
+    bdat = [f"G2 bdat-{v}" for v in SMUGGLING_VARIANTS]
+    probe_against("aiosmtpd (implicit TLS)", port, (), expect_na=["I2 close-notify-mid-bdat-then-cleartext"] + bdat, implicit=True)
+
+
 def snail_send(name, port, ca):
     """s-nail 14.9 submits one message over STARTTLS with AUTH PLAIN (no initial response: it
     waits for the server's 334 challenge, RFC 4954 §4); returns its exit status and stderr."""
@@ -425,9 +481,13 @@ def probe_check_count():
     return int(m.group(1)) if m else -1
 
 
-def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.net", expect_na=()):
-    """Every check passes except the peer's known findings, which must come out as stated."""
-    r = run([SMTPSIM, "probe", f"127.0.0.1:{port}", "--timeout", "5", "--rcpt", rcpt, "--format", "json"], timeout=240)
+STARTTLS_ONLY = ("D1", "D2", "B5", "H6")  # the probe's checks of the upgrade (Probe.startTLSOnly)
+
+
+def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.net", expect_na=(), implicit=False):
+    """Every check passes except the peer's known findings, which must come out as stated; under
+    implicit TLS (RFC 8314 §3) the STARTTLS checks are n/a."""
+    r = run([SMTPSIM, "probe", f"127.0.0.1:{port}", "--timeout", "5", "--rcpt", rcpt, "--format", "json"] + (["--implicit-tls"] if implicit else []), timeout=240)
     try:
         results = {f"{x['id']} {x['check']}": x for x in json.loads(r.stdout)["results"]}
     except (ValueError, KeyError):
@@ -442,7 +502,7 @@ def probe_against(name, port, expect_fail=(), expect_warn=(), rcpt="bob@example.
         if key.startswith("I"):
             print(f"      probe {name} {key}: {v['detail']}", flush=True)
     for key, v in results.items():
-        want = "fail" if key in expect_fail else "warn" if key in expect_warn else "n/a" if key in expect_na else "pass"
+        want = "fail" if key in expect_fail else "warn" if key in expect_warn else "n/a" if key in expect_na or (implicit and key.split()[0] in STARTTLS_ONLY) else "pass"
         check(f"probe {name}: {key} is {want}", v["verdict"] == want, v["verdict"] + ": " + v["detail"])
 
 
@@ -577,6 +637,43 @@ POSTFIX_MARKER = "# smtpsim interop (generated by Tests/Interop/interop.py)"
 POSTFIX_PID = "/var/spool/postfix/pid/master.pid"
 
 
+POSTFIX_SUBMISSIONS = free_port()
+
+
+def postfix_submissions(cert, smuggled, warned):
+    """Postfix's submissions service (implicit TLS, RFC 8314 §3: `smtpd_tls_wrappermode = yes`) on
+    a loopback port, added to master.cf with postconf -M and removed after: `send --implicit-tls`
+    delivers, `probe --implicit-tls` finds inside TLS what it finds on port 25."""
+    service = f"127.0.0.1:{POSTFIX_SUBMISSIONS}/inet"
+    run(["postconf", "-M", f"{service}=127.0.0.1:{POSTFIX_SUBMISSIONS} inet n - n - - smtpd"])
+    run(["postconf", "-P", f"{service}/smtpd_tls_wrappermode=yes", f"{service}/smtpd_tls_security_level=encrypt"])
+    r = run(["postfix", "reload"])
+    check("postfix: reload with a submissions service (smtpd_tls_wrappermode)", r.returncode == 0, r.stderr)
+    try:
+        wait_port(POSTFIX_SUBMISSIONS)
+        r = run([SMTPSIM, "send", "--implicit-tls", "--server", f"127.0.0.1:{POSTFIX_SUBMISSIONS}", "--server-name", "localhost", "--starttls", "required",
+                 "--ca", cert, "--to", "bob@localhost", "--timeout", "10"])
+        check("send --implicit-tls → postfix submissions: delivers over TLS (exit 0)", r.returncode == 0 and "delivered over TLS" in r.stdout, r.stdout[-1500:] + r.stderr)
+        check("send --implicit-tls → postfix submissions: no STARTTLS offered inside TLS", "STARTTLS" not in r.stdout.split("== summary")[-1], r.stdout[-600:])
+        probe_against("postfix submissions (implicit TLS)", POSTFIX_SUBMISSIONS, smuggled, warned, rcpt="bob@localhost", implicit=True)
+    finally:
+        run(["postconf", "-MX", service])
+        run(["postfix", "reload"])
+        time.sleep(1)
+
+
+def wait_port(port, seconds=15):
+    """Until something accepts on 127.0.0.1:port (a service Postfix's master starts after a reload)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
 def postfix_usable():
     """Postfix runs without systemd (`postfix start` forks its master as root); we only configure
     a Postfix that is ours: no main.cf yet, or the one this script wrote."""
@@ -628,6 +725,7 @@ home_mailbox = Maildir/
         # Its bare-LF reading also ends a message whose headers end in bare LFs (LF-only mode: warn).
         lf_mode = ["G2 lf-mode-lf-dot-lf", "G2 lf-mode-lf-dot-crlf", "G2 lf-mode-crlf-dot-lf"]
         probe_against("postfix (defaults)", 25, smuggled, long_lines + lf_mode, rcpt="bob@localhost")
+        postfix_submissions(cert, smuggled, long_lines + lf_mode)
         run(["postconf", "-e", "smtpd_error_sleep_time = 0"])
         r = run(["postfix", "reload"])
         check("postfix: reload for learning", r.returncode == 0, r.stderr)
@@ -776,27 +874,54 @@ def client_commands():
     }
 
 
+def implicit_client_commands():
+    """Clients configured for implicit TLS (RFC 8314 §3, port 465), for `probe --client --implicit-tls`."""
+    values = ["{host}", "{port}", "{ca}", "{from}", "{user}", "{password}", "{message}", "{rcpt}", "{rcpt2}"]
+    return {
+        ("swaks --tlsc", "required"): ["swaks", "--server", "{host}", "--port", "{port}", "--tlsc", "--tls-verify", "--tls-ca-path", "{ca}", "--from", "{from}",
+                                        "--to", "{rcpt},{rcpt2}", "--auth", "PLAIN", "--auth-user", "{user}", "--auth-password", "{password}",
+                                        "--data", "@{message}", "--timeout", "5"],
+        ("curl smtps://", "required"): ["curl", "-sS", "--max-time", "8", "smtps://{host}:{port}", "--cacert", "{ca}", "--mail-from", "{from}",
+                                         "--mail-rcpt", "{rcpt}", "--mail-rcpt", "{rcpt2}", "--upload-file", "{message}", "--user", "{user}:{password}"],
+        ("python smtplib.SMTP_SSL", "required"): [sys.executable, os.path.join(CLIENTS_DIR, "smtplib_client.py"), "--implicit-tls", "--policy", "required",
+                                                  "--host", "{host}", "--port", "{port}", "--ca", "{ca}", "--sender", "{from}", "--user", "{user}",
+                                                  "--password", "{password}", "--message", "{message}", "--to", "{rcpt}", "--to", "{rcpt2}"],
+        ("msmtp tls_starttls off", "required"): ["sh", "-c", 'msmtp "--host=$1" "--port=$2" --tls=on --tls-starttls=off "--tls-trust-file=$3" --auth=plain "--user=$5" '
+                                                 '"--passwordeval=echo $6" "--from=$4" "$8" "$9" < "$7"', "sh"] + values,
+        ("smtpsim send --implicit-tls", "required"): [SMTPSIM, "send", "--implicit-tls", "--server", "{host}:{port}", "--starttls", "required", "--ca", "{ca}",
+                                                      "--from", "{from}", "--to", "{rcpt}", "--to", "{rcpt2}", "--auth", "{user}:{password}", "--timeout", "5",
+                                                      "--quiet", "{message}"],
+    }
+
+
 def client_matrix():
-    """Every real client in each configuration it has, all 15 checks; every cell asserted against
-    clients/expected.json (SMTPSIM_WRITE_CLIENT_MATRIX=1 rewrites it); the matrix printed as the
+    """Every real client in each configuration it has, all checks; then the clients configured for
+    implicit TLS under `probe --client --implicit-tls`. Every cell asserted against
+    clients/expected.json (SMTPSIM_WRITE_CLIENT_MATRIX=1 rewrites it); each matrix printed as the
     README's table."""
     started = time.monotonic()
     observed = {}
-    for (client, policy), argv in client_commands().items():
-        tool = {"s-nail": "s-nail", "msmtp": "msmtp", "nodemailer": "node", "ruby net/smtp": "ruby", "phpmailer": "php", "git send-email": "git"}.get(client, argv[0])
-        if shutil.which(tool) is None and not os.path.exists(tool):
-            check(f"client matrix: {client} installed", False, f"{tool} not found (.ci/run installs it)")
-            continue
-        r = run([SMTPSIM, "probe", "--client", "--policy", policy, "--timeout", "6", "--format", "json", "--", *argv], timeout=300)
-        try:
-            results = json.loads(r.stdout)["results"]
-        except (ValueError, KeyError):
-            check(f"client matrix: {client} ({policy}) ran", False, (r.stdout + r.stderr)[-800:])
-            continue
-        observed[f"{client} ({policy})"] = {x["check"]: x["verdict"] for x in results}
-        for x in results:
-            if x["verdict"] not in ("pass", "n/a"):
-                print(f"      {client} ({policy}) {x['id']} {x['check']}: {x['verdict']}: {x['detail'][:300]}", flush=True)
+    tables = []
+    for commands, extra, suffix in [(client_commands(), [], ""), (implicit_client_commands(), ["--implicit-tls"], ", implicit TLS")]:
+        table = {}
+        for (client, policy), argv in commands.items():
+            tool = {"s-nail": "s-nail", "msmtp": "msmtp", "msmtp tls_starttls off": "msmtp", "nodemailer": "node", "ruby net/smtp": "ruby", "phpmailer": "php",
+                    "git send-email": "git", "swaks --tlsc": "swaks", "curl smtps://": "curl"}.get(client, argv[0])
+            if shutil.which(tool) is None and not os.path.exists(tool):
+                check(f"client matrix: {client} installed", False, f"{tool} not found (.ci/run installs it)")
+                continue
+            r = run([SMTPSIM, "probe", "--client", "--policy", policy, "--timeout", "6", "--format", "json", *extra, "--", *argv], timeout=300)
+            try:
+                results = json.loads(r.stdout)["results"]
+            except (ValueError, KeyError):
+                check(f"client matrix: {client} ({policy}{suffix}) ran", False, (r.stdout + r.stderr)[-800:])
+                continue
+            table[f"{client} ({policy}{suffix})"] = {x["check"]: x["verdict"] for x in results}
+            for x in results:
+                if x["verdict"] not in ("pass", "n/a"):
+                    print(f"      {client} ({policy}{suffix}) {x['id']} {x['check']}: {x['verdict']}: {x['detail'][:300]}", flush=True)
+        observed.update(table)
+        tables.append(table)
     if os.environ.get("SMTPSIM_WRITE_CLIENT_MATRIX") == "1":
         with open(CLIENT_EXPECTED, "w") as f:
             json.dump(observed, f, indent=1, sort_keys=True)
@@ -806,11 +931,12 @@ def client_matrix():
         got = observed.get(row, {})
         for name, verdict in sorted(cells.items()):
             check(f"client matrix: {row} {name} is {verdict}", got.get(name) == verdict, f"got {got.get(name)}")
-    checks = list(next(iter(observed.values()), {}).keys())
     short = {"pass": "✓", "fail": "**fail**", "warn": "warn", "n/a": "n/a", "inconclusive": "?"}
-    print("      | client | " + " | ".join(checks) + " |\n      |---|" + "---|" * len(checks), flush=True)
-    for row, cells in observed.items():
-        print("      | " + row + " | " + " | ".join(short.get(cells.get(c, ""), cells.get(c, "")) for c in checks) + " |", flush=True)
+    for table in tables:
+        checks = list(next(iter(table.values()), {}).keys())
+        print("      | client | " + " | ".join(checks) + " |\n      |---|" + "---|" * len(checks), flush=True)
+        for row, cells in table.items():
+            print("      | " + row + " | " + " | ".join(short.get(cells.get(c, ""), cells.get(c, "")) for c in checks) + " |", flush=True)
     print(f"      client matrix: {len(observed)} client configurations in {time.monotonic() - started:.0f} s", flush=True)
 
 
@@ -824,6 +950,7 @@ def main():
         rules_against_smtplib()
         send_json_against_serve()
         curl_against_serve()
+        implicit_tls_against_serve()
         snail_against_serve()
         sslyze_against_serve()
         idle_flood_against_serve()
@@ -835,6 +962,7 @@ def main():
         bdat = [f"G2 bdat-{v}" for v in SMUGGLING_VARIANTS]
         probe_against("aiosmtpd", port, ["B5 starttls-twice"], expect_na=["I2 close-notify-mid-bdat-then-cleartext"] + bdat)
         learn_aiosmtpd(port)
+        implicit_tls_against_aiosmtpd(cert, key)
         serve_port, _ = serve("serve-probe")
         probe_against("smtpsim serve", serve_port)
         flawed_port, _ = serve("serve-probe-flawed", "--server-flaw", "keeps-plaintext-across-starttls",
