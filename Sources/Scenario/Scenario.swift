@@ -429,15 +429,19 @@ public struct SmugglingPairs: Sendable {
 /// its security on every client and server of the file (and the relay's two sides) and its one
 /// action on the attacker. Where the action needs a plaintext phase and the security has none
 /// (implicit TLS, RFC 8314 §3), the cell must report it not applicable, find nothing and deliver
-/// every message, as the pair does unattacked; every other cell is judged by the file's `expect`.
+/// every message, as the pair does unattacked; every other cell is judged by the file's `expect`,
+/// with the attack's own `findings` when it names them.
 public struct SecurityComparison: Sendable {
     public struct Cell: Sendable {
         public var attack: AttackAction
         public var security: ConnectionSecurity
+        /// The oracles the attack must make fire where it applies (nil: the file's `expect`).
+        public var findings: [Oracle]?
 
-        public init(attack: AttackAction, security: ConnectionSecurity) {
+        public init(attack: AttackAction, security: ConnectionSecurity, findings: [Oracle]? = nil) {
             self.attack = attack
             self.security = security
+            self.findings = findings
         }
 
         /// The action finds no plaintext phase to work on.
@@ -471,7 +475,11 @@ public struct SecurityComparison: Sendable {
         /// What the run must show: the file's expectations, or (not applicable) the action
         /// reported so, no finding and every message delivered.
         public func expectations(_ file: Expectations, messages: Int) -> Expectations {
-            guard notApplicable else { return file }
+            guard notApplicable else {
+                var e = file
+                if let findings { e.findings = findings.isEmpty ? .none : .exactly(findings) }
+                return e
+            }
             var e = Expectations()
             e.notApplicable = [attack.name]
             e.messages = Array(repeating: .delivered, count: messages)
@@ -482,10 +490,13 @@ public struct SecurityComparison: Sendable {
 
     public let attacks: [AttackAction]
     public let securities: [ConnectionSecurity]
+    /// Per attack, the oracles it must make fire where it applies (nil: the file's `expect`).
+    public let findings: [[Oracle]?]
 
-    public init(attacks: [AttackAction], securities: [ConnectionSecurity] = [.startTLS, .implicitTLS]) {
+    public init(attacks: [AttackAction], securities: [ConnectionSecurity] = [.startTLS, .implicitTLS], findings: [[Oracle]?]? = nil) {
         self.attacks = attacks
         self.securities = securities
+        self.findings = findings ?? attacks.map { _ in nil }
     }
 
     public var count: Int { attacks.count * securities.count }
@@ -498,6 +509,6 @@ public struct SecurityComparison: Sendable {
     }
 
     public func cell(seed: UInt64) -> Cell? {
-        position(seed: seed).map { Cell(attack: attacks[$0.row], security: securities[$0.column]) }
+        position(seed: seed).map { Cell(attack: attacks[$0.row], security: securities[$0.column], findings: findings[$0.row]) }
     }
 }

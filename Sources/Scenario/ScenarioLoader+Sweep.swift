@@ -79,13 +79,27 @@ extension ScenarioLoader {
         var compare: SecurityComparison?
         if let c = o["compare"] {
             let co = try c.object(["attacks", "security"])
-            let attacks = try co.required("attacks").list().map { x throws(ScenarioError) in try readAttack(x) }
+            // An attack, or {attack: ATTACK, findings: [ORACLES]}: what it must make fire where it applies.
+            var attacks: [AttackAction] = []
+            var findings: [[Oracle]?] = []
+            for x in try co.required("attacks").list() {
+                if x.node.mapping?.keys.contains(where: { $0.scalar?.string == "attack" }) == true {
+                    let xo = try x.object(["attack", "findings"])
+                    attacks.append(try readAttack(try xo.required("attack")))
+                    findings.append(try xo["findings"].map { f throws(ScenarioError) in
+                        try f.list().map { o throws(ScenarioError) in try o.enumeration(Oracle.self, Oracle.allCases) }
+                    })
+                } else {
+                    attacks.append(try readAttack(x))
+                    findings.append(nil)
+                }
+            }
             let securities = try co["security"]?.listOrOne().map { x throws(ScenarioError) in
                 try x.enumeration(ConnectionSecurity.self, ConnectionSecurity.allCases)
             } ?? [.startTLS, .implicitTLS]
             guard !attacks.isEmpty, !securities.isEmpty else { throw c.error("a comparison needs at least one attack and one security") }
             guard Set(securities).count == securities.count else { throw c.error("each security once") }
-            compare = SecurityComparison(attacks: attacks, securities: securities)
+            compare = SecurityComparison(attacks: attacks, securities: securities, findings: findings)
         }
         let tables = [grid != nil, inject != nil, replies != nil, pairs != nil, compare != nil].filter { $0 }.count
         if tables > 1 { throw r.error("one table per sweep: grid, inject, replies, pairs or compare") }

@@ -290,6 +290,18 @@ final class SecurityComparisonTests: XCTestCase {
         XCTAssertTrue(report.failures.contains { $0.contains("delivered") }, "\(report.failures)")
     }
 
+    /// An attack's own `findings` judge its cells where it applies: without the server flaw the
+    /// injection over STARTTLS finds nothing, and that cell fails.
+    func testAnAttacksFindingsJudgeItsCells() throws {
+        var scenario = try ScenarioLoader.load(path: ScenarioLibraryTests.folder.appendingPathComponent(Self.file).path)
+        scenario.configuration.server.configuration.flaws = []
+        let report = try ScenarioRunner.run(scenario, seed: 5)  // inject-to-server over STARTTLS
+        XCTAssertEqual(scenario.sweep?.compare?.cell(seed: 5)?.attack.kind, .injectToServer)
+        XCTAssertFalse(report.passed)
+        XCTAssertTrue(report.failures.contains { $0.contains("tls-boundary") }, "\(report.failures)")
+        XCTAssertTrue(try ScenarioRunner.run(scenario, seed: 6).passed, "over implicit TLS it is n/a either way")
+    }
+
     func testTheComparisonIsOneTableWithEachSecurityOnce() {
         let base = """
             version: 1
