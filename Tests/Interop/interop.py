@@ -237,6 +237,14 @@ def implicit_tls_against_serve():
     check("serve --implicit-tls: a STARTTLS client (curl smtp://) gets no greeting and delivers nothing", r.returncode != 0 and len(envelopes(maildir)) == len(clients),
           f"{r.returncode} {r.stderr[-300:]}")
     probe_against("smtpsim serve --implicit-tls", port, implicit=True)
+    # A scenario's client script under `security: implicit-tls` (`run --against`) starts TLS first.
+    scenario = os.path.join(WORK, "implicit-script.yaml")
+    with open(scenario, "w") as f:
+        f.write('version: 1\nname: an implicit-TLS script\nclient:\n  security: implicit-tls\n  script:\n    - expect: "220"\n'
+                '    - send-line: EHLO script.test\n    - expect: {reply: "250", advertises: [AUTH], withholds: [STARTTLS]}\n'
+                '    - send-line: QUIT\n    - expect: "221"\nexpect:\n  trace-contains: ["220 localhost"]\n')
+    r = run([SMTPSIM, "run", scenario, "--against", f"127.0.0.1:{port}", "--timeout", "5"], timeout=60)
+    check("run --against serve --implicit-tls: an implicit-TLS client script answers as written (exit 0)", r.returncode == 0, r.stdout[-800:] + r.stderr[-300:])
 
 
 def implicit_tls_against_aiosmtpd(cert, key):

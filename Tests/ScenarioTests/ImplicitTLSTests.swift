@@ -138,6 +138,22 @@ final class ImplicitTLSTests: XCTestCase {
         XCTAssertEqual(clearWrites(r, "s>c"), [])
     }
 
+    /// Each relay hop has its own security: the clients submit over STARTTLS, the relay forwards
+    /// over implicit TLS; the attacker on the second hop finds no plaintext phase there.
+    func testARelayHopUnderImplicitTLS() throws {
+        let relay = """
+            relay:
+              client: {security: implicit-tls, policy: required}
+              attacker:
+                - strip-starttls: {mode: delete}
+            """
+        let r = try run(server: "security: implicit-tls", client: "security: starttls\npolicy: required", rest: relay,
+                        expect: "messages: [delivered]\n  accepted: 1\n  relayed: 1\n  not-applicable: [strip-starttls]\n  findings: none")
+        XCTAssertTrue(r.passed, r.failures.joined(separator: "\n"))
+        XCTAssertTrue(r.result.trace.text.contains("command STARTTLS"), "the first hop upgrades")
+        XCTAssertEqual(r.result.accepted.map(\.overTLS), [true])
+    }
+
     // MARK: - The loader
 
     func testContradictoryKeysAreLoaderErrors() throws {
