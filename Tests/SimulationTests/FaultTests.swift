@@ -42,6 +42,11 @@ final class FaultTests: XCTestCase {
                     $0.clients[0].configuration.useChunking = true
                     $0.clients[0].configuration.bdatChunkSize = 8
                 }
+                // The greeting is inside TLS only under implicit TLS (RFC 8314 §3).
+                if phase == .midGreetingInTLS || phase == .afterGreetingInTLS {
+                    $0.server.configuration.implicitTLS = true
+                    $0.clients[0].configuration.implicitTLS = true
+                }
             })
             XCTAssertTrue(r.has("reset"), "\(phase): the fault fired\n\(r.trace.text)")
             XCTAssertEqual(r.statuses, [.delivered], "\(phase)")
