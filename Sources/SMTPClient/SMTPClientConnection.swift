@@ -173,8 +173,13 @@ public struct SMTPClientConnection: Sendable {
         return takeActions()
     }
 
-    /// Bytes from the server (plaintext, or decrypted inside TLS).
+    /// Bytes from the server (plaintext, or decrypted inside TLS), in any collection.
     public mutating func receive<Bytes: Collection>(_ bytes: Bytes) -> [ClientAction] where Bytes.Element == UInt8 {
+        receive(Array(bytes))
+    }
+
+    /// Bytes from the server (plaintext, or decrypted inside TLS), read where they lie.
+    public mutating func receive(_ bytes: [UInt8]) -> [ClientAction] {
         switch phase {
         case .notStarted, .closed: return []
         case .handshake:

@@ -150,8 +150,14 @@ public struct SMTPServerConnection: Sendable {
         }
     }
 
-    /// Bytes from the client (plaintext, or decrypted inside TLS).
+    /// Bytes from the client (plaintext, or decrypted inside TLS), in any collection.
     public mutating func receive<Bytes: Collection>(_ bytes: Bytes) -> [ServerAction] where Bytes.Element == UInt8 {
+        receive(Array(bytes))
+    }
+
+    /// Bytes from the client (plaintext, or decrypted inside TLS). An array is read where it
+    /// lies (the drivers hand over arrays: no generic walk octet by octet across modules).
+    public mutating func receive(_ bytes: [UInt8]) -> [ServerAction] {
         switch phase {
         case .notStarted, .closed:
             return []
@@ -170,7 +176,7 @@ public struct SMTPServerConnection: Sendable {
             case .notStarted, .greetingDelay, .tlsHandshake, .commands, .auth, .closed: wasData = false
             }
             let before = phase
-            process(Array(bytes)[...])
+            process(bytes[...])
             // The idle timer is put off by progress, not by octets: a completed line (commands),
             // or `dataProgressOctets` of message data; a phase change always arms it anew.
             if wasData { dataSinceArmed += bytes.count }

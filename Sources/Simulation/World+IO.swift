@@ -158,7 +158,8 @@ extension World {
         }
         var offset = 0
         while offset < bytes.count {
-            var segment = Array(bytes[offset..<min(bytes.count, offset + shape.maxSegment)])
+            // A write that fits one segment goes as it is (no copy: the common case).
+            var segment = offset == 0 && bytes.count <= shape.maxSegment ? bytes : Array(bytes[offset..<min(bytes.count, offset + shape.maxSegment)])
             offset += segment.count
             if let r = shape.corruption, epoch == 0, rng.chance(r) {
                 let at = Int(rng.int(in: 0...Int64(segment.count - 1)))

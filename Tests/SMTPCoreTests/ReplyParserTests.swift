@@ -190,6 +190,58 @@ final class ReplyParserTests: XCTestCase {
         }
     }
 
+    /// `skipNext` (the reply-grammar oracle's reading) ends the same replies and throws the same
+    /// errors at the same offsets as `next`, whatever the stream, split anywhere.
+    func testSkipNextJudgesTheGrammarAsNextDoes() {
+        let streams = [
+            "220 mx ESMTP\r\n250-a\r\n250-b\r\n250 c\r\n", "250-a\r\n251 b\r\n", "2x0 no\r\n", "600 out\r\n", "250_x\r\n",
+            "334\r\n", "334 \r\n", "250\r\n354 go\r\n", "250-" + String(repeating: "x", count: 600) + "\r\n", "250 a\nb\r\n",
+            String(repeating: "250-x\r\n", count: 120) + "250 end\r\n", "25", "250 2.0.0 ok\r\n421-4.3.2 bye\r\n421 4.3.2 bye\r\n",
+        ]
+        for text in streams {
+            for strict in [false, true] {
+                for cut in [1, 3, 7, Int.max] {
+                    var reading = ReplyParser(), skipping = ReplyParser()
+                    reading.strictChallenges = strict
+                    skipping.strictChallenges = strict
+                    var read: [String] = [], skipped: [String] = []
+                    var readFailed = false, skipFailed = false
+                    let bytes = Array(text.utf8)
+                    var at = 0
+                    while at < bytes.count {
+                        let piece = Array(bytes[at..<min(bytes.count, at + min(cut, bytes.count))])
+                        at += piece.count
+                        reading.append(piece)
+                        skipping.append(piece)
+                        do { while !readFailed, try reading.next() != nil { read.append("reply") } } catch {
+                            read.append("error \(error.code) @\(error.offset.map(String.init) ?? "-")")
+                            readFailed = true
+                        }
+                        do { while !skipFailed, try skipping.skipNext() { skipped.append("reply") } } catch {
+                            skipped.append("error \(error.code) @\(error.offset.map(String.init) ?? "-")")
+                            skipFailed = true
+                        }
+                    }
+                    XCTAssertEqual(skipped, read, "\(text.debugDescription) strict \(strict) cut \(cut)")
+                    // Clean: the replies, `334 `, a bare 250, the incomplete `25`, the 421s; a bare 334 only when lenient.
+                    let clean: Set<Int> = strict ? [0, 6, 7, 11, 12] : [0, 5, 6, 7, 11, 12]
+                    XCTAssertEqual(read.contains { $0.hasPrefix("error") }, !clean.contains(streams.firstIndex(of: text)!),
+                                   "the stream's errors as expected: \(text.debugDescription) \(read)")
+                }
+            }
+        }
+    }
+
+    /// An enhanced code's octets as `write(into:)` puts them on the wire are its description.
+    func testEnhancedCodesAreWrittenAsTheirText() throws {
+        for (c, s, d) in [(2, 0, 0), (4, 7, 0), (5, 1, 10), (5, 99, 999), (2, 100, 9), (4, 999, 100)] {
+            let code = try XCTUnwrap(EnhancedStatusCode(codeClass: c, subject: s, detail: d))
+            var out: [UInt8] = []
+            code.write(into: &out)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), code.description)
+        }
+    }
+
     func testValidateRejectsBadText() {
         XCTAssertThrowsError(try SMTPReply(ReplyCode(250)!, nil, "a\r\nb").validate())
         XCTAssertThrowsError(try SMTPReply(ReplyCode(250)!, nil, String(repeating: "x", count: 510)).validate())

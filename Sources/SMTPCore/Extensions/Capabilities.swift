@@ -57,12 +57,22 @@ public enum Capability: Hashable, Sendable, CustomStringConvertible {
     /// per session, and the grammar is ASCII (a String is made only for what the value keeps).
     public init(line: String) throws(SMTPError) {
         let bytes = Array(line.utf8)
-        var words = bytes.split(separator: ASCII.space)
-        guard var keyword = words.first else {
+        // The words between spaces (runs of spaces split once, as `split` does); the parameters'
+        // array is made only when there are any.
+        var words: [ArraySlice<UInt8>] = []
+        var keyword = ArraySlice<UInt8>()
+        var at = 0
+        while at < bytes.count {
+            while at < bytes.count, bytes[at] == ASCII.space { at += 1 }
+            let start = at
+            while at < bytes.count, bytes[at] != ASCII.space { at += 1 }
+            guard at > start else { break }
+            if keyword.isEmpty { keyword = bytes[start..<at] } else { words.append(bytes[start..<at]) }
+        }
+        guard !keyword.isEmpty else {
             throw SMTPError(.invalidCapability, detail: "empty EHLO line")
         }
-        words.removeFirst()
-        if keyword.count >= 5, zip(keyword.prefix(5), "AUTH=".utf8).allSatisfy({ ASCII.upper($0) == $1 }) {
+        if keyword.count >= 5, Self.startsCaseInsensitively(keyword, with: Self.authEquals) {
             // "AUTH=" with nothing after it lists no mechanism (found by the EHLOCapabilities fuzzer).
             let first = keyword.dropFirst(5)
             if !first.isEmpty { words.insert(first, at: 0) }
@@ -83,16 +93,11 @@ public enum Capability: Hashable, Sendable, CustomStringConvertible {
             }
             return c
         }
-        switch String(decoding: keyword.map(ASCII.upper), as: UTF8.self) {
-        case "STARTTLS": self = try noParameters(.startTLS)
-        case "PIPELINING": self = try noParameters(.pipelining)
-        case "8BITMIME": self = try noParameters(.eightBitMIME)
-        case "ENHANCEDSTATUSCODES": self = try noParameters(.enhancedStatusCodes)
-        case "CHUNKING": self = try noParameters(.chunking)
-        case "BINARYMIME": self = try noParameters(.binaryMIME)
-        case "SMTPUTF8": self = try noParameters(.smtpUTF8)
-        case "REQUIRETLS": self = try noParameters(.requireTLS)
-        case "SIZE":
+        // The keyword compared octet by octet, upper-cased (no String made for a known one).
+        func named(_ name: [UInt8]) -> Bool { keyword.count == name.count && Self.startsCaseInsensitively(keyword, with: name) }
+        if let known = Self.withoutParameters.first(where: { named($0.name) }) {
+            self = try noParameters(known.value)
+        } else if named(Self.sizeKeyword) {
             switch words.count {
             case 0: self = .size(nil)
             case 1:
@@ -102,11 +107,30 @@ public enum Capability: Hashable, Sendable, CustomStringConvertible {
                 self = .size(n)
             default: throw SMTPError(.invalidCapability, detail: "SIZE takes one parameter")
             }
-        case "AUTH":
+        } else if named(Self.authKeyword) {
             self = .auth(words.map { String(decoding: $0.map(ASCII.upper), as: UTF8.self) })
-        default:
+        } else {
             self = .other(keyword: text(keyword), parameters: words.map(text))
         }
+    }
+
+    /// The keywords that take no parameters, as octets (upper case), with their values.
+    static let withoutParameters: [(name: [UInt8], value: Capability)] = [
+        (Array("STARTTLS".utf8), .startTLS), (Array("PIPELINING".utf8), .pipelining), (Array("8BITMIME".utf8), .eightBitMIME),
+        (Array("ENHANCEDSTATUSCODES".utf8), .enhancedStatusCodes), (Array("CHUNKING".utf8), .chunking), (Array("BINARYMIME".utf8), .binaryMIME),
+        (Array("SMTPUTF8".utf8), .smtpUTF8), (Array("REQUIRETLS".utf8), .requireTLS),
+    ]
+    static let sizeKeyword = Array("SIZE".utf8), authKeyword = Array("AUTH".utf8), authEquals = Array("AUTH=".utf8)
+
+    /// `word` starts with `prefix` (upper case), ignoring the case of ASCII letters.
+    static func startsCaseInsensitively(_ word: ArraySlice<UInt8>, with prefix: [UInt8]) -> Bool {
+        guard word.count >= prefix.count else { return false }
+        var i = word.startIndex
+        for p in prefix {
+            guard ASCII.upper(word[i]) == p else { return false }
+            i += 1
+        }
+        return true
     }
 }
 

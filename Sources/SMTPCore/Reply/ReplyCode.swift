@@ -47,6 +47,22 @@ public struct EnhancedStatusCode: Hashable, Sendable, CustomStringConvertible {
     public let subject: UInt16
     public let detail: UInt16
 
+    /// Appends `class.subject.detail` as ASCII digits (RFC 3463 §2), no String made: every reply
+    /// the server writes with a code goes through here.
+    public func write(into out: inout [UInt8]) {
+        Self.digits(UInt16(codeClass), into: &out)
+        out.append(0x2E)
+        Self.digits(subject, into: &out)
+        out.append(0x2E)
+        Self.digits(detail, into: &out)
+    }
+
+    private static func digits(_ n: UInt16, into out: inout [UInt8]) {
+        if n >= 100 { out.append(ASCII.zero + UInt8(n / 100 % 10)) }
+        if n >= 10 { out.append(ASCII.zero + UInt8(n / 10 % 10)) }
+        out.append(ASCII.zero + UInt8(n % 10))
+    }
+
     public init?(codeClass: Int, subject: Int, detail: Int) {
         guard [2, 4, 5].contains(codeClass), (0...999).contains(subject), (0...999).contains(detail) else {
             return nil

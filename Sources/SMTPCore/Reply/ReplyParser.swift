@@ -23,6 +23,10 @@ public struct ReplyParser: Sendable {
     private var framer: LineFramer
     private var pending: [SMTPReply.Line] = []
     private var pendingCode: ReplyCode?
+    /// Lines of the reply under way that `skipNext` read (it keeps no text).
+    private var skippedLines = 0
+    /// Where the line being read starts in the stream (for errors).
+    private var lineOffset = 0
 
     public init(limits: SMTPLimits = .rfc, parseEnhancedCodes: Bool = true) {
         self.limits = limits
@@ -49,6 +53,7 @@ public struct ReplyParser: Sendable {
     public mutating func discardBufferedBytes() -> Int {
         pending.removeAll()
         pendingCode = nil
+        skippedLines = 0
         return framer.discardBufferedBytes()
     }
 
@@ -60,51 +65,84 @@ public struct ReplyParser: Sendable {
 
     /// The next complete reply, or `nil` when more bytes are needed.
     public mutating func next() throws(SMTPError) -> SMTPReply? {
-        while true {
-            let raw: ArraySlice<UInt8>?
-            do {
-                raw = try framer.next()
-            } catch {
-                resetPartialReply()
-                throw error.code == .lineTooLong
-                    ? SMTPError(.replyLineTooLong, offset: error.offset, detail: error.detail) : error
-            }
-            guard let raw else { return nil }
-            let lineOffset = framer.streamOffset - raw.count - 2
-            let parsed: (ReplyCode, Bool, SMTPReply.Line)
-            do {
-                parsed = try raw.withUnsafeBufferPointer { (b: UnsafeBufferPointer<UInt8>) throws(SMTPError) in
-                    try parseLine(b)
-                }
-            } catch {
-                resetPartialReply()
-                throw error.shifted(by: lineOffset)
-            }
-            let (code, isLast, line) = parsed
-            if let expected = pendingCode, expected != code {
-                resetPartialReply()
-                throw SMTPError(
-                    .inconsistentMultilineReply, offset: lineOffset,
-                    detail: "line with code \(code) inside a \(expected) reply"
-                )
-            }
-            pending.append(line)
+        while let (raw, code, isLast) = try nextLine() {
+            pending.append(Self.line(raw, parseEnhancedCodes: parseEnhancedCodes))
             if isLast {
                 let reply = SMTPReply(code: code, lines: pending)
                 resetPartialReply()
                 return reply
             }
-            if pending.count >= limits.replyLines {
-                resetPartialReply()
-                throw SMTPError(.tooManyReplyLines, offset: lineOffset, detail: "more than \(limits.replyLines) lines")
-            }
-            pendingCode = code
+            try continueReply(code, lines: pending.count)
         }
+        return nil
+    }
+
+    /// Reads the next complete reply for its grammar alone — the same checks and errors as
+    /// `next()`, no text made (the reply-grammar oracle judges every reply a server writes and
+    /// keeps none): true when one ended, false when more bytes are needed.
+    public mutating func skipNext() throws(SMTPError) -> Bool {
+        while let (_, code, isLast) = try nextLine() {
+            skippedLines += 1
+            if isLast {
+                resetPartialReply()
+                return true
+            }
+            try continueReply(code, lines: skippedLines)
+        }
+        return false
+    }
+
+    /// The next framed line with its code and whether it ends the reply, checked against the
+    /// reply it continues (§4.2.1); nil when more bytes are needed.
+    private mutating func nextLine() throws(SMTPError) -> (ArraySlice<UInt8>, ReplyCode, Bool)? {
+        let raw: ArraySlice<UInt8>?
+        do {
+            raw = try framer.next()
+        } catch {
+            resetPartialReply()
+            throw error.code == .lineTooLong
+                ? SMTPError(.replyLineTooLong, offset: error.offset, detail: error.detail) : error
+        }
+        guard let raw else { return nil }
+        lineOffset = framer.streamOffset - raw.count - 2
+        let head: (ReplyCode, Bool)
+        do {
+            head = try raw.withUnsafeBufferPointer { (b: UnsafeBufferPointer<UInt8>) throws(SMTPError) in try lineHead(b) }
+        } catch {
+            resetPartialReply()
+            throw error.shifted(by: lineOffset)
+        }
+        let (code, isLast) = head
+        if let expected = pendingCode, expected != code {
+            resetPartialReply()
+            throw SMTPError(
+                .inconsistentMultilineReply, offset: lineOffset,
+                detail: "line with code \(code) inside a \(expected) reply"
+            )
+        }
+        return (raw, code, isLast)
+    }
+
+    /// A line that did not end the reply, its `lines`-th: the reply goes on with `code`, within
+    /// `limits.replyLines`.
+    private mutating func continueReply(_ code: ReplyCode, lines: Int) throws(SMTPError) {
+        if lines >= limits.replyLines {
+            resetPartialReply()
+            throw SMTPError(.tooManyReplyLines, offset: lineOffset, detail: "more than \(limits.replyLines) lines")
+        }
+        pendingCode = code
     }
 
     /// Parses one reply line (RFC 5321 §4.2 `Reply-line`). Returns the code, whether the line
     /// ends the reply, and its text. Offsets in errors are within the line.
     public func parseLine(_ b: UnsafeBufferPointer<UInt8>) throws(SMTPError) -> (ReplyCode, Bool, SMTPReply.Line) {
+        let (code, isLast) = try lineHead(b)
+        return (code, isLast, Self.line(ArraySlice(b), parseEnhancedCodes: parseEnhancedCodes))
+    }
+
+    /// A line's code and whether it ends the reply, its grammar checked (the code's digits and
+    /// range, a bare 334 under `strictChallenges`, the separator). Offsets are within the line.
+    func lineHead(_ b: UnsafeBufferPointer<UInt8>) throws(SMTPError) -> (ReplyCode, Bool) {
         guard b.count >= 3, ASCII.isDigit(b[0]), ASCII.isDigit(b[1]), ASCII.isDigit(b[2]) else {
             throw SMTPError(.malformedReply, offset: 0, detail: "reply line does not start with three digits: \(ASCII.escaped(b))")
         }
@@ -116,23 +154,32 @@ public struct ReplyParser: Sendable {
             if strictChallenges, value == 334 {
                 throw SMTPError(.bareChallenge, offset: 3, detail: "a 334 challenge without the SP RFC 4954 §4 requires")
             }
-            return (code, true, SMTPReply.Line(""))
+            return (code, true)
         }
         let separator = b[3]
         guard separator == ASCII.hyphen || separator == ASCII.space else {
             throw SMTPError(.malformedReply, offset: 3, detail: "expected '-' or SP after the code, got \(ASCII.escaped([separator]))")
         }
-        var text = UnsafeBufferPointer(rebasing: b[4...])
-        var enhanced: EnhancedStatusCode?
-        if parseEnhancedCodes, let (e, length) = EnhancedStatusCode.parsePrefix(text) {
-            enhanced = e
-            text = UnsafeBufferPointer(rebasing: text[min(length + 1, text.count)...])
+        return (code, separator == ASCII.space)
+    }
+
+    /// The text of a line whose head `lineHead` accepted, its enhanced code split off when asked.
+    static func line(_ raw: ArraySlice<UInt8>, parseEnhancedCodes: Bool) -> SMTPReply.Line {
+        guard raw.count > 3 else { return SMTPReply.Line("") }
+        return raw.withUnsafeBufferPointer { b in
+            var text = UnsafeBufferPointer(rebasing: b[4...])
+            var enhanced: EnhancedStatusCode?
+            if parseEnhancedCodes, let (e, length) = EnhancedStatusCode.parsePrefix(text) {
+                enhanced = e
+                text = UnsafeBufferPointer(rebasing: text[min(length + 1, text.count)...])
+            }
+            return SMTPReply.Line(String(decoding: text, as: UTF8.self), enhancedCode: enhanced)
         }
-        return (code, separator == ASCII.space, SMTPReply.Line(String(decoding: text, as: UTF8.self), enhancedCode: enhanced))
     }
 
     private mutating func resetPartialReply() {
         pending = []  // the reply just made holds these lines: keeping the capacity would copy them
         pendingCode = nil
+        skippedLines = 0
     }
 }

@@ -70,10 +70,11 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
                 out.append(ASCII.space)
             }
             if let enhanced = line.enhancedCode {
-                out.append(contentsOf: enhanced.description.utf8)
+                enhanced.write(into: &out)
                 if !line.text.isEmpty { out.append(ASCII.space) }
             }
-            out.append(contentsOf: line.text.utf8)
+            // A native string's octets are copied at once, not walked one by one.
+            if line.text.utf8.withContiguousStorageIfAvailable({ out.append(contentsOf: $0) }) == nil { out.append(contentsOf: line.text.utf8) }
             out.append(ASCII.cr)
             out.append(ASCII.lf)
         }

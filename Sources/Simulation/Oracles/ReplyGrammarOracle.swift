@@ -27,7 +27,7 @@ struct ReplyGrammarOracle: RunOracle {
             guard errors[k] == nil else { return }
             parsers[k].append(bytes)
             do {
-                while try parsers[k].next() != nil {}
+                while try parsers[k].skipNext() {}
             } catch {
                 errors[k] = error
                 parsers[k] = ReplyParser()  // what it held will never be read

@@ -77,11 +77,17 @@ struct TransactionCountOracle: RunOracle {
         var cursor: [MessageKey: Int] = [:]
         let expectedBodies = intended.map { Self.expectedBody($0.body) }
         var intendedIndex: [String: Int] = [:]  // message id → index in `intended`; lookups only
+        // Sized once: a run's tables are as large as its messages (growing them cost a rehash each time).
+        index.reserveCapacity(intended.count)
+        intendedIndex.reserveCapacity(intended.count)
+        acceptedCount.reserveCapacity(intended.count)
+        recipientCount.reserveCapacity(intended.count)
         for (i, m) in intended.enumerated() {
             index[MessageKey(m.reversePath, expectedBodies[i]), default: []].append(i)
             intendedIndex[m.id] = i
         }
         var outcomeByID: [String: MessageOutcome] = [:]  // lookups only
+        outcomeByID.reserveCapacity(outcomes.count)
         for o in outcomes { outcomeByID[o.messageID] = o }
         for message in hop.accepted {
             // Same sender and body, recipients among the intended ones; clients may send identical
