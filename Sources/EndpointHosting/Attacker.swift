@@ -154,13 +154,10 @@ public struct AttackerState: Sendable {
     /// `--fault plaintext-after-tls` with intercept-tls instead) travelling toward `side`: the
     /// cleartext to send right behind it, once (content type 23, RFC 8446 §5.1).
     public mutating func cleartext(after record: [UInt8], toward side: Side) -> (bytes: [UInt8], effect: Effect)? {
-        guard let bytes = cleartextAfterTLS[side], record.first == 0x17 else { return nil }
+        guard let bytes = cleartextAfterTLS[side], record.first == TLSRecords.applicationData else { return nil }
         cleartextAfterTLS[side] = nil
         return (bytes, Effect(name: AttackKind.plaintextAfterTLS.rawValue, detail: "\(bytes.count) cleartext octets toward the \(side.rawValue) inside TLS: \(BytePreview.text(bytes, limit: 60))"))
     }
-
-    /// The content type of a TLS handshake record (RFC 8446 §5.1): a ClientHello starts so.
-    static let handshakeRecord: UInt8 = 0x16
 
     /// What happened, for the trace.
     public struct Effect: Sendable {
@@ -172,7 +169,7 @@ public struct AttackerState: Sendable {
     /// directly, and what was done.
     public mutating func clientWrite(_ bytes: [UInt8]) -> (toServer: [UInt8], toClient: [UInt8], effects: [Effect]) {
         if clientToServerOpaque { return (bytes, [], []) }
-        if !sawPlaintext, bytes.first == Self.handshakeRecord {
+        if !sawPlaintext, bytes.first == TLSRecords.handshake {
             // A ClientHello before anything else: implicit TLS (what a relay of real sockets sees).
             return (bytes, [], tlsFromFirstOctet())
         }

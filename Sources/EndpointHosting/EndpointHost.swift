@@ -1,3 +1,4 @@
+import SMTPCore
 import SMTPTLS
 
 /// One side of a connection: a byte stream below, an endpoint above, and — from the endpoint's
@@ -458,10 +459,10 @@ public final class EndpointHost {
     /// What arrived first, when an implicit-TLS handshake failed on bytes that are an SMTP reply
     /// line (three digits, then a space or a hyphen: RFC 5321 §4.2) rather than a TLS record.
     private func clearGreetingInsteadOfTLS(_ failure: TLSFailure) -> [UInt8]? {
-        guard tlsFromFirstOctet, failure.kind == .malformedRecord, firstInbound.count >= 4,
-            firstInbound.prefix(3).allSatisfy({ (0x30...0x39).contains($0) }), firstInbound[3] == 0x20 || firstInbound[3] == 0x2D
-        else { return nil }
-        return firstInbound
+        guard tlsFromFirstOctet, failure.kind == .malformedRecord, firstInbound.count >= 4 else { return nil }
+        // The reply parser's own line check (the three octets of the head are all it needs).
+        let head = firstInbound.prefix(4).withUnsafeBufferPointer { (try? ReplyParser().parseLine($0)) != nil }
+        return head ? firstInbound : nil
     }
 
     private func readPlaintext() {

@@ -143,7 +143,7 @@ public struct SessionJudge: Sendable {
             let commands = step?.commands ?? []
             defer { if state.epoch == 0, let last = commands.last, Self.isStartTLS(last) { startTLSReply = [] } }
             var verdicts: [Verdict] = []
-            if implicitTLS, state.epoch == 0, !clearUnderImplicitSaid, bytes.first != Self.handshakeRecord,
+            if implicitTLS, state.epoch == 0, !clearUnderImplicitSaid, bytes.first != TLSRecords.handshake,
                 let line = bytes.split(separator: 0x0A).first(where: { Self.sessionVerbs.contains(Self.verb($0)) })
             {
                 clearUnderImplicitSaid = true
@@ -193,8 +193,6 @@ public struct SessionJudge: Sendable {
     static let sessionVerbs: Set<String> = ["EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "AUTH"]
     static let envelopeVerbs: Set<String> = ["AUTH", "MAIL", "RCPT", "DATA", "BDAT"]
     static let code220 = Array("220".utf8), code421 = Array("421".utf8)
-    /// A TLS handshake record's content type (RFC 8446 §5.1): a ClientHello is no SMTP.
-    static let handshakeRecord: UInt8 = 0x16
     static let multiline250 = Array("250-".utf8), authKeyword = Array("AUTH".utf8)
 
     /// The line is `STARTTLS` (any case), compared octet by octet (this runs on every write).

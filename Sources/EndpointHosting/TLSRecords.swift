@@ -3,6 +3,9 @@
 /// side's close_notify or alert still arrives as a record, and only what follows it is cleartext.
 public enum TLSRecords {
     public static let headerLength = 5
+    /// Content types (RFC 8446 §5.1): a ClientHello opens with a handshake record; application
+    /// data travels in the other.
+    public static let handshake: UInt8 = 0x16, applicationData: UInt8 = 0x17
 
     /// How many whole records open `bytes`, where the cleartext after them starts, and whether
     /// what follows them is the start of a record not yet complete (wait for more).
